@@ -1,0 +1,215 @@
+"""A local emulator of the Hugging Face cloud, for local development and for tests (yours and ours).
+
+.. code-block:: python
+
+    from airflow_provider_hfep.emulator import Emulator
+
+    with Emulator(deploy_seconds=0.5) as cloud:
+        cloud.url                    # management API, Hub and data planes, all on 127.0.0.1
+        cloud.token                  # a valid token ("hf_demo_token" for user "demo")
+        cloud.airflow_connection()   # the JSON of an Airflow connection pointing at it
+
+It runs ``hfep-emulator`` in a child process (its own process group, stopped on exit) and talks to
+its control API under ``/_emulator``. It imports nothing from the provider's client layer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+import httpx
+
+__all__ = ["Emulator"]
+
+READY_PREFIX = "HFEP_EMULATOR_URL="
+
+
+class Emulator:
+    """Start and drive an emulator process.
+
+    :param users: ``NAME:TOKEN[:ORG,...]`` strings; the first is the default user. Default: ``demo:hf_demo_token``.
+    :param deploy_seconds: pending + initializing time of a deploy, resume or update.
+    :param cold_start_seconds: wake-up time of a scaled-to-zero endpoint.
+    :param update_lag_seconds: how long reads still show the old state after an update.
+    :param latency_ms: time each inference request takes.
+    :param capacity: inference requests in flight per replica before 429.
+    :param faults: ``SCOPE:KIND:RATE`` strings injected from the start.
+    :param seed: seed of the fault dice.
+    :param host: address to bind, loopback by default.
+    :param startup_timeout: seconds to wait for the process to be ready.
+    """
+
+    def __init__(
+        self,
+        *,
+        users: Iterable[str] = ("demo:hf_demo_token",),
+        deploy_seconds: float = 3.0,
+        cold_start_seconds: float = 2.0,
+        update_lag_seconds: float = 0.3,
+        latency_ms: float = 20.0,
+        capacity: int = 32,
+        faults: Iterable[str] = (),
+        seed: int | None = None,
+        host: str = "127.0.0.1",
+        startup_timeout: float = 30.0,
+    ) -> None:
+        self.users = list(users)
+        self.user, self.token = self.users[0].split(":")[:2]
+        self._argv = [sys.executable, "-m", "airflow_provider_hfep.emulator", "--host", host, "--port", "0"]
+        for user in self.users:
+            self._argv += ["--user", user]
+        self._argv += [
+            "--deploy-seconds", str(deploy_seconds), "--cold-start-seconds", str(cold_start_seconds),
+            "--update-lag-seconds", str(update_lag_seconds), "--latency-ms", str(latency_ms),
+            "--capacity", str(capacity),
+        ]  # fmt: skip
+        for fault in faults:
+            self._argv += ["--fault", fault]
+        if seed is not None:
+            self._argv += ["--seed", str(seed)]
+        self._startup_timeout = startup_timeout
+        self._process: subprocess.Popen[str] | None = None
+        self._control: httpx.Client | None = None
+        self.url = ""
+
+    def __repr__(self) -> str:
+        return f"Emulator(url={self.url!r}, user={self.user!r})"
+
+    # -- process -------------------------------------------------------------------------------
+
+    def start(self) -> Emulator:
+        """Start the process and wait for its ``HFEP_EMULATOR_URL=`` line."""
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self._process = subprocess.Popen(
+            self._argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+        )
+        line: list[str] = []
+        reader = threading.Thread(target=lambda: line.append(self._process.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(self._startup_timeout)
+        if not line or not line[0].startswith(READY_PREFIX):
+            self.stop()
+            errors = self._process.stderr.read() if self._process.stderr else ""
+            raise RuntimeError(f"hfep-emulator did not start: {line[0] if line else 'no output'} {errors[-2000:]}")
+        self.url = line[0].strip()[len(READY_PREFIX) :]
+        self._control = httpx.Client(base_url=self.url, timeout=30.0)
+        return self
+
+    def stop(self) -> None:
+        """Stop the process group (SIGTERM, then SIGKILL after 10 s)."""
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(10)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+        for stream in (process.stdout, process.stderr):
+            if stream:
+                stream.close()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    # -- where things are ----------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        """Base of the management API (the connection's host); the client adds ``/v2``."""
+        return self.url
+
+    @property
+    def hub_url(self) -> str:
+        """Base of the Hub API (``/api/whoami-v2``)."""
+        return self.url
+
+    def endpoint_url(self, name: str, namespace: str | None = None) -> str:
+        """The data-plane URL the emulator hands out for an endpoint."""
+        return f"{self.url}/endpoints/{namespace or self.user}/{name}"
+
+    def airflow_connection(self, **extra: Any) -> str:
+        """JSON of an ``hf_inference_endpoints`` Airflow connection to this emulator.
+
+        Use it as ``AIRFLOW_CONN_HF_INFERENCE_ENDPOINTS_DEFAULT`` (or any ``AIRFLOW_CONN_<ID>``).
+        """
+        return json.dumps(
+            {
+                "conn_type": "hf_inference_endpoints",
+                "host": self.url,
+                "password": self.token,
+                "extra": {"hub_url": self.url, "namespace": self.user, **extra},
+            }
+        )
+
+    # -- control API ---------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        if self._control is None:
+            raise RuntimeError("the emulator is not running")
+        response = self._control.request(method, f"/_emulator{path}", **kwargs)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def reset(self) -> None:
+        """Forget every endpoint, fault and logged request."""
+        self._call("POST", "/reset")
+
+    def seed_endpoint(self, name: str, *, state: str = "running", namespace: str | None = None, **body: Any) -> dict[str, Any]:
+        """Put an endpoint in place directly in ``state`` (``body`` overrides the default create body)."""
+        payload = {
+            "name": name,
+            "type": "authenticated",
+            "provider": {"vendor": "aws", "region": "us-east-1"},
+            "compute": {"accelerator": "gpu", "instanceType": "nvidia-l4", "instanceSize": "x1", "scaling": {"minReplica": 1, "maxReplica": 1}},
+            "model": {"repository": "openai-community/gpt2", "framework": "pytorch", "task": "text-generation", "image": {"huggingface": {}}},
+        }  # fmt: skip
+        payload.update(body)
+        return self._call("POST", f"/endpoints/{namespace or self.user}", json={**payload, "state": state})
+
+    def set_state(self, name: str, state: str, message: str | None = None, *, namespace: str | None = None) -> dict[str, Any]:
+        """Force an endpoint into ``state`` now (e.g. ``failed`` with the server's message)."""
+        return self._call("POST", f"/endpoints/{namespace or self.user}/{name}/state", json={"state": state, "message": message})
+
+    def set_faults(self, faults: list[dict[str, Any]], seed: int | None = None) -> None:
+        """Replace the injected faults (see :class:`airflow_provider_hfep.emulator.faults.Fault`)."""
+        self._call("PUT", "/faults", json={"faults": faults, "seed": seed})
+
+    def clear_faults(self) -> None:
+        self.set_faults([])
+
+    def requests(self, scope: str | None = None) -> list[dict[str, Any]]:
+        """The request log (authorization values redacted), optionally of one scope."""
+        params = {"scope": scope} if scope else None
+        return self._call("GET", "/requests", params=params)["requests"]
+
+    def clear_requests(self) -> None:
+        self._call("DELETE", "/requests")
+
+    def billing(self, name: str, *, namespace: str | None = None) -> dict[str, float]:
+        """The billing meter of an endpoint: billable_seconds, replica_seconds, requests."""
+        return self._call("GET", f"/endpoints/{namespace or self.user}/{name}/billing")
+
+    def set_namespace_billing(self, namespace: str, enabled: bool) -> None:
+        """Make a namespace refuse (or accept again) management calls as if it had no payment method."""
+        self._call("PUT", f"/namespaces/{namespace}", json={"billing": enabled})

@@ -1,0 +1,314 @@
+"""The emulated cloud's state: users, endpoints, their state clock and their billing meters.
+
+Written apart from the client layer on purpose (it imports nothing from it): it is a second,
+independent reading of the same HTTP contract, so a shared mistake cannot hide.
+
+States move lazily on the wall clock: each endpoint keeps a timeline of scheduled transitions, applied
+whenever it is looked at. Billing counts seconds spent in ``initializing`` and ``running`` (the states
+Hugging Face charges for), times the replicas, per segment between transitions.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+BILLABLE_STATES = frozenset({"initializing", "running"})
+STATE_MESSAGES = {
+    "pending": "Endpoint waiting to be scheduled",
+    "initializing": "Endpoint is initializing",
+    "running": "Endpoint is ready",
+    "updating": "Endpoint waiting for the update",
+    "paused": "Endpoint is paused",
+    "scaledToZero": "Endpoint is scaled to zero",
+    "failed": "Endpoint failed to deploy",
+    "updateFailed": "Endpoint failed to update",
+}
+STATES = frozenset(STATE_MESSAGES)
+
+
+def zulu(epoch: float) -> str:
+    """An epoch as the API writes timestamps: ISO 8601, milliseconds, ``Z``."""
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@dataclass(frozen=True)
+class User:
+    """A token holder: a user name, its token and the organisations it belongs to."""
+
+    name: str
+    token: str
+    orgs: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> User:
+        """Parse ``NAME:TOKEN[:ORG,...]`` (the ``--user`` option)."""
+        parts = text.split(":")
+        if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+            raise ValueError(f"--user {text!r}: expected NAME:TOKEN[:ORG,...]")
+        orgs = tuple(o for o in parts[2].split(",") if o) if len(parts) == 3 else ()
+        return cls(parts[0], parts[1], orgs)
+
+    def may_act_in(self, namespace: str) -> bool:
+        return namespace == self.name or namespace in self.orgs
+
+
+@dataclass
+class Meter:
+    """What an endpoint cost so far."""
+
+    billable_seconds: float = 0.0
+    replica_seconds: float = 0.0
+    requests: int = 0
+
+
+@dataclass
+class Endpoint:
+    """One emulated endpoint: its configuration (the API's JSON keys), state and timeline."""
+
+    namespace: str
+    name: str
+    config: dict[str, Any]
+    owner: str
+    state: str
+    message: str
+    created_at: float
+    updated_at: float
+    url: str | None = None
+    timeline: list[tuple[float, str]] = field(default_factory=list)
+    segment_start: float = 0.0
+    meter: Meter = field(default_factory=Meter)
+    in_flight: int = 0
+
+    @property
+    def replicas(self) -> int:
+        """Replicas that run (and bill) while the endpoint is up."""
+        scaling = self.config["compute"]["scaling"]
+        return max(1, int(scaling.get("minReplica") or 0))
+
+    @property
+    def health_route(self) -> str:
+        image = self.config["model"].get("image") or {}
+        for variant in image.values():
+            if isinstance(variant, dict) and variant.get("healthRoute"):
+                return variant["healthRoute"]
+        return "/health"
+
+    @property
+    def task(self) -> str:
+        return self.config["model"].get("task") or "text-generation"
+
+
+def infer_task(repository: str) -> str:
+    """What the server fills in when ``model.task`` is omitted: a guess from the repository name."""
+    lowered = repository.lower()
+    if any(word in lowered for word in ("minilm", "bge", "e5-", "embed", "sentence-transformers")):
+        return "feature-extraction"
+    if any(word in lowered for word in ("sentiment", "finbert", "sst", "classif")):
+        return "text-classification"
+    if "bart-large-cnn" in lowered or "summar" in lowered:
+        return "summarization"
+    return "text-generation"
+
+
+def deep_merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``changes`` into a copy of ``base``, dicts recursively (how the API applies a PUT).
+
+    ``model.image`` is a union: a new variant replaces the old one instead of merging beside it.
+    """
+    merged = copy.deepcopy(base)
+    for key, value in changes.items():
+        if key == "image" or not (isinstance(value, dict) and isinstance(merged.get(key), dict)):
+            merged[key] = copy.deepcopy(value)
+        else:
+            merged[key] = deep_merge(merged[key], value)
+    return merged
+
+
+@dataclass
+class Settings:
+    """How the emulated cloud behaves (the command-line options)."""
+
+    users: tuple[User, ...] = (User("demo", "hf_demo_token"),)
+    deploy_seconds: float = 3.0
+    cold_start_seconds: float = 2.0
+    update_lag_seconds: float = 0.3
+    latency_ms: float = 20.0
+    capacity: int = 32
+
+
+class World:
+    """All endpoints of the emulated cloud, keyed by (namespace, name)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.base_url = ""
+        self.endpoints: dict[tuple[str, str], Endpoint] = {}
+        self.deleted_meters: dict[tuple[str, str], Meter] = {}
+        self.unbilled_namespaces: set[str] = set()
+        self._tokens = {user.token: user for user in settings.users}
+
+    def reset(self) -> None:
+        self.endpoints.clear()
+        self.deleted_meters.clear()
+        self.unbilled_namespaces.clear()
+
+    def user_for(self, token: str | None) -> User | None:
+        return self._tokens.get(token) if token else None
+
+    # -- the clock -----------------------------------------------------------------------------
+
+    def _account(self, endpoint: Endpoint, until: float) -> None:
+        if endpoint.state in BILLABLE_STATES and until > endpoint.segment_start:
+            seconds = until - endpoint.segment_start
+            endpoint.meter.billable_seconds += seconds
+            endpoint.meter.replica_seconds += seconds * endpoint.replicas
+        endpoint.segment_start = max(endpoint.segment_start, until)
+
+    def set_state(self, endpoint: Endpoint, state: str, at: float, message: str | None = None) -> None:
+        """Move ``endpoint`` to ``state`` at time ``at``, closing the billing segment of the old state."""
+        self._account(endpoint, at)
+        endpoint.state = state
+        endpoint.message = message or STATE_MESSAGES[state]
+        endpoint.updated_at = at
+        if state == "paused":
+            endpoint.url = None
+        elif state in ("initializing", "running", "updating", "scaledToZero") and endpoint.url is None:
+            endpoint.url = f"{self.base_url}/endpoints/{endpoint.namespace}/{endpoint.name}"
+
+    def schedule(self, endpoint: Endpoint, steps: list[tuple[float, str]], now: float) -> None:
+        """Replace the endpoint's future with ``steps``: (seconds from now, state) pairs."""
+        endpoint.timeline = [(now + delay, state) for delay, state in steps]
+
+    def advance(self, endpoint: Endpoint, now: float | None = None) -> Endpoint:
+        """Apply the transitions that are due; return the endpoint for chaining."""
+        now = time.time() if now is None else now
+        while endpoint.timeline and endpoint.timeline[0][0] <= now:
+            at, state = endpoint.timeline.pop(0)
+            self.set_state(endpoint, state, at)
+        return endpoint
+
+    def deploy_steps(self, seconds: float) -> list[tuple[float, str]]:
+        return [(0.25 * seconds, "initializing"), (seconds, "running")]
+
+    # -- lookups -------------------------------------------------------------------------------
+
+    def get(self, namespace: str, name: str) -> Endpoint | None:
+        endpoint = self.endpoints.get((namespace, name))
+        return None if endpoint is None else self.advance(endpoint)
+
+    def in_namespace(self, namespace: str) -> list[Endpoint]:
+        return [self.advance(e) for (ns, _), e in sorted(self.endpoints.items()) if ns == namespace]
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def create(self, namespace: str, body: dict[str, Any], owner: str, state: str = "pending") -> Endpoint:
+        now = time.time()
+        config = copy.deepcopy(body)
+        model = config["model"]
+        model.setdefault("revision", None)
+        if model.get("task") is None:
+            model["task"] = infer_task(model["repository"])
+        model.setdefault("env", {})
+        model.setdefault("secrets", {})
+        config["compute"]["scaling"].setdefault("scaleToZeroTimeout", None)
+        config.pop("accountId", None)
+        endpoint = Endpoint(namespace, body["name"], config, owner, "pending", STATE_MESSAGES["pending"], now, now, segment_start=now)
+        self.endpoints[(namespace, endpoint.name)] = endpoint
+        if state == "pending":
+            self.schedule(endpoint, self.deploy_steps(self.settings.deploy_seconds), now)
+        else:
+            self.set_state(endpoint, state, now)
+        return endpoint
+
+    def update(self, endpoint: Endpoint, changes: dict[str, Any]) -> None:
+        now = time.time()
+        endpoint.config = deep_merge(endpoint.config, changes)
+        if endpoint.state in ("paused", "scaledToZero"):
+            endpoint.updated_at = now
+            return
+        if endpoint.state in ("pending", "initializing"):
+            self.schedule(endpoint, self.deploy_steps(self.settings.deploy_seconds), now)
+            return
+        # Like the real service, the answer to the PUT (and reads just after it) still show the old
+        # state for a moment before "updating": a client that trusts that first read races.
+        lag = self.settings.update_lag_seconds
+        self.schedule(endpoint, [(lag, "updating"), (lag + self.settings.deploy_seconds, "running")], now)
+
+    def pause(self, endpoint: Endpoint) -> None:
+        endpoint.timeline.clear()
+        if endpoint.state != "paused":
+            self.set_state(endpoint, "paused", time.time())
+
+    def scale_to_zero(self, endpoint: Endpoint) -> None:
+        endpoint.timeline.clear()
+        if endpoint.state != "scaledToZero":
+            self.set_state(endpoint, "scaledToZero", time.time())
+
+    def resume(self, endpoint: Endpoint) -> None:
+        now = time.time()
+        if endpoint.state == "scaledToZero":
+            self.wake(endpoint)
+            return
+        self.set_state(endpoint, "pending", now)
+        self.schedule(endpoint, self.deploy_steps(self.settings.deploy_seconds), now)
+
+    def wake(self, endpoint: Endpoint) -> None:
+        """A request reached a scaled-to-zero endpoint: start a replica (cold start)."""
+        now = time.time()
+        self.set_state(endpoint, "initializing", now)
+        self.schedule(endpoint, [(self.settings.cold_start_seconds, "running")], now)
+
+    def force(self, endpoint: Endpoint, state: str, message: str | None) -> None:
+        endpoint.timeline.clear()
+        self.set_state(endpoint, state, time.time(), message)
+
+    def delete(self, endpoint: Endpoint) -> None:
+        self._account(endpoint, time.time())
+        self.deleted_meters[(endpoint.namespace, endpoint.name)] = endpoint.meter
+        del self.endpoints[(endpoint.namespace, endpoint.name)]
+
+    def meter(self, namespace: str, name: str) -> Meter | None:
+        """The billing meter, counted up to now (deleted endpoints keep their final meter)."""
+        endpoint = self.get(namespace, name)
+        if endpoint is None:
+            return self.deleted_meters.get((namespace, name))
+        self._account(endpoint, time.time())
+        return endpoint.meter
+
+    # -- the JSON the API returns --------------------------------------------------------------
+
+    def to_json(self, endpoint: Endpoint) -> dict[str, Any]:
+        config = copy.deepcopy(endpoint.config)
+        model = config["model"]
+        model["secrets"] = {key: "" for key in model.get("secrets", {})}  # the API never echoes secret values
+        for variant in (model.get("image") or {}).values():
+            if isinstance(variant, dict) and isinstance(variant.get("credentials"), dict):
+                variant["credentials"] = {"username": "", "password": None}
+        compute = config["compute"]
+        compute["id"] = "-".join(
+            (config["provider"]["vendor"], config["provider"]["region"], compute["instanceType"], compute["instanceSize"])
+        )
+        up = endpoint.state in ("running", "updating")
+        status: dict[str, Any] = {
+            "createdAt": zulu(endpoint.created_at),
+            "createdBy": {"id": _user_id(endpoint.owner), "name": endpoint.owner},
+            "updatedAt": zulu(endpoint.updated_at),
+            "updatedBy": {"id": _user_id(endpoint.owner), "name": endpoint.owner},
+            "private": None,
+            "state": endpoint.state,
+            "message": endpoint.message,
+            "readyReplica": endpoint.replicas if up else 0,
+            "targetReplica": 0 if endpoint.state in ("paused", "scaledToZero") else endpoint.replicas,
+        }
+        if endpoint.url is not None:
+            status["url"] = endpoint.url
+        return {**config, "healthRoute": endpoint.health_route, "status": status}
+
+
+def _user_id(name: str) -> str:
+    return hashlib.sha1(name.encode()).hexdigest()[:24]

@@ -1,0 +1,199 @@
+"""Typed errors of the Inference Endpoints client.
+
+Every error raised by this package derives from :class:`EndpointsError`. API errors carry what a
+person needs to act on them: the HTTP status, the server's own message and the request id to quote
+to Hugging Face support. None of them ever holds the token: messages are built from the method, the
+URL path and the server's answer, never from request headers.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import httpx
+
+
+class EndpointsError(Exception):
+    """Base class of every error raised by the Inference Endpoints client."""
+
+
+class InvalidEndpointArgumentError(EndpointsError, ValueError):
+    """An argument was refused locally, before any request was sent.
+
+    :param field: the argument at fault, as the caller named it (e.g. ``min_replica``).
+    :param problem: what is wrong with the value.
+    :param fix: what to do instead.
+    """
+
+    def __init__(self, field: str, problem: str, fix: str) -> None:
+        self.field = field
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{field}: {problem}. Fix: {fix}")
+
+
+class EndpointsApiError(EndpointsError):
+    """The API answered with an HTTP error status.
+
+    :param status_code: the HTTP status of the answer.
+    :param server_message: the server's explanation (``X-Error-Message``, JSON ``error`` or
+        ``errors[].message``, or the raw text), empty if it gave none.
+    :param request_id: the id to quote to support (``X-Request-Id``, ``X-Amzn-Trace-Id``).
+    :param method: the HTTP method of the request.
+    :param path: the URL path of the request (no query string, no credentials).
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        server_message: str,
+        *,
+        request_id: str | None = None,
+        method: str = "",
+        path: str = "",
+    ) -> None:
+        self.status_code = status_code
+        self.server_message = server_message
+        self.request_id = request_id
+        self.method = method
+        self.path = path
+        #: how many times the request was repeated before this answer (set by the client)
+        self.retries = 0
+        where = f" for {method} {path}" if method else ""
+        detail = f": {server_message}" if server_message else ""
+        rid = f" (Request ID: {request_id})" if request_id else ""
+        super().__init__(f"HTTP {status_code}{where}{detail}{rid}")
+
+
+class ValidationFailedError(EndpointsApiError):
+    """400/422: the server refused the request body or the operation in the current state."""
+
+
+class AuthenticationError(EndpointsApiError):
+    """401: the token is missing, wrong or expired."""
+
+
+class PermissionDeniedError(EndpointsApiError):
+    """403: the token is valid but may not act in this namespace."""
+
+
+class NotFoundError(EndpointsApiError):
+    """404: no such endpoint (or namespace)."""
+
+
+class ConflictError(EndpointsApiError):
+    """409: an endpoint with that name already exists."""
+
+
+class RateLimitedError(EndpointsApiError):
+    """429: too many requests, still refused after the allowed retries."""
+
+
+class ServerError(EndpointsApiError):
+    """5xx: the service failed, still failing after the allowed retries."""
+
+
+class EndpointsTransportError(EndpointsError):
+    """The request never got an HTTP answer (connection refused or reset), even after retries."""
+
+
+class EndpointsTimeoutError(EndpointsTransportError, TimeoutError):
+    """The request got no answer within the client's timeout, even after retries."""
+
+
+class EndpointStateError(EndpointsError):
+    """An endpoint is in a state that ends a wait without success.
+
+    :param name: the endpoint's name.
+    :param state: its state string (e.g. ``failed``).
+    :param message: the status message the service gave, if any.
+    """
+
+    def __init__(self, name: str, state: str, message: str) -> None:
+        self.name = name
+        self.state = state
+        self.message = message
+        super().__init__(message)
+
+
+class EndpointFailedError(EndpointStateError):
+    """The endpoint failed to deploy (``failed``)."""
+
+
+class EndpointUpdateFailedError(EndpointStateError):
+    """The endpoint's last update failed to apply (``updateFailed``)."""
+
+
+class EndpointPausedError(EndpointStateError):
+    """The endpoint is paused and would never reach the awaited state by itself."""
+
+
+class EndpointScaledToZeroError(EndpointStateError):
+    """The endpoint is scaled to zero and would only start on a request or a resume."""
+
+
+class EndpointWaitTimeoutError(EndpointsError, TimeoutError):
+    """The endpoint did not reach the awaited state before the deadline."""
+
+
+_STATUS_CLASSES: dict[int, type[EndpointsApiError]] = {
+    400: ValidationFailedError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: ValidationFailedError,
+    429: RateLimitedError,
+}
+
+
+def server_message(response: httpx.Response) -> str:
+    """Extract the server's explanation from an error answer, the way huggingface_hub does.
+
+    Order: the ``X-Error-Message`` header, then JSON ``error`` (a string or a list),
+    ``error_description``, ``errors[].message``; else the raw text unless it is an HTML page.
+    """
+    header = response.headers.get("x-error-message")
+    if header:
+        return header
+    text = response.text
+    try:
+        body = json.loads(text) if text else None
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, str) and error:
+            return error
+        if isinstance(error, list) and error:
+            return "; ".join(str(item) for item in error)
+        if isinstance(body.get("error_description"), str):
+            return body["error_description"]
+        errors = body.get("errors")
+        if isinstance(errors, list):
+            messages = [e.get("message", "") for e in errors if isinstance(e, dict)]
+            if any(messages):
+                return "; ".join(m for m in messages if m)
+    if text and not text.lstrip().lower().startswith(("<!doctype", "<html")):
+        return text.strip()[:500]
+    return ""
+
+
+def error_from_response(response: httpx.Response) -> EndpointsApiError:
+    """Build the typed error that matches an HTTP error answer."""
+    status = response.status_code
+    cls = _STATUS_CLASSES.get(status, ServerError if status >= 500 else EndpointsApiError)
+    request_id = (
+        response.headers.get("x-request-id")
+        or response.headers.get("x-amzn-trace-id")
+        or response.headers.get("x-amz-cf-id")
+    )
+    return cls(
+        status,
+        server_message(response),
+        request_id=request_id,
+        method=response.request.method,
+        path=response.request.url.path,
+    )

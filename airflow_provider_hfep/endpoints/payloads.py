@@ -1,0 +1,473 @@
+"""Create and update bodies, built exactly as huggingface_hub builds them, and checked before sending.
+
+Why checked here: the live API answers some mistakes with an opaque 500, silently ignores others
+(snake_case ``health_route`` in a custom image) or coerces them (the legacy ``protected`` type became
+a billable but unreachable ``private`` endpoint). Each refusal names the argument and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+from airflow_provider_hfep.endpoints.errors import InvalidEndpointArgumentError
+from airflow_provider_hfep.endpoints.models import EndpointType, ScalingMetric
+
+NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
+ACCELERATORS = ("cpu", "gpu", "neuron")
+PRIVATE_LINK_REGIONS = ("us-east-1", "eu-west-1")
+IMAGE_VARIANTS = (
+    "custom",
+    "huggingface",
+    "huggingfaceNeuron",
+    "llamacpp",
+    "tei",
+    "tgi",
+    "tgiNeuron",
+    "vLLM",
+    "vLLMNeuron",
+    "sGLang",
+    "hfServe",
+)
+# The Hub's pipeline tags, plus the endpoint-only ones (custom handlers, sentence-transformers).
+KNOWN_TASKS = frozenset(
+    {
+        "any-to-any", "audio-classification", "audio-to-audio", "audio-text-to-text",
+        "automatic-speech-recognition", "conversational", "custom", "depth-estimation",
+        "document-question-answering", "feature-extraction", "fill-mask", "image-classification",
+        "image-feature-extraction", "image-segmentation", "image-text-to-text", "image-to-3d",
+        "image-to-image", "image-to-text", "image-to-video", "keypoint-detection", "mask-generation",
+        "object-detection", "question-answering", "reinforcement-learning", "robotics",
+        "sentence-embeddings", "sentence-ranking", "sentence-similarity", "summarization",
+        "table-question-answering", "tabular-classification", "tabular-regression",
+        "text-classification", "text-generation", "text-ranking", "text-retrieval", "text-to-3d",
+        "text-to-audio", "text-to-image", "text-to-speech", "text-to-video", "text2text-generation",
+        "time-series-forecasting", "token-classification", "translation", "unconditional-image-generation",
+        "video-classification", "video-text-to-text", "visual-document-retrieval",
+        "visual-question-answering", "zero-shot-classification", "zero-shot-image-classification",
+        "zero-shot-object-detection",
+    }
+)  # fmt: skip
+
+
+def validate_endpoint_name(name: Any, field: str = "endpoint_name") -> str:
+    """Check an endpoint name against the API's rule and return it."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise InvalidEndpointArgumentError(
+            field,
+            f"{name!r} is not a valid endpoint name",
+            "use 1 to 32 lowercase letters, digits or '-', starting and ending with a letter or digit "
+            "(e.g. 'batch-endpoint')",
+        )
+    return name
+
+
+def validate_namespace(namespace: Any, field: str = "namespace") -> str:
+    """Check a namespace (user or organisation name) is a non-empty path segment."""
+    if not isinstance(namespace, str) or not namespace.strip() or "/" in namespace:
+        raise InvalidEndpointArgumentError(
+            field,
+            f"{namespace!r} is not a valid namespace",
+            "use your user name or an organisation name (no '/'), or leave it empty to use the token's user",
+        )
+    return namespace
+
+
+def validate_task(task: Any, field: str = "task") -> str:
+    """Check a task string is one the service knows; suggest the closest one if not."""
+    if isinstance(task, str) and task in KNOWN_TASKS:
+        return task
+    close = difflib.get_close_matches(str(task), sorted(KNOWN_TASKS), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else "use a Hub pipeline tag such as 'text-generation'"
+    raise InvalidEndpointArgumentError(field, f"{task!r} is not a known task", hint)
+
+
+def _check_choice(field: str, value: Any, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise InvalidEndpointArgumentError(field, f"{value!r} is not allowed", f"use one of {', '.join(choices)}")
+
+
+def _check_type(value: Any) -> None:
+    if value == "protected":
+        raise InvalidEndpointArgumentError(
+            "type",
+            "'protected' is a legacy type that the API turns into an unreachable 'private' endpoint",
+            "use 'authenticated' (any Hugging Face token may call it) or 'private' (your organisation only)",
+        )
+    _check_choice("type", value, [t.value for t in EndpointType])
+
+
+def _check_replicas(min_replica: Any, max_replica: Any) -> None:
+    for field, value in (("min_replica", min_replica), ("max_replica", max_replica)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise InvalidEndpointArgumentError(field, f"{value!r} is not a replica count", "use an integer >= 0")
+    if max_replica is not None and max_replica < 1:
+        raise InvalidEndpointArgumentError("max_replica", f"{max_replica} leaves no replica to serve", "use 1 or more")
+    if min_replica is not None and max_replica is not None and min_replica > max_replica:
+        raise InvalidEndpointArgumentError(
+            "min_replica",
+            f"{min_replica} is more than max_replica={max_replica}",
+            "use 0 <= min_replica <= max_replica",
+        )
+
+
+def _check_scale_to_zero(timeout: Any, min_replica: Any) -> None:
+    if timeout is None:
+        return
+    if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 1:
+        raise InvalidEndpointArgumentError(
+            "scale_to_zero_timeout", f"{timeout!r} is not a number of minutes", "use an integer >= 1 (minutes)"
+        )
+    if min_replica is not None and min_replica != 0:
+        raise InvalidEndpointArgumentError(
+            "scale_to_zero_timeout",
+            f"scale to zero needs min_replica=0, got min_replica={min_replica}",
+            "set min_replica=0, or drop scale_to_zero_timeout",
+        )
+
+
+def _check_string_map(field: str, value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise InvalidEndpointArgumentError(field, "must map names to string values", 'use e.g. {"MAX_INPUT_LENGTH": "1024"}')
+
+
+def _check_string_list(field: str, value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, str) or not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
+        raise InvalidEndpointArgumentError(field, "must be a list of strings", 'use e.g. ["--max-model-len", "4096"]')
+
+
+def _check_custom_image(image: Any) -> None:
+    if image is None:
+        return
+    if not isinstance(image, Mapping) or not image:
+        raise InvalidEndpointArgumentError(
+            "custom_image", "must be a non-empty dict", 'use {"url": "ghcr.io/...", "healthRoute": "/health", "port": 80}'
+        )
+    if "health_route" in image:
+        raise InvalidEndpointArgumentError(
+            "custom_image",
+            "'health_route' is snake_case, which the API silently ignores",
+            "spell it 'healthRoute'",
+        )
+    if "url" in image:
+        return
+    unknown = [key for key in image if key not in IMAGE_VARIANTS]
+    if unknown:
+        raise InvalidEndpointArgumentError(
+            "custom_image",
+            f"{unknown[0]!r} is neither an image variant nor a flat container with 'url'",
+            f"use a flat dict with 'url', or one variant key among {', '.join(IMAGE_VARIANTS)}",
+        )
+    for variant, config in image.items():
+        if variant != "huggingface" and not (isinstance(config, Mapping) and config.get("url")):
+            raise InvalidEndpointArgumentError(
+                "custom_image", f"variant {variant!r} has no 'url'", f'add the container image: {{"{variant}": {{"url": ...}}}}'
+            )
+
+
+def _check_route_path(path: Any) -> None:
+    if path is not None and (not isinstance(path, str) or not path.startswith("/")):
+        raise InvalidEndpointArgumentError("path", f"{path!r} does not start with '/'", "use e.g. '/models/my-model'")
+
+
+def _check_scaling_metric(metric: Any) -> None:
+    if metric is not None:
+        _check_choice("scaling_metric", metric, [m.value for m in ScalingMetric])
+
+
+def _check_registry_credentials(image: Any, username: Any, password: Any) -> None:
+    if password is not None and username is None:
+        raise InvalidEndpointArgumentError(
+            "container_registry_password", "was given without a username", "set container_registry_username too"
+        )
+    if username is not None and (image is None or not ("url" in image or "custom" in image)):
+        raise InvalidEndpointArgumentError(
+            "container_registry_username",
+            "registry credentials only apply to a custom container image",
+            'set custom_image={"url": ...} (or {"custom": {...}})',
+        )
+
+
+def build_image(
+    custom_image: Mapping[str, Any] | None,
+    registry_username: str | None = None,
+    registry_password: str | None = None,
+) -> dict[str, Any]:
+    """The ``model.image`` union: a flat dict with ``url`` is wrapped as ``custom``, variants pass as-is."""
+    if custom_image is None:
+        return {"huggingface": {}}
+    image = {"custom": dict(custom_image)} if "url" in custom_image else dict(custom_image)
+    if registry_username is None:
+        return image
+    credentials = {"username": registry_username}
+    if registry_password is not None:
+        credentials["password"] = registry_password
+    return {**image, "custom": {**image["custom"], "credentials": credentials}}
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndpointSpec:
+    """Everything needed to create an endpoint; arguments and defaults as in huggingface_hub.
+
+    Validated on construction: a bad value raises :class:`InvalidEndpointArgumentError` naming the
+    argument and the fix, before anything is sent.
+
+    :param name: endpoint name (1-32 lowercase letters, digits, '-').
+    :param repository: model repository, e.g. ``openai-community/gpt2``.
+    :param framework: model framework, e.g. ``pytorch``.
+    :param accelerator: ``cpu``, ``gpu`` or ``neuron``.
+    :param instance_size: e.g. ``x1``.
+    :param instance_type: e.g. ``nvidia-l4`` or ``intel-spr``.
+    :param region: e.g. ``us-east-1``.
+    :param vendor: ``aws``, ``azure`` or ``gcp``.
+    :param min_replica: minimum replicas (0 allows scale to zero).
+    :param max_replica: maximum replicas (at least 1).
+    :param scaling_metric: ``pendingRequests`` or ``hardwareUsage``.
+    :param scaling_threshold: the metric's threshold for scaling up.
+    :param scale_to_zero_timeout: minutes of inactivity before scaling to zero (needs min_replica=0).
+    :param revision: model revision to pin.
+    :param task: the task to serve; omitted from the body when ``None`` (the server infers it).
+    :param custom_image: container image: a flat dict with ``url`` (sent as ``custom``) or a variant
+        dict such as ``{"tgi": {"url": ...}}``.
+    :param container_registry_username: registry user for a private custom image.
+    :param container_registry_password: registry password for a private custom image.
+    :param container_command: container entrypoint override.
+    :param container_args: arguments appended to the entrypoint.
+    :param env: environment variables (sent only when non-empty).
+    :param secrets: secret environment variables (sent only when non-empty).
+    :param type: ``public``, ``authenticated`` (default) or ``private``.
+    :param domain: custom domain.
+    :param path: custom route path, starting with '/'.
+    :param cache_http_responses: whether the proxy caches answers.
+    :param tags: tags to attach.
+    :param private_link_account_id: AWS account for PrivateLink.
+    :param private_link_region: ``us-east-1`` or ``eu-west-1``, required with the account id.
+    """
+
+    name: str
+    repository: str
+    framework: str
+    accelerator: str
+    instance_size: str
+    instance_type: str
+    region: str
+    vendor: str
+    min_replica: int = 1
+    max_replica: int = 1
+    scaling_metric: str | None = None
+    scaling_threshold: float | None = None
+    scale_to_zero_timeout: int | None = None
+    revision: str | None = None
+    task: str | None = None
+    custom_image: dict[str, Any] | None = None
+    container_registry_username: str | None = None
+    container_registry_password: str | None = None
+    container_command: list[str] | None = None
+    container_args: list[str] | None = None
+    env: dict[str, str] | None = None
+    secrets: dict[str, str] | None = None
+    type: str = EndpointType.AUTHENTICATED.value
+    domain: str | None = None
+    path: str | None = None
+    cache_http_responses: bool | None = None
+    tags: list[str] | None = None
+    private_link_account_id: str | None = None
+    private_link_region: str | None = None
+
+    def __repr__(self) -> str:  # secrets and registry passwords never appear in logs
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("secrets", "container_registry_password")}
+        return f"EndpointSpec({', '.join(f'{k}={v!r}' for k, v in shown.items() if v is not None)})"
+
+    def __post_init__(self) -> None:
+        validate_endpoint_name(self.name, "name")
+        for field in ("repository", "framework", "instance_size", "instance_type", "region", "vendor"):
+            value = getattr(self, field)
+            if not isinstance(value, str) or not value.strip():
+                raise InvalidEndpointArgumentError(field, f"{value!r} is empty or not a string", f"set {field}")
+        _check_choice("accelerator", self.accelerator, ACCELERATORS)
+        _check_replicas(self.min_replica, self.max_replica)
+        _check_scale_to_zero(self.scale_to_zero_timeout, self.min_replica)
+        _check_scaling_metric(self.scaling_metric)
+        if self.task is not None:
+            validate_task(self.task)
+        _check_custom_image(self.custom_image)
+        _check_registry_credentials(self.custom_image, self.container_registry_username, self.container_registry_password)
+        _check_string_list("container_command", self.container_command)
+        _check_string_list("container_args", self.container_args)
+        _check_string_map("env", self.env)
+        _check_string_map("secrets", self.secrets)
+        _check_type(self.type)
+        _check_route_path(self.path)
+        _check_string_list("tags", self.tags)
+        if self.private_link_account_id is not None:
+            _check_choice("private_link_region", self.private_link_region, PRIVATE_LINK_REGIONS)
+
+    def to_body(self) -> dict[str, Any]:
+        """The POST body, key for key as huggingface_hub (1.33 to 2.4) sends it."""
+        body: dict[str, Any] = {
+            "compute": {
+                "accelerator": self.accelerator,
+                "instanceSize": self.instance_size,
+                "instanceType": self.instance_type,
+                "scaling": {
+                    "maxReplica": self.max_replica,
+                    "minReplica": self.min_replica,
+                    "scaleToZeroTimeout": self.scale_to_zero_timeout,
+                },
+            },
+            "model": {
+                "framework": self.framework,
+                "repository": self.repository,
+                "revision": self.revision,
+                "image": build_image(
+                    self.custom_image, self.container_registry_username, self.container_registry_password
+                ),
+            },
+            "name": self.name,
+            "provider": {"region": self.region, "vendor": self.vendor},
+            "type": str(self.type),
+        }
+        if self.private_link_account_id is not None:
+            body["privateService"] = {"accountId": self.private_link_account_id, "region": self.private_link_region}
+        if self.scaling_metric:
+            body["compute"]["scaling"]["measure"] = {str(self.scaling_metric): self.scaling_threshold}
+        model = body["model"]
+        if self.task is not None:
+            model["task"] = self.task
+        if self.container_command is not None:
+            model["command"] = list(self.container_command)
+        if self.container_args is not None:
+            model["args"] = list(self.container_args)
+        if self.env:
+            model["env"] = dict(self.env)
+        if self.secrets:
+            model["secrets"] = dict(self.secrets)
+        if self.domain is not None or self.path is not None:
+            body["route"] = {
+                key: value for key, value in (("domain", self.domain), ("path", self.path)) if value is not None
+            }
+        if self.cache_http_responses is not None:
+            body["cacheHttpResponses"] = self.cache_http_responses
+        if self.tags is not None:
+            body["tags"] = list(self.tags)
+        return body
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndpointUpdate:
+    """The changes of an update; only the arguments that are not ``None`` are sent (a deep merge).
+
+    ``env={}`` or ``secrets={}`` clears them, as in huggingface_hub. ``type`` and ``provider`` cannot
+    be changed by an update. An update with nothing to change is refused.
+
+    :param accelerator: see :class:`EndpointSpec`.
+    :param instance_size: see :class:`EndpointSpec`.
+    :param instance_type: see :class:`EndpointSpec`.
+    :param min_replica: see :class:`EndpointSpec`.
+    :param max_replica: see :class:`EndpointSpec`.
+    :param scale_to_zero_timeout: see :class:`EndpointSpec`.
+    :param scaling_metric: see :class:`EndpointSpec`.
+    :param scaling_threshold: see :class:`EndpointSpec`.
+    :param repository: see :class:`EndpointSpec`.
+    :param framework: see :class:`EndpointSpec`.
+    :param revision: see :class:`EndpointSpec`.
+    :param task: see :class:`EndpointSpec`.
+    :param custom_image: see :class:`EndpointSpec`.
+    :param container_command: see :class:`EndpointSpec`.
+    :param container_args: see :class:`EndpointSpec`.
+    :param env: see :class:`EndpointSpec` (``{}`` clears).
+    :param secrets: see :class:`EndpointSpec` (``{}`` clears).
+    :param domain: see :class:`EndpointSpec`.
+    :param path: see :class:`EndpointSpec`.
+    :param cache_http_responses: see :class:`EndpointSpec`.
+    :param tags: see :class:`EndpointSpec`.
+    """
+
+    accelerator: str | None = None
+    instance_size: str | None = None
+    instance_type: str | None = None
+    min_replica: int | None = None
+    max_replica: int | None = None
+    scale_to_zero_timeout: int | None = None
+    scaling_metric: str | None = None
+    scaling_threshold: float | None = None
+    repository: str | None = None
+    framework: str | None = None
+    revision: str | None = None
+    task: str | None = None
+    custom_image: dict[str, Any] | None = None
+    container_command: list[str] | None = None
+    container_args: list[str] | None = None
+    env: dict[str, str] | None = None
+    secrets: dict[str, str] | None = None
+    domain: str | None = None
+    path: str | None = None
+    cache_http_responses: bool | None = None
+    tags: list[str] | None = None
+
+    def __repr__(self) -> str:
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "secrets"}
+        return f"EndpointUpdate({', '.join(f'{k}={v!r}' for k, v in shown.items() if v is not None)})"
+
+    def __post_init__(self) -> None:
+        if all(getattr(self, f.name) is None for f in fields(self)):
+            raise InvalidEndpointArgumentError(
+                "update", "nothing to change", "pass at least one argument, e.g. min_replica=0 or revision='...'"
+            )
+        if self.accelerator is not None:
+            _check_choice("accelerator", self.accelerator, ACCELERATORS)
+        _check_replicas(self.min_replica, self.max_replica)
+        _check_scale_to_zero(self.scale_to_zero_timeout, self.min_replica)
+        _check_scaling_metric(self.scaling_metric)
+        if self.task is not None:
+            validate_task(self.task)
+        _check_custom_image(self.custom_image)
+        _check_string_list("container_command", self.container_command)
+        _check_string_list("container_args", self.container_args)
+        _check_string_map("env", self.env)
+        _check_string_map("secrets", self.secrets)
+        _check_route_path(self.path)
+        _check_string_list("tags", self.tags)
+
+    def to_body(self) -> dict[str, Any]:
+        """The PUT body, key for key as huggingface_hub sends it."""
+        body: dict[str, Any] = {}
+
+        def put(path: tuple[str, ...], value: Any) -> None:
+            if value is None:
+                return
+            node = body
+            for key in path[:-1]:
+                node = node.setdefault(key, {})
+            node[path[-1]] = value
+
+        put(("compute", "accelerator"), self.accelerator)
+        put(("compute", "instanceSize"), self.instance_size)
+        put(("compute", "instanceType"), self.instance_type)
+        put(("compute", "scaling", "maxReplica"), self.max_replica)
+        put(("compute", "scaling", "minReplica"), self.min_replica)
+        put(("compute", "scaling", "scaleToZeroTimeout"), self.scale_to_zero_timeout)
+        if self.scaling_metric:
+            put(("compute", "scaling", "measure"), {str(self.scaling_metric): self.scaling_threshold})
+        put(("model", "repository"), self.repository)
+        put(("model", "framework"), self.framework)
+        put(("model", "revision"), self.revision)
+        put(("model", "task"), self.task)
+        if self.custom_image is not None:
+            put(("model", "image"), build_image(self.custom_image))
+        put(("model", "command"), None if self.container_command is None else list(self.container_command))
+        put(("model", "args"), None if self.container_args is None else list(self.container_args))
+        put(("model", "env"), None if self.env is None else dict(self.env))
+        put(("model", "secrets"), None if self.secrets is None else dict(self.secrets))
+        put(("route", "domain"), self.domain)
+        put(("route", "path"), self.path)
+        put(("cacheHttpResponses",), self.cache_http_responses)
+        put(("tags",), None if self.tags is None else list(self.tags))
+        return body

@@ -1,0 +1,62 @@
+"""When and how long to wait before repeating a request: one policy for every client in the package."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from datetime import datetime, timezone
+
+# Answers that mean "not processed, try again later". 500 is not among them: it usually means the
+# request itself is at fault, and repeating it only hides the server's message.
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date); ``None`` if absent."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter, honouring ``Retry-After``.
+
+    :param max_retries: how many times a request may be repeated after its first try.
+    :param backoff_base: the first delay's upper bound, in seconds; it doubles at each retry.
+    :param backoff_max: the largest delay without a ``Retry-After``, in seconds.
+    :param retry_after_max: the largest ``Retry-After`` honoured, in seconds (a server asking for an
+        hour is not waited for blindly).
+    """
+
+    max_retries: int = 4
+    backoff_base: float = 0.5
+    backoff_max: float = 20.0
+    retry_after_max: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.max_retries < 0 or self.backoff_base < 0 or self.backoff_max < 0 or self.retry_after_max < 0:
+            raise ValueError("RetryPolicy values must not be negative")
+
+    def delay(self, retry_number: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
+        """Seconds to sleep before retry number ``retry_number`` (1 for the first retry).
+
+        Half fixed, half random ("equal jitter"): spread enough that many clients backing off
+        together do not return in lockstep, never so short that a retry comes back at once.
+        """
+        if retry_after is not None:
+            return min(retry_after, self.retry_after_max)
+        cap = min(self.backoff_max, self.backoff_base * 2 ** max(0, retry_number - 1))
+        return (rng or random).uniform(cap / 2, cap)

@@ -1,0 +1,98 @@
+"""The one "is it there yet" check, shared by ``wait()``, the sensor, the trigger and the waiting operators.
+
+Pure: it looks at an endpoint (and the health answer, when one was taken) and says whether the wait
+is over, and how. Fetching and sleeping are the caller's business, sync or async.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from airflow_provider_hfep.endpoints.errors import (
+    EndpointFailedError,
+    EndpointPausedError,
+    EndpointScaledToZeroError,
+    EndpointStateError,
+    EndpointUpdateFailedError,
+)
+from airflow_provider_hfep.endpoints.models import EndpointStatus, InferenceEndpoint
+
+
+class Outcome(StrEnum):
+    """How a wait stands after one look. The values are the trigger event statuses."""
+
+    WAITING = "waiting"
+    SUCCESS = "success"
+    FAILED = "failed"
+    UPDATE_FAILED = "update_failed"
+    PAUSED = "paused"
+    SCALED_TO_ZERO = "scaled_to_zero"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """The verdict of one look at an endpoint.
+
+    :param outcome: whether the wait is over, and how.
+    :param message: a sentence for logs and errors.
+    """
+
+    outcome: Outcome
+    message: str
+
+    @property
+    def done(self) -> bool:
+        return self.outcome is not Outcome.WAITING
+
+
+_ERRORS: dict[Outcome, type[EndpointStateError]] = {
+    Outcome.FAILED: EndpointFailedError,
+    Outcome.UPDATE_FAILED: EndpointUpdateFailedError,
+    Outcome.PAUSED: EndpointPausedError,
+    Outcome.SCALED_TO_ZERO: EndpointScaledToZeroError,
+}
+
+
+def needs_health_check(endpoint: InferenceEndpoint, target: EndpointStatus, check_health: bool) -> bool:
+    """Whether this look must also ask the data plane: only for a running endpoint awaited as running."""
+    return check_health and target is EndpointStatus.RUNNING and endpoint.status == EndpointStatus.RUNNING
+
+
+def assess(endpoint: InferenceEndpoint, target: EndpointStatus, health_status: int | None = None) -> Progress:
+    """Judge one look at ``endpoint`` while waiting for ``target``.
+
+    :param endpoint: the endpoint as just read from the API.
+    :param target: the awaited state.
+    :param health_status: the HTTP status of the health route, if it was asked (see
+        :func:`needs_health_check`), 0 if it gave no answer; ``None`` means none is required.
+    """
+    state = endpoint.status
+    name = endpoint.name
+    server_says = f": {endpoint.message}" if endpoint.message else ""
+    if state == EndpointStatus.FAILED and target is not EndpointStatus.FAILED:
+        return Progress(Outcome.FAILED, f"Endpoint {name} failed to deploy{server_says}")
+    if state == EndpointStatus.UPDATE_FAILED and target is not EndpointStatus.UPDATE_FAILED:
+        return Progress(Outcome.UPDATE_FAILED, f"Endpoint {name} failed to update{server_says}")
+    if state == target:
+        if health_status is None or health_status == 200:
+            return Progress(Outcome.SUCCESS, f"Endpoint {name} is {state}")
+        answer = f"answered {health_status}" if health_status else "did not answer"
+        return Progress(Outcome.WAITING, f"Endpoint {name} is running, its health route {answer}")
+    if target is EndpointStatus.RUNNING:
+        # huggingface_hub's wait() loops forever on these two: nothing will move them to running.
+        if state == EndpointStatus.PAUSED:
+            return Progress(Outcome.PAUSED, f"Endpoint {name} is paused: resume it first")
+        if state == EndpointStatus.SCALED_TO_ZERO:
+            return Progress(
+                Outcome.SCALED_TO_ZERO,
+                f"Endpoint {name} is scaled to zero: it starts on the first request; resume it first",
+            )
+    return Progress(Outcome.WAITING, f"Endpoint {name} is {state}, waiting for {target}")
+
+
+def raise_for_progress(progress: Progress, endpoint: InferenceEndpoint) -> None:
+    """Raise the typed error of a finished, unsuccessful wait; do nothing otherwise."""
+    error = _ERRORS.get(progress.outcome)
+    if error is not None:
+        raise error(endpoint.name, str(endpoint.status), progress.message)

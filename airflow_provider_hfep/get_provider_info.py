@@ -1,0 +1,72 @@
+"""Provider registration (entry point ``apache_airflow_provider``); read by Airflow without importing hooks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_hfep import __version__
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-provider-hfep",
+        "name": "Hugging Face Inference Endpoints",
+        "description": "Manage Hugging Face Inference Endpoints (create, update, pause, resume, scale to zero, "
+        "delete), wait for them without holding a worker slot, and run batch inference on them.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Hugging Face Inference Endpoints",
+                "external-doc-url": "https://huggingface.co/docs/inference-endpoints/index",
+                "tags": ["ai"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": "Hugging Face Inference Endpoints",
+                "python-modules": ["airflow_provider_hfep.hooks.endpoint"],
+            }
+        ],
+        "connection-types": [
+            {
+                "connection-type": "hf_inference_endpoints",
+                "hook-class-name": "airflow_provider_hfep.hooks.endpoint.HuggingFaceEndpointHook",
+                "hook-name": "Hugging Face Inference Endpoints",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "login"],
+                    "relabeling": {"password": "Token", "host": "API URL"},
+                    "placeholders": {
+                        "password": "hf_... (a token with Inference Endpoints write access)",
+                        "host": "https://api.endpoints.huggingface.cloud",
+                    },
+                },
+                "conn-fields": {
+                    "namespace": {
+                        "label": "Namespace",
+                        "description": "User or organisation owning the endpoints. Empty: the token's user.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "hub_url": {
+                        "label": "Hub URL",
+                        "description": "Base of the Hub API, used to resolve the token's user (whoami).",
+                        "schema": {"type": ["string", "null"], "default": "https://huggingface.co", "format": "url"},
+                    },
+                    "timeout": {
+                        "label": "Timeout (s)",
+                        "description": "Seconds each HTTP request may take.",
+                        "schema": {"type": ["number", "null"], "default": 30, "minimum": 1},
+                    },
+                    "verify": {
+                        "label": "Verify TLS",
+                        "description": "Verify the API's TLS certificate. Turn off only for a trusted local proxy.",
+                        "schema": {"type": ["boolean", "null"], "default": True},
+                    },
+                    "allow_insecure_http": {
+                        "label": "Allow plain http",
+                        "description": "Allow an http:// API URL on another machine (the token would travel unencrypted).",
+                        "schema": {"type": ["boolean", "null"], "default": False},
+                    },
+                },
+            }
+        ],
+    }

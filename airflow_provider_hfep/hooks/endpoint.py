@@ -1,0 +1,127 @@
+"""The Airflow side of the connection: from an ``hf_inference_endpoints`` connection to API clients."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from airflow.sdk import BaseHook
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+    from airflow_provider_hfep.endpoints.client import AsyncEndpointsClient, EndpointsClient
+
+
+def _as_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.strip().lower() in ("true", "1", "yes")
+    raise ValueError(f"Connection extra {name!r}: {value!r} is not a boolean. Fix: use true or false")
+
+
+class HuggingFaceEndpointHook(BaseHook):
+    """Talk to the Hugging Face Inference Endpoints API with the token of an Airflow connection.
+
+    Nothing is read in ``__init__``: the connection is fetched on first use (so the hook can be built
+    at DAG parse time or in a trigger), then the sync client is cached for the hook's life and the
+    namespace is resolved at most once.
+
+    Connection fields: **Token** (the password; the only place the token lives), **API URL** (the
+    host, default ``https://api.endpoints.huggingface.cloud``), and extras ``namespace``, ``hub_url``,
+    ``timeout``, ``verify`` and ``allow_insecure_http``.
+
+    :param hf_conn_id: the Airflow connection id.
+    :param namespace: act in this namespace instead of the connection's (or the token user's).
+    :param timeout: seconds per HTTP request, overriding the connection's ``timeout`` extra.
+    """
+
+    conn_name_attr = "hf_conn_id"
+    default_conn_name = "hf_inference_endpoints_default"
+    conn_type = "hf_inference_endpoints"
+    hook_name = "Hugging Face Inference Endpoints"
+
+    def __init__(
+        self,
+        hf_conn_id: str = default_conn_name,
+        *,
+        namespace: str | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.hf_conn_id = hf_conn_id
+        self._namespace = namespace
+        self._timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(hf_conn_id={self.hf_conn_id!r})"
+
+    def _client_settings(self, conn: Connection, extras: dict[str, Any]) -> dict[str, Any]:
+        """Client arguments from a connection: shared by the sync and the async client."""
+        from airflow_provider_hfep.endpoints.client import DEFAULT_API_URL, DEFAULT_HUB_URL, DEFAULT_TIMEOUT
+
+        if not conn.password:
+            raise ValueError(
+                f"Connection {self.hf_conn_id!r} has no token. Fix: put your Hugging Face token in its "
+                "Token (password) field"
+            )
+        api_url = conn.host or DEFAULT_API_URL
+        if "://" not in api_url:
+            api_url = f"https://{api_url}"
+        if conn.port and urlsplit(api_url).port is None:  # the URI form of a connection splits the port off
+            api_url = urlsplit(api_url)._replace(netloc=f"{urlsplit(api_url).netloc}:{conn.port}").geturl()
+        timeout = self._timeout if self._timeout is not None else extras.get("timeout") or DEFAULT_TIMEOUT
+        try:
+            timeout = float(timeout)
+        except (TypeError, ValueError):
+            raise ValueError(f"Connection extra 'timeout': {timeout!r} is not a number. Fix: use seconds, e.g. 30") from None
+        return {
+            "token": conn.password,
+            "api_url": api_url,
+            "hub_url": extras.get("hub_url") or DEFAULT_HUB_URL,
+            "namespace": self._namespace or extras.get("namespace") or None,
+            "timeout": timeout,
+            "verify": _as_bool("verify", extras.get("verify", True)),
+            "allow_insecure_http": _as_bool("allow_insecure_http", extras.get("allow_insecure_http", False)),
+        }
+
+    @cached_property
+    def client(self) -> EndpointsClient:
+        """The blocking client, built on first use from the connection and kept (one connection pool)."""
+        from airflow_provider_hfep.endpoints.client import EndpointsClient
+
+        conn = self.get_connection(self.hf_conn_id)
+        return EndpointsClient(**self._client_settings(conn, conn.extra_dejson))
+
+    def get_conn(self) -> EndpointsClient:
+        """The blocking client (Airflow's conventional accessor)."""
+        return self.client
+
+    async def get_async_client(self) -> AsyncEndpointsClient:
+        """A new async client from the connection, fetched without blocking the event loop.
+
+        For triggers: the caller owns it and closes it (``async with``) when done.
+        """
+        from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+
+        from airflow_provider_hfep.endpoints.client import AsyncEndpointsClient
+
+        conn = await get_async_connection(self.hf_conn_id, hook=self)
+        extras = await get_async_extra_dejson(conn)
+        return AsyncEndpointsClient(**self._client_settings(conn, extras))
+
+    @property
+    def namespace(self) -> str:
+        """The namespace calls act in (asked from whoami at most once when not configured)."""
+        return self.client.resolve_namespace()
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the token against the API with one cheap authenticated read (the endpoint listing)."""
+        try:
+            namespace = self.client.resolve_namespace()
+            count = len(self.client.list_endpoints(namespace))
+        except Exception as exc:  # the UI shows this message; every failure must reach it
+            return False, str(exc)
+        return True, f"Connected to {self.client.api_url} as namespace {namespace!r}: {count} endpoint(s)"
