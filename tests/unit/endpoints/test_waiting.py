@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from airflow_provider_hfep.endpoints import errors
+from airflow_provider_hfep.endpoints.models import EndpointStatus, InferenceEndpoint
+from airflow_provider_hfep.endpoints.waiting import Outcome, assess, needs_health_check, raise_for_progress
+
+from .test_models import RAW_RUNNING
+
+
+def endpoint(state: str, message: str = "") -> InferenceEndpoint:
+    raw = copy.deepcopy(RAW_RUNNING)
+    raw["status"].update(state=state, message=message)
+    return InferenceEndpoint.from_raw(raw, "ns")
+
+
+RUNNING = EndpointStatus.RUNNING
+
+
+@pytest.mark.parametrize(
+    "state, target, health, outcome",
+    [
+        ("running", RUNNING, 200, Outcome.SUCCESS),
+        ("running", RUNNING, None, Outcome.SUCCESS),
+        ("running", RUNNING, 503, Outcome.WAITING),
+        ("running", RUNNING, 0, Outcome.WAITING),
+        ("pending", RUNNING, None, Outcome.WAITING),
+        ("initializing", RUNNING, None, Outcome.WAITING),
+        ("updating", RUNNING, None, Outcome.WAITING),
+        ("failed", RUNNING, None, Outcome.FAILED),
+        ("updateFailed", RUNNING, None, Outcome.UPDATE_FAILED),
+        ("paused", RUNNING, None, Outcome.PAUSED),
+        ("scaledToZero", RUNNING, None, Outcome.SCALED_TO_ZERO),
+        ("paused", EndpointStatus.PAUSED, None, Outcome.SUCCESS),
+        ("running", EndpointStatus.PAUSED, None, Outcome.WAITING),
+        ("failed", EndpointStatus.PAUSED, None, Outcome.FAILED),
+        ("scaledToZero", EndpointStatus.SCALED_TO_ZERO, None, Outcome.SUCCESS),
+    ],
+)
+def test_assess(state, target, health, outcome):
+    assert assess(endpoint(state), target, health).outcome is outcome
+
+
+def test_failure_messages_carry_the_server_reason_and_raise_typed_errors():
+    failed = endpoint("failed", "Container crashed: CUDA out of memory")
+    progress = assess(failed, RUNNING)
+    assert progress.message == "Endpoint my-endpoint-name failed to deploy: Container crashed: CUDA out of memory"
+    with pytest.raises(errors.EndpointFailedError, match="CUDA out of memory") as info:
+        raise_for_progress(progress, failed)
+    assert info.value.state == "failed"
+    paused = endpoint("paused")
+    with pytest.raises(errors.EndpointPausedError, match="paused: resume it first"):
+        raise_for_progress(assess(paused, RUNNING), paused)
+    with pytest.raises(errors.EndpointUpdateFailedError):
+        raise_for_progress(assess(endpoint("updateFailed"), RUNNING), endpoint("updateFailed"))
+    raise_for_progress(assess(endpoint("running"), RUNNING), endpoint("running"))  # success raises nothing
+
+
+def test_health_is_checked_only_for_running_awaited_as_running():
+    assert needs_health_check(endpoint("running"), RUNNING, True)
+    assert not needs_health_check(endpoint("running"), RUNNING, False)
+    assert not needs_health_check(endpoint("initializing"), RUNNING, True)
+    assert not needs_health_check(endpoint("paused"), EndpointStatus.PAUSED, True)

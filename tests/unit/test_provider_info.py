@@ -1,0 +1,62 @@
+"""The provider registers as Airflow expects: schema-valid info, and the declared classes import."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import json
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import jsonschema
+
+import airflow
+from airflow_provider_hfep.get_provider_info import get_provider_info
+
+
+def test_provider_info_is_valid_against_airflows_schema():
+    schema = json.loads((Path(airflow.__file__).parent / "provider_info.schema.json").read_text())
+    jsonschema.validate(get_provider_info(), schema)
+
+
+def test_entry_point_points_at_get_provider_info():
+    [entry] = [e for e in entry_points(group="apache_airflow_provider") if e.value.startswith("airflow_provider_hfep")]
+    assert entry.load() is get_provider_info
+    assert get_provider_info()["package-name"] == entry.dist.name
+
+
+def test_declared_hook_matches_connection_type():
+    [connection] = get_provider_info()["connection-types"]
+    module, _, name = connection["hook-class-name"].rpartition(".")
+    hook = getattr(importlib.import_module(module), name)
+    assert hook.conn_type == connection["connection-type"] == "hf_inference_endpoints"
+    assert hook.conn_name_attr == "hf_conn_id" and hook.default_conn_name == "hf_inference_endpoints_default"
+    assert connection["ui-field-behaviour"]["relabeling"]["password"] == "Token"
+    assert set(connection["conn-fields"]) == {"namespace", "hub_url", "timeout", "verify", "allow_insecure_http"}
+    assert "get_ui_field_behaviour" not in vars(hook) and "get_connection_form_widgets" not in vars(hook)
+
+
+def _imported_modules(path: Path) -> set[str]:
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            modules.add(node.module)
+    return modules
+
+
+PACKAGE = Path(__file__).parents[2] / "airflow_provider_hfep"
+
+
+def test_pure_layers_import_no_airflow():
+    for layer in ("endpoints", "emulator"):
+        for path in (PACKAGE / layer).glob("*.py"):
+            airflow_imports = {m for m in _imported_modules(path) if m == "airflow" or m.startswith("airflow.")}
+            assert not airflow_imports, f"{path.name} imports {airflow_imports}"
+
+
+def test_emulator_imports_nothing_from_the_client_layer():
+    for path in (PACKAGE / "emulator").glob("*.py"):
+        ours = {m for m in _imported_modules(path) if m.startswith("airflow_provider_hfep")}
+        assert all(m.startswith("airflow_provider_hfep.emulator") for m in ours), f"{path.name} imports {ours}"
