@@ -335,6 +335,7 @@ class EndpointsApi:
             raise InvalidEndpointArgumentError("poll_interval", f"{poll_interval} is not positive", "use seconds > 0")
         target = EndpointStatus(target)
         deadline = None if timeout is None else time.monotonic() + timeout
+        last_message = ""
         while True:
             endpoint = yield from self.get(name, namespace)
             health = None
@@ -345,7 +346,9 @@ class EndpointsApi:
             if progress.done:
                 raise_for_progress(progress, endpoint)
                 return endpoint
-            log.info("%s", progress.message)
+            if progress.message != last_message:  # one log line per change, not per poll
+                log.info("%s", progress.message)
+                last_message = progress.message
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise EndpointWaitTimeoutError(f"{progress.message}; gave up after {timeout} s")
