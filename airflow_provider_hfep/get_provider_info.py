@@ -27,6 +27,25 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_hfep.hooks.endpoint"],
             }
         ],
+        "operators": [
+            {
+                "integration-name": "Hugging Face Inference Endpoints",
+                "python-modules": ["airflow_provider_hfep.operators.endpoint"],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": "Hugging Face Inference Endpoints",
+                "python-modules": ["airflow_provider_hfep.sensors.endpoint"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Hugging Face Inference Endpoints",
+                "python-modules": ["airflow_provider_hfep.triggers.endpoint"],
+            }
+        ],
+        "extra-links": ["airflow_provider_hfep.links.endpoint.HuggingFaceEndpointLink"],
         "connection-types": [
             {
                 "connection-type": "hf_inference_endpoints",

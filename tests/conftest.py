@@ -3,7 +3,14 @@ provider's own pytest plugin, the one users get too."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
+
+# dag.test() serializes the DAG by parsing the DAGs folder: the tests' DAGs live in tests/dags.
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).parent / "dags"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 from airflow_provider_hfep.emulator import Emulator
 from airflow_provider_hfep.endpoints import AsyncEndpointsClient, EndpointsClient, EndpointSpec, RetryPolicy

@@ -23,11 +23,12 @@ import httpx
 from airflow_provider_hfep import __version__
 from airflow_provider_hfep.endpoints.errors import (
     EndpointsApiError,
+    EndpointsError,
     EndpointsTimeoutError,
     EndpointsTransportError,
-    EndpointWaitTimeoutError,
     InvalidEndpointArgumentError,
     NotFoundError,
+    RateLimitedError,
     ServerError,
     ValidationFailedError,
     error_from_response,
@@ -45,7 +46,16 @@ from airflow_provider_hfep.endpoints.payloads import (
     validate_namespace,
 )
 from airflow_provider_hfep.endpoints.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
-from airflow_provider_hfep.endpoints.waiting import assess, needs_health_check, raise_for_progress
+from airflow_provider_hfep.endpoints.waiting import (
+    DELETED,
+    WAIT_TARGETS,
+    Outcome,
+    Progress,
+    WatchResult,
+    assess,
+    needs_health_check,
+    raise_for_result,
+)
 
 log = logging.getLogger(__name__)
 
@@ -319,40 +329,101 @@ class EndpointsApi:
             return None
         return response.status_code
 
+    def watch(
+        self,
+        name: str,
+        namespace: str | None,
+        target: str,
+        end_time: float,
+        poll_interval: float,
+        check_health: bool = True,
+        settle_until: float | None = None,
+        max_consecutive_errors: int = 5,
+    ) -> Plan[WatchResult]:
+        """Poll until the wait is over, and say how it ended; never raises for API trouble.
+
+        The one polling loop behind ``wait()``, the trigger and the waiting operators.
+
+        :param target: an endpoint state, or ``"deleted"`` (until the endpoint is gone).
+        :param end_time: absolute deadline (epoch seconds), so a restarted trigger keeps it.
+        :param settle_until: after an update, until this epoch a ``running`` seen before any other
+            state is the stale pre-update state, not the result (the service flips to ``updating``
+            a moment after answering the PUT).
+        :param max_consecutive_errors: transient failures (after each request's own retries) tolerated
+            in a row before giving up with ``error``.
+        """
+        validate_endpoint_name(name)
+        if target not in WAIT_TARGETS:
+            raise InvalidEndpointArgumentError("target_status", f"{target!r} is not a state", f"use one of {', '.join(sorted(WAIT_TARGETS))}")
+        if poll_interval <= 0:
+            raise InvalidEndpointArgumentError("poll_interval", f"{poll_interval} is not positive", "use seconds > 0")
+        started = time.time()
+        ns = namespace
+        endpoint: InferenceEndpoint | None = None
+        errors = 0
+        left_target = False
+        last_message = ""
+
+        def result(outcome: Outcome, message: str, error: Exception | None = None) -> WatchResult:
+            state = None if endpoint is None else str(endpoint.status)
+            url = None if endpoint is None else endpoint.url
+            return WatchResult(outcome, name, ns, state, message, url, endpoint, error)
+
+        while True:
+            try:
+                ns = yield from self.resolve_namespace(namespace)
+                endpoint = yield from self.get(name, ns)
+            except NotFoundError as exc:
+                if target == DELETED:
+                    return WatchResult(Outcome.SUCCESS, name, ns, DELETED, f"Endpoint {name} is deleted", None)
+                return result(Outcome.NOT_FOUND, f"Endpoint {name} not found in namespace {ns}: {exc}", exc)
+            except (EndpointsTransportError, ServerError, RateLimitedError) as exc:
+                errors += 1
+                if errors > max_consecutive_errors:
+                    return result(Outcome.ERROR, f"Gave up on {name} after {errors} failed reads in a row: {exc}", exc)
+                progress = Progress(Outcome.WAITING, f"Reading {name} failed ({errors}/{max_consecutive_errors} tolerated): {exc}")
+            except EndpointsError as exc:  # authentication, permission, bad input: waiting will not fix it
+                return result(Outcome.ERROR, str(exc), exc)
+            else:
+                errors = 0
+                if target == DELETED:
+                    progress = Progress(Outcome.WAITING, f"Endpoint {name} still exists ({endpoint.status})")
+                else:
+                    status_target = EndpointStatus(target)
+                    health = None
+                    if needs_health_check(endpoint, status_target, check_health):
+                        health = yield from self.health_status(endpoint)
+                        health = 0 if health is None else health
+                    progress = assess(endpoint, status_target, health)
+                    left_target = left_target or endpoint.status != status_target
+                    if progress.outcome is Outcome.SUCCESS and settle_until and not left_target and time.time() < settle_until:
+                        progress = Progress(Outcome.WAITING, f"Endpoint {name} still shows its state from before the update")
+                if progress.done:
+                    return result(progress.outcome, progress.message)
+            if progress.message != last_message:  # one log line per change, not per poll
+                log.info("%s", progress.message)
+                last_message = progress.message
+            remaining = end_time - time.time()
+            if remaining <= 0:
+                return result(Outcome.TIMEOUT, f"{progress.message}; still not done after {time.time() - started:.0f} s")
+            yield Sleep(min(poll_interval, remaining))
+
     def wait(
         self,
         name: str,
         namespace: str | None,
-        target: EndpointStatus,
+        target: str,
         timeout: float | None,
         poll_interval: float,
         check_health: bool,
-    ) -> Plan[InferenceEndpoint]:
-        """Poll until ``target`` (and, for running, a 200 from the health route), failing fast on dead ends."""
+    ) -> Plan[InferenceEndpoint | None]:
+        """:meth:`watch`, raising the typed error of any ending but success."""
         if timeout is not None and timeout < 0:
             raise InvalidEndpointArgumentError("timeout", f"{timeout} is negative", "use seconds >= 0, or None to wait forever")
-        if poll_interval <= 0:
-            raise InvalidEndpointArgumentError("poll_interval", f"{poll_interval} is not positive", "use seconds > 0")
-        target = EndpointStatus(target)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        last_message = ""
-        while True:
-            endpoint = yield from self.get(name, namespace)
-            health = None
-            if needs_health_check(endpoint, target, check_health):
-                health = yield from self.health_status(endpoint)
-                health = 0 if health is None else health
-            progress = assess(endpoint, target, health)
-            if progress.done:
-                raise_for_progress(progress, endpoint)
-                return endpoint
-            if progress.message != last_message:  # one log line per change, not per poll
-                log.info("%s", progress.message)
-                last_message = progress.message
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise EndpointWaitTimeoutError(f"{progress.message}; gave up after {timeout} s")
-            yield Sleep(poll_interval if remaining is None else min(poll_interval, remaining))
+        end_time = float("inf") if timeout is None else time.time() + timeout
+        outcome = yield from self.watch(name, namespace, target, end_time, poll_interval, check_health)
+        raise_for_result(outcome)
+        return outcome.endpoint
 
 
 class _ClientBase:
@@ -497,23 +568,41 @@ class EndpointsClient(_ClientBase):
         """The HTTP status of the endpoint's health route, ``None`` without URL or answer."""
         return self._run(self._api.health_status(endpoint, timeout))
 
+    def watch(
+        self,
+        name: str,
+        *,
+        end_time: float,
+        namespace: str | None = None,
+        target: str = EndpointStatus.RUNNING,
+        poll_interval: float = 5.0,
+        check_health: bool = True,
+        settle_until: float | None = None,
+        max_consecutive_errors: int = 5,
+    ) -> WatchResult:
+        """Poll until ``target`` or the absolute ``end_time`` (epoch); report how it ended, never raise for API trouble.
+
+        ``target`` is a state or ``"deleted"``; see :meth:`EndpointsApi.watch` for ``settle_until``.
+        """
+        return self._run(self._api.watch(name, namespace, str(target), end_time, poll_interval, check_health, settle_until, max_consecutive_errors))
+
     def wait(
         self,
         name: str,
         *,
         namespace: str | None = None,
-        target: EndpointStatus | str = EndpointStatus.RUNNING,
+        target: str = EndpointStatus.RUNNING,
         timeout: float | None = None,
         poll_interval: float = 5.0,
         check_health: bool = True,
-    ) -> InferenceEndpoint:
+    ) -> InferenceEndpoint | None:
         """Block until the endpoint reaches ``target`` (running: and its health route answers 200).
 
         Fails fast with a typed error on ``failed``/``updateFailed``, and when waiting for running on a
         paused or scaled-to-zero endpoint (nothing would ever move it); raises
         :class:`EndpointWaitTimeoutError` after ``timeout`` seconds.
         """
-        return self._run(self._api.wait(name, namespace, EndpointStatus(target), timeout, poll_interval, check_health))
+        return self._run(self._api.wait(name, namespace, str(target), timeout, poll_interval, check_health))
 
 
 class AsyncEndpointsClient(_ClientBase):
@@ -601,15 +690,30 @@ class AsyncEndpointsClient(_ClientBase):
         """See :meth:`EndpointsClient.health_status`."""
         return await self._run(self._api.health_status(endpoint, timeout))
 
+    async def watch(
+        self,
+        name: str,
+        *,
+        end_time: float,
+        namespace: str | None = None,
+        target: str = EndpointStatus.RUNNING,
+        poll_interval: float = 5.0,
+        check_health: bool = True,
+        settle_until: float | None = None,
+        max_consecutive_errors: int = 5,
+    ) -> WatchResult:
+        """See :meth:`EndpointsClient.watch`."""
+        return await self._run(self._api.watch(name, namespace, str(target), end_time, poll_interval, check_health, settle_until, max_consecutive_errors))
+
     async def wait(
         self,
         name: str,
         *,
         namespace: str | None = None,
-        target: EndpointStatus | str = EndpointStatus.RUNNING,
+        target: str = EndpointStatus.RUNNING,
         timeout: float | None = None,
         poll_interval: float = 5.0,
         check_health: bool = True,
     ) -> InferenceEndpoint:
         """See :meth:`EndpointsClient.wait`."""
-        return await self._run(self._api.wait(name, namespace, EndpointStatus(target), timeout, poll_interval, check_health))
+        return await self._run(self._api.wait(name, namespace, str(target), timeout, poll_interval, check_health))

@@ -195,6 +195,37 @@ def _check_registry_credentials(image: Any, username: Any, password: Any) -> Non
         )
 
 
+def validate_arguments(values: Mapping[str, Any]) -> None:
+    """Check the create/update arguments present in ``values`` (``None`` means absent).
+
+    The one place the rules live: used by :class:`EndpointSpec`, :class:`EndpointUpdate`, and by
+    operators on their static arguments at DAG parse time (templated ones are checked after rendering).
+    Cross-field rules apply when both fields are present.
+    """
+    present = {key: value for key, value in values.items() if value is not None}
+    if "accelerator" in present:
+        _check_choice("accelerator", present["accelerator"], ACCELERATORS)
+    _check_replicas(present.get("min_replica"), present.get("max_replica"))
+    _check_scale_to_zero(present.get("scale_to_zero_timeout"), present.get("min_replica"))
+    _check_scaling_metric(present.get("scaling_metric"))
+    if "task" in present:
+        validate_task(present["task"])
+    _check_custom_image(present.get("custom_image"))
+    if "container_registry_username" in present or "container_registry_password" in present:
+        _check_registry_credentials(
+            present.get("custom_image"), present.get("container_registry_username"), present.get("container_registry_password")
+        )
+    for field in ("container_command", "container_args", "tags"):
+        _check_string_list(field, present.get(field))
+    for field in ("env", "secrets"):
+        _check_string_map(field, present.get(field))
+    if "type" in present:
+        _check_type(present["type"])
+    _check_route_path(present.get("path"))
+    if "private_link_account_id" in present:
+        _check_choice("private_link_region", present.get("private_link_region"), PRIVATE_LINK_REGIONS)
+
+
 def build_image(
     custom_image: Mapping[str, Any] | None,
     registry_username: str | None = None,
@@ -292,22 +323,8 @@ class EndpointSpec:
             if not isinstance(value, str) or not value.strip():
                 raise InvalidEndpointArgumentError(field, f"{value!r} is empty or not a string", f"set {field}")
         _check_choice("accelerator", self.accelerator, ACCELERATORS)
-        _check_replicas(self.min_replica, self.max_replica)
-        _check_scale_to_zero(self.scale_to_zero_timeout, self.min_replica)
-        _check_scaling_metric(self.scaling_metric)
-        if self.task is not None:
-            validate_task(self.task)
-        _check_custom_image(self.custom_image)
-        _check_registry_credentials(self.custom_image, self.container_registry_username, self.container_registry_password)
-        _check_string_list("container_command", self.container_command)
-        _check_string_list("container_args", self.container_args)
-        _check_string_map("env", self.env)
-        _check_string_map("secrets", self.secrets)
         _check_type(self.type)
-        _check_route_path(self.path)
-        _check_string_list("tags", self.tags)
-        if self.private_link_account_id is not None:
-            _check_choice("private_link_region", self.private_link_region, PRIVATE_LINK_REGIONS)
+        validate_arguments(vars(self))
 
     def to_body(self) -> dict[str, Any]:
         """The POST body, key for key as huggingface_hub (1.33 to 2.4) sends it."""
@@ -421,20 +438,7 @@ class EndpointUpdate:
             raise InvalidEndpointArgumentError(
                 "update", "nothing to change", "pass at least one argument, e.g. min_replica=0 or revision='...'"
             )
-        if self.accelerator is not None:
-            _check_choice("accelerator", self.accelerator, ACCELERATORS)
-        _check_replicas(self.min_replica, self.max_replica)
-        _check_scale_to_zero(self.scale_to_zero_timeout, self.min_replica)
-        _check_scaling_metric(self.scaling_metric)
-        if self.task is not None:
-            validate_task(self.task)
-        _check_custom_image(self.custom_image)
-        _check_string_list("container_command", self.container_command)
-        _check_string_list("container_args", self.container_args)
-        _check_string_map("env", self.env)
-        _check_string_map("secrets", self.secrets)
-        _check_route_path(self.path)
-        _check_string_list("tags", self.tags)
+        validate_arguments(vars(self))
 
     def to_body(self) -> dict[str, Any]:
         """The PUT body, key for key as huggingface_hub sends it."""

@@ -6,15 +6,19 @@ is over, and how. Fetching and sleeping are the caller's business, sync or async
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from airflow_provider_hfep.endpoints.errors import (
     EndpointFailedError,
     EndpointPausedError,
     EndpointScaledToZeroError,
+    EndpointsError,
     EndpointStateError,
     EndpointUpdateFailedError,
+    EndpointWaitTimeoutError,
+    NotFoundError,
 )
 from airflow_provider_hfep.endpoints.models import EndpointStatus, InferenceEndpoint
 
@@ -28,6 +32,14 @@ class Outcome(StrEnum):
     UPDATE_FAILED = "update_failed"
     PAUSED = "paused"
     SCALED_TO_ZERO = "scaled_to_zero"
+    NOT_FOUND = "not_found"
+    TIMEOUT = "timeout"
+    ERROR = "error"
+
+
+#: A wait target that is not a state: the endpoint no longer exists.
+DELETED = "deleted"
+WAIT_TARGETS = frozenset({*(status.value for status in EndpointStatus), DELETED})
 
 
 @dataclass(frozen=True)
@@ -91,8 +103,63 @@ def assess(endpoint: InferenceEndpoint, target: EndpointStatus, health_status: i
     return Progress(Outcome.WAITING, f"Endpoint {name} is {state}, waiting for {target}")
 
 
-def raise_for_progress(progress: Progress, endpoint: InferenceEndpoint) -> None:
-    """Raise the typed error of a finished, unsuccessful wait; do nothing otherwise."""
-    error = _ERRORS.get(progress.outcome)
-    if error is not None:
-        raise error(endpoint.name, str(endpoint.status), progress.message)
+@dataclass(frozen=True)
+class WatchResult:
+    """How a whole wait ended: what a trigger reports in its one event.
+
+    :param status: an :class:`Outcome` value other than ``waiting``.
+    :param endpoint_name: the endpoint waited for.
+    :param namespace: its namespace.
+    :param state: its last seen state, ``None`` if never read.
+    :param message: a sentence for logs and errors (the server's reason on failures).
+    :param url: its last seen URL.
+    :param endpoint: the last read endpoint (not serialized).
+    :param error: the exception that ended the wait, for ``not_found`` and ``error`` (not serialized).
+    """
+
+    status: Outcome
+    endpoint_name: str
+    namespace: str | None
+    state: str | None
+    message: str
+    url: str | None
+    endpoint: InferenceEndpoint | None = field(default=None, compare=False, repr=False)
+    error: Exception | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any] | None) -> WatchResult:
+        """Rebuild from a trigger event payload, refusing anything that is not one."""
+        try:
+            status = Outcome(event["status"])  # type: ignore[index]
+            if status is Outcome.WAITING:
+                raise ValueError(status)
+            return cls(status, event["endpoint_name"], event.get("namespace"), event.get("state"), event.get("message", ""), event.get("url"))  # type: ignore[union-attr]
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"Not an endpoint trigger event: {event!r}") from None
+
+    def to_event(self) -> dict[str, Any]:
+        """The JSON-safe payload of a trigger event."""
+        return {
+            "status": str(self.status),
+            "endpoint_name": self.endpoint_name,
+            "namespace": self.namespace,
+            "state": self.state,
+            "message": self.message,
+            "url": self.url,
+        }
+
+
+def raise_for_result(result: WatchResult) -> None:
+    """Raise the typed error of a wait that did not succeed; do nothing on success."""
+    if result.status is Outcome.SUCCESS:
+        return
+    state_error = _ERRORS.get(result.status)
+    if state_error is not None:
+        raise state_error(result.endpoint_name, result.state or "", result.message)
+    if result.status is Outcome.TIMEOUT:
+        raise EndpointWaitTimeoutError(result.message)
+    if result.error is not None:
+        raise result.error
+    if result.status is Outcome.NOT_FOUND:
+        raise NotFoundError(404, result.message)
+    raise EndpointsError(result.message)

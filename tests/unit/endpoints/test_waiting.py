@@ -6,7 +6,7 @@ import pytest
 
 from airflow_provider_hfep.endpoints import errors
 from airflow_provider_hfep.endpoints.models import EndpointStatus, InferenceEndpoint
-from airflow_provider_hfep.endpoints.waiting import Outcome, assess, needs_health_check, raise_for_progress
+from airflow_provider_hfep.endpoints.waiting import Outcome, WatchResult, assess, needs_health_check, raise_for_result
 
 from .test_models import RAW_RUNNING
 
@@ -44,19 +44,36 @@ def test_assess(state, target, health, outcome):
     assert assess(endpoint(state), target, health).outcome is outcome
 
 
+def finished(progress, endpoint) -> WatchResult:
+    return WatchResult(progress.outcome, endpoint.name, "ns", str(endpoint.status), progress.message, endpoint.url, endpoint)
+
+
 def test_failure_messages_carry_the_server_reason_and_raise_typed_errors():
     failed = endpoint("failed", "Container crashed: CUDA out of memory")
     progress = assess(failed, RUNNING)
     assert progress.message == "Endpoint my-endpoint-name failed to deploy: Container crashed: CUDA out of memory"
     with pytest.raises(errors.EndpointFailedError, match="CUDA out of memory") as info:
-        raise_for_progress(progress, failed)
+        raise_for_result(finished(progress, failed))
     assert info.value.state == "failed"
     paused = endpoint("paused")
     with pytest.raises(errors.EndpointPausedError, match="paused: resume it first"):
-        raise_for_progress(assess(paused, RUNNING), paused)
+        raise_for_result(finished(assess(paused, RUNNING), paused))
     with pytest.raises(errors.EndpointUpdateFailedError):
-        raise_for_progress(assess(endpoint("updateFailed"), RUNNING), endpoint("updateFailed"))
-    raise_for_progress(assess(endpoint("running"), RUNNING), endpoint("running"))  # success raises nothing
+        raise_for_result(finished(assess(endpoint("updateFailed"), RUNNING), endpoint("updateFailed")))
+    raise_for_result(finished(assess(endpoint("running"), RUNNING), endpoint("running")))  # success raises nothing
+
+
+def test_result_endings_map_to_errors_and_events_are_json():
+    base = dict(endpoint_name="e", namespace="ns", state="pending", message="late", url=None)
+    with pytest.raises(errors.EndpointWaitTimeoutError, match="late"):
+        raise_for_result(WatchResult(Outcome.TIMEOUT, **base))
+    gone = errors.NotFoundError(404, "gone")
+    with pytest.raises(errors.NotFoundError):
+        raise_for_result(WatchResult(Outcome.NOT_FOUND, **base, error=gone))
+    with pytest.raises(errors.EndpointsError, match="late"):
+        raise_for_result(WatchResult(Outcome.ERROR, **base))
+    event = WatchResult(Outcome.TIMEOUT, **base, error=gone).to_event()
+    assert event == {"status": "timeout", **base}
 
 
 def test_health_is_checked_only_for_running_awaited_as_running():

@@ -1,0 +1,440 @@
+"""Lifecycle operators: create, update, pause, resume, scale to zero, delete.
+
+All share one small base: the connection, the endpoint's name and namespace, the hook, the extra link,
+and the wait (inline, or deferred to :class:`HuggingFaceEndpointStatusTrigger`; the same polling code
+either way). Each returns the endpoint as a JSON-safe dict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator, conf
+
+from airflow_provider_hfep.endpoints.errors import ConflictError, InvalidEndpointArgumentError
+from airflow_provider_hfep.endpoints.models import EndpointStatus, InferenceEndpoint
+from airflow_provider_hfep.endpoints.payloads import (
+    EndpointSpec,
+    EndpointUpdate,
+    validate_arguments,
+    validate_endpoint_name,
+)
+from airflow_provider_hfep.endpoints.waiting import DELETED, Outcome
+from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
+from airflow_provider_hfep.links.endpoint import HuggingFaceEndpointLink
+from airflow_provider_hfep.triggers.endpoint import HuggingFaceEndpointStatusTrigger, finish_wait
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+IF_EXISTS = ("fail", "reuse", "update")
+IF_UPDATING = ("fail", "wait")
+# Arguments of create and update that DAG authors template; all others are checked at parse time.
+TEMPLATED_SPEC_FIELDS = ("repository", "revision", "task", "custom_image", "env", "tags")
+UPDATE_FIELDS = tuple(EndpointUpdate.__dataclass_fields__)
+
+
+class HuggingFaceEndpointBaseOperator(BaseOperator):
+    """What every lifecycle operator shares.
+
+    :param endpoint_name: the endpoint. (templated)
+    :param namespace: its namespace; default the connection's, or the token's user. (templated)
+    :param hf_conn_id: the Airflow connection. (templated)
+    :param wait_for_completion: wait until the operation's end state (each operator says which).
+    :param deferrable: wait in the triggerer, holding no worker slot; default
+        ``[operators] default_deferrable``.
+    :param poll_interval: seconds between two looks while waiting. Default 30.
+    :param timeout: seconds to wait at most. Default 3600.
+    """
+
+    template_fields: Sequence[str] = ("endpoint_name", "namespace", "hf_conn_id")
+    operator_extra_links = (HuggingFaceEndpointLink(),)
+    ui_color = "#ffd21e"
+    #: the state a completed operation waits for
+    target_status: str = EndpointStatus.RUNNING.value
+
+    def __init__(
+        self,
+        *,
+        endpoint_name: str,
+        namespace: str | None = None,
+        hf_conn_id: str = HuggingFaceEndpointHook.default_conn_name,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 30,
+        timeout: float = 3600,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        for field, value in (("poll_interval", poll_interval), ("timeout", timeout)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                raise InvalidEndpointArgumentError(field, f"{value!r} is not a positive number of seconds", "use e.g. 30")
+        self.endpoint_name = endpoint_name
+        self.namespace = namespace
+        self.hf_conn_id = hf_conn_id
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+
+    @cached_property
+    def hook(self) -> HuggingFaceEndpointHook:
+        return HuggingFaceEndpointHook(self.hf_conn_id, namespace=self.namespace)
+
+    def _resolve(self, context: Context) -> tuple[str, str]:
+        """Check the rendered name, resolve the namespace and record the link, before any change."""
+        name = validate_endpoint_name(self.endpoint_name)
+        namespace = self.hook.namespace
+        HuggingFaceEndpointLink.persist(context, namespace, name)
+        return name, namespace
+
+    def _complete(
+        self, context: Context, endpoint: InferenceEndpoint | None, name: str, namespace: str, settle_until: float | None = None
+    ) -> dict[str, Any]:
+        """Return the endpoint, or wait for :attr:`target_status` inline or in the triggerer."""
+        if not self.wait_for_completion:
+            return endpoint.to_dict() if endpoint else {"name": name, "namespace": namespace, "status": self.target_status}
+        if not self.deferrable:
+            result = self.hook.client.watch(
+                name, namespace=namespace, target=self.target_status, end_time=time.time() + self.timeout,
+                poll_interval=self.poll_interval, settle_until=settle_until,
+            )  # fmt: skip
+            return finish_wait(self.hook, result.to_event())
+        # Look once first: an operation already complete needs no deferral.
+        first = self.hook.client.watch(
+            name, namespace=namespace, target=self.target_status, end_time=time.time(),
+            poll_interval=self.poll_interval, settle_until=settle_until,
+        )  # fmt: skip
+        if first.status is not Outcome.TIMEOUT:
+            return finish_wait(self.hook, first.to_event())
+        self.defer(
+            trigger=HuggingFaceEndpointStatusTrigger(
+                hf_conn_id=self.hf_conn_id, endpoint_name=name, namespace=namespace,
+                end_time=time.time() + self.timeout, target_status=self.target_status,
+                poll_interval=self.poll_interval, settle_until=settle_until,
+            ),  # fmt: skip
+            method_name="execute_complete",
+            # A safety net only: the trigger's own end_time fires first, with a clearer message.
+            timeout=timedelta(seconds=self.timeout + self.poll_interval + 60),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Runs on a fresh instance after the trigger fired: everything comes from the event."""
+        return finish_wait(self.hook, event)
+
+
+def _check_choice(field: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise InvalidEndpointArgumentError(field, f"{value!r} is not allowed", f"use one of {', '.join(choices)}")
+
+
+class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointBaseOperator):
+    """Create an endpoint and (by default) wait until it is running and healthy.
+
+    Safe to retry: the endpoint is tagged with a marker of this task instance, so a retry that finds
+    the endpoint its own earlier try created takes it over instead of failing with "already exists".
+
+    :param endpoint_name: endpoint name, 1-32 lowercase letters, digits or '-'. (templated)
+    :param repository: model repository, e.g. ``openai-community/gpt2``. (templated)
+    :param framework: model framework, e.g. ``pytorch``.
+    :param accelerator: ``cpu``, ``gpu`` or ``neuron``.
+    :param instance_size: e.g. ``x1``.
+    :param instance_type: e.g. ``nvidia-l4``.
+    :param region: e.g. ``us-east-1``.
+    :param vendor: ``aws``, ``azure`` or ``gcp``.
+    :param if_exists: when the name is taken: ``fail`` (default), ``reuse`` the endpoint as it is, or
+        ``update`` it to these arguments.
+    :param update_settle_seconds: with ``if_exists="update"``, see :class:`HuggingFaceUpdateEndpointOperator`.
+    :param min_replica: see :class:`~airflow_provider_hfep.endpoints.EndpointSpec` for this and the
+        following arguments: ``max_replica``, ``scaling_metric``, ``scaling_threshold``,
+        ``scale_to_zero_timeout``, ``revision`` (templated), ``task`` (templated), ``custom_image``
+        (templated), ``container_registry_username``, ``container_registry_password``,
+        ``container_command``, ``container_args``, ``env`` (templated), ``secrets``, ``type``,
+        ``domain``, ``path``, ``cache_http_responses``, ``tags`` (templated),
+        ``private_link_account_id``, ``private_link_region``.
+    :param wait_for_completion: wait until running and healthy. Default True.
+    :return: the endpoint as a JSON-safe dict.
+    """
+
+    template_fields: Sequence[str] = (*HuggingFaceEndpointBaseOperator.template_fields, *TEMPLATED_SPEC_FIELDS)
+    template_fields_renderers = {"custom_image": "json", "env": "json", "tags": "json"}
+
+    def __init__(
+        self,
+        *,
+        repository: str,
+        framework: str,
+        accelerator: str,
+        instance_size: str,
+        instance_type: str,
+        region: str,
+        vendor: str,
+        if_exists: str = "fail",
+        update_settle_seconds: float = 15,
+        min_replica: int = 1,
+        max_replica: int = 1,
+        scaling_metric: str | None = None,
+        scaling_threshold: float | None = None,
+        scale_to_zero_timeout: int | None = None,
+        revision: str | None = None,
+        task: str | None = None,
+        custom_image: dict[str, Any] | None = None,
+        container_registry_username: str | None = None,
+        container_registry_password: str | None = None,
+        container_command: list[str] | None = None,
+        container_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        secrets: dict[str, str] | None = None,
+        type: str = "authenticated",
+        domain: str | None = None,
+        path: str | None = None,
+        cache_http_responses: bool | None = None,
+        tags: list[str] | None = None,
+        private_link_account_id: str | None = None,
+        private_link_region: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        _check_choice("if_exists", if_exists, IF_EXISTS)
+        self.if_exists = if_exists
+        self.update_settle_seconds = update_settle_seconds
+        self.spec_arguments: dict[str, Any] = {
+            "framework": framework, "accelerator": accelerator, "instance_size": instance_size,
+            "instance_type": instance_type, "region": region, "vendor": vendor, "min_replica": min_replica,
+            "max_replica": max_replica, "scaling_metric": scaling_metric, "scaling_threshold": scaling_threshold,
+            "scale_to_zero_timeout": scale_to_zero_timeout, "container_registry_username": container_registry_username,
+            "container_registry_password": container_registry_password, "container_command": container_command,
+            "container_args": container_args, "secrets": secrets, "type": type, "domain": domain, "path": path,
+            "cache_http_responses": cache_http_responses, "private_link_account_id": private_link_account_id,
+            "private_link_region": private_link_region,
+        }  # fmt: skip
+        # The static arguments are checked now, at parse time; the templated ones after rendering.
+        static = {k: v for k, v in self.spec_arguments.items() if not k.startswith("container_registry")}
+        validate_arguments(static)
+        self.repository = repository
+        self.revision = revision
+        self.task = task
+        self.custom_image = custom_image
+        self.env = env
+        self.tags = tags
+
+    def _spec(self, marker: str) -> EndpointSpec:
+        return EndpointSpec(
+            name=self.endpoint_name, repository=self.repository, revision=self.revision, task=self.task,
+            custom_image=self.custom_image, env=self.env, tags=[*(self.tags or []), marker], **self.spec_arguments,
+        )  # fmt: skip
+
+    @staticmethod
+    def _marker(context: Context) -> str:
+        """A tag naming this task instance (not the try), so a retry recognises its own endpoint."""
+        ti = context["ti"]
+        identity = f"{ti.dag_id}/{ti.task_id}/{ti.run_id}/{ti.map_index}"
+        return f"airflow-ti-{hashlib.sha256(identity.encode()).hexdigest()[:16]}"
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        name, namespace = self._resolve(context)
+        marker = self._marker(context)
+        spec = self._spec(marker)
+        settle_until = None
+        try:
+            endpoint = self.hook.client.create(spec, namespace=namespace)
+            self.log.info("Created endpoint %s/%s (%s)", namespace, name, endpoint.status)
+        except ConflictError:
+            existing = self.hook.client.get(name, namespace=namespace)
+            if marker in (existing.raw.get("tags") or []):
+                self.log.info("Endpoint %s/%s was created by an earlier try of this task: taking it over", namespace, name)
+                endpoint = existing
+            elif self.if_exists == "reuse":
+                self.log.info("Endpoint %s/%s exists (%s): reusing it as it is", namespace, name, existing.status)
+                endpoint = existing
+            elif self.if_exists == "update":
+                changes = EndpointUpdate(**{f: getattr(spec, f) for f in UPDATE_FIELDS})
+                settle_until = time.time() + self.update_settle_seconds
+                endpoint = self.hook.client.update(name, changes, namespace=namespace)
+                self.log.info("Endpoint %s/%s exists: updated it to these arguments", namespace, name)
+            else:
+                raise ConflictError(
+                    409,
+                    f"Endpoint {namespace}/{name} already exists. Fix: choose another endpoint_name, or set "
+                    "if_exists='reuse' or if_exists='update'",
+                ) from None
+        return self._complete(context, endpoint, name, namespace, settle_until)
+
+
+class HuggingFaceUpdateEndpointOperator(HuggingFaceEndpointBaseOperator):
+    """Update an endpoint (a deep merge of the given arguments) and (by default) wait until it runs them.
+
+    The service answers an update with the endpoint still ``running`` and only then moves to
+    ``updating``: a wait that trusted that first ``running`` would return while the old revision still
+    serves. So a ``running`` seen before any other state counts only after ``update_settle_seconds``.
+
+    :param if_updating: when an earlier update is still ``updating``: ``fail`` (default) or ``wait`` for
+        it (on the worker) before applying this one.
+    :param update_settle_seconds: how long a ``running`` seen right after the update is not trusted.
+    :param accelerator: see :class:`~airflow_provider_hfep.endpoints.EndpointUpdate` for this and the
+        following arguments: ``instance_size``, ``instance_type``, ``min_replica``, ``max_replica``,
+        ``scale_to_zero_timeout``, ``scaling_metric``, ``scaling_threshold``, ``repository``
+        (templated), ``framework``, ``revision`` (templated), ``task`` (templated), ``custom_image``
+        (templated), ``container_command``, ``container_args``, ``env`` (templated; ``{}`` clears),
+        ``secrets`` (``{}`` clears), ``domain``, ``path``, ``cache_http_responses``, ``tags`` (templated).
+    :param wait_for_completion: wait until running and healthy with the new configuration. Default True.
+    :return: the endpoint as a JSON-safe dict.
+    """
+
+    template_fields: Sequence[str] = (*HuggingFaceEndpointBaseOperator.template_fields, *TEMPLATED_SPEC_FIELDS)
+    template_fields_renderers = {"custom_image": "json", "env": "json", "tags": "json"}
+
+    def __init__(
+        self,
+        *,
+        if_updating: str = "fail",
+        update_settle_seconds: float = 15,
+        accelerator: str | None = None,
+        instance_size: str | None = None,
+        instance_type: str | None = None,
+        min_replica: int | None = None,
+        max_replica: int | None = None,
+        scale_to_zero_timeout: int | None = None,
+        scaling_metric: str | None = None,
+        scaling_threshold: float | None = None,
+        repository: str | None = None,
+        framework: str | None = None,
+        revision: str | None = None,
+        task: str | None = None,
+        custom_image: dict[str, Any] | None = None,
+        container_command: list[str] | None = None,
+        container_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        secrets: dict[str, str] | None = None,
+        domain: str | None = None,
+        path: str | None = None,
+        cache_http_responses: bool | None = None,
+        tags: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        _check_choice("if_updating", if_updating, IF_UPDATING)
+        self.if_updating = if_updating
+        self.update_settle_seconds = update_settle_seconds
+        self.update_arguments: dict[str, Any] = {
+            "accelerator": accelerator, "instance_size": instance_size, "instance_type": instance_type,
+            "min_replica": min_replica, "max_replica": max_replica, "scale_to_zero_timeout": scale_to_zero_timeout,
+            "scaling_metric": scaling_metric, "scaling_threshold": scaling_threshold, "framework": framework,
+            "container_command": container_command, "container_args": container_args, "secrets": secrets,
+            "domain": domain, "path": path, "cache_http_responses": cache_http_responses,
+        }  # fmt: skip
+        validate_arguments(self.update_arguments)
+        self.repository = repository
+        self.revision = revision
+        self.task = task
+        self.custom_image = custom_image
+        self.env = env
+        self.tags = tags
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        changes = EndpointUpdate(
+            repository=self.repository, revision=self.revision, task=self.task, custom_image=self.custom_image,
+            env=self.env, tags=self.tags, **self.update_arguments,
+        )  # fmt: skip
+        name, namespace = self._resolve(context)
+        current = self.hook.client.get(name, namespace=namespace)
+        if current.status == EndpointStatus.UPDATING:
+            if self.if_updating == "fail":
+                raise InvalidEndpointArgumentError(
+                    "if_updating",
+                    f"endpoint {namespace}/{name} is still applying an earlier update",
+                    "retry later, or set if_updating='wait' to wait for it first",
+                )
+            self.log.info("Endpoint %s/%s is still updating: waiting for it before this update", namespace, name)
+            self.hook.client.wait(name, namespace=namespace, timeout=self.timeout, poll_interval=self.poll_interval)
+        settle_until = time.time() + self.update_settle_seconds
+        endpoint = self.hook.client.update(name, changes, namespace=namespace)
+        self.log.info("Updated endpoint %s/%s with %r", namespace, name, changes)
+        return self._complete(context, endpoint, name, namespace, settle_until)
+
+
+class HuggingFaceResumeEndpointOperator(HuggingFaceEndpointBaseOperator):
+    """Resume a paused (or scaled-to-zero) endpoint.
+
+    Does not wait by default: as the setup of a batch window it should be quick, so that a failure of
+    the wait (in a sensor inside the window) still lets the teardown pause run.
+
+    :param running_ok: an endpoint that is already running is fine. Default True.
+    :param wait_for_completion: wait until running and healthy. Default False.
+    :return: the endpoint as a JSON-safe dict.
+    """
+
+    def __init__(self, *, running_ok: bool = True, wait_for_completion: bool = False, **kwargs: Any) -> None:
+        super().__init__(wait_for_completion=wait_for_completion, **kwargs)
+        self.running_ok = running_ok
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        name, namespace = self._resolve(context)
+        endpoint = self.hook.client.resume(name, namespace=namespace, running_ok=self.running_ok)
+        self.log.info("Resumed endpoint %s/%s: %s", namespace, name, endpoint.status)
+        return self._complete(context, endpoint, name, namespace)
+
+
+class HuggingFacePauseEndpointOperator(HuggingFaceEndpointBaseOperator):
+    """Pause an endpoint: no replica, no bill, no URL, until resumed. Idempotent.
+
+    :param wait_for_completion: wait until the state reads ``paused``. Default False (a pause is
+        applied at once).
+    :return: the endpoint as a JSON-safe dict.
+    """
+
+    target_status = EndpointStatus.PAUSED.value
+
+    def __init__(self, *, wait_for_completion: bool = False, **kwargs: Any) -> None:
+        super().__init__(wait_for_completion=wait_for_completion, **kwargs)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        name, namespace = self._resolve(context)
+        endpoint = self.hook.client.pause(name, namespace=namespace)
+        self.log.info("Paused endpoint %s/%s: %s", namespace, name, endpoint.status)
+        return self._complete(context, endpoint, name, namespace)
+
+
+class HuggingFaceScaleToZeroEndpointOperator(HuggingFaceEndpointBaseOperator):
+    """Scale an endpoint to zero replicas: no bill, URL kept, it restarts on the next request. Idempotent.
+
+    :param wait_for_completion: wait until the state reads ``scaledToZero``. Default False.
+    :return: the endpoint as a JSON-safe dict.
+    """
+
+    target_status = EndpointStatus.SCALED_TO_ZERO.value
+
+    def __init__(self, *, wait_for_completion: bool = False, **kwargs: Any) -> None:
+        super().__init__(wait_for_completion=wait_for_completion, **kwargs)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        name, namespace = self._resolve(context)
+        endpoint = self.hook.client.scale_to_zero(name, namespace=namespace)
+        self.log.info("Scaled endpoint %s/%s to zero: %s", namespace, name, endpoint.status)
+        return self._complete(context, endpoint, name, namespace)
+
+
+class HuggingFaceDeleteEndpointOperator(HuggingFaceEndpointBaseOperator):
+    """Delete an endpoint for good.
+
+    :param missing_ok: an endpoint that does not exist is fine. Default False.
+    :param wait_for_completion: wait until the API no longer knows it. Default False.
+    :return: ``{"name", "namespace", "status": "deleted"}``.
+    """
+
+    target_status = DELETED
+
+    def __init__(self, *, missing_ok: bool = False, wait_for_completion: bool = False, **kwargs: Any) -> None:
+        super().__init__(wait_for_completion=wait_for_completion, **kwargs)
+        self.missing_ok = missing_ok
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        name, namespace = self._resolve(context)
+        self.hook.client.delete(name, namespace=namespace, missing_ok=self.missing_ok)
+        self.log.info("Deleted endpoint %s/%s", namespace, name)
+        return self._complete(context, None, name, namespace)

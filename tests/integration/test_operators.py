@@ -1,0 +1,231 @@
+"""Every lifecycle operator and the sensor, inline and deferred, end to end through dag.test() against
+the emulator (deferrals run their trigger inline), including the failure paths."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pendulum
+import pytest
+
+pytestmark = pytest.mark.integration
+
+CASES = Path(__file__).parents[1] / "dags" / "hfep_lifecycle_cases.py"
+
+
+@dataclass
+class Run:
+    state: str
+    tasks: dict[str, str]
+    returns: dict[str, Any]
+    links: dict[str, str]
+    output: str
+    seconds: float
+
+    def deferrals(self) -> int:
+        return self.output.count("Pausing task as DEFERRED")
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(CASES))
+    assert not bag.import_errors
+    return bag
+
+
+@pytest.fixture
+def run_dag(dagbag, capfd):
+    from airflow.models import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    def run(dag_id: str, logical_date=None) -> Run:
+        capfd.readouterr()
+        started = time.monotonic()
+        dagrun = dagbag.get_dag(dag_id).test(logical_date=logical_date, run_after=logical_date)
+        seconds = time.monotonic() - started
+        out, err = capfd.readouterr()
+        with create_session() as session:
+            tis = session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=dagrun.run_id).all()
+            xcoms = session.query(XComModel).filter_by(dag_id=dag_id, run_id=dagrun.run_id).all()
+            tasks = {ti.task_id: str(ti.state) for ti in tis}
+            returns = {x.task_id: x.value for x in xcoms if x.key == "return_value"}
+            links = {x.task_id: x.value for x in xcoms if x.key == "_link_HuggingFaceEndpointLink"}
+        return Run(str(dagrun.state), tasks, returns, links, out + err, seconds)
+
+    return run
+
+
+def when(condition, action, limit: float = 20.0) -> threading.Thread:
+    """Run ``action`` in the background as soon as ``condition()`` holds (polled every 20 ms)."""
+
+    def loop() -> None:
+        deadline = time.time() + limit
+        while time.time() < deadline:
+            if condition():
+                action()
+                return
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    return thread
+
+
+def endpoint_exists(cloud, name: str):
+    return lambda: any(r["method"] == "POST" and r["json"] and r["json"].get("name") == name for r in cloud.requests("management"))
+
+
+@pytest.mark.parametrize("mode", ["inline", "deferred"])
+def test_lifecycle_every_operator(run_dag, cloud, mode):
+    run = run_dag(f"hfep_lifecycle_{mode}")
+    assert run.state == "success", run.output[-3000:]
+    assert run.tasks == dict.fromkeys(["create", "ready", "update", "scale_to_zero", "resume", "pause", "delete"], "success")
+    name = f"life-{mode}"
+    assert run.returns["create"]["status"] == "running" and run.returns["create"]["name"] == name
+    assert run.returns["update"]["raw"]["compute"]["scaling"]["maxReplica"] == 2
+    assert run.returns["update"]["revision"]  # the templated revision reached the API
+    assert run.returns["scale_to_zero"]["status"] == "scaledToZero"
+    assert run.returns["resume"]["status"] == "running"
+    assert run.returns["pause"]["status"] == "paused" and run.returns["pause"]["url"] is None
+    assert run.returns["delete"] == {"name": name, "namespace": "demo", "status": "deleted"}
+    assert set(run.links.values()) == {f"https://endpoints.huggingface.co/demo/endpoints/{name}"}
+    # create, update and resume waited; in deferred mode through the trigger (the sensor found it running)
+    assert run.deferrals() == (0 if mode == "inline" else 3)
+    post = [r for r in cloud.requests("management") if r["method"] == "POST" and r["path"] == "/v2/endpoint/demo"]
+    assert post[0]["json"]["model"]["image"] == {"custom": {"url": "ghcr.io/huggingface/text-generation-inference:3.1.1", "healthRoute": "/health", "port": 80}}
+    assert cloud.token not in run.output
+
+
+@pytest.mark.parametrize("mode", ["inline", "deferred"])
+def test_update_does_not_return_on_the_stale_running(run_dag, cloud, mode):
+    run = run_dag(f"hfep_lifecycle_{mode}")
+    assert run.state == "success"
+    # The update task ended only after the emulator had gone through "updating" and back to running:
+    puts = [r for r in cloud.requests("management") if r["method"] == "PUT"]
+    reads_after_put = [r for r in cloud.requests("management") if r["method"] == "GET" and r["id"] > puts[0]["id"]]
+    assert len(reads_after_put) >= 3  # not one read of the stale "running" answer, then done
+
+
+@pytest.mark.parametrize("mode", ["inline", "deferred"])
+def test_create_fails_fast_when_the_endpoint_fails(run_dag, cloud, mode):
+    when(endpoint_exists(cloud, "doomed"), lambda: cloud.set_state("doomed", "failed", "Container exited: CUDA out of memory"))
+    run = run_dag(f"hfep_create_fails_{mode}")
+    assert run.tasks == {"create": "failed"}
+    assert "failed to deploy: Container exited: CUDA out of memory" in run.output
+    assert run.seconds < 25  # not the 30 s timeout
+
+
+@pytest.mark.parametrize("mode", ["inline", "deferred"])
+@pytest.mark.parametrize(
+    "prepare, text",
+    [
+        (lambda cloud: cloud.seed_endpoint("watched", state="paused"), "paused: resume it first"),
+        (lambda cloud: cloud.seed_endpoint("watched", state="failed"), "failed to deploy"),
+        (lambda cloud: cloud.seed_endpoint("watched", state="scaledToZero"), "scaled to zero"),
+        (lambda cloud: None, "not found"),
+    ],
+    ids=["paused", "failed", "scaled-to-zero", "missing"],
+)
+def test_sensor_fails_fast_with_a_clear_message(run_dag, cloud, mode, prepare, text):
+    prepare(cloud)
+    run = run_dag(f"hfep_sensor_{mode}")
+    assert run.tasks == {"ready": "failed"}
+    assert text in run.output
+    assert run.deferrals() == 0  # decided on the first look
+
+
+@pytest.mark.parametrize("mode", ["inline", "deferred"])
+def test_sensor_waits_for_running_then_succeeds(run_dag, cloud, mode):
+    cloud.seed_endpoint("watched", state="pending")  # deploys in 0.5 s
+    run = run_dag(f"hfep_sensor_{mode}")
+    assert run.tasks == {"ready": "success"}
+    assert run.returns["ready"]["status"] == "running"
+    assert run.deferrals() == (1 if mode == "deferred" else 0)
+    assert cloud.requests("health")[-1]["status"] == 200
+
+
+@pytest.mark.parametrize("mode", ["inline", "deferred"])
+def test_sensor_times_out_as_a_sensor_timeout(run_dag, cloud, mode):
+    cloud.seed_endpoint("watched", state="initializing")  # seeded states stay put: never running
+    run = run_dag(f"hfep_sensor_{mode}")
+    assert run.tasks == {"ready": "failed"}
+    assert "AirflowSensorTimeout" in run.output
+
+
+def test_sensor_deletion_mid_wait_is_reported_as_not_found(run_dag, cloud):
+    cloud.seed_endpoint("watched", state="initializing")
+    when(lambda: len(cloud.requests("management")) >= 3, lambda: cloud._call("POST", "/reset"))
+    run = run_dag("hfep_sensor_deferred")
+    assert run.tasks == {"ready": "failed"}
+    assert "not found" in run.output and "AirflowSensorTimeout" not in run.output
+
+
+def test_create_twice_fails_with_a_fix(run_dag, cloud):
+    run = run_dag("hfep_create_twice")
+    assert run.tasks == {"create": "success", "again": "failed"}
+    assert "Endpoint demo/twice already exists. Fix: choose another endpoint_name, or set if_exists='reuse'" in run.output
+
+
+def test_a_retry_takes_over_the_endpoint_its_earlier_try_created(run_dag, cloud, dagbag):
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.types import DagRunType
+
+    logical_date = pendulum.datetime(2026, 3, 1, tz="UTC")
+    run_id = DagRun.generate_run_id(run_type=DagRunType.MANUAL, logical_date=logical_date, run_after=logical_date)
+    operator = dagbag.get_dag("hfep_create_twice").get_task("create")
+    marker = operator._marker({"ti": SimpleNamespace(dag_id="hfep_create_twice", task_id="create", run_id=run_id, map_index=-1)})
+    cloud.seed_endpoint("twice", state="running", tags=[marker])  # as left by an earlier try that then crashed
+    run = run_dag("hfep_create_twice", logical_date=logical_date)
+    assert run.tasks == {"create": "success", "again": "failed"}, run.output[-4000:]  # "again" is another task: no takeover
+    assert "was created by an earlier try of this task: taking it over" in run.output
+
+
+def test_if_exists_reuse_and_update(run_dag, cloud):
+    cloud.seed_endpoint("taken", state="running")
+    run = run_dag("hfep_create_if_exists")
+    assert run.state == "success", run.output[-2000:]
+    assert run.returns["reuse"]["repository"] == "openai-community/gpt2"
+    assert run.returns["update"]["repository"] == "openai-community/gpt2-large"
+    assert [r["method"] for r in cloud.requests("management") if r["method"] in ("POST", "PUT")] == ["POST", "POST", "PUT"]
+
+
+def test_update_refuses_while_an_earlier_update_runs(run_dag, cloud):
+    cloud.seed_endpoint("busy", state="updating")
+    run = run_dag("hfep_update_while_updating")
+    assert run.tasks == {"update": "failed"}
+    assert "if_updating: endpoint demo/busy is still applying an earlier update. Fix: retry later" in run.output
+    assert not [r for r in cloud.requests("management") if r["method"] == "PUT"]
+
+
+def test_templated_name_is_checked_after_rendering_before_any_call(run_dag, cloud):
+    run = run_dag("hfep_templated_name")
+    assert run.tasks == {"resume": "failed"}
+    assert "endpoint_name: 'Bad_Name' is not a valid endpoint name" in run.output
+    assert cloud.requests("management") == []
+
+
+def test_static_arguments_are_checked_at_parse_time():
+    from airflow_provider_hfep.endpoints import InvalidEndpointArgumentError
+    from airflow_provider_hfep.operators.endpoint import HuggingFaceCreateEndpointOperator, HuggingFaceUpdateEndpointOperator
+
+    spec = dict(repository="r", framework="pytorch", accelerator="gpu", instance_size="x1", instance_type="nvidia-l4", region="us-east-1", vendor="aws")
+    with pytest.raises(InvalidEndpointArgumentError, match="min_replica"):
+        HuggingFaceCreateEndpointOperator(task_id="c", endpoint_name="e", min_replica=2, max_replica=1, **spec)
+    with pytest.raises(InvalidEndpointArgumentError, match="type: 'protected'"):
+        HuggingFaceCreateEndpointOperator(task_id="c", endpoint_name="e", type="protected", **spec)
+    with pytest.raises(InvalidEndpointArgumentError, match="if_exists"):
+        HuggingFaceCreateEndpointOperator(task_id="c", endpoint_name="e", if_exists="replace", **spec)
+    with pytest.raises(InvalidEndpointArgumentError, match="poll_interval"):
+        HuggingFaceUpdateEndpointOperator(task_id="u", endpoint_name="e", max_replica=2, poll_interval=0)
+    with pytest.raises(InvalidEndpointArgumentError, match="accelerator"):
+        HuggingFaceUpdateEndpointOperator(task_id="u", endpoint_name="e", accelerator="tpu")
+    # templated values are not judged before rendering
+    HuggingFaceCreateEndpointOperator(task_id="c", endpoint_name="{{ params.name }}", task="{{ params.task }}", **spec)
