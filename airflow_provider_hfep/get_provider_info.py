@@ -75,6 +75,11 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Seconds each HTTP request may take.",
                         "schema": {"type": ["number", "null"], "default": 30, "minimum": 1},
                     },
+                    "max_retries": {
+                        "label": "Max retries",
+                        "description": "How often a request that failed transiently (429, 502, 503, 504, network) is repeated.",
+                        "schema": {"type": ["integer", "null"], "default": 4, "minimum": 0},
+                    },
                     "verify": {
                         "label": "Verify TLS",
                         "description": "Verify the API's TLS certificate. Turn off only for a trusted local proxy.",

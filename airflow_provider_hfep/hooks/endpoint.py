@@ -31,7 +31,7 @@ class HuggingFaceEndpointHook(BaseHook):
 
     Connection fields: **Token** (the password; the only place the token lives), **API URL** (the
     host, default ``https://api.endpoints.huggingface.cloud``), and extras ``namespace``, ``hub_url``,
-    ``timeout``, ``verify`` and ``allow_insecure_http``.
+    ``timeout``, ``max_retries``, ``verify`` and ``allow_insecure_http``.
 
     :param hf_conn_id: the Airflow connection id.
     :param namespace: act in this namespace instead of the connection's (or the token user's).
@@ -61,6 +61,7 @@ class HuggingFaceEndpointHook(BaseHook):
     def _client_settings(self, conn: Connection, extras: dict[str, Any]) -> dict[str, Any]:
         """Client arguments from a connection: shared by the sync and the async client."""
         from airflow_provider_hfep.endpoints.client import DEFAULT_API_URL, DEFAULT_HUB_URL, DEFAULT_TIMEOUT
+        from airflow_provider_hfep.endpoints.retry import RetryPolicy
 
         if not conn.password:
             raise ValueError(
@@ -77,8 +78,14 @@ class HuggingFaceEndpointHook(BaseHook):
             timeout = float(timeout)
         except (TypeError, ValueError):
             raise ValueError(f"Connection extra 'timeout': {timeout!r} is not a number. Fix: use seconds, e.g. 30") from None
+        retries = extras.get("max_retries")
+        try:
+            retry = None if retries in (None, "") else RetryPolicy(max_retries=int(retries))
+        except (TypeError, ValueError):
+            raise ValueError(f"Connection extra 'max_retries': {retries!r} is not a count. Fix: use an integer >= 0, e.g. 4") from None
         return {
             "token": conn.password,
+            "retry": retry,
             "api_url": api_url,
             "hub_url": extras.get("hub_url") or DEFAULT_HUB_URL,
             "namespace": self._namespace or extras.get("namespace") or None,

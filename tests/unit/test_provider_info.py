@@ -32,7 +32,7 @@ def test_declared_hook_matches_connection_type():
     assert hook.conn_type == connection["connection-type"] == "hf_inference_endpoints"
     assert hook.conn_name_attr == "hf_conn_id" and hook.default_conn_name == "hf_inference_endpoints_default"
     assert connection["ui-field-behaviour"]["relabeling"]["password"] == "Token"
-    assert set(connection["conn-fields"]) == {"namespace", "hub_url", "timeout", "verify", "allow_insecure_http"}
+    assert set(connection["conn-fields"]) == {"namespace", "hub_url", "timeout", "max_retries", "verify", "allow_insecure_http"}
     assert "get_ui_field_behaviour" not in vars(hook) and "get_connection_form_widgets" not in vars(hook)
 
 
