@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import random
 import time
+import weakref
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -133,6 +135,37 @@ class _BearerAuth(httpx.Auth):
 
     def __repr__(self) -> str:
         return "_BearerAuth(token=***)"
+
+
+class _SharedAsyncTransport(httpx.AsyncBaseTransport):
+    """A connection pool that outlives the clients using it: closing a client leaves it open."""
+
+    def __init__(self, inner: httpx.AsyncHTTPTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Leave the pool to the other clients of this event loop; it goes with the loop."""
+
+
+_SHARED_POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _SharedAsyncTransport]] = weakref.WeakKeyDictionary()
+
+
+def shared_async_transport(verify: bool | str = True) -> httpx.AsyncBaseTransport:
+    """The connection pool shared by every async client of the running event loop (and TLS setting).
+
+    A triggerer runs hundreds of triggers in one loop; each opening its own pool would hold one TCP
+    (and TLS) connection per trigger. Credentials stay on each client, never in the pool.
+    """
+    pools = _SHARED_POOLS.setdefault(asyncio.get_running_loop(), {})
+    key = repr(verify)
+    if key not in pools:
+        pools[key] = _SharedAsyncTransport(
+            httpx.AsyncHTTPTransport(verify=verify, limits=httpx.Limits(max_connections=10, max_keepalive_connections=10))
+        )
+    return pools[key]
 
 
 class EndpointsApi:
@@ -406,7 +439,9 @@ class EndpointsApi:
             remaining = end_time - time.time()
             if remaining <= 0:
                 return result(Outcome.TIMEOUT, f"{progress.message}; still not done after {time.time() - started:.0f} s")
-            yield Sleep(min(poll_interval, remaining))
+            # +-10 % jitter: many waits started together (mapped sensors, a triggerer restart) drift
+            # apart instead of hitting the API, and the connection pool, in lockstep.
+            yield Sleep(min(poll_interval * random.uniform(0.9, 1.1), remaining))
 
     def wait(
         self,

@@ -109,15 +109,17 @@ class HuggingFaceEndpointHook(BaseHook):
     async def get_async_client(self) -> AsyncEndpointsClient:
         """A new async client from the connection, fetched without blocking the event loop.
 
-        For triggers: the caller owns it and closes it (``async with``) when done.
+        For triggers: the caller owns it and closes it (``async with``) when done. Clients of one event
+        loop share a connection pool, so a triggerer's many triggers do not each hold a connection.
         """
         from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
 
-        from airflow_provider_hfep.endpoints.client import AsyncEndpointsClient
+        from airflow_provider_hfep.endpoints.client import AsyncEndpointsClient, shared_async_transport
 
         conn = await get_async_connection(self.hf_conn_id, hook=self)
         extras = await get_async_extra_dejson(conn)
-        return AsyncEndpointsClient(**self._client_settings(conn, extras))
+        settings = self._client_settings(conn, extras)
+        return AsyncEndpointsClient(**settings, transport=shared_async_transport(settings["verify"]))
 
     @property
     def namespace(self) -> str:

@@ -106,3 +106,13 @@ def test_token_is_masked_in_airflow_logs(cloud):
 
     HuggingFaceEndpointHook().client  # noqa: B018 - fetching the connection registers the secret
     assert redact(f"sending {cloud.token} now") == "sending *** now"
+
+
+async def test_async_clients_of_one_loop_share_one_pool(cloud):
+    hook = HuggingFaceEndpointHook()
+    cloud.seed_endpoint("pooled")
+    first, second = await hook.get_async_client(), await hook.get_async_client()
+    assert first._http._transport is second._http._transport
+    await first.aclose()  # closing one client leaves the shared pool to the other
+    assert (await second.get("pooled")).name == "pooled"
+    await second.aclose()

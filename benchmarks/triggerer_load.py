@@ -1,0 +1,126 @@
+"""Triggerer load: N status triggers in one event loop, as a triggerer runs them, against the emulator.
+
+Each variant runs in a fresh process (so its RSS is its own) with the same N triggers polling an
+endpoint that stays "initializing" until their deadline. Measured in that process: CPU seconds per
+poll, RSS added per trigger, and TCP connections held to the emulator. Scaled to a 30 s poll
+interval: the share of one core the triggers need. Baseline: every trigger opens its own connection
+pool (what a client per trigger does without sharing); candidate: the provider's shared pool.
+
+    .venv/bin/python benchmarks/triggerer_load.py [--triggers 1000] [--poll 2] [--seconds 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+
+VARIANTS = {"own-pool": "own pool per trigger (baseline)", "shared-pool": "shared pool (provider)"}
+
+
+async def _run_triggers(args: argparse.Namespace) -> dict:
+    import psutil
+
+    from airflow_provider_hfep.triggers.endpoint import HuggingFaceEndpointStatusTrigger
+
+    if args.variant == "own-pool":
+        import airflow_provider_hfep.endpoints.client as client_module
+
+        client_module.shared_async_transport = lambda verify=True: None  # each client builds its own pool
+    process = psutil.Process()
+    port = int(args.url.rsplit(":", 1)[1])
+
+    def tcp_connections() -> int:
+        return sum(1 for c in process.net_connections(kind="tcp") if c.raddr and c.raddr.port == port and c.status == "ESTABLISHED")
+
+    async def one(end_time: float) -> dict:
+        trigger = HuggingFaceEndpointStatusTrigger(
+            hf_conn_id="hf_inference_endpoints_default", endpoint_name="load", namespace="demo",
+            end_time=end_time, poll_interval=args.poll,
+        )  # fmt: skip
+        return [event.payload async for event in trigger.run()][0]
+
+    def cpu() -> float:
+        times = process.cpu_times()
+        return times.user + times.system
+
+    await one(time.time())  # warm imports and the first connection lookup
+    rss_before = process.memory_info().rss
+    cpu_start = cpu()
+    started = time.time()
+    tasks = [asyncio.ensure_future(one(started + args.seconds)) for _ in range(args.triggers)]
+    # Steady state: from the end of the first poll round (every trigger started) to just before the deadline.
+    await asyncio.sleep(args.poll * 1.5)
+    window_start, cpu_window_start = time.time(), cpu()
+    startup_cpu = cpu_window_start - cpu_start
+    await asyncio.sleep(max(0.0, args.seconds - args.poll * 1.5 - 1.0))
+    window_end, cpu_window_end = time.time(), cpu()
+    rss_steady = process.memory_info().rss
+    connections = tcp_connections()
+    events = await asyncio.gather(*tasks)
+    return {
+        "startup_cpu_seconds": startup_cpu,
+        "window": [window_start, window_end],
+        "window_cpu_seconds": cpu_window_end - cpu_window_start,
+        "rss_per_trigger_kib": (rss_steady - rss_before) / args.triggers / 1024,
+        "tcp_connections": connections,
+        "timeouts": sum(e["status"] == "timeout" for e in events),
+    }
+
+
+def worker(args: argparse.Namespace) -> None:
+    print(json.dumps(asyncio.run(_run_triggers(args))))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--triggers", type=int, default=1000)
+    parser.add_argument("--poll", type=float, default=2.0, help="poll interval during the measurement (s)")
+    parser.add_argument("--seconds", type=float, default=12.0)
+    parser.add_argument("--variant", choices=sorted(VARIANTS))
+    parser.add_argument("--url")
+    args = parser.parse_args()
+    if args.variant:
+        worker(args)
+        return
+
+    from airflow_provider_hfep.emulator import Emulator
+
+    with Emulator() as cloud:
+        print(f"{args.triggers} triggers, poll every {args.poll} s for {args.seconds} s, one event loop per variant")
+        results = {}
+        for variant, label in VARIANTS.items():
+            cloud.reset()
+            cloud.seed_endpoint("load", state="initializing")  # never running: every trigger polls to its deadline
+            env = {**os.environ, "AIRFLOW_CONN_HF_INFERENCE_ENDPOINTS_DEFAULT": cloud.airflow_connection()}
+            command = [sys.executable, __file__, "--variant", variant, "--url", cloud.url,
+                       "--triggers", str(args.triggers), "--poll", str(args.poll), "--seconds", str(args.seconds)]  # fmt: skip
+            out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+            result = json.loads(out.strip().splitlines()[-1])
+            reads = [r for r in cloud.requests("management") if r["path"] == "/v2/endpoint/demo/load"]
+            start, end = result["window"]
+            polls = sum(start <= r["time"] < end for r in reads)
+            result["polls"] = polls
+            result["cpu_per_poll_ms"] = 1000 * result["window_cpu_seconds"] / polls
+            # at a 30 s interval each trigger polls 1/30 times a second
+            result["core_share_at_30s"] = args.triggers / 30 * result["window_cpu_seconds"] / polls
+            results[variant] = result
+            print(
+                f"  {label:<32} steady polls={polls:6d} cpu/poll={result['cpu_per_poll_ms']:.2f} ms "
+                f"core@30s={100 * result['core_share_at_30s']:.2f}% start-up cpu={1000 * result['startup_cpu_seconds'] / args.triggers:.1f} ms/trigger "
+                f"rss/trigger={result['rss_per_trigger_kib']:.1f} KiB tcp={result['tcp_connections']} timeouts={result['timeouts']}/{args.triggers}"
+            )
+        shared = results["shared-pool"]
+        print(
+            f"core_share_at_30s={100 * shared['core_share_at_30s']:.2f}% (goal <=2%) "
+            f"rss_per_trigger_kib={shared['rss_per_trigger_kib']:.1f} (goal <=50) tcp_connections={shared['tcp_connections']} "
+            f"baseline_tcp_connections={results['own-pool']['tcp_connections']}"
+        )
+
+
+if __name__ == "__main__":
+    main()
