@@ -40,6 +40,8 @@ demo: install
 bench: install
 	$(BIN)/python benchmarks/import_cost.py
 	$(BIN)/python benchmarks/get_throughput.py
+	$(BIN)/python benchmarks/triggerer_load.py
+	$(BIN)/python benchmarks/worker_slot_seconds.py
 
 lock: $(BIN)/uv
 	$(BIN)/uv pip compile --quiet --python-version 3.11 --no-emit-package airflow-provider-hfep \

@@ -1,0 +1,138 @@
+"""Run a real `airflow standalone` (api-server, scheduler, dag-processor, triggerer) for system tests
+and benchmarks: its own AIRFLOW_HOME, free ports, a small parallelism, stopped by process group."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+AIRFLOW = Path(sys.executable).with_name("airflow")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+class Standalone:
+    """One `airflow standalone` process group.
+
+    :param home: its AIRFLOW_HOME (created).
+    :param dags_folder: the DAGs it runs.
+    :param env: extra environment (connections, ...).
+    """
+
+    def __init__(self, home: Path, dags_folder: Path, env: dict[str, str] | None = None) -> None:
+        self.home = home
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "PATH": f"{AIRFLOW.parent}{os.pathsep}{os.environ.get('PATH', '')}",  # it spawns `airflow` components
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__BASE_URL": self.url,
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "5",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            **(env or {}),
+        }
+        self.env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.http = httpx.Client(base_url=self.url, timeout=30)
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / "standalone.log"
+
+    def start(self, timeout: float = 180) -> Standalone:
+        self.home.mkdir(parents=True, exist_ok=True)
+        subprocess.run([str(AIRFLOW), "db", "migrate"], env=self.env, check=True, capture_output=True)
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [str(AIRFLOW), "standalone"], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"airflow standalone exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                health = self.http.get("/api/v2/monitor/health").json()
+                if all(health.get(part, {}).get("status") == "healthy" for part in ("metadatabase", "scheduler", "triggerer", "dag_processor")):
+                    return self
+            except (httpx.HTTPError, ValueError):
+                pass
+            time.sleep(1)
+        self.stop()
+        raise RuntimeError(f"airflow standalone not healthy after {timeout} s")
+
+    def stop(self) -> None:
+        self.http.close()
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.time() + 60
+        while time.time() < deadline and _group_alive(process.pid):  # every component, not just the leader
+            process.poll()
+            time.sleep(0.5)
+        if _group_alive(process.pid):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+    def __enter__(self) -> Standalone:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- REST API ----------------------------------------------------------------------------------
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.http.request(method, f"/api/v2{path}", **kwargs)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.http.get(f"/api/v2/dags/{dag_id}").status_code == 200:
+                return
+            time.sleep(1)
+        raise RuntimeError(f"DAG {dag_id} never appeared: {self.http.get('/api/v2/importErrors').text}")
+
+    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+        self.wait_for_dag(dag_id)
+        self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+        return self.api("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}})["dag_run_id"]
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+        items = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+        return {ti["task_id"]: ti["state"] for ti in items}
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        return self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
