@@ -67,3 +67,6 @@ with DAG("hfep_update_while_updating", schedule=None, start_date=START, catchup=
 
 with DAG("hfep_templated_name", schedule=None, start_date=START, catchup=False, params={"name": "Bad_Name"}, tags=["test"]):
     HuggingFaceResumeEndpointOperator(task_id="resume", endpoint_name="{{ params.name }}")
+
+with DAG("hfep_sensor_reschedule", schedule=None, start_date=START, catchup=False, tags=["test"]):
+    HuggingFaceEndpointSensor(task_id="ready", endpoint_name="watched", deferrable=False, mode="reschedule", poke_interval=0.2, timeout=20)

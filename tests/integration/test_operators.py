@@ -229,3 +229,12 @@ def test_static_arguments_are_checked_at_parse_time():
         HuggingFaceUpdateEndpointOperator(task_id="u", endpoint_name="e", accelerator="tpu")
     # templated values are not judged before rendering
     HuggingFaceCreateEndpointOperator(task_id="c", endpoint_name="{{ params.name }}", task="{{ params.task }}", **spec)
+
+
+def test_sensor_in_reschedule_mode(run_dag, cloud):
+    cloud.seed_endpoint("watched", state="pending")  # deploys in 0.5 s
+    run = run_dag("hfep_sensor_reschedule")
+    assert run.tasks == {"ready": "success"}, run.output[-3000:]
+    assert run.returns["ready"]["status"] == "running"
+    assert run.deferrals() == 0
+    assert len([r for r in cloud.requests("management") if r["path"] == "/v2/endpoint/demo/watched"]) >= 2  # it looked again
