@@ -30,7 +30,7 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Hugging Face Inference Endpoints",
-                "python-modules": ["airflow_provider_hfep.operators.endpoint"],
+                "python-modules": ["airflow_provider_hfep.operators.endpoint", "airflow_provider_hfep.operators.inference"],
             }
         ],
         "sensors": [

@@ -32,6 +32,7 @@ ACCELERATORS = ("cpu", "gpu", "neuron")
 IMAGE_VARIANTS = ("custom", "huggingface", "huggingfaceNeuron", "llamacpp", "tei", "tgi", "tgiNeuron", "vLLM", "vLLMNeuron", "sGLang", "hfServe")
 DATA_PLANE = re.compile(r"^/endpoints/(?P<namespace>[^/]+)/(?P<name>[^/]+)(?P<rest>/.*)?$")
 FAULT_HOLD_SECONDS = 60.0
+_NOT_JSON = object()
 HARDWARE = [
     # vendor, region, label, instance type, sizes with (price per hour), accelerator, architecture, gpu GB per accelerator
     ("aws", "us-east-1", "N. Virginia", "intel-spr", {"x1": 0.033, "x2": 0.067, "x4": 0.134, "x8": 0.268}, "cpu", "Intel Sapphire Rapids", None),
@@ -110,6 +111,64 @@ def check_shared(body: dict[str, Any]) -> JSONResponse | None:
     return None
 
 
+async def serve_data_plane(world: World, method: str, path: str, headers: dict[str, str], payload: Any) -> Response:
+    """One request to an endpoint's data plane (its ``status.url``), answered like the real proxy.
+
+    Served straight from :class:`Gate`, outside FastAPI: the benchmarks push hundreds of requests a
+    second through here, and the emulator must not be what limits them.
+    """
+    settings = world.settings
+    match = DATA_PLANE.match(path)
+    endpoint = None if match is None else world.get(match["namespace"], match["name"])
+    if endpoint is None or endpoint.url is None and endpoint.state != "paused":
+        return PlainTextResponse("Not Found", 404)
+    if endpoint.config["type"] != "public":
+        authorization = headers.get("authorization", "")
+        user = world.user_for(authorization[7:].strip() if authorization.lower().startswith("bearer ") else None)
+        if user is None:
+            return JSONResponse({"error": "Authorization header is correct, but the token seems invalid"}, 401)
+        if endpoint.config["type"] == "private" and not user.may_act_in(endpoint.namespace):
+            return JSONResponse({"error": "Forbidden: this private endpoint belongs to another organisation"}, 403)
+    rest = match["rest"] or "/"
+    if endpoint.state == "paused":
+        return PlainTextResponse("Bad Gateway", 502)
+    if method == "GET":
+        if rest == endpoint.health_route or rest in ("/", "/health"):
+            if endpoint.state in ("running", "updating"):
+                return PlainTextResponse("Ok")
+            return JSONResponse({"error": "unhealthy", "error_type": "healthcheck"}, 503)
+        return PlainTextResponse("Not Found", 404)
+    if method != "POST":
+        return PlainTextResponse("Method Not Allowed", 405)
+    endpoint.meter.requests += 1
+    if endpoint.state == "scaledToZero":
+        world.wake(endpoint)
+    hold = headers.get("x-scale-up-timeout")
+    if endpoint.state not in ("running", "updating") and hold:
+        deadline = time.time() + min(float(hold), 600.0)
+        while world.advance(endpoint).state not in ("running", "updating") and time.time() < deadline:
+            if endpoint.state in ("failed", "paused"):
+                break
+            await asyncio.sleep(0.05)
+    if endpoint.state not in ("running", "updating"):
+        return JSONResponse({"error": f"Endpoint is {endpoint.state}, service unavailable"}, 503)
+    if endpoint.in_flight >= settings.capacity * endpoint.replicas:
+        return JSONResponse({"error": "Model is overloaded", "error_type": "overloaded"}, 429)
+    if payload is _NOT_JSON:
+        return JSONResponse({"error": "Failed to parse the request body as JSON"}, 400)
+    endpoint.in_flight += 1
+    try:
+        await asyncio.sleep(settings.latency_ms / 1000.0)
+        try:
+            return JSONResponse(runners.answer(endpoint.task, rest, payload))
+        except runners.BadInput as exc:
+            return JSONResponse({"error": str(exc), "error_type": "validation"}, 422)
+        except LookupError:
+            return PlainTextResponse("Not Found", 404)
+    finally:
+        endpoint.in_flight -= 1
+
+
 def _scope_of(world: World, method: str, path: str) -> str | None:
     if path.startswith(("/v2/", "/api/")):
         return "management"
@@ -142,8 +201,15 @@ class Gate:
             message = await receive()
             body += message.get("body", b"")
             more = message.get("more_body", False)
+        if not self.world.base_url and scope.get("server"):
+            host, port = scope["server"][:2]
+            self.world.base_url = f"http://{host}:{port}"
         kind = _scope_of(self.world, scope["method"], scope["path"])
-        entry = self._record(scope, body, kind)
+        try:
+            payload = json.loads(body) if body else None
+        except ValueError:
+            payload = _NOT_JSON
+        entry = self._record(scope, body, payload, kind)
         fault = self.faults.pick(kind, scope["method"]) if kind else None
         if fault is not None:
             entry["fault"] = fault.kind
@@ -164,20 +230,27 @@ class Gate:
         if fault is not None and fault.phase == "before":
             await self._inflict(fault, kind, receive, send, entry)
             return
+        if kind in ("inference", "health"):
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            response = await serve_data_plane(self.world, scope["method"], scope["path"], headers, payload)
+            if fault is not None:  # "after": processed, then the answer is lost
+                await self._inflict(fault, kind, receive, send, entry)
+                return
+            entry["status"] = response.status_code
+            await response(scope, receive, send)
+            return
         if fault is not None:  # "after": process, then lose the answer
             await self.app(scope, replay, _discard)
             await self._inflict(fault, kind, receive, send, entry)
             return
         await self.app(scope, replay, recording_send)
 
-    def _record(self, scope: dict[str, Any], body: bytes, kind: str | None) -> dict[str, Any]:
+    def _record(self, scope: dict[str, Any], body: bytes, payload: Any, kind: str | None) -> dict[str, Any]:
         headers: dict[str, str] = {}
         for raw_key, raw_value in scope["headers"]:
             key = raw_key.decode("latin-1").lower()
             headers[key] = "[redacted]" if key == "authorization" else raw_value.decode("latin-1")
-        try:
-            payload = json.loads(body) if body else None
-        except ValueError:
+        if payload is _NOT_JSON:
             payload = body.decode("utf-8", "replace")
         entry = {
             "id": len(self.log) + 1,
@@ -243,12 +316,6 @@ def create_app(settings: Settings | None = None, faults: list[Fault] | None = No
     plan = FaultPlan(faults, seed)
     request_log: list[dict[str, Any]] = []
     app = FastAPI(title="hfep emulator", docs_url="/_emulator/docs", openapi_url="/_emulator/openapi.json", redoc_url=None)
-
-    @app.middleware("http")
-    async def base_url(request: Request, call_next):
-        if not world.base_url:
-            world.base_url = str(request.base_url).rstrip("/")
-        return await call_next(request)
 
     def caller(request: Request) -> User | None:
         header = request.headers.get("authorization", "")
@@ -404,64 +471,6 @@ def create_app(settings: Settings | None = None, faults: list[Fault] | None = No
                 for vendor, regions in vendors.items()
             ]
         }  # fmt: skip
-
-    # -- data plane ----------------------------------------------------------------------------
-
-    def data_plane_refusal(request: Request, endpoint) -> Response | None:
-        if endpoint.config["type"] == "public":
-            return None
-        user = caller(request)
-        if user is None:
-            return JSONResponse({"error": "Authorization header is correct, but the token seems invalid"}, 401)
-        if endpoint.config["type"] == "private" and not user.may_act_in(endpoint.namespace):
-            return JSONResponse({"error": "Forbidden: this private endpoint belongs to another organisation"}, 403)
-        return None
-
-    @app.api_route("/endpoints/{namespace}/{name}{rest:path}", methods=["GET", "POST"])
-    async def data_plane(namespace: str, name: str, rest: str, request: Request):
-        endpoint = world.get(namespace, name)
-        if endpoint is None or endpoint.url is None and endpoint.state != "paused":
-            return PlainTextResponse("Not Found", 404)
-        refusal = data_plane_refusal(request, endpoint)
-        if refusal:
-            return refusal
-        rest = rest or "/"
-        if endpoint.state == "paused":
-            return PlainTextResponse("Bad Gateway", 502)
-        if request.method == "GET":
-            if rest == endpoint.health_route or rest in ("/", "/health"):
-                if endpoint.state in ("running", "updating"):
-                    return PlainTextResponse("Ok")
-                return JSONResponse({"error": "unhealthy", "error_type": "healthcheck"}, 503)
-            return PlainTextResponse("Not Found", 404)
-        endpoint.meter.requests += 1
-        if endpoint.state == "scaledToZero":
-            world.wake(endpoint)
-        hold = request.headers.get("x-scale-up-timeout")
-        if endpoint.state not in ("running", "updating") and hold:
-            deadline = time.time() + min(float(hold), 600.0)
-            while world.advance(endpoint).state not in ("running", "updating") and time.time() < deadline:
-                if endpoint.state in ("failed", "paused"):
-                    break
-                await asyncio.sleep(0.05)
-        if endpoint.state not in ("running", "updating"):
-            return JSONResponse({"error": f"Endpoint is {endpoint.state}, service unavailable"}, 503)
-        if endpoint.in_flight >= settings.capacity * endpoint.replicas:
-            return JSONResponse({"error": "Model is overloaded", "error_type": "overloaded"}, 429)
-        endpoint.in_flight += 1
-        try:
-            body, refusal = await json_body(request)
-            if refusal:
-                return refusal
-            await asyncio.sleep(settings.latency_ms / 1000.0)
-            try:
-                return JSONResponse(runners.answer(endpoint.task, rest, body))
-            except runners.BadInput as exc:
-                return JSONResponse({"error": str(exc), "error_type": "validation"}, 422)
-            except LookupError:
-                return PlainTextResponse("Not Found", 404)
-        finally:
-            endpoint.in_flight -= 1
 
     # -- control API ---------------------------------------------------------------------------
 

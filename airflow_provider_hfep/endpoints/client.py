@@ -498,6 +498,16 @@ class _ClientBase:
     def api_url(self) -> str:
         return self._api.api_base
 
+    @property
+    def auth(self) -> httpx.Auth:
+        """The token as an ``httpx.Auth``, for talking to the endpoints' data planes (never the token itself)."""
+        return self._http_options["auth"]
+
+    @property
+    def verify(self) -> bool | str:
+        """The TLS verification setting."""
+        return self._http_options["verify"]
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(api_url={self._api.api_base!r}, namespace={self._api.namespace!r})"
 

@@ -1,0 +1,313 @@
+"""The async batch runner: many jobs through one endpoint, bounded and adaptive concurrency, nothing lost.
+
+Every input ends with exactly one :class:`ItemResult`, handed to ``on_result`` as it arrives (the
+caller orders or stores them). Transient answers (429, 502, 503, 504, timeouts, resets) are retried
+with backoff honouring ``Retry-After``; an overloaded endpoint (429) lowers the concurrency to what it
+accepts instead of being hammered, and a scaled-to-zero endpoint is woken and waited for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from airflow_provider_hfep.endpoints.errors import EndpointsError, server_message
+from airflow_provider_hfep.endpoints.retry import RetryPolicy, parse_retry_after
+from airflow_provider_hfep.inference.tasks import InferenceTask
+
+log = logging.getLogger(__name__)
+
+RETRYABLE = frozenset({429, 502, 503, 504})
+FATAL = frozenset({401, 403, 404})
+
+
+class BatchAbortedError(EndpointsError):
+    """The endpoint refused the batch as a whole (bad token, no access, no such route)."""
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """How a batch runs.
+
+    :param max_concurrency: requests in flight at most (the adaptive limit stays at or below it).
+    :param request_timeout: seconds one request may take.
+    :param max_retries: retries of one input after transient failures (cold-start waits not counted).
+    :param wake_scaled_to_zero: send ``X-Scale-Up-Timeout`` so a scaled-to-zero endpoint starts and
+        holds the requests, and keep retrying 503s until ``cold_start_timeout``.
+    :param cold_start_timeout: seconds a waking endpoint is waited for.
+    :param progress_interval: seconds between two progress log lines.
+    :param retry: backoff of retries.
+    """
+
+    max_concurrency: int = 32
+    request_timeout: float = 60.0
+    max_retries: int = 8
+    wake_scaled_to_zero: bool = True
+    cold_start_timeout: float = 600.0
+    progress_interval: float = 30.0
+    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(backoff_base=0.05, backoff_max=10.0))
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """The one result of one input: its output, or the error that ended it."""
+
+    index: int
+    output: Any = None
+    error: str | None = None
+    attempts: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "output": self.output} if self.ok else {"index": self.index, "error": self.error}
+
+
+@dataclass
+class BatchSummary:
+    """What a batch did: counts, time, requests and retries (XCom-ready with :meth:`to_dict`)."""
+
+    total: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    duration_s: float = 0.0
+    concurrency: int = 0
+    first_errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "count": self.total, "succeeded": self.succeeded, "failed": self.failed, "requests": self.requests,
+            "retries": self.retries, "throttled": self.throttled, "duration_s": round(self.duration_s, 3),
+            "final_concurrency": self.concurrency, "first_errors": self.first_errors,
+        }  # fmt: skip
+
+
+class AdaptiveLimit:
+    """How many requests may be in flight: found by probing, set by what the endpoint accepts.
+
+    Slow start doubles the limit after each window of successes until ``maximum`` or the first 429.
+    When request *k* is refused, the requests sent before it and still in flight are the ones the
+    endpoint accepted: their count is its capacity, and becomes the limit. After a run of successes
+    the limit probes one higher, so a limit lowered by a passing overload climbs back instead of
+    losing throughput for good.
+    """
+
+    def __init__(self, maximum: int, initial: int = 16) -> None:
+        self.maximum = maximum
+        self.limit = min(maximum, initial)
+        self._tickets: set[int] = set()
+        self._next_ticket = 0
+        self._slow_start = True
+        self._successes = 0
+        self._changed = asyncio.Condition()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tickets)
+
+    async def acquire(self) -> int:
+        """Wait for a free slot; return the request's ticket (its place in sending order)."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: len(self._tickets) < self.limit)
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            self._tickets.add(ticket)
+            return ticket
+
+    async def release(self, ticket: int, *, overloaded: bool) -> None:
+        async with self._changed:
+            self._tickets.discard(ticket)
+            if overloaded:
+                accepted = sum(1 for other in self._tickets if other < ticket)
+                self.limit = max(1, min(self.limit, accepted))
+                self._slow_start = False
+                self._successes = 0
+            else:
+                self._successes += 1
+                if self._successes >= (self.limit if self._slow_start else 4 * self.limit):
+                    self.limit = min(self.maximum, self.limit * 2 if self._slow_start else self.limit + 1)
+                    self._successes = 0
+            self._changed.notify_all()
+
+
+class ShardedTransport(httpx.AsyncBaseTransport):
+    """One client's connections, split into small pools; each request goes to the least busy one.
+
+    httpcore checks every pooled connection on every request, so one pool of 64 connections costs
+    ~6 ms of CPU per request (measured here) where 8 pools of 8 cost 0.5 ms.
+
+    :param connections: connections in all.
+    :param per_pool: connections per pool.
+    :param verify: TLS verification.
+    """
+
+    def __init__(self, connections: int, per_pool: int = 8, verify: bool | str = True) -> None:
+        count = max(1, -(-connections // per_pool))
+        limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
+        self._pools = [httpx.AsyncHTTPTransport(verify=verify, limits=limits) for _ in range(count)]
+        self._busy = [0] * count
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        pool = min(range(len(self._pools)), key=self._busy.__getitem__)
+        self._busy[pool] += 1
+        try:
+            response = await self._pools[pool].handle_async_request(request)
+            await response.aread()  # answers are small JSON: read here, so the pool is free when counted free
+            return response
+        finally:
+            self._busy[pool] -= 1
+
+    async def aclose(self) -> None:
+        for pool in self._pools:
+            await pool.aclose()
+
+
+def batch_client(auth: httpx.Auth | None, max_concurrency: int, verify: bool | str = True) -> httpx.AsyncClient:
+    """The one ``httpx.AsyncClient`` a batch runs on: enough connections for ``max_concurrency``."""
+    return httpx.AsyncClient(auth=auth, transport=ShardedTransport(max_concurrency, verify=verify), follow_redirects=False)
+
+
+class _Outcome(Exception):
+    """Internal: a retryable failure of one attempt, with the server's delay if any."""
+
+    def __init__(self, reason: str, retry_after: float | None = None, cold: bool = False, overloaded: bool = False) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+        self.cold = cold
+        self.overloaded = overloaded
+
+
+class _Refused(Exception):
+    """Internal: the endpoint refused this input (4xx): retrying it would not help."""
+
+
+async def run_batch(
+    *,
+    client: httpx.AsyncClient,
+    url: str,
+    task: InferenceTask,
+    items: Iterable[tuple[int, Any]],
+    parameters: dict[str, Any] | None,
+    on_result: Callable[[ItemResult], None],
+    settings: BatchSettings | None = None,
+    total: int | None = None,
+) -> BatchSummary:
+    """Send every ``(index, input)`` of ``items`` to the endpoint at ``url``; return the summary.
+
+    :param client: the HTTP client (its auth is the endpoint's token; its pool is reused).
+    :param url: the endpoint's URL, as the API gave it.
+    :param task: how to build requests and parse answers.
+    :param items: ``(index, input)`` pairs, already validated; read lazily (files stream).
+    :param parameters: parameters shared by every request.
+    :param on_result: called once per input, as results arrive (not in input order).
+    :param settings: concurrency, timeouts and retries.
+    :param total: the number of inputs, for progress and ETA, when known.
+    """
+    settings = settings or BatchSettings()
+    parameters = dict(parameters or {})
+    target = url.rstrip("/") + (task.path if task.path != "/" else "")
+    headers = {"x-scale-up-timeout": str(int(settings.cold_start_timeout))} if settings.wake_scaled_to_zero else {}
+    limit = AdaptiveLimit(settings.max_concurrency)
+    summary = BatchSummary()
+    started = time.monotonic()
+    cold_deadline = started + settings.cold_start_timeout
+    source: Iterator[tuple[int, Any]] = iter(items)
+
+    async def attempt(item: Any) -> Any:
+        ticket = await limit.acquire()
+        overloaded = False
+        try:
+            summary.requests += 1
+            response = await client.post(target, json=task.body(item, parameters), headers=headers, timeout=settings.request_timeout)
+        except httpx.TimeoutException as exc:
+            raise _Outcome(f"timeout after {settings.request_timeout} s ({type(exc).__name__})") from None
+        except httpx.TransportError as exc:
+            raise _Outcome(f"connection error ({type(exc).__name__}: {exc})") from None
+        else:
+            status = response.status_code
+            if status == 200:
+                return task.parse(response.json())
+            message = server_message(response) or response.reason_phrase
+            if status in FATAL:
+                raise BatchAbortedError(f"the endpoint answered {status} to {target}: {message}")
+            if status in RETRYABLE:
+                overloaded = status == 429
+                summary.throttled += overloaded
+                raise _Outcome(
+                    f"HTTP {status}: {message}", parse_retry_after(response.headers.get("retry-after")),
+                    cold=status == 503, overloaded=overloaded,
+                )  # fmt: skip
+            raise _Refused(f"HTTP {status}: {message}")  # the input itself is refused: no retry
+        finally:
+            await limit.release(ticket, overloaded=overloaded)
+
+    async def one(index: int, item: Any) -> ItemResult:
+        retries = 0
+        while True:
+            try:
+                return ItemResult(index, await attempt(item), attempts=retries + 1)
+            except _Outcome as failure:
+                waking = failure.cold and settings.wake_scaled_to_zero and time.monotonic() < cold_deadline
+                if retries >= settings.max_retries and not waking:
+                    return ItemResult(index, error=str(failure), attempts=retries + 1)
+                if not waking:
+                    retries += 1
+                summary.retries += 1
+                delay = settings.retry.delay(max(1, retries), failure.retry_after)
+                if failure.overloaded and failure.retry_after is None:
+                    delay *= random.random()  # spread a burst of 429s instead of returning it whole
+                await asyncio.sleep(delay)
+            except _Refused as refusal:
+                return ItemResult(index, error=str(refusal), attempts=retries + 1)
+            except (ValueError, KeyError, IndexError, TypeError) as exc:  # an answer of an unexpected shape
+                return ItemResult(index, error=f"unexpected answer: {type(exc).__name__}: {exc}", attempts=retries + 1)
+
+    def record(result: ItemResult) -> None:
+        if result.ok:
+            summary.succeeded += 1
+        else:
+            summary.failed += 1
+            if len(summary.first_errors) < 5:
+                summary.first_errors.append(result.to_json())
+        on_result(result)
+
+    async def worker() -> None:
+        for index, item in source:  # one shared iterator: each input is taken by exactly one worker
+            record(await one(index, item))
+
+    async def progress() -> None:
+        while True:
+            await asyncio.sleep(settings.progress_interval)
+            done = summary.succeeded + summary.failed
+            elapsed = time.monotonic() - started
+            rate = done / elapsed if elapsed else 0.0
+            eta = f", ETA {(total - done) / rate:.0f} s" if total and rate else ""
+            log.info(
+                "%d/%s done (%.1f/s%s), %d retries, %d errors, concurrency %d",
+                done, total if total is not None else "?", rate, eta, summary.retries, summary.failed, limit.limit,
+            )  # fmt: skip
+
+    reporter = asyncio.ensure_future(progress())
+    workers = [asyncio.ensure_future(worker()) for _ in range(settings.max_concurrency)]
+    try:
+        await asyncio.gather(*workers)
+    finally:
+        reporter.cancel()
+        for pending in workers:
+            pending.cancel()
+    summary.total = summary.succeeded + summary.failed
+    summary.duration_s = time.monotonic() - started
+    summary.concurrency = limit.limit
+    return summary

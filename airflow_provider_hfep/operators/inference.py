@@ -1,0 +1,308 @@
+"""Batch inference on a running endpoint: every job once, in order, nothing lost."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterator, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_hfep.endpoints.client import is_loopback
+from airflow_provider_hfep.endpoints.errors import (
+    EndpointFailedError,
+    EndpointPausedError,
+    EndpointScaledToZeroError,
+    EndpointsError,
+    EndpointUpdateFailedError,
+    InvalidEndpointArgumentError,
+)
+from airflow_provider_hfep.endpoints.models import EndpointStatus
+from airflow_provider_hfep.endpoints.payloads import validate_endpoint_name
+from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
+from airflow_provider_hfep.inference.batch import BatchSettings, ItemResult, batch_client, run_batch
+from airflow_provider_hfep.inference.tasks import InferenceTask, get_task
+from airflow_provider_hfep.links.endpoint import HuggingFaceEndpointLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context, ObjectStoragePath
+
+ON_ITEM_ERROR = ("fail", "record")
+DEFAULT_MAX_XCOM_BYTES = 1024 * 1024
+
+
+class _DoneIndices:
+    """Which inputs already have a result, one byte per index: flat memory for large batches."""
+
+    def __init__(self) -> None:
+        self._flags = bytearray()
+        self.count = 0
+
+    def add(self, index: int) -> None:
+        if index >= len(self._flags):
+            self._flags.extend(bytes(index + 1 - len(self._flags) + 1024))
+        if not self._flags[index]:
+            self._flags[index] = 1
+            self.count += 1
+
+    def __contains__(self, index: int) -> bool:
+        return index < len(self._flags) and bool(self._flags[index])
+
+
+class _XComTooLargeError(EndpointsError):
+    pass
+
+
+class HuggingFaceEndpointInferenceOperator(BaseOperator):
+    """Send a batch of jobs to a running endpoint and return every result, in input order.
+
+    The endpoint's URL comes from the API (never from a templated string), and the token is sent only
+    there. Requests run concurrently on one HTTP client: the concurrency adapts to what the endpoint
+    accepts (a 429 lowers it to the endpoint's capacity, successes probe higher again); 429, 502, 503,
+    504, timeouts and resets are retried with backoff honouring ``Retry-After``; a scaled-to-zero
+    endpoint is woken and waited for; a paused one fails at once ("resume it first"). Every input ends
+    with exactly one result.
+
+    Small results are returned (XCom) as a list in input order. Larger batches need ``output_path``:
+    JSON Lines ``{"index": i, "output": ...}`` (or ``"error"``) written as results arrive; the return
+    value is then ``{"output_path", "summary"}``, and a retry with the same path sends only the inputs
+    that have no result there yet. A summary (count, errors, duration, requests, retries) is pushed
+    under the XCom key ``summary``.
+
+    :param endpoint_name: the endpoint. (templated)
+    :param task: ``text-generation``, ``chat-completion``, ``feature-extraction``,
+        ``text-classification``, ``summarization``, ``fill-mask``, or ``raw`` (post each input as is).
+    :param inputs: the jobs, a list (or an XComArg; works with ``.partial().expand(inputs=chunks)``). (templated)
+    :param input_path: instead of ``inputs``: a JSON Lines file (path or URI), one job per line. (templated)
+    :param namespace: the endpoint's namespace. (templated)
+    :param hf_conn_id: the Airflow connection. (templated)
+    :param parameters: parameters sent with every job (e.g. ``{"max_new_tokens": 64}``). (templated)
+    :param max_concurrency: requests in flight at most. Default 32.
+    :param request_timeout: seconds one request may take. Default 60.
+    :param max_retries: retries of one job after transient failures. Default 8.
+    :param wake_scaled_to_zero: wake a scaled-to-zero endpoint and wait for it. Default True.
+    :param cold_start_timeout: seconds a waking endpoint is waited for. Default 600.
+    :param output_path: JSON Lines file (path or URI) for the results. (templated)
+    :param on_item_error: ``fail`` (default): the task fails once every other job finished (and was
+        saved), naming how many failed and the first errors; ``record``: failed jobs get ``None`` and
+        their errors go to XCom key ``errors`` (and to ``output_path``).
+    :param max_xcom_bytes: results larger than this need ``output_path``. Default 1 MiB.
+    :param progress_interval: seconds between two progress log lines. Default 30.
+    """
+
+    template_fields: Sequence[str] = ("endpoint_name", "namespace", "hf_conn_id", "inputs", "input_path", "output_path", "parameters")
+    template_fields_renderers = {"inputs": "json", "parameters": "json"}
+    operator_extra_links = (HuggingFaceEndpointLink(),)
+    ui_color = "#ffd21e"
+
+    def __init__(
+        self,
+        *,
+        endpoint_name: str,
+        task: str,
+        inputs: list[Any] | None = None,
+        input_path: str | ObjectStoragePath | None = None,
+        namespace: str | None = None,
+        hf_conn_id: str = HuggingFaceEndpointHook.default_conn_name,
+        parameters: dict[str, Any] | None = None,
+        max_concurrency: int = 32,
+        request_timeout: float = 60.0,
+        max_retries: int = 8,
+        wake_scaled_to_zero: bool = True,
+        cold_start_timeout: float = 600.0,
+        output_path: str | ObjectStoragePath | None = None,
+        on_item_error: str = "fail",
+        max_xcom_bytes: int = DEFAULT_MAX_XCOM_BYTES,
+        progress_interval: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        get_task(task)
+        if (inputs is None) == (input_path is None):
+            raise InvalidEndpointArgumentError("inputs", "give exactly one of inputs and input_path", "pass a list of jobs, or a JSON Lines file")
+        if on_item_error not in ON_ITEM_ERROR:
+            raise InvalidEndpointArgumentError("on_item_error", f"{on_item_error!r} is not allowed", "use 'fail' or 'record'")
+        for field, value, low in (("max_concurrency", max_concurrency, 1), ("max_retries", max_retries, 0), ("max_xcom_bytes", max_xcom_bytes, 1)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise InvalidEndpointArgumentError(field, f"{value!r} is not an integer >= {low}", f"use e.g. {max(low, 4)}")
+        for field, value in (("request_timeout", request_timeout), ("cold_start_timeout", cold_start_timeout), ("progress_interval", progress_interval)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                raise InvalidEndpointArgumentError(field, f"{value!r} is not a positive number of seconds", "use e.g. 60")
+        self.endpoint_name = endpoint_name
+        self.task = task
+        self.inputs = inputs
+        self.input_path = input_path
+        self.namespace = namespace
+        self.hf_conn_id = hf_conn_id
+        self.parameters = parameters
+        self.settings = BatchSettings(
+            max_concurrency=max_concurrency, request_timeout=request_timeout, max_retries=max_retries,
+            wake_scaled_to_zero=wake_scaled_to_zero, cold_start_timeout=cold_start_timeout, progress_interval=progress_interval,
+        )  # fmt: skip
+        self.output_path = output_path
+        self.on_item_error = on_item_error
+        self.max_xcom_bytes = max_xcom_bytes
+
+    @cached_property
+    def hook(self) -> HuggingFaceEndpointHook:
+        return HuggingFaceEndpointHook(self.hf_conn_id, namespace=self.namespace)
+
+    # -- inputs ------------------------------------------------------------------------------------
+
+    def _read_lines(self) -> Iterator[tuple[int, Any]]:
+        """Stream ``(index, job)`` from ``input_path``: one JSON value per non-blank line."""
+        from airflow.sdk import ObjectStoragePath
+
+        index = 0
+        with ObjectStoragePath(self.input_path).open("r") as lines:
+            for number, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    yield index, json.loads(line)
+                except ValueError as exc:
+                    raise InvalidEndpointArgumentError(
+                        "input_path", f"line {number} is not JSON ({exc})", "write one JSON value (a string or an object) per line"
+                    ) from None
+                index += 1
+
+    def _jobs(self, task: InferenceTask) -> tuple[int, Callable[[], Iterator[tuple[int, Any]]]]:
+        """Check every job before any request; return the count and a way to iterate them again."""
+        if self.input_path is None:
+            if not isinstance(self.inputs, (list, tuple)):
+                raise InvalidEndpointArgumentError("inputs", f"expected a list, got {type(self.inputs).__name__}", "pass a list of jobs")
+            jobs = list(self.inputs)
+            for index, job in enumerate(jobs):
+                task.check(index, job, task.name)
+            return len(jobs), lambda: enumerate(jobs)
+        count = 0
+        for index, job in self._read_lines():  # a first streaming pass: nothing is sent before all are checked
+            task.check(index, job, task.name)
+            count += 1
+        return count, self._read_lines
+
+    # -- the endpoint ------------------------------------------------------------------------------
+
+    def _endpoint_url(self, name: str, namespace: str) -> str:
+        endpoint = self.hook.client.get(name, namespace=namespace)
+        state = endpoint.status
+        errors = {
+            EndpointStatus.PAUSED: (EndpointPausedError, f"Endpoint {name} is paused: resume it first"),
+            EndpointStatus.FAILED: (EndpointFailedError, f"Endpoint {name} failed to deploy: {endpoint.message}"),
+            EndpointStatus.UPDATE_FAILED: (EndpointUpdateFailedError, f"Endpoint {name} failed to update: {endpoint.message}"),
+        }
+        if state == EndpointStatus.SCALED_TO_ZERO and not self.settings.wake_scaled_to_zero:
+            errors[EndpointStatus.SCALED_TO_ZERO] = (EndpointScaledToZeroError, f"Endpoint {name} is scaled to zero and wake_scaled_to_zero=False")
+        if state in errors:
+            error, message = errors[state]
+            raise error(name, str(state), message)
+        if endpoint.url is None:
+            raise EndpointsError(f"Endpoint {name} has no URL yet ({state}): wait for it (HuggingFaceEndpointSensor) first")
+        if endpoint.url.startswith("http://") and not is_loopback(endpoint.url):
+            raise EndpointsError(f"Endpoint {name} has a plain http URL on another machine: the token is not sent there")
+        if state != EndpointStatus.RUNNING:
+            self.log.info("Endpoint %s is %s: requests will wait for it (up to %s s)", name, state, self.settings.cold_start_timeout)
+        return endpoint.url
+
+    # -- results -----------------------------------------------------------------------------------
+
+    def _resume(self, path: ObjectStoragePath) -> _DoneIndices:
+        """Keep the results an earlier try wrote; drop its errors and a torn last line."""
+        done = _DoneIndices()
+        if not path.exists():
+            return done
+        kept, dropped = [], 0
+        with path.open("r") as lines:
+            for line in lines:
+                try:
+                    record = json.loads(line) if line.endswith("\n") else None
+                except ValueError:
+                    record = None
+                if isinstance(record, dict) and "output" in record and isinstance(record.get("index"), int) and record["index"] not in done:
+                    done.add(record["index"])
+                    kept.append(line)
+                else:
+                    dropped += 1
+        if dropped:
+            with path.open("w") as out:
+                out.writelines(kept)
+        self.log.info("%s holds %d results from an earlier try (%d lines dropped): sending only the rest", path, done.count, dropped)
+        return done
+
+    def execute(self, context: Context) -> Any:
+        task = get_task(self.task)
+        name = validate_endpoint_name(self.endpoint_name)
+        total, jobs = self._jobs(task)
+        namespace = self.hook.namespace
+        HuggingFaceEndpointLink.persist(context, namespace, name)
+        url = self._endpoint_url(name, namespace)
+        if self.output_path is not None:
+            return self._run_to_file(context, task, url, total, jobs)
+        return self._run_to_xcom(context, task, url, total, jobs)
+
+    def _run(self, task: InferenceTask, url: str, items, total: int, on_result) -> Any:
+        async def main():
+            async with batch_client(self.hook.client.auth, self.settings.max_concurrency, self.hook.client.verify) as client:
+                return await run_batch(
+                    client=client, url=url, task=task, items=items, parameters=self.parameters,
+                    on_result=on_result, settings=self.settings, total=total,
+                )  # fmt: skip
+
+        return asyncio.run(main())
+
+    def _finish(self, context: Context, summary, errors: list[dict[str, Any]]) -> None:
+        context["ti"].xcom_push(key="summary", value=summary.to_dict())
+        self.log.info("Batch done: %s", summary.to_dict())
+        if summary.failed and self.on_item_error == "fail":
+            raise EndpointsError(
+                f"{summary.failed} of {summary.total} inputs failed (the {summary.succeeded} others are saved); "
+                f"first errors: {summary.first_errors}"
+            )
+        if errors:
+            context["ti"].xcom_push(key="errors", value=errors)
+
+    def _run_to_xcom(self, context: Context, task: InferenceTask, url: str, total: int, jobs) -> list[Any]:
+        results: list[Any] = [None] * total
+        errors: list[dict[str, Any]] = []
+        size = 0
+
+        def keep(result: ItemResult) -> None:
+            nonlocal size
+            if result.ok:
+                results[result.index] = result.output
+                size += len(json.dumps(result.output))
+            else:
+                errors.append(result.to_json())
+            if size > self.max_xcom_bytes:
+                raise _XComTooLargeError(
+                    f"results exceed max_xcom_bytes={self.max_xcom_bytes} after {sum(r is not None for r in results)} of {total} "
+                    "inputs. Fix: set output_path (JSON Lines, resumable) or split the batch (.expand over chunks)"
+                )
+
+        summary = self._run(task, url, jobs(), total, keep)
+        errors.sort(key=lambda error: error["index"])
+        self._finish(context, summary, errors)
+        return results
+
+    def _run_to_file(self, context: Context, task: InferenceTask, url: str, total: int, jobs) -> dict[str, Any]:
+        from airflow.sdk import ObjectStoragePath
+
+        path = ObjectStoragePath(self.output_path)
+        done = self._resume(path)
+        errors: list[dict[str, Any]] = []
+        with path.open("a") as out:
+
+            def write(result: ItemResult) -> None:
+                out.write(json.dumps(result.to_json()) + "\n")
+                out.flush()  # a killed worker loses no finished result
+                if not result.ok and len(errors) < 100:
+                    errors.append(result.to_json())
+
+            missing = ((index, job) for index, job in jobs() if index not in done)
+            summary = self._run(task, url, missing, total - done.count, write)
+        summary_dict = summary.to_dict()
+        summary_dict["reused"] = done.count
+        self._finish(context, summary, errors)
+        return {"output_path": str(path), "summary": summary_dict}

@@ -1,0 +1,221 @@
+"""The batch inference operator against the emulator's data plane, directly and through dag.test()."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_hfep.emulator import runners
+from airflow_provider_hfep.endpoints import EndpointPausedError, EndpointsError, InvalidEndpointArgumentError
+from airflow_provider_hfep.operators.inference import HuggingFaceEndpointInferenceOperator
+
+pytestmark = pytest.mark.integration
+
+CLASSIFIER = {"repository": "ProsusAI/finbert", "framework": "pytorch", "task": "text-classification", "image": {"huggingface": {}}}
+EMBEDDER = {"repository": "BAAI/bge-small-en", "framework": "pytorch", "task": "feature-extraction", "image": {"huggingface": {}}}
+SUMMARIZER = {"repository": "facebook/bart-large-cnn", "framework": "pytorch", "task": "summarization", "image": {"huggingface": {}}}
+FILLER = {"repository": "bert-base-uncased", "framework": "pytorch", "task": "fill-mask", "image": {"huggingface": {}}}
+
+
+class TaskInstanceStub:
+    """The one thing execute() needs from a task instance when called directly: XCom pushes."""
+
+    def __init__(self) -> None:
+        self.xcom: dict[str, object] = {}
+
+    def xcom_push(self, key: str, value: object) -> None:
+        self.xcom[key] = value
+
+
+def run(**kwargs):
+    ti = TaskInstanceStub()
+    operator = HuggingFaceEndpointInferenceOperator(task_id="infer", endpoint_name=kwargs.pop("endpoint_name", "gen"), **kwargs)
+    return operator.execute({"ti": ti}), ti.xcom
+
+
+def expected_text(prompt: str, tokens: int = 20) -> str:
+    return runners.generate_text(prompt, tokens)
+
+
+def inference_requests(cloud):
+    return cloud.requests("inference")
+
+
+def test_text_generation_in_input_order(cloud):
+    cloud.seed_endpoint("gen")
+    jobs = [f"prompt {i}" for i in range(40)]
+    results, xcom = run(task="text-generation", inputs=jobs, parameters={"max_new_tokens": 6}, max_concurrency=8)
+    assert results == [expected_text(job, 6) for job in jobs]
+    assert xcom["summary"]["count"] == 40 and xcom["summary"]["failed"] == 0
+    sent = inference_requests(cloud)
+    assert len(sent) == 40 and {r["path"] for r in sent} == {"/endpoints/demo/gen"}
+    assert sent[0]["json"] == {"inputs": sent[0]["json"]["inputs"], "parameters": {"max_new_tokens": 6}}
+    assert all(r["headers"].get("authorization") == "[redacted]" for r in sent)  # the token went there, and only there
+
+
+def test_chat_completion(cloud):
+    cloud.seed_endpoint("gen")
+    jobs = [[{"role": "user", "content": f"Hello {i}"}] for i in range(5)] + [{"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3}]
+    results, _ = run(task="chat-completion", inputs=jobs, parameters={"max_tokens": 4})
+    assert results[:5] == [runners.generate_text(f"Hello {i}", 4).strip() for i in range(5)]
+    assert results[5] == runners.generate_text("Hi", 3).strip()
+    first = inference_requests(cloud)[0]
+    assert first["path"] == "/endpoints/demo/gen/v1/chat/completions" and first["json"]["stream"] is False
+
+
+@pytest.mark.parametrize(
+    "model, task, jobs, parameters, expected, body",
+    [
+        (EMBEDDER, "feature-extraction", ["a", "b"], {"normalize": True}, [runners.embed("a"), runners.embed("b")], {"inputs": "a", "normalize": True}),
+        (CLASSIFIER, "text-classification", ["good", "bad"], {}, [runners.classify("good"), runners.classify("bad")], {"inputs": "good", "parameters": {}}),
+        (SUMMARIZER, "summarization", ["long text here"], {}, [runners.generate_text("long text here", 8).strip()], {"inputs": "long text here", "parameters": {}}),
+        (FILLER, "fill-mask", ["a <mask> day"], {}, [runners.fill_mask({"inputs": "a <mask> day"})], {"inputs": "a <mask> day", "parameters": {}}),
+        (EMBEDDER, "raw", [{"inputs": ["x", "y"]}], None, [[runners.embed("x"), runners.embed("y")]], {"inputs": ["x", "y"]}),
+    ],
+    ids=["feature-extraction", "text-classification", "summarization", "fill-mask", "raw"],
+)
+def test_other_tasks(cloud, model, task, jobs, parameters, expected, body):
+    cloud.seed_endpoint("gen", model=model)
+    results, _ = run(task=task, inputs=jobs, parameters=parameters)
+    assert results == expected
+    assert sorted(inference_requests(cloud), key=lambda r: r["id"])[0]["json"] == body
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"task": "text-generaton", "inputs": ["x"]}, "task"),
+        ({"task": "text-generation", "inputs": ["ok", 3]}, r"inputs\[1\]"),
+        ({"task": "chat-completion", "inputs": ["not messages"]}, r"inputs\[0\]"),
+        ({"task": "fill-mask", "inputs": ["no mask"]}, r"inputs\[0\]"),
+        ({"task": "raw", "inputs": ["not an object"]}, r"inputs\[0\]"),
+        ({"task": "text-generation"}, "inputs"),
+        ({"task": "text-generation", "inputs": ["x"], "input_path": "/tmp/x.jsonl"}, "inputs"),
+        ({"task": "text-generation", "inputs": ["x"], "on_item_error": "ignore"}, "on_item_error"),
+        ({"task": "text-generation", "inputs": ["x"], "max_concurrency": 0}, "max_concurrency"),
+        ({"task": "text-generation", "inputs": ["x"], "endpoint_name": "Bad_Name"}, "endpoint_name"),
+    ],
+)
+def test_bad_input_is_refused_before_any_request(cloud, kwargs, field):
+    cloud.seed_endpoint("gen")
+    with pytest.raises(InvalidEndpointArgumentError, match=f"^{field}: .*Fix: "):
+        run(**kwargs)
+    assert inference_requests(cloud) == []
+
+
+def test_paused_endpoint_fails_at_once(cloud):
+    cloud.seed_endpoint("gen", state="paused")
+    with pytest.raises(EndpointPausedError, match="paused: resume it first"):
+        run(task="text-generation", inputs=["x"])
+    assert inference_requests(cloud) == []
+
+
+def test_cold_start_from_scaled_to_zero(cloud):
+    cloud.seed_endpoint("gen", state="scaledToZero")
+    jobs = [f"wake {i}" for i in range(12)]
+    results, xcom = run(task="text-generation", inputs=jobs, max_concurrency=4)
+    assert results == [expected_text(job) for job in jobs]
+    assert cloud.billing("gen")["requests"] == 12
+    assert all(r["headers"].get("x-scale-up-timeout") for r in inference_requests(cloud))
+
+
+@pytest.mark.parametrize("kind", ["429", "503", "502", "reset", "timeout"])
+def test_faults_every_item_ends_with_exactly_one_result(cloud, kind):
+    cloud.seed_endpoint("gen")
+    cloud.set_faults([{"scope": "inference", "kind": kind, "rate": 0.2}], seed=7)
+    jobs = [f"faulty {i}" for i in range(60)]
+    timeout = {"request_timeout": 0.5} if kind == "timeout" else {}
+    results, xcom = run(task="text-generation", inputs=jobs, max_concurrency=8, **timeout)
+    assert results == [expected_text(job) for job in jobs]
+    sent = inference_requests(cloud)
+    faults = sum(1 for r in sent if r["fault"])
+    assert faults > 0
+    assert xcom["summary"]["requests"] == len(sent) == 60 + faults  # every fault retried once, nothing else resent
+    assert xcom["summary"]["retries"] == faults
+
+
+def test_overload_adapts_concurrency_without_losing_items(cloud):
+    from airflow_provider_hfep.emulator import Emulator
+
+    with Emulator(latency_ms=30, capacity=4, deploy_seconds=0.2) as small:
+        small.seed_endpoint("gen", type="public")
+        import os
+
+        os.environ["AIRFLOW_CONN_SMALL"] = small.airflow_connection()
+        try:
+            results, xcom = run(task="text-generation", inputs=[f"j{i}" for i in range(200)], max_concurrency=32, hf_conn_id="small")
+        finally:
+            del os.environ["AIRFLOW_CONN_SMALL"]
+        assert results == [expected_text(f"j{i}") for i in range(200)]
+        assert xcom["summary"]["throttled"] > 0 and xcom["summary"]["final_concurrency"] <= 5
+        ok = [r for r in small.requests("inference") if r["status"] == 200]
+        assert sorted(Counter(r["json"]["inputs"] for r in ok).values()) == [1] * 200  # each job answered once
+
+
+def test_item_errors_recorded_or_failing_after_the_rest(cloud, tmp_path):
+    cloud.seed_endpoint("gen", model=EMBEDDER)
+    jobs = [{"inputs": "fine"}, {"prompt": "no inputs"}, {"inputs": "also fine"}]
+    results, xcom = run(task="raw", inputs=jobs, on_item_error="record")
+    assert results[0] == [runners.embed("fine")] and results[1] is None and results[2] == [runners.embed("also fine")]
+    assert xcom["errors"] == [{"index": 1, "error": "HTTP 422: Missing 'inputs' in the request body"}]
+    out = tmp_path / "results.jsonl"
+    with pytest.raises(EndpointsError, match=r"1 of 3 inputs failed \(the 2 others are saved\)"):
+        run(task="raw", inputs=jobs, output_path=str(out))
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(line["index"] for line in lines) == [0, 1, 2] and sum("error" in line for line in lines) == 1
+
+
+def test_results_too_large_for_xcom_need_output_path(cloud):
+    cloud.seed_endpoint("gen")
+    with pytest.raises(EndpointsError, match="exceed max_xcom_bytes=200 .* Fix: set output_path"):
+        run(task="text-generation", inputs=[f"p{i}" for i in range(50)], max_xcom_bytes=200, max_concurrency=2)
+    assert len(inference_requests(cloud)) < 50  # it stopped instead of computing results it could not keep
+
+
+def test_output_path_resume_sends_only_the_missing_items(cloud, tmp_path):
+    cloud.seed_endpoint("gen")
+    jobs_file = tmp_path / "jobs.jsonl"
+    jobs_file.write_text("".join(json.dumps(f"night job {i}") + "\n" for i in range(100)))
+    out = tmp_path / "results.jsonl"
+    first, _ = run(task="text-generation", input_path=str(jobs_file), output_path=str(out))
+    assert first["summary"]["count"] == 100
+    # A worker killed mid-batch: 60 results written, the 61st torn in half.
+    lines = out.read_text().splitlines(keepends=True)
+    out.write_text("".join(lines[:60]) + lines[60][:10])
+    cloud.clear_requests()
+    second, xcom = run(task="text-generation", input_path=str(jobs_file), output_path=str(out))
+    assert len(inference_requests(cloud)) == 40  # only the missing ones
+    assert second["summary"]["reused"] == 60 and second["summary"]["count"] == 40
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["index"] for r in records) == list(range(100))  # each exactly once
+    assert all(r["output"] == expected_text(f"night job {r['index']}") for r in records)
+
+
+def test_mapped_over_chunks_through_dag_test(cloud):
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    cloud.seed_endpoint("gen")
+    bag = DagBag(dag_folder=str(Path(__file__).parents[1] / "dags" / "hfep_inference_cases.py"))
+    run_ = bag.get_dag("hfep_inference_mapped").test()
+    assert str(run_.state) == "success"
+    with create_session() as session:
+        [gathered] = [x.value for x in session.query(XComModel).filter_by(dag_id="hfep_inference_mapped", run_id=run_.run_id, task_id="gather", key="return_value")]
+    assert gathered == [expected_text(f"job number {i}", 5) for i in range(25)]
+    assert len(inference_requests(cloud)) == 25
+
+
+def test_file_to_file_through_dag_test(cloud, tmp_path):
+    from airflow.dag_processing.dagbag import DagBag
+
+    cloud.seed_endpoint("gen")
+    (tmp_path / "jobs.jsonl").write_text("".join(json.dumps(f"file job {i}") + "\n" for i in range(30)))
+    bag = DagBag(dag_folder=str(Path(__file__).parents[1] / "dags" / "hfep_inference_cases.py"))
+    run_ = bag.get_dag("hfep_inference_file").test(run_conf={"dir": str(tmp_path)})
+    assert str(run_.state) == "success"
+    records = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert sorted(r["index"] for r in records) == list(range(30))
