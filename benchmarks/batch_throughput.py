@@ -1,0 +1,147 @@
+"""Batch throughput against one emulator endpoint (--latency-ms 50 --capacity 32), side by side:
+
+(a) the seed's sequential loop: huggingface_hub InferenceClient.text_generation in a for loop;
+(b) the seed's async form: AsyncInferenceClient + asyncio.gather over all jobs;
+(c) this provider's runner (run_batch, the operator's engine) with the operator's defaults;
+(c') the same runner allowed 256 in flight, to show it settles at what the endpoint accepts.
+
+For each: successful results per second, the 429 (overload) answers it caused, and items lost.
+Then peak RSS of the operator on a file-to-file batch (10,000 and 100,000 items), each in a fresh process.
+The last line is `ratio_vs_ideal=X ratio_vs_gather=Y lost=N` for (c).
+
+    .venv/bin/python benchmarks/batch_throughput.py [--jobs 2000] [--rss-items 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+LATENCY_MS = 50
+CAPACITY = 32
+
+
+def prompts(count: int) -> list[str]:
+    return [f"nightly job {i}" for i in range(count)]
+
+
+def sequential(url: str, token: str, jobs: list[str]) -> int:
+    from huggingface_hub import InferenceClient
+
+    client = InferenceClient(model=url, token=token)
+    ok = 0
+    for job in jobs:
+        try:
+            client.text_generation(job, max_new_tokens=8)
+            ok += 1
+        except Exception:  # the seed's loop has no retry: a failure is a lost job
+            pass
+    return ok
+
+
+def gathered(url: str, token: str, jobs: list[str]) -> int:
+    from huggingface_hub import AsyncInferenceClient
+
+    async def main() -> int:
+        client = AsyncInferenceClient(model=url, token=token)
+        answers = await asyncio.gather(*[client.text_generation(job, max_new_tokens=8) for job in jobs], return_exceptions=True)
+        return sum(not isinstance(answer, BaseException) for answer in answers)
+
+    return asyncio.run(main())
+
+
+def runner(url: str, token: str, jobs: list[str], max_concurrency: int | None) -> int:
+    from airflow_provider_hfep.endpoints.client import _BearerAuth
+    from airflow_provider_hfep.inference.batch import BatchSettings, batch_client, run_batch
+    from airflow_provider_hfep.inference.tasks import get_task
+
+    settings = BatchSettings() if max_concurrency is None else BatchSettings(max_concurrency=max_concurrency)
+    results: dict[int, object] = {}
+
+    async def main() -> None:
+        async with batch_client(_BearerAuth(token), settings.max_concurrency) as client:
+            await run_batch(
+                client=client, url=url, task=get_task("text-generation"), items=enumerate(jobs),
+                parameters={"max_new_tokens": 8}, on_result=lambda r: results.__setitem__(r.index, r), settings=settings,
+            )  # fmt: skip
+
+    asyncio.run(main())
+    return sum(1 for r in results.values() if r.ok)
+
+
+RSS_PROBE = """
+import json, os, resource, sys, time
+from airflow_provider_hfep.operators.inference import HuggingFaceEndpointInferenceOperator
+class TI:
+    def xcom_push(self, key, value): pass
+op = HuggingFaceEndpointInferenceOperator(task_id="rss", endpoint_name="batch", task="text-generation",
+    input_path=sys.argv[1], output_path=sys.argv[2], max_concurrency=64, progress_interval=3600)
+started = time.monotonic()
+result = op.execute({"ti": TI()})
+print(json.dumps({"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "count": result["summary"]["count"], "failed": result["summary"]["failed"], "seconds": time.monotonic() - started}))
+"""
+
+
+def peak_rss(items: int) -> dict:
+    from airflow_provider_hfep.emulator import Emulator
+
+    with tempfile.TemporaryDirectory() as scratch, Emulator(latency_ms=1, capacity=256) as cloud:
+        cloud.seed_endpoint("batch")
+        jobs, out = Path(scratch) / "jobs.jsonl", Path(scratch) / "results.jsonl"
+        with jobs.open("w") as f:
+            for i in range(items):
+                f.write(json.dumps(f"file job {i}") + "\n")
+        env = {**os.environ, "AIRFLOW_CONN_HF_INFERENCE_ENDPOINTS_DEFAULT": cloud.airflow_connection()}
+        done = subprocess.run([sys.executable, "-c", RSS_PROBE, str(jobs), str(out)], env=env, capture_output=True, text=True, check=True)
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        result["lines"] = sum(1 for _ in out.open())
+        return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--rss-items", type=int, default=100_000)
+    args = parser.parse_args()
+    from airflow_provider_hfep.emulator import Emulator
+
+    jobs = prompts(args.jobs)
+    ideal = CAPACITY / (LATENCY_MS / 1000)
+    rates: dict[str, float] = {}
+    lost: dict[str, int] = {}
+    with Emulator(latency_ms=LATENCY_MS, capacity=CAPACITY) as cloud:
+        cloud.seed_endpoint("batch")
+        url = cloud.endpoint_url("batch")
+        variants = {
+            "(a) sequential InferenceClient": lambda: sequential(url, cloud.token, jobs),
+            "(b) AsyncInferenceClient + gather": lambda: gathered(url, cloud.token, jobs),
+            "(c) run_batch, operator defaults": lambda: runner(url, cloud.token, jobs, None),
+            "(c') run_batch, max_concurrency=256": lambda: runner(url, cloud.token, jobs, 256),
+        }
+        print(f"{args.jobs} text-generation jobs, emulator latency {LATENCY_MS} ms, capacity {CAPACITY}: ideal {ideal:.0f} results/s")
+        for label, run in variants.items():
+            cloud.clear_requests()
+            started = time.monotonic()
+            ok = run()
+            seconds = time.monotonic() - started
+            overloads = sum(1 for r in cloud.requests("inference") if r["status"] == 429)
+            rates[label], lost[label] = ok / seconds, args.jobs - ok
+            print(f"  {label:<38} {ok:5d} ok in {seconds:7.2f} s = {ok / seconds:6.1f} results/s  429s={overloads:5d}  lost={args.jobs - ok}")
+    for items in sorted({10_000, args.rss_items}):
+        result = peak_rss(items)
+        print(f"  file-to-file {items:>7} items: peak RSS {result['peak_rss_mib']:.0f} MiB, {result['lines']} lines, "
+              f"{result['failed']} failed, {result['seconds']:.0f} s")
+    ours, gather = rates["(c) run_batch, operator defaults"], rates["(b) AsyncInferenceClient + gather"]
+    print(f"ratio_vs_ideal={ours / ideal:.2f} ratio_vs_gather={ours / gather:.2f} lost={lost['(c) run_batch, operator defaults']}")
+
+
+if __name__ == "__main__":
+    main()
