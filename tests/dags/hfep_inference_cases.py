@@ -31,3 +31,17 @@ with DAG("hfep_inference_file", schedule=None, start_date=START, catchup=False, 
         task_id="infer", endpoint_name="gen", task="text-generation",
         input_path="{{ params.dir }}/jobs.jsonl", output_path="{{ params.dir }}/results.jsonl",
     )  # fmt: skip
+
+# One operator per task, each on an endpoint serving it (the test seeds them).
+TASK_JOBS = {
+    "text-generation": ("gen", ["Once upon a time", "The batch ran"]),
+    "chat-completion": ("gen", [[{"role": "user", "content": "Hello"}]]),
+    "feature-extraction": ("emb", ["embed me"]),
+    "text-classification": ("cls", ["I like it"]),
+    "summarization": ("sum", ["a long article about nightly batches"]),
+    "fill-mask": ("fill", ["the night is <mask>"]),
+    "raw": ("emb", [{"inputs": ["x", "y"]}]),
+}
+with DAG("hfep_inference_tasks", schedule=None, start_date=START, catchup=False, tags=["test"]):
+    for task_name, (endpoint, jobs) in TASK_JOBS.items():
+        HuggingFaceEndpointInferenceOperator(task_id=task_name.replace("-", "_"), endpoint_name=endpoint, task=task_name, inputs=jobs)

@@ -219,3 +219,41 @@ def test_file_to_file_through_dag_test(cloud, tmp_path):
     assert str(run_.state) == "success"
     records = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert sorted(r["index"] for r in records) == list(range(30))
+
+
+def test_every_task_through_dag_test(cloud):
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    cloud.seed_endpoint("gen")
+    cloud.seed_endpoint("emb", model=EMBEDDER)
+    cloud.seed_endpoint("cls", model=CLASSIFIER)
+    cloud.seed_endpoint("sum", model=SUMMARIZER)
+    cloud.seed_endpoint("fill", model=FILLER)
+    bag = DagBag(dag_folder=str(Path(__file__).parents[1] / "dags" / "hfep_inference_cases.py"))
+    run_ = bag.get_dag("hfep_inference_tasks").test()
+    assert str(run_.state) == "success"
+    with create_session() as session:
+        returns = {x.task_id: x.value for x in session.query(XComModel).filter_by(dag_id="hfep_inference_tasks", run_id=run_.run_id, key="return_value")}
+    assert returns == {
+        "text_generation": [expected_text("Once upon a time"), expected_text("The batch ran")],
+        "chat_completion": [runners.generate_text("Hello", 20).strip()],
+        "feature_extraction": [runners.embed("embed me")],
+        "text_classification": [runners.classify("I like it")],
+        "summarization": [runners.generate_text("a long article about nightly batches", 8).strip()],
+        "fill_mask": [runners.fill_mask({"inputs": "the night is <mask>"})],
+        "raw": [[runners.embed("x"), runners.embed("y")]],
+    }
+
+
+def test_progress_is_logged_at_a_steady_pace(cloud, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="airflow_provider_hfep.inference.batch")
+    cloud.seed_endpoint("gen")
+    run(task="text-generation", inputs=[f"p{i}" for i in range(40)], max_concurrency=1, progress_interval=0.05)
+    lines = [r.getMessage() for r in caplog.records if r.name == "airflow_provider_hfep.inference.batch" and "/40 done (" in r.getMessage()]
+    assert len(lines) >= 3
+    assert all("/s" in line and "retries" in line and "errors" in line and "concurrency" in line for line in lines)
+    assert any("ETA" in line for line in lines)
