@@ -111,7 +111,7 @@ def check_shared(body: dict[str, Any]) -> JSONResponse | None:
     return None
 
 
-async def serve_data_plane(world: World, method: str, path: str, headers: dict[str, str], payload: Any) -> Response:
+async def serve_data_plane(world: World, method: str, path: str, headers: dict[str, str], payload: Any, arrived: float) -> Response:
     """One request to an endpoint's data plane (its ``status.url``), answered like the real proxy.
 
     Served straight from :class:`Gate`, outside FastAPI: the benchmarks push hundreds of requests a
@@ -158,7 +158,8 @@ async def serve_data_plane(world: World, method: str, path: str, headers: dict[s
         return JSONResponse({"error": "Failed to parse the request body as JSON"}, 400)
     endpoint.in_flight += 1
     try:
-        await asyncio.sleep(settings.latency_ms / 1000.0)
+        # The request takes latency_ms in all, counted from its arrival: the emulator's own work is part of it.
+        await asyncio.sleep(max(0.0, arrived + settings.latency_ms / 1000.0 - time.monotonic()))
         try:
             return JSONResponse(runners.answer(endpoint.task, rest, payload))
         except runners.BadInput as exc:
@@ -195,6 +196,7 @@ class Gate:
         if scope["type"] != "http" or scope["path"].startswith("/_emulator"):
             await self.app(scope, receive, send)
             return
+        arrived = time.monotonic()
         body = b""
         more = True
         while more:
@@ -232,7 +234,7 @@ class Gate:
             return
         if kind in ("inference", "health"):
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-            response = await serve_data_plane(self.world, scope["method"], scope["path"], headers, payload)
+            response = await serve_data_plane(self.world, scope["method"], scope["path"], headers, payload, arrived)
             if fault is not None:  # "after": processed, then the answer is lost
                 await self._inflict(fault, kind, receive, send, entry)
                 return
