@@ -117,24 +117,22 @@ def main() -> None:
     ideal = CAPACITY / (LATENCY_MS / 1000)
     rates: dict[str, float] = {}
     lost: dict[str, int] = {}
-    with Emulator(latency_ms=LATENCY_MS, capacity=CAPACITY) as cloud:
-        cloud.seed_endpoint("batch")
-        url = cloud.endpoint_url("batch")
-        variants = {
-            "(a) sequential InferenceClient": lambda: sequential(url, cloud.token, jobs),
-            "(b) AsyncInferenceClient + gather": lambda: gathered(url, cloud.token, jobs),
-            "(c) run_batch, operator defaults": lambda: runner(url, cloud.token, jobs, None),
-            "(c') run_batch, max_concurrency=256": lambda: runner(url, cloud.token, jobs, 256),
-        }
-        print(f"{args.jobs} text-generation jobs, emulator latency {LATENCY_MS} ms, capacity {CAPACITY}: ideal {ideal:.0f} results/s")
-        for label, run in variants.items():
-            cloud.clear_requests()
+    variants = {
+        "(a) sequential InferenceClient": lambda url, token: sequential(url, token, jobs),
+        "(b) AsyncInferenceClient + gather": lambda url, token: gathered(url, token, jobs),
+        "(c) run_batch, operator defaults": lambda url, token: runner(url, token, jobs, None),
+        "(c') run_batch, max_concurrency=256": lambda url, token: runner(url, token, jobs, 256),
+    }
+    print(f"{args.jobs} text-generation jobs, emulator latency {LATENCY_MS} ms, capacity {CAPACITY}: ideal {ideal:.0f} results/s")
+    for label, run in variants.items():
+        with Emulator(latency_ms=LATENCY_MS, capacity=CAPACITY) as cloud:  # a fresh one each: no connection left over
+            cloud.seed_endpoint("batch")
             started = time.monotonic()
-            ok = run()
+            ok = run(cloud.endpoint_url("batch"), cloud.token)
             seconds = time.monotonic() - started
             overloads = sum(1 for r in cloud.requests("inference") if r["status"] == 429)
-            rates[label], lost[label] = ok / seconds, args.jobs - ok
-            print(f"  {label:<38} {ok:5d} ok in {seconds:7.2f} s = {ok / seconds:6.1f} results/s  429s={overloads:5d}  lost={args.jobs - ok}")
+        rates[label], lost[label] = ok / seconds, args.jobs - ok
+        print(f"  {label:<38} {ok:5d} ok in {seconds:7.2f} s = {ok / seconds:6.1f} results/s  429s={overloads:5d}  lost={args.jobs - ok}")
     for items in sorted({10_000, args.rss_items}):
         result = peak_rss(items)
         print(f"  file-to-file {items:>7} items: peak RSS {result['peak_rss_mib']:.0f} MiB, {result['lines']} lines, "

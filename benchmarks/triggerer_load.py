@@ -57,10 +57,12 @@ async def _run_triggers(args: argparse.Namespace) -> dict:
     await asyncio.sleep(args.poll * 1.5)
     window_start, cpu_window_start = time.time(), cpu()
     startup_cpu = cpu_window_start - cpu_start
-    await asyncio.sleep(max(0.0, args.seconds - args.poll * 1.5 - 1.0))
+    connections = 0
+    while time.time() < started + args.seconds - 1.0:  # the most connections held at any moment
+        connections = max(connections, tcp_connections())
+        await asyncio.sleep(0.5)
     window_end, cpu_window_end = time.time(), cpu()
     rss_steady = process.memory_info().rss
-    connections = tcp_connections()
     events = await asyncio.gather(*tasks)
     return {
         "startup_cpu_seconds": startup_cpu,

@@ -290,6 +290,7 @@ class HuggingFaceEndpointInferenceOperator(BaseOperator):
         from airflow.sdk import ObjectStoragePath
 
         path = ObjectStoragePath(self.output_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
         done = self._resume(path)
         errors: list[dict[str, Any]] = []
         with path.open("a") as out:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -19,10 +20,11 @@ def test_every_example_parses():
 
     bag = DagBag(dag_folder=str(EXAMPLES))
     assert bag.import_errors == {}
-    assert "hf_endpoint_lifecycle" in bag.dag_ids
+    assert set(bag.dag_ids) == {"hf_endpoint_lifecycle", "hf_nightly_batch", "hf_tgi_chat"}
 
 
-def test_lifecycle_example_runs_green_with_airflow_dags_test(cloud):
+def dags_test(cloud, dag_id: str, *conf: str) -> str:
+    """Run `airflow dags test` on an example against the emulator; return its output."""
     env = {
         **os.environ,
         "AIRFLOW__CORE__DAGS_FOLDER": str(EXAMPLES),
@@ -30,9 +32,14 @@ def test_lifecycle_example_runs_green_with_airflow_dags_test(cloud):
         "HFEP_EXAMPLE_POLL_SECONDS": "0.2",
     }
     airflow = Path(sys.executable).with_name("airflow")
-    done = subprocess.run([str(airflow), "dags", "test", "hf_endpoint_lifecycle"], env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([str(airflow), "dags", "test", dag_id, *conf], env=env, capture_output=True, text=True, timeout=300)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
+    return output
+
+
+def test_lifecycle_example_runs_green_with_airflow_dags_test(cloud):
+    output = dags_test(cloud, "hf_endpoint_lifecycle")
     assert "state=success" in output
     assert output.count("Pausing task as DEFERRED") >= 2  # the sensor and the waiting operators deferred
     assert output.count("running trigger in line") >= 2
@@ -41,3 +48,25 @@ def test_lifecycle_example_runs_green_with_airflow_dags_test(cloud):
     created = [r["json"] for r in cloud.requests("management") if r["method"] == "POST" and r["path"] == "/v2/endpoint/demo"]
     assert created[0]["model"]["image"]["custom"]["url"].startswith("ghcr.io/huggingface/text-generation-inference")
     assert "hf_endpoint_lifecycle" in created[0]["tags"]  # the templated tag was rendered
+
+
+def test_nightly_batch_example_runs_green(cloud, tmp_path):
+    cloud.seed_endpoint("batch-endpoint", state="paused")
+    output = dags_test(cloud, "hf_nightly_batch", "--conf", json.dumps({"output_dir": str(tmp_path)}))
+    assert "state=success" in output
+    assert output.count("Pausing task as DEFERRED") >= 1  # the window's sensor waited in the trigger
+    records = [json.loads(line) for f in tmp_path.rglob("chunk-*.jsonl") for line in f.read_text().splitlines()]
+    assert len(records) == 120 and all("output" in r for r in records)
+    assert len(list(tmp_path.rglob("chunk-*.jsonl"))) == 3  # mapped over 3 chunks of 40
+    actions = [r["path"] for r in cloud.requests("management") if r["method"] == "POST"]
+    assert actions[0].endswith("/resume") and actions[-1].endswith("/pause")
+    assert "nightly batch: 120 results, 0 failed, in 3 files" in output
+    assert "Billable for at most" in output  # the cost report
+
+
+def test_tgi_chat_example_runs_green(cloud):
+    output = dags_test(cloud, "hf_tgi_chat")
+    assert "state=success" in output
+    chats = [r for r in cloud.requests("inference") if r["path"].endswith("/v1/chat/completions")]
+    assert len(chats) == 2 and chats[0]["json"]["messages"][0]["role"] == "system"
+    assert cloud.requests("management")[-1]["method"] == "DELETE"

@@ -179,7 +179,7 @@ def test_output_path_resume_sends_only_the_missing_items(cloud, tmp_path):
     cloud.seed_endpoint("gen")
     jobs_file = tmp_path / "jobs.jsonl"
     jobs_file.write_text("".join(json.dumps(f"night job {i}") + "\n" for i in range(100)))
-    out = tmp_path / "results.jsonl"
+    out = tmp_path / "a" / "new" / "folder" / "results.jsonl"  # created as needed
     first, _ = run(task="text-generation", input_path=str(jobs_file), output_path=str(out))
     assert first["summary"]["count"] == 100
     # A worker killed mid-batch: 60 results written, the 61st torn in half.

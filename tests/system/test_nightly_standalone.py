@@ -1,0 +1,82 @@
+"""hf_nightly_batch on a real Airflow: `airflow standalone` (scheduler, dag-processor, triggerer,
+api-server), triggered through the REST API, against the emulator. Every process is stopped after."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_hfep.emulator import Emulator
+from tests.system.standalone import Standalone
+
+pytestmark = pytest.mark.system
+
+EXAMPLES = Path(__file__).parents[2] / "example_dags"
+DAG_ID = "hf_nightly_batch"
+SENSOR = "endpoint_window.ready"
+TGI = {"repository": "HuggingFaceH4/zephyr-7b-beta", "framework": "pytorch", "task": "text-generation",
+       "image": {"tgi": {"url": "ghcr.io/huggingface/text-generation-inference:3.1.1", "healthRoute": "/health", "port": 80}}}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    with Emulator(deploy_seconds=8, latency_ms=20) as cloud:
+        home = tmp_path_factory.mktemp("standalone")
+        env = {"AIRFLOW_CONN_HF_INFERENCE_ENDPOINTS_DEFAULT": cloud.airflow_connection(), "HFEP_EXAMPLE_POLL_SECONDS": "1"}
+        with Standalone(home, EXAMPLES, env) as airflow:
+            yield cloud, airflow, home
+
+
+def run_and_watch(airflow: Standalone, output: Path, limit: float = 240) -> tuple[str, dict[str, str], dict[str, float]]:
+    """Trigger the DAG, sample its task states every 0.25 s, and sum the sensor's time per state."""
+    run_id = airflow.trigger(DAG_ID, conf={"output_dir": str(output)})
+    sensor_seconds: dict[str, float] = {}
+    last = time.monotonic()
+    deadline = last + limit
+    while time.monotonic() < deadline:
+        state = airflow.run_state(DAG_ID, run_id)
+        now = time.monotonic()
+        sensor_state = airflow.task_states(DAG_ID, run_id).get(SENSOR) or "none"
+        sensor_seconds[sensor_state] = sensor_seconds.get(sensor_state, 0.0) + (now - last)
+        last = now
+        if state in ("success", "failed"):
+            return state, airflow.task_states(DAG_ID, run_id), sensor_seconds
+        time.sleep(0.25)
+    raise AssertionError(f"{DAG_ID} did not finish in {limit} s: {airflow.task_states(DAG_ID, run_id)}")
+
+
+def endpoint_state(cloud: Emulator) -> str:
+    answer = cloud._control.get(f"{cloud.url}/v2/endpoint/demo/batch-endpoint", headers={"authorization": f"Bearer {cloud.token}"})
+    return answer.json()["status"]["state"]
+
+
+def test_nightly_batch_runs_in_real_airflow(stack, tmp_path):
+    cloud, airflow, home = stack
+    cloud.reset()
+    cloud.seed_endpoint("batch-endpoint", state="paused", model=TGI)
+    state, states, sensor_seconds = run_and_watch(airflow, tmp_path)
+    assert state == "success", states
+    assert set(states.values()) == {"success"}
+    assert endpoint_state(cloud) == "paused"
+    # the sensor waited for the 8 s deployment deferred, not on a worker
+    assert sensor_seconds.get("deferred", 0) >= 4, sensor_seconds
+    assert sensor_seconds.get("running", 0) < 3, sensor_seconds
+    trigger_logs = "".join(p.read_text(errors="replace") for p in (home / "logs").rglob("*trigger*") if p.is_file() and SENSOR in str(p))
+    assert "Endpoint batch-endpoint is running" in trigger_logs  # the trigger's own line, in the triggerer's log
+    results = sum(1 for f in tmp_path.rglob("chunk-*.jsonl") for line in f.read_text().splitlines() if '"output"' in line)
+    assert results == 120
+    assert cloud.token not in "".join(p.read_text(errors="replace") for p in (home / "logs").rglob("*") if p.is_file())
+
+
+def test_failed_inference_still_pauses_the_endpoint(stack, tmp_path):
+    cloud, airflow, _ = stack
+    cloud.reset()
+    cloud.seed_endpoint("batch-endpoint", state="paused", model=TGI)
+    cloud.set_faults([{"scope": "inference", "kind": "500"}])  # every inference request fails, not retried
+    state, states, _ = run_and_watch(airflow, tmp_path)
+    assert state == "failed"
+    assert states["endpoint_window.infer"] == "failed" and states["endpoint_window.summarize"] == "upstream_failed"
+    assert states["endpoint_window.pause"] == "success"
+    assert endpoint_state(cloud) == "paused"
