@@ -10,7 +10,7 @@ export UV_COMPILE_BYTECODE := 1
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 
-.PHONY: install test unit demo bench lock clean
+.PHONY: install browser test unit demo bench lock clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,12 @@ $(VENV)/.installed: $(BIN)/uv requirements/lock.txt pyproject.toml
 
 install: $(VENV)/.installed
 
+# Debian's chromium for the UI test (Playwright drives it; no browser download). Needs root, as on CI.
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 # The whole suite, against a throw-away AIRFLOW_HOME with a migrated SQLite DB.
-test: install
+test: install browser
 	@export AIRFLOW_HOME=$$(mktemp -d -t hfep-airflow-XXXXXX) && \
 	  $(BIN)/airflow db migrate > $$AIRFLOW_HOME/migrate.log 2>&1 && \
 	  PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest $(PYTEST_ARGS); \

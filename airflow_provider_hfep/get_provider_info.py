@@ -52,7 +52,7 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-class-name": "airflow_provider_hfep.hooks.endpoint.HuggingFaceEndpointHook",
                 "hook-name": "Hugging Face Inference Endpoints",
                 "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "login"],
+                    "hidden-fields": ["schema", "login"],
                     "relabeling": {"password": "Token", "host": "API URL"},
                     "placeholders": {
                         "password": "hf_... (a token with Inference Endpoints write access)",

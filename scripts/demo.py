@@ -68,7 +68,7 @@ def show_run(cloud, output: Path) -> dict:
         print(f"DAG run {dagrun.run_id}: {dagrun.state}")
         for ti in sorted(session.query(TaskInstance).filter_by(dag_id=DAG_ID, run_id=dagrun.run_id), key=lambda t: (t.start_date or 0, t.map_index)):
             mapped = f"[{ti.map_index}]" if ti.map_index >= 0 else ""
-            print(f"  {ti.task_id}{mapped:<5} {ti.state}")
+            print(f"  {ti.task_id + mapped:<34} {ti.state}")
         reports = [x.value for x in session.query(XComModel).filter_by(dag_id=DAG_ID, run_id=dagrun.run_id, key="return_value") if x.task_id.endswith("cost_report")]
     report = reports[0] if reports else {}
     if report:

@@ -13,20 +13,10 @@ from tests.system.standalone import Standalone
 
 pytestmark = pytest.mark.system
 
-EXAMPLES = Path(__file__).parents[2] / "example_dags"
 DAG_ID = "hf_nightly_batch"
 SENSOR = "endpoint_window.ready"
 TGI = {"repository": "HuggingFaceH4/zephyr-7b-beta", "framework": "pytorch", "task": "text-generation",
        "image": {"tgi": {"url": "ghcr.io/huggingface/text-generation-inference:3.1.1", "healthRoute": "/health", "port": 80}}}  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    with Emulator(deploy_seconds=8, latency_ms=20) as cloud:
-        home = tmp_path_factory.mktemp("standalone")
-        env = {"AIRFLOW_CONN_HF_INFERENCE_ENDPOINTS_DEFAULT": cloud.airflow_connection(), "HFEP_EXAMPLE_POLL_SECONDS": "1"}
-        with Standalone(home, EXAMPLES, env) as airflow:
-            yield cloud, airflow, home
 
 
 def run_and_watch(airflow: Standalone, output: Path, limit: float = 240) -> tuple[str, dict[str, str], dict[str, float]]:
