@@ -110,26 +110,37 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--rss-items", type=int, default=100_000)
+    parser.add_argument("--variant", choices=["a", "b", "c", "c256"], help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.variant:  # one variant, in this fresh process: print (ok, seconds)
+        jobs, token = prompts(args.jobs), os.environ["HFEP_BENCH_TOKEN"]
+        run = {"a": lambda: sequential(args.url, token, jobs), "b": lambda: gathered(args.url, token, jobs),
+               "c": lambda: runner(args.url, token, jobs, None), "c256": lambda: runner(args.url, token, jobs, 256)}[args.variant]  # fmt: skip
+        started = time.monotonic()
+        ok = run()
+        print(json.dumps([ok, time.monotonic() - started]))
+        return
     from airflow_provider_hfep.emulator import Emulator
 
     jobs = prompts(args.jobs)
     ideal = CAPACITY / (LATENCY_MS / 1000)
     rates: dict[str, float] = {}
     lost: dict[str, int] = {}
-    variants = {
-        "(a) sequential InferenceClient": lambda url, token: sequential(url, token, jobs),
-        "(b) AsyncInferenceClient + gather": lambda url, token: gathered(url, token, jobs),
-        "(c) run_batch, operator defaults": lambda url, token: runner(url, token, jobs, None),
-        "(c') run_batch, max_concurrency=256": lambda url, token: runner(url, token, jobs, 256),
+    labels = {
+        "a": "(a) sequential InferenceClient",
+        "b": "(b) AsyncInferenceClient + gather",
+        "c": "(c) run_batch, operator defaults",
+        "c256": "(c') run_batch, max_concurrency=256",
     }
     print(f"{args.jobs} text-generation jobs, emulator latency {LATENCY_MS} ms, capacity {CAPACITY}: ideal {ideal:.0f} results/s")
-    for label, run in variants.items():
-        with Emulator(latency_ms=LATENCY_MS, capacity=CAPACITY) as cloud:  # a fresh one each: no connection left over
+    for key, label in labels.items():
+        # A fresh emulator and a fresh client process each: nothing left over from the variant before.
+        with Emulator(latency_ms=LATENCY_MS, capacity=CAPACITY) as cloud:
             cloud.seed_endpoint("batch")
-            started = time.monotonic()
-            ok = run(cloud.endpoint_url("batch"), cloud.token)
-            seconds = time.monotonic() - started
+            command = [sys.executable, __file__, "--variant", key, "--url", cloud.endpoint_url("batch"), "--jobs", str(args.jobs)]
+            env = {**os.environ, "HFEP_BENCH_TOKEN": cloud.token}
+            ok, seconds = json.loads(subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
             overloads = sum(1 for r in cloud.requests("inference") if r["status"] == 429)
         rates[label], lost[label] = ok / seconds, args.jobs - ok
         print(f"  {label:<38} {ok:5d} ok in {seconds:7.2f} s = {ok / seconds:6.1f} results/s  429s={overloads:5d}  lost={args.jobs - ok}")

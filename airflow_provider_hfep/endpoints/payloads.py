@@ -85,9 +85,16 @@ def validate_task(task: Any, field: str = "task") -> str:
     raise InvalidEndpointArgumentError(field, f"{task!r} is not a known task", hint)
 
 
-def _check_choice(field: str, value: Any, choices: Sequence[str]) -> None:
+def check_choice(field: str, value: Any, choices: Sequence[str]) -> None:
+    """Refuse ``value`` unless it is one of ``choices``, naming the field and the choices."""
     if value not in choices:
         raise InvalidEndpointArgumentError(field, f"{value!r} is not allowed", f"use one of {', '.join(choices)}")
+
+
+def check_seconds(field: str, value: Any) -> None:
+    """Refuse anything but a positive number of seconds."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+        raise InvalidEndpointArgumentError(field, f"{value!r} is not a positive number of seconds", "use e.g. 30")
 
 
 def _check_type(value: Any) -> None:
@@ -97,7 +104,7 @@ def _check_type(value: Any) -> None:
             "'protected' is a legacy type that the API turns into an unreachable 'private' endpoint",
             "use 'authenticated' (any Hugging Face token may call it) or 'private' (your organisation only)",
         )
-    _check_choice("type", value, [t.value for t in EndpointType])
+    check_choice("type", value, [t.value for t in EndpointType])
 
 
 def _check_replicas(min_replica: Any, max_replica: Any) -> None:
@@ -179,7 +186,7 @@ def _check_route_path(path: Any) -> None:
 
 def _check_scaling_metric(metric: Any) -> None:
     if metric is not None:
-        _check_choice("scaling_metric", metric, [m.value for m in ScalingMetric])
+        check_choice("scaling_metric", metric, [m.value for m in ScalingMetric])
 
 
 def _check_registry_credentials(image: Any, username: Any, password: Any) -> None:
@@ -204,7 +211,7 @@ def validate_arguments(values: Mapping[str, Any]) -> None:
     """
     present = {key: value for key, value in values.items() if value is not None}
     if "accelerator" in present:
-        _check_choice("accelerator", present["accelerator"], ACCELERATORS)
+        check_choice("accelerator", present["accelerator"], ACCELERATORS)
     _check_replicas(present.get("min_replica"), present.get("max_replica"))
     _check_scale_to_zero(present.get("scale_to_zero_timeout"), present.get("min_replica"))
     _check_scaling_metric(present.get("scaling_metric"))
@@ -223,7 +230,7 @@ def validate_arguments(values: Mapping[str, Any]) -> None:
         _check_type(present["type"])
     _check_route_path(present.get("path"))
     if "private_link_account_id" in present:
-        _check_choice("private_link_region", present.get("private_link_region"), PRIVATE_LINK_REGIONS)
+        check_choice("private_link_region", present.get("private_link_region"), PRIVATE_LINK_REGIONS)
 
 
 def build_image(
@@ -322,7 +329,7 @@ class EndpointSpec:
             value = getattr(self, field)
             if not isinstance(value, str) or not value.strip():
                 raise InvalidEndpointArgumentError(field, f"{value!r} is empty or not a string", f"set {field}")
-        _check_choice("accelerator", self.accelerator, ACCELERATORS)
+        check_choice("accelerator", self.accelerator, ACCELERATORS)
         _check_type(self.type)
         validate_arguments(vars(self))
 

@@ -21,6 +21,8 @@ from airflow_provider_hfep.endpoints.models import EndpointStatus, InferenceEndp
 from airflow_provider_hfep.endpoints.payloads import (
     EndpointSpec,
     EndpointUpdate,
+    check_choice,
+    check_seconds,
     validate_arguments,
     validate_endpoint_name,
 )
@@ -71,9 +73,8 @@ class HuggingFaceEndpointBaseOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        for field, value in (("poll_interval", poll_interval), ("timeout", timeout)):
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                raise InvalidEndpointArgumentError(field, f"{value!r} is not a positive number of seconds", "use e.g. 30")
+        check_seconds("poll_interval", poll_interval)
+        check_seconds("timeout", timeout)
         self.endpoint_name = endpoint_name
         self.namespace = namespace
         self.hf_conn_id = hf_conn_id
@@ -126,11 +127,6 @@ class HuggingFaceEndpointBaseOperator(BaseOperator):
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Runs on a fresh instance after the trigger fired: everything comes from the event."""
         return finish_wait(self.hook, event)
-
-
-def _check_choice(field: str, value: str, choices: Sequence[str]) -> None:
-    if value not in choices:
-        raise InvalidEndpointArgumentError(field, f"{value!r} is not allowed", f"use one of {', '.join(choices)}")
 
 
 class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointBaseOperator):
@@ -200,7 +196,7 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        _check_choice("if_exists", if_exists, IF_EXISTS)
+        check_choice("if_exists", if_exists, IF_EXISTS)
         self.if_exists = if_exists
         self.update_settle_seconds = update_settle_seconds
         self.spec_arguments: dict[str, Any] = {
@@ -318,7 +314,7 @@ class HuggingFaceUpdateEndpointOperator(HuggingFaceEndpointBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        _check_choice("if_updating", if_updating, IF_UPDATING)
+        check_choice("if_updating", if_updating, IF_UPDATING)
         self.if_updating = if_updating
         self.update_settle_seconds = update_settle_seconds
         self.update_arguments: dict[str, Any] = {
@@ -380,7 +376,23 @@ class HuggingFaceResumeEndpointOperator(HuggingFaceEndpointBaseOperator):
         return self._complete(context, endpoint, name, namespace)
 
 
-class HuggingFacePauseEndpointOperator(HuggingFaceEndpointBaseOperator):
+class _EndpointStopOperator(HuggingFaceEndpointBaseOperator):
+    """Pause and scale to zero: one call, idempotent, applied at once, so no wait by default."""
+
+    #: the client method that stops the endpoint
+    action: str
+
+    def __init__(self, *, wait_for_completion: bool = False, **kwargs: Any) -> None:
+        super().__init__(wait_for_completion=wait_for_completion, **kwargs)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        name, namespace = self._resolve(context)
+        endpoint = getattr(self.hook.client, self.action)(name, namespace=namespace)
+        self.log.info("Endpoint %s/%s after %s: %s", namespace, name, self.action, endpoint.status)
+        return self._complete(context, endpoint, name, namespace)
+
+
+class HuggingFacePauseEndpointOperator(_EndpointStopOperator):
     """Pause an endpoint: no replica, no bill, no URL, until resumed. Idempotent.
 
     :param wait_for_completion: wait until the state reads ``paused``. Default False (a pause is
@@ -388,35 +400,19 @@ class HuggingFacePauseEndpointOperator(HuggingFaceEndpointBaseOperator):
     :return: the endpoint as a JSON-safe dict.
     """
 
+    action = "pause"
     target_status = EndpointStatus.PAUSED.value
 
-    def __init__(self, *, wait_for_completion: bool = False, **kwargs: Any) -> None:
-        super().__init__(wait_for_completion=wait_for_completion, **kwargs)
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        name, namespace = self._resolve(context)
-        endpoint = self.hook.client.pause(name, namespace=namespace)
-        self.log.info("Paused endpoint %s/%s: %s", namespace, name, endpoint.status)
-        return self._complete(context, endpoint, name, namespace)
-
-
-class HuggingFaceScaleToZeroEndpointOperator(HuggingFaceEndpointBaseOperator):
+class HuggingFaceScaleToZeroEndpointOperator(_EndpointStopOperator):
     """Scale an endpoint to zero replicas: no bill, URL kept, it restarts on the next request. Idempotent.
 
     :param wait_for_completion: wait until the state reads ``scaledToZero``. Default False.
     :return: the endpoint as a JSON-safe dict.
     """
 
+    action = "scale_to_zero"
     target_status = EndpointStatus.SCALED_TO_ZERO.value
-
-    def __init__(self, *, wait_for_completion: bool = False, **kwargs: Any) -> None:
-        super().__init__(wait_for_completion=wait_for_completion, **kwargs)
-
-    def execute(self, context: Context) -> dict[str, Any]:
-        name, namespace = self._resolve(context)
-        endpoint = self.hook.client.scale_to_zero(name, namespace=namespace)
-        self.log.info("Scaled endpoint %s/%s to zero: %s", namespace, name, endpoint.status)
-        return self._complete(context, endpoint, name, namespace)
 
 
 class HuggingFaceDeleteEndpointOperator(HuggingFaceEndpointBaseOperator):

@@ -20,7 +20,7 @@ from airflow_provider_hfep.endpoints.errors import (
     InvalidEndpointArgumentError,
 )
 from airflow_provider_hfep.endpoints.models import EndpointStatus
-from airflow_provider_hfep.endpoints.payloads import validate_endpoint_name
+from airflow_provider_hfep.endpoints.payloads import check_choice, check_seconds, validate_endpoint_name
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
 from airflow_provider_hfep.inference.batch import BatchSettings, ItemResult, batch_client, run_batch
 from airflow_provider_hfep.inference.tasks import InferenceTask, get_task
@@ -122,14 +122,12 @@ class HuggingFaceEndpointInferenceOperator(BaseOperator):
         get_task(task)
         if (inputs is None) == (input_path is None):
             raise InvalidEndpointArgumentError("inputs", "give exactly one of inputs and input_path", "pass a list of jobs, or a JSON Lines file")
-        if on_item_error not in ON_ITEM_ERROR:
-            raise InvalidEndpointArgumentError("on_item_error", f"{on_item_error!r} is not allowed", "use 'fail' or 'record'")
+        check_choice("on_item_error", on_item_error, ON_ITEM_ERROR)
         for field, value, low in (("max_concurrency", max_concurrency, 1), ("max_retries", max_retries, 0), ("max_xcom_bytes", max_xcom_bytes, 1)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise InvalidEndpointArgumentError(field, f"{value!r} is not an integer >= {low}", f"use e.g. {max(low, 4)}")
         for field, value in (("request_timeout", request_timeout), ("cold_start_timeout", cold_start_timeout), ("progress_interval", progress_interval)):
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                raise InvalidEndpointArgumentError(field, f"{value!r} is not a positive number of seconds", "use e.g. 60")
+            check_seconds(field, value)
         self.endpoint_name = endpoint_name
         self.task = task
         self.inputs = inputs
