@@ -257,3 +257,26 @@ def test_progress_is_logged_at_a_steady_pace(cloud, caplog):
     assert len(lines) >= 3
     assert all("/s" in line and "retries" in line and "errors" in line and "concurrency" in line for line in lines)
     assert any("ETA" in line for line in lines)
+
+
+def test_plain_http_url_on_another_machine_gets_no_token(cloud, monkeypatch):
+    """Only the URL the API reports is replaced, and the batch client is an in-memory one: should the
+    guard ever break, the request is recorded here and no packet leaves this machine."""
+    import httpx
+
+    import airflow_provider_hfep.operators.inference as inference_module
+    from airflow_provider_hfep.endpoints import InferenceEndpoint
+
+    cloud.seed_endpoint("gen")
+    sent: list[httpx.Request] = []
+    monkeypatch.setattr(
+        inference_module, "batch_client",
+        lambda auth, max_concurrency, verify=True: httpx.AsyncClient(auth=auth, transport=httpx.MockTransport(lambda r: sent.append(r) or httpx.Response(500))),
+    )  # fmt: skip
+    operator = HuggingFaceEndpointInferenceOperator(task_id="infer", endpoint_name="gen", task="text-generation", inputs=["x"])
+    real = operator.hook.client.get("gen")
+    raw = {**real.raw, "status": {**real.raw["status"], "url": "http://remote.example/endpoints/gen"}}
+    monkeypatch.setattr(operator.hook.client, "get", lambda name, namespace=None: InferenceEndpoint.from_raw(raw, "demo"))
+    with pytest.raises(EndpointsError, match="plain http URL on another machine: the token is not sent there"):
+        operator.execute({"ti": TaskInstanceStub()})
+    assert sent == [] and inference_requests(cloud) == []
