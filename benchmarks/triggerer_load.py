@@ -57,10 +57,11 @@ async def _run_triggers(args: argparse.Namespace) -> dict:
     await asyncio.sleep(args.poll * 1.5)
     window_start, cpu_window_start = time.time(), cpu()
     startup_cpu = cpu_window_start - cpu_start
-    connections = 0
-    while time.time() < started + args.seconds - 1.0:  # the most connections held at any moment
-        connections = max(connections, tcp_connections())
-        await asyncio.sleep(0.5)
+    remaining = max(0.0, started + args.seconds - 1.0 - time.time())
+    await asyncio.sleep(remaining / 2)
+    # One sample in the middle of the window: listing sockets blocks the loop, so it is taken once.
+    connections = tcp_connections()
+    await asyncio.sleep(max(0.0, started + args.seconds - 1.0 - time.time()))
     window_end, cpu_window_end = time.time(), cpu()
     rss_steady = process.memory_info().rss
     events = await asyncio.gather(*tasks)
@@ -107,13 +108,16 @@ def main() -> None:
             start, end = result["window"]
             polls = sum(start <= r["time"] < end for r in reads)
             result["polls"] = polls
-            result["cpu_per_poll_ms"] = 1000 * result["window_cpu_seconds"] / polls
+            result["cpu_per_poll_ms"] = 1000 * result["window_cpu_seconds"] / polls if polls else None
             # at a 30 s interval each trigger polls 1/30 times a second
-            result["core_share_at_30s"] = args.triggers / 30 * result["window_cpu_seconds"] / polls
+            result["core_share_at_30s"] = args.triggers / 30 * result["window_cpu_seconds"] / polls if polls else None
             results[variant] = result
+            steady = (
+                f"cpu/poll={result['cpu_per_poll_ms']:.2f} ms core@30s={100 * result['core_share_at_30s']:.2f}%"
+                if polls else "cpu/poll=n/a (no steady state: still starting its triggers)"
+            )
             print(
-                f"  {label:<32} steady polls={polls:6d} cpu/poll={result['cpu_per_poll_ms']:.2f} ms "
-                f"core@30s={100 * result['core_share_at_30s']:.2f}% start-up cpu={1000 * result['startup_cpu_seconds'] / args.triggers:.1f} ms/trigger "
+                f"  {label:<32} steady polls={polls:6d} {steady} start-up cpu={1000 * result['startup_cpu_seconds'] / args.triggers:.1f} ms/trigger "
                 f"rss/trigger={result['rss_per_trigger_kib']:.1f} KiB tcp={result['tcp_connections']} timeouts={result['timeouts']}/{args.triggers}"
             )
         shared = results["shared-pool"]
