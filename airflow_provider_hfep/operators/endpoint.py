@@ -100,19 +100,15 @@ class HuggingFaceEndpointBaseOperator(BaseOperator):
         """Return the endpoint, or wait for :attr:`target_status` inline or in the triggerer."""
         if not self.wait_for_completion:
             return endpoint.to_dict() if endpoint else {"name": name, "namespace": namespace, "status": self.target_status}
-        if not self.deferrable:
-            result = self.hook.client.watch(
-                name, namespace=namespace, target=self.target_status, end_time=time.time() + self.timeout,
-                poll_interval=self.poll_interval, settle_until=settle_until,
-            )  # fmt: skip
-            return finish_wait(self.hook, result.to_event())
-        # Look once first: an operation already complete needs no deferral.
-        first = self.hook.client.watch(
-            name, namespace=namespace, target=self.target_status, end_time=time.time(),
+        # Inline, wait the whole timeout. Deferrable, look once first (a deadline already passed makes
+        # watch() take exactly one look): an operation already complete needs no deferral.
+        result = self.hook.client.watch(
+            name, namespace=namespace, target=self.target_status,
+            end_time=time.time() + (0 if self.deferrable else self.timeout),
             poll_interval=self.poll_interval, settle_until=settle_until,
         )  # fmt: skip
-        if first.status is not Outcome.TIMEOUT:
-            return finish_wait(self.hook, first.to_event())
+        if not (self.deferrable and result.status is Outcome.TIMEOUT):
+            return finish_wait(self.hook, result.to_event(), result.endpoint)
         self.defer(
             trigger=HuggingFaceEndpointStatusTrigger(
                 hf_conn_id=self.hf_conn_id, endpoint_name=name, namespace=namespace,

@@ -81,7 +81,7 @@ class HuggingFaceEndpointSensor(BaseSensorOperator):
         )  # fmt: skip
         if result.status is Outcome.TIMEOUT:
             return PokeReturnValue(is_done=False)
-        return PokeReturnValue(is_done=True, xcom_value=finish_wait(self.hook, result.to_event()))
+        return PokeReturnValue(is_done=True, xcom_value=finish_wait(self.hook, result.to_event(), result.endpoint))
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:

@@ -7,6 +7,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_hfep.endpoints.models import InferenceEndpoint
 from airflow_provider_hfep.endpoints.waiting import DELETED, WAIT_TARGETS, Outcome, WatchResult, raise_for_result
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
 
@@ -102,14 +103,17 @@ class HuggingFaceEndpointStatusTrigger(BaseTrigger):
         yield TriggerEvent(result.to_event())
 
 
-def finish_wait(hook: HuggingFaceEndpointHook, event: dict[str, Any] | None) -> dict[str, Any]:
-    """End a wait from its event, on the worker: raise the typed error, or read the endpoint afresh.
+def finish_wait(hook: HuggingFaceEndpointHook, event: dict[str, Any] | None, endpoint: InferenceEndpoint | None = None) -> dict[str, Any]:
+    """End a wait from its event, on the worker: raise the typed error, or return the endpoint.
 
-    Shared by the sensor and the operators, whether the wait ran inline or in the triggerer. Runs on a
-    fresh operator instance after a deferral, so everything comes from the event, not from ``self``.
+    Shared by the sensor and the operators, whether the wait ran inline or in the triggerer. After a
+    deferral it runs on a fresh operator instance with only the event, so it reads the endpoint afresh;
+    an inline wait passes the ``endpoint`` its last look just read.
     """
     result = WatchResult.from_event(event)
     raise_for_result(result)
     if result.state == DELETED:
         return {"name": result.endpoint_name, "namespace": result.namespace, "status": DELETED}
-    return hook.client.get(result.endpoint_name, namespace=result.namespace).to_dict()
+    if endpoint is None:
+        endpoint = hook.client.get(result.endpoint_name, namespace=result.namespace)
+    return endpoint.to_dict()
