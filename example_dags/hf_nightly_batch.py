@@ -27,6 +27,8 @@ JOBS = str(Path(__file__).parent / "data" / "nightly_jobs.jsonl")
 # Seconds between two looks at the endpoint while it starts. Real starts take minutes; the tests and the
 # demo run against the emulator, which starts in seconds, with a shorter interval.
 POLL_SECONDS = float(os.environ.get("HFEP_EXAMPLE_POLL_SECONDS", "30"))
+# Seconds one inference request may take before it is retried (the fault tests shorten it).
+REQUEST_TIMEOUT = float(os.environ.get("HFEP_EXAMPLE_REQUEST_TIMEOUT", "60"))
 
 with DAG(
     dag_id="hf_nightly_batch",
@@ -55,6 +57,7 @@ with DAG(
             parameters={"max_new_tokens": 24},
             output_path="{{ params.output_dir }}/{{ run_id | replace(':', '-') }}/chunk-{{ ti.map_index }}.jsonl",
             max_concurrency=16,
+            request_timeout=REQUEST_TIMEOUT,
         ).expand(inputs=read_jobs())
 
         @task

@@ -43,6 +43,7 @@ class Emulator:
     :param faults: ``SCOPE:KIND:RATE`` strings injected from the start.
     :param seed: seed of the fault dice.
     :param host: address to bind, loopback by default.
+    :param port: port to bind; 0 (default) picks a free one.
     :param startup_timeout: seconds to wait for the process to be ready.
     """
 
@@ -58,11 +59,12 @@ class Emulator:
         faults: Iterable[str] = (),
         seed: int | None = None,
         host: str = "127.0.0.1",
+        port: int = 0,
         startup_timeout: float = 30.0,
     ) -> None:
         self.users = list(users)
         self.user, self.token = self.users[0].split(":")[:2]
-        self._argv = [sys.executable, "-m", "airflow_provider_hfep.emulator", "--host", host, "--port", "0"]
+        self._argv = [sys.executable, "-m", "airflow_provider_hfep.emulator", "--host", host, "--port", str(port)]
         for user in self.users:
             self._argv += ["--user", user]
         self._argv += [
@@ -121,6 +123,13 @@ class Emulator:
         for stream in (process.stdout, process.stderr):
             if stream:
                 stream.close()
+
+    def restart(self) -> Emulator:
+        """Stop the process and start a new one at the same address: the cloud forgets every endpoint."""
+        port = self.url.rsplit(":", 1)[1]
+        self.stop()
+        self._argv[self._argv.index("--port") + 1] = port
+        return self.start()
 
     def __enter__(self) -> Emulator:
         return self.start()

@@ -66,17 +66,19 @@ class Fault:
 
 
 class FaultPlan:
-    """The active faults and the seeded dice that decide which request gets one."""
+    """The active faults and the seeded dice that decide which request gets one.
+
+    Each scope throws its own dice: with a seed, the n-th management call gets the same fault
+    however much inference traffic ran in between.
+    """
 
     def __init__(self, faults: list[Fault] | None = None, seed: int | None = None) -> None:
-        self.faults = list(faults or [])
-        self.seed = seed
-        self._rng = random.Random(seed)
+        self.replace(list(faults or []), seed)
 
     def replace(self, faults: list[Fault], seed: int | None) -> None:
         self.faults = faults
         self.seed = seed
-        self._rng = random.Random(seed)
+        self._dice = {scope: random.Random(None if seed is None else f"{seed}:{scope}") for scope in SCOPES}
 
     def pick(self, scope: str, method: str) -> Fault | None:
         """The fault this request gets, if any (at most one: the first rule that fires)."""
@@ -85,7 +87,7 @@ class FaultPlan:
                 continue
             if fault.count is not None and fault.hits >= fault.count:
                 continue
-            if fault.rate >= 1.0 or self._rng.random() < fault.rate:
+            if fault.rate >= 1.0 or self._dice[scope].random() < fault.rate:
                 fault.hits += 1
                 return fault
         return None

@@ -47,7 +47,7 @@ from airflow_provider_hfep.endpoints.payloads import (
     validate_endpoint_name,
     validate_namespace,
 )
-from airflow_provider_hfep.endpoints.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
+from airflow_provider_hfep.endpoints.retry import MANAGEMENT_RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 from airflow_provider_hfep.endpoints.waiting import (
     DELETED,
     WAIT_TARGETS,
@@ -189,7 +189,7 @@ class EndpointsApi:
 
     # -- the request layer ---------------------------------------------------------------------
 
-    def exchange(self, send: Send, *, retry_statuses: frozenset[int] = RETRYABLE_STATUSES, retry_transport: bool = True) -> Plan[httpx.Response]:
+    def exchange(self, send: Send, *, retry_statuses: frozenset[int] = MANAGEMENT_RETRYABLE_STATUSES, retry_transport: bool = True) -> Plan[httpx.Response]:
         """Send ``send``, repeating it on transient failures; return the last response, whatever its status."""
         retries = 0
         while True:

@@ -7,9 +7,12 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
 
-# Answers that mean "not processed, try again later". 500 is not among them: it usually means the
-# request itself is at fault, and repeating it only hides the server's message.
+# Answers of a model server that mean "not processed, try again later". 500 is not among them there:
+# it usually means this input broke the model, and repeating it only hides the model's message.
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+# The management API checks a request (400 when it is at fault) before acting on it, so its 500s are
+# the service's own trouble and pass: they are repeated too, and the last message is kept if they persist.
+MANAGEMENT_RETRYABLE_STATUSES = RETRYABLE_STATUSES | {500}
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

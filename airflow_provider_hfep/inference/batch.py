@@ -19,12 +19,11 @@ from typing import Any
 import httpx
 
 from airflow_provider_hfep.endpoints.errors import EndpointsError, server_message
-from airflow_provider_hfep.endpoints.retry import RetryPolicy, parse_retry_after
+from airflow_provider_hfep.endpoints.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 from airflow_provider_hfep.inference.tasks import InferenceTask
 
 log = logging.getLogger(__name__)
 
-RETRYABLE = frozenset({429, 502, 503, 504})
 FATAL = frozenset({401, 403, 404})
 
 
@@ -242,7 +241,7 @@ async def run_batch(
             message = server_message(response) or response.reason_phrase
             if status in FATAL:
                 raise BatchAbortedError(f"the endpoint answered {status} to {target}: {message}")
-            if status in RETRYABLE:
+            if status in RETRYABLE_STATUSES:
                 overloaded = status == 429
                 summary.throttled += overloaded
                 raise _Outcome(

@@ -51,6 +51,10 @@ for deferrable in (False, True):
     with DAG(f"hfep_sensor_{mode}", schedule=None, start_date=START, catchup=False, tags=["test"]):
         HuggingFaceEndpointSensor(task_id="ready", endpoint_name="watched", deferrable=deferrable, poke_interval=0.1, timeout=3)
 
+    # The same with time to ride out a restart of the cloud.
+    with DAG(f"hfep_sensor_patient_{mode}", schedule=None, start_date=START, catchup=False, tags=["test"]):
+        HuggingFaceEndpointSensor(task_id="ready", endpoint_name="watched", deferrable=deferrable, poke_interval=0.2, timeout=60)
+
 with DAG("hfep_create_twice", schedule=None, start_date=START, catchup=False, tags=["test"]):
     first = HuggingFaceCreateEndpointOperator(task_id="create", endpoint_name="twice", wait_for_completion=False, **SPEC)
     HuggingFaceCreateEndpointOperator(task_id="again", endpoint_name="twice", wait_for_completion=False, **SPEC) << first

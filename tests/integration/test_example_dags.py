@@ -23,13 +23,14 @@ def test_every_example_parses():
     assert set(bag.dag_ids) == {"hf_endpoint_lifecycle", "hf_nightly_batch", "hf_tgi_chat"}
 
 
-def dags_test(cloud, dag_id: str, *conf: str) -> str:
+def dags_test(cloud, dag_id: str, *conf: str, env: dict[str, str] | None = None) -> str:
     """Run `airflow dags test` on an example against the emulator; return its output."""
     env = {
         **os.environ,
         "AIRFLOW__CORE__DAGS_FOLDER": str(EXAMPLES),
         "AIRFLOW_CONN_HF_INFERENCE_ENDPOINTS_DEFAULT": cloud.airflow_connection(),
         "HFEP_EXAMPLE_POLL_SECONDS": "0.2",
+        **(env or {}),
     }
     airflow = Path(sys.executable).with_name("airflow")
     done = subprocess.run([str(airflow), "dags", "test", dag_id, *conf], env=env, capture_output=True, text=True, timeout=300)

@@ -81,7 +81,7 @@ def test_other_tasks(cloud, model, task, jobs, parameters, expected, body):
     cloud.seed_endpoint("gen", model=model)
     results, _ = run(task=task, inputs=jobs, parameters=parameters)
     assert results == expected
-    assert sorted(inference_requests(cloud), key=lambda r: r["id"])[0]["json"] == body
+    assert body in [r["json"] for r in inference_requests(cloud)]  # the jobs go concurrently: any order
 
 
 @pytest.mark.parametrize(

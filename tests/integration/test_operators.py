@@ -13,6 +13,8 @@ from typing import Any
 import pendulum
 import pytest
 
+from airflow_provider_hfep.emulator import Emulator
+
 pytestmark = pytest.mark.integration
 
 CASES = Path(__file__).parents[1] / "dags" / "hfep_lifecycle_cases.py"
@@ -123,6 +125,35 @@ def test_create_fails_fast_when_the_endpoint_fails(run_dag, cloud, mode):
     assert run.seconds < 25  # not the 30 s timeout
 
 
+def burst(*kinds: str) -> list[dict]:
+    """The next management calls fail, one per kind, in this order (then all pass again)."""
+    return [{"scope": "management", "kind": kind, "count": 1} for kind in kinds]
+
+
+@pytest.mark.parametrize("mode", ["inline", "deferred"])
+def test_lifecycle_rides_through_5xx_bursts(run_dag, cloud, mode):
+    cloud.set_faults(burst("500", "503", "429", "500"))  # the first call retries four times
+    # and a second burst while the create waits for its endpoint (in the trigger, when deferred)
+    created = lambda: any(r["method"] == "POST" and r["status"] in (200, 202) for r in cloud.requests("management"))  # noqa: E731
+    when(created, lambda: cloud.set_faults(burst("503", "500", "503", "500")))
+    run = run_dag(f"hfep_lifecycle_{mode}")
+    assert run.state == "success", run.output[-3000:]
+    assert set(run.tasks.values()) == {"success"} and len(run.tasks) == 7
+    faulted = [r for r in cloud.requests("management") if r["fault"]]
+    assert [r["fault"] for r in faulted] == ["500", "503", "429", "500", "503", "500", "503", "500"]
+
+
+@pytest.mark.parametrize("mode", ["inline", "deferred"])
+def test_a_real_failure_is_still_reported_at_once_between_bursts(run_dag, cloud, mode):
+    cloud.seed_endpoint("watched", state="pending")
+    cloud.set_state("watched", "failed", "Container exited: CUDA out of memory")
+    cloud.set_faults(burst("503", "500", "502"))
+    run = run_dag(f"hfep_sensor_{mode}")
+    assert run.tasks == {"ready": "failed"}
+    assert "failed to deploy: Container exited: CUDA out of memory" in run.output and "AirflowSensorTimeout" not in run.output
+    assert [r["status"] for r in cloud.requests("management")] == [503, 500, 502, 200]  # decided on the first answer
+
+
 @pytest.mark.parametrize("mode", ["inline", "deferred"])
 @pytest.mark.parametrize(
     "prepare, text",
@@ -166,6 +197,21 @@ def test_sensor_deletion_mid_wait_is_reported_as_not_found(run_dag, cloud):
     run = run_dag("hfep_sensor_deferred")
     assert run.tasks == {"ready": "failed"}
     assert "not found" in run.output and "AirflowSensorTimeout" not in run.output
+
+
+@pytest.mark.parametrize("mode", ["inline", "deferred"])
+def test_a_restarted_cloud_that_lost_the_endpoint_is_reported_not_found(run_dag, monkeypatch, mode):
+    with Emulator(deploy_seconds=120) as cloud:
+        monkeypatch.setenv("AIRFLOW_CONN_HF_INFERENCE_ENDPOINTS_DEFAULT", cloud.airflow_connection())
+        cloud.seed_endpoint("watched", state="pending")
+        restarted = threading.Event()
+        when(lambda: len(cloud.requests("management")) >= 3, lambda: (cloud.restart(), restarted.set()))
+        run = run_dag(f"hfep_sensor_patient_{mode}")
+        assert restarted.is_set()
+        assert run.tasks == {"ready": "failed"}
+        assert "Endpoint watched not found in namespace demo" in run.output, run.output[-3000:]
+        assert "AirflowSensorTimeout" not in run.output and run.seconds < 30  # told at once, not after the 60 s timeout
+        assert cloud.requests("management")[-1]["status"] == 404
 
 
 def test_create_twice_fails_with_a_fix(run_dag, cloud):
