@@ -82,7 +82,7 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "verify": {
                         "label": "Verify TLS",
-                        "description": "Verify the API's TLS certificate. Turn off only for a trusted local proxy.",
+                        "description": "Verify the API's TLS certificate (on by default). In the JSON extra it may also be a CA bundle path, e.g. for a company's TLS proxy.",
                         "schema": {"type": ["boolean", "null"], "default": True},
                     },
                     "allow_insecure_http": {

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import random
+import ssl
 import time
 import weakref
 from collections.abc import Generator
@@ -153,6 +155,17 @@ class _SharedAsyncTransport(httpx.AsyncBaseTransport):
 _SHARED_POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _SharedAsyncTransport]] = weakref.WeakKeyDictionary()
 
 
+def tls_verification(verify: bool | str) -> bool | ssl.SSLContext:
+    """httpx's form of a TLS setting: ``True``/``False``, or a CA bundle path made into an SSL context."""
+    if not isinstance(verify, str):
+        return bool(verify)
+    if os.path.isdir(verify):
+        return ssl.create_default_context(capath=verify)
+    if os.path.isfile(verify):
+        return ssl.create_default_context(cafile=verify)
+    raise InvalidEndpointArgumentError("verify", f"{verify!r} is not a CA bundle file or directory", "use true, false, or the path of a PEM CA bundle")
+
+
 def shared_async_transport(verify: bool | str = True) -> httpx.AsyncBaseTransport:
     """The connection pool shared by every async client of the running event loop (and TLS setting).
 
@@ -163,7 +176,7 @@ def shared_async_transport(verify: bool | str = True) -> httpx.AsyncBaseTranspor
     key = repr(verify)
     if key not in pools:
         pools[key] = _SharedAsyncTransport(
-            httpx.AsyncHTTPTransport(verify=verify, limits=httpx.Limits(max_connections=10, max_keepalive_connections=10))
+            httpx.AsyncHTTPTransport(verify=tls_verification(verify), limits=httpx.Limits(max_connections=10, max_keepalive_connections=10))
         )
     return pools[key]
 
@@ -486,10 +499,11 @@ class _ClientBase:
             namespace,
             retry or RetryPolicy(),
         )
+        self._verify = verify
         self._http_options: dict[str, Any] = {
             "auth": _BearerAuth(token),
             "timeout": httpx.Timeout(timeout),
-            "verify": verify,
+            "verify": tls_verification(verify),
             "headers": {"user-agent": USER_AGENT},
             "follow_redirects": True,
         }
@@ -505,8 +519,8 @@ class _ClientBase:
 
     @property
     def verify(self) -> bool | str:
-        """The TLS verification setting."""
-        return self._http_options["verify"]
+        """The TLS verification setting (``True``, ``False`` or a CA bundle path)."""
+        return self._verify
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(api_url={self._api.api_base!r}, namespace={self._api.namespace!r})"

@@ -45,6 +45,9 @@ class EndpointsApiError(EndpointsError):
     :param path: the URL path of the request (no query string, no credentials).
     """
 
+    #: what the user can do about it, when the status alone tells (added to the message)
+    fix = ""
+
     def __init__(
         self,
         status_code: int,
@@ -64,7 +67,8 @@ class EndpointsApiError(EndpointsError):
         where = f" for {method} {path}" if method else ""
         detail = f": {server_message}" if server_message else ""
         rid = f" (Request ID: {request_id})" if request_id else ""
-        super().__init__(f"HTTP {status_code}{where}{detail}{rid}")
+        fix = f". Fix: {self.fix}" if self.fix else ""
+        super().__init__(f"HTTP {status_code}{where}{detail}{rid}{fix}")
 
 
 class ValidationFailedError(EndpointsApiError):
@@ -74,13 +78,25 @@ class ValidationFailedError(EndpointsApiError):
 class AuthenticationError(EndpointsApiError):
     """401: the token is missing, wrong or expired."""
 
+    fix = (
+        "the token (the connection's password) is wrong, revoked or expired: create a fine-grained "
+        "token allowed to manage Inference Endpoints at https://huggingface.co/settings/tokens"
+    )
+
 
 class PermissionDeniedError(EndpointsApiError):
     """403: the token is valid but may not act in this namespace."""
 
+    fix = (
+        "set namespace (the argument or the connection extra 'namespace') to your user or an "
+        "organisation the token may act in, or use a token that has access to this one"
+    )
+
 
 class NotFoundError(EndpointsApiError):
     """404: no such endpoint (or namespace)."""
+
+    fix = "check endpoint_name and namespace (names are lowercase; the namespace is the owner, user or organisation)"
 
 
 class ConflictError(EndpointsApiError):

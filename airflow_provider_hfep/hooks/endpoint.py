@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -20,6 +23,13 @@ def _as_bool(name: str, value: Any) -> bool:
     if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
         return value.strip().lower() in ("true", "1", "yes")
     raise ValueError(f"Connection extra {name!r}: {value!r} is not a boolean. Fix: use true or false")
+
+
+def _verify_setting(value: Any) -> bool | str:
+    """The ``verify`` extra: a boolean, or the path of a CA bundle (e.g. a company's TLS proxy)."""
+    if isinstance(value, str) and value.strip().lower() not in ("true", "false", "1", "0", "yes", "no"):
+        return value.strip()
+    return _as_bool("verify", value)
 
 
 class HuggingFaceEndpointHook(BaseHook):
@@ -90,16 +100,28 @@ class HuggingFaceEndpointHook(BaseHook):
             "hub_url": extras.get("hub_url") or DEFAULT_HUB_URL,
             "namespace": self._namespace or extras.get("namespace") or None,
             "timeout": timeout,
-            "verify": _as_bool("verify", extras.get("verify", True)),
+            "verify": _verify_setting(extras.get("verify", True)),
             "allow_insecure_http": _as_bool("allow_insecure_http", extras.get("allow_insecure_http", False)),
         }
+
+    @contextmanager
+    def _explain_missing_connection(self) -> Iterator[None]:
+        try:
+            yield
+        except AirflowNotFoundException:
+            raise AirflowNotFoundException(
+                f"hf_conn_id: no connection {self.hf_conn_id!r} is defined. Fix: add it with type "
+                f"'{self.conn_type}' (Admin > Connections, `airflow connections add`, or the environment "
+                f"variable AIRFLOW_CONN_{self.hf_conn_id.upper()}), or set hf_conn_id to an existing one"
+            ) from None
 
     @cached_property
     def client(self) -> EndpointsClient:
         """The blocking client, built on first use from the connection and kept (one connection pool)."""
         from airflow_provider_hfep.endpoints.client import EndpointsClient
 
-        conn = self.get_connection(self.hf_conn_id)
+        with self._explain_missing_connection():
+            conn = self.get_connection(self.hf_conn_id)
         return EndpointsClient(**self._client_settings(conn, conn.extra_dejson))
 
     def get_conn(self) -> EndpointsClient:
@@ -116,7 +138,8 @@ class HuggingFaceEndpointHook(BaseHook):
 
         from airflow_provider_hfep.endpoints.client import AsyncEndpointsClient, shared_async_transport
 
-        conn = await get_async_connection(self.hf_conn_id, hook=self)
+        with self._explain_missing_connection():
+            conn = await get_async_connection(self.hf_conn_id, hook=self)
         extras = await get_async_extra_dejson(conn)
         settings = self._client_settings(conn, extras)
         return AsyncEndpointsClient(**settings, transport=shared_async_transport(settings["verify"]))

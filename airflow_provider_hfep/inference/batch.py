@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from airflow_provider_hfep.endpoints.client import tls_verification
 from airflow_provider_hfep.endpoints.errors import EndpointsError, server_message
 from airflow_provider_hfep.endpoints.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 from airflow_provider_hfep.inference.tasks import InferenceTask
@@ -149,13 +150,14 @@ class ShardedTransport(httpx.AsyncBaseTransport):
 
     :param connections: connections in all.
     :param per_pool: connections per pool.
-    :param verify: TLS verification.
+    :param verify: TLS verification: ``True``, ``False`` or a CA bundle path.
     """
 
     def __init__(self, connections: int, per_pool: int = 8, verify: bool | str = True) -> None:
         count = max(1, -(-connections // per_pool))
         limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
-        self._pools = [httpx.AsyncHTTPTransport(verify=verify, limits=limits) for _ in range(count)]
+        tls = tls_verification(verify)
+        self._pools = [httpx.AsyncHTTPTransport(verify=tls, limits=limits) for _ in range(count)]
         self._busy = [0] * count
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

@@ -216,6 +216,7 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointBaseOperator):
         self.tags = tags
 
     def _spec(self, marker: str) -> EndpointSpec:
+        validate_arguments({"tags": self.tags})  # before the marker tag is added to it
         return EndpointSpec(
             name=self.endpoint_name, repository=self.repository, revision=self.revision, task=self.task,
             custom_image=self.custom_image, env=self.env, tags=[*(self.tags or []), marker], **self.spec_arguments,
@@ -321,6 +322,9 @@ class HuggingFaceUpdateEndpointOperator(HuggingFaceEndpointBaseOperator):
             "domain": domain, "path": path, "cache_http_responses": cache_http_responses,
         }  # fmt: skip
         validate_arguments(self.update_arguments)
+        templated = (repository, revision, task, custom_image, env, tags)
+        if all(value is None for value in (*self.update_arguments.values(), *templated)):
+            raise InvalidEndpointArgumentError("update", "nothing to change was given", "pass at least one setting to change, e.g. max_replica=2")
         self.repository = repository
         self.revision = revision
         self.task = task

@@ -154,7 +154,10 @@ class HuggingFaceEndpointInferenceOperator(BaseOperator):
         from airflow.sdk import ObjectStoragePath
 
         index = 0
-        with ObjectStoragePath(self.input_path).open("r") as lines:
+        source = ObjectStoragePath(self.input_path)
+        if not source.exists():
+            raise InvalidEndpointArgumentError("input_path", f"{self.input_path} does not exist", "check the path (it is rendered, then read by the worker)")
+        with source.open("r") as lines:
             for number, line in enumerate(lines, start=1):
                 if not line.strip():
                     continue

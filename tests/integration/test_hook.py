@@ -79,7 +79,7 @@ def test_test_connection_reports_success_and_failure(cloud, monkeypatch):
         ({"host": "http://127.0.0.1:1"}, "has no token"),
         ({"host": "http://api.example.com", "password": "t"}, "plain http to another machine"),
         ({"host": "https://api.example.com", "password": "t", "extra": {"timeout": "soon"}}, "'timeout'"),
-        ({"host": "https://api.example.com", "password": "t", "extra": {"verify": "maybe"}}, "'verify'"),
+        ({"host": "https://api.example.com", "password": "t", "extra": {"verify": "maybe"}}, "verify: 'maybe' is not a CA bundle"),
     ],
 )
 def test_bad_connections_are_explained(monkeypatch, fields, text):

@@ -41,7 +41,9 @@ def test_status_maps_to_typed_error_with_status_message_and_request_id(status, c
     error = errors.error_from_response(_response(status, json={"error": "why"}, headers={"X-Request-Id": "req-42"}))
     assert type(error) is cls
     assert (error.status_code, error.server_message, error.request_id) == (status, "why", "req-42")
-    assert str(error) == f"HTTP {status} for POST /v2/endpoint/ns: why (Request ID: req-42)"
+    fix = f". Fix: {cls.fix}" if status in (401, 403, 404) else ""  # a status that alone says what to do
+    assert str(error) == f"HTTP {status} for POST /v2/endpoint/ns: why (Request ID: req-42){fix}"
+    assert bool(cls.fix) == bool(fix)
     assert "hf_secret" not in str(error) and "x=1" not in str(error)
 
 
