@@ -9,10 +9,16 @@ gives, in a task group::
 
     resume (setup) >> ready (deferrable sensor) >> your tasks >> pause (teardown) >> cost_report (teardown)
 
-Why this shape (Airflow's setup/teardown rules): a teardown runs when its setup succeeded, even if the
-work failed or timed out, or the run was marked failed by hand; but if its setup failed, it is skipped.
-So the setup only *asks* the endpoint to resume (quick, rarely fails), and the wait for ``running``
-happens in the sensor inside the window: a deployment that fails or times out still gets paused.
+Why this shape (Airflow's setup/teardown rules): a teardown runs once its upstream tasks are done,
+even if they failed or timed out, and a failed teardown does not fail the run. The setup only *asks*
+the endpoint to resume, and the wait for ``running`` happens in the sensor inside the window, so a
+deployment that fails or times out still gets paused. The close is not tied to the resume as its
+teardown: a teardown whose setup failed is skipped, and a resume can fail after taking effect (its
+answer lost), so the close runs even then; pausing a paused endpoint costs one request.
+
+One case it cannot cover: a run marked failed by hand while the work runs. Airflow then skips every
+task not yet started, teardowns included, so the close never runs; give the endpoint a
+``scale_to_zero_timeout`` as a backstop, or pause it by hand.
 """
 
 from __future__ import annotations
@@ -51,8 +57,10 @@ def billable_report(opened: dict[str, Any] | None, closed: dict[str, Any] | None
     :param price_per_hour: the instance's price per replica-hour, if the hardware listing gave one.
     """
     if not opened:
-        return {"billable_seconds": 0.0, "state": None, "estimated_cost_usd": 0.0 if price_per_hour is not None else None,
-                "summary": "The endpoint was never started: the resume did not succeed."}  # fmt: skip
+        state = closed["status"] if closed else None
+        now = f" It is {state}." if state else ""
+        return {"billable_seconds": 0.0, "state": state, "estimated_cost_usd": 0.0 if price_per_hour is not None else None,
+                "summary": f"The endpoint was never started: the resume did not succeed.{now}"}  # fmt: skip
     started = datetime.fromisoformat(opened["updated_at"])
     replicas = max(1, int(opened["raw"]["compute"]["scaling"].get("minReplica") or 0))
     if not closed:
@@ -136,5 +144,6 @@ def endpoint_window(
         else:
             ready >> closer
         closer >> report
-        closer.as_teardown(setups=resume)
-        report.operator.as_teardown(setups=resume)
+        resume.as_setup()
+        closer.as_teardown()
+        report.operator.as_teardown()

@@ -46,10 +46,10 @@ def endpoint_state(cloud) -> str:
 def test_window_wires_setup_sensor_work_and_teardowns(dagbag):
     dag = dagbag.get_dag("hfep_window_pause")
     resume, ready, infer, pause, report = (dag.get_task(f"endpoint_window.{t}") for t in ("resume", "ready", "infer", "pause", "cost_report"))
-    assert resume.downstream_task_ids == {ready.task_id, pause.task_id, report.task_id}  # setup -> its teardowns
+    assert resume.downstream_task_ids == {ready.task_id}
     assert ready.downstream_task_ids == {infer.task_id}
-    assert infer.downstream_task_ids == {pause.task_id}
-    assert pause.is_teardown and report.is_teardown and not resume.is_teardown
+    assert infer.downstream_task_ids == {pause.task_id} and pause.downstream_task_ids == {report.task_id}
+    assert resume.is_setup and pause.is_teardown and report.is_teardown
     assert ready.deferrable and not resume.wait_for_completion
 
 
@@ -94,7 +94,7 @@ def test_a_deployment_that_fails_is_paused_not_left_billing(dagbag, cloud):
     state, states, report = run(dagbag, "hfep_window_sensor_times_out")
     assert state == "failed" and states["endpoint_window.ready"] == "failed"
     assert states["endpoint_window.infer"] == "upstream_failed" and states["endpoint_window.pause"] == "success"
-    assert endpoint_state(cloud) == "paused"
+    assert endpoint_state(cloud) == "paused" and report["state"] == "paused"
 
 
 def test_sensor_timeout_still_pauses(dagbag, cloud):
@@ -115,6 +115,16 @@ def test_sensor_timeout_still_pauses(dagbag, cloud):
         stop.set()
     assert states["endpoint_window.ready"] == "failed" and states["endpoint_window.pause"] == "success"
     assert endpoint_state(cloud) == "paused" and report["state"] == "paused"
+
+
+def test_a_resume_that_fails_still_closes_and_the_report_says_never_started(dagbag, cloud):
+    cloud.seed_endpoint("win", state="paused")
+    cloud.set_faults([{"scope": "management", "kind": "503", "method": "POST", "count": 5}])  # 1 try + 4 retries
+    state, states, report = run(dagbag, "hfep_window_pause")
+    assert state == "failed" and states["endpoint_window.resume"] == "failed"
+    assert states["endpoint_window.infer"] == "upstream_failed" and states["endpoint_window.pause"] == "success"
+    assert endpoint_state(cloud) == "paused" and cloud.billing("win")["billable_seconds"] == 0
+    assert report["billable_seconds"] == 0.0 and report["summary"] == "The endpoint was never started: the resume did not succeed. It is paused."
 
 
 def test_report_when_nothing_ran_or_nothing_closed():
