@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pendulum
@@ -29,6 +30,9 @@ JOBS = str(Path(__file__).parent / "data" / "nightly_jobs.jsonl")
 POLL_SECONDS = float(os.environ.get("HFEP_EXAMPLE_POLL_SECONDS", "30"))
 # Seconds one inference request may take before it is retried (the fault tests shorten it).
 REQUEST_TIMEOUT = float(os.environ.get("HFEP_EXAMPLE_REQUEST_TIMEOUT", "60"))
+# A chunk whose worker died is retried after this many seconds; with output_path, the retry sends only
+# the jobs that have no result in the file yet.
+RETRY_SECONDS = float(os.environ.get("HFEP_EXAMPLE_RETRY_SECONDS", "120"))
 
 with DAG(
     dag_id="hf_nightly_batch",
@@ -58,6 +62,8 @@ with DAG(
             output_path="{{ params.output_dir }}/{{ run_id | replace(':', '-') }}/chunk-{{ ti.map_index }}.jsonl",
             max_concurrency=16,
             request_timeout=REQUEST_TIMEOUT,
+            retries=2,
+            retry_delay=timedelta(seconds=RETRY_SECONDS),
         ).expand(inputs=read_jobs())
 
         @task

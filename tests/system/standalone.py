@@ -62,6 +62,7 @@ class Standalone:
         }
         self.env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
         self.process: subprocess.Popen[bytes] | None = None
+        self.extra: list[subprocess.Popen[bytes]] = []  # components started beside it (a second triggerer...)
         self.http = httpx.Client(base_url=self.url, timeout=30)
 
     @property
@@ -90,7 +91,42 @@ class Standalone:
         self.stop()
         raise RuntimeError(f"airflow standalone not healthy after {timeout} s")
 
+    def start_component(self, *command: str) -> subprocess.Popen[bytes]:
+        """Start another component (e.g. ``triggerer``) in its own process group, stopped with the rest."""
+        env = {**self.env, "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())}
+        log = open(self.home / f"{'-'.join(command)}-{len(self.extra)}.log", "wb")  # noqa: SIM115 - closed with the process
+        process = subprocess.Popen([str(AIRFLOW), *command], env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        self.extra.append(process)
+        return process
+
+    def pids(self, text: str, *, any_group: bool = False) -> list[int]:
+        """Processes of this stack (its group or an extra component's) whose command line contains ``text``.
+
+        ``any_group``: look in every process group (a task's process has its own group): only for a
+        ``text`` nothing else can contain, such as a task instance's id.
+        """
+        groups = {p.pid for p in [self.process, *self.extra] if p is not None}
+        found = []
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                if (any_group or os.getpgid(int(proc.name)) in groups) and text in (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    found.append(int(proc.name))
+            except (OSError, ProcessLookupError):
+                continue
+        return found
+
     def stop(self) -> None:
+        for extra in self.extra:
+            if extra.poll() is None:
+                os.killpg(extra.pid, signal.SIGTERM)
+                try:
+                    extra.wait(30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(extra.pid, signal.SIGKILL)
+                    extra.wait(10)
         self.http.close()
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
@@ -129,6 +165,9 @@ class Standalone:
         self.wait_for_dag(dag_id)
         self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
         return self.api("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}})["dag_run_id"]
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        return self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
         items = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
