@@ -77,7 +77,7 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "max_retries": {
                         "label": "Max retries",
-                        "description": "How often a request that failed transiently (429, 502, 503, 504, network) is repeated.",
+                        "description": "How often a request that failed transiently (429, 500, 502, 503, 504, network) is repeated.",
                         "schema": {"type": ["integer", "null"], "default": 4, "minimum": 0},
                     },
                     "verify": {

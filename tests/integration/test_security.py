@@ -9,6 +9,7 @@ import ipaddress
 import json
 import ssl
 import threading
+import traceback
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -127,3 +128,29 @@ def test_the_emulator_listens_on_loopback_only():
         port = int(cloud.url.rsplit(":", 1)[1])
         assert cloud.url.startswith("http://127.0.0.1:")
         assert listening_addresses(port) == {"127.0.0.1"}
+
+
+def test_no_repr_or_error_carries_the_token(cloud, monkeypatch):
+    """Everything a user may print, log or see in a traceback, built from a connection with a known token."""
+    from airflow_provider_hfep.endpoints import AsyncEndpointsClient
+    from airflow_provider_hfep.operators.endpoint import HuggingFacePauseEndpointOperator
+    from airflow_provider_hfep.triggers.endpoint import HuggingFaceEndpointStatusTrigger
+
+    cloud.seed_endpoint("shown", state="running")
+    hook = HuggingFaceEndpointHook()
+    endpoint = hook.client.get("shown")
+    trigger = HuggingFaceEndpointStatusTrigger(hf_conn_id="hf_inference_endpoints_default", endpoint_name="shown", namespace="demo", end_time=0.0)
+    operator = HuggingFacePauseEndpointOperator(task_id="pause", endpoint_name="shown")
+    texts = [
+        repr(hook), repr(hook.client), repr(hook.client.auth), repr(hook.client._http.headers), repr(endpoint),
+        json.dumps(endpoint.to_dict()), repr(trigger), json.dumps(trigger.serialize()), repr(operator),
+        repr(AsyncEndpointsClient(cloud.token, api_url=cloud.url)),
+    ]
+    wrong = "hf_" + cloud.token[::-1]  # built, so that no source line in a traceback holds it
+    monkeypatch.setenv("AIRFLOW_CONN_HF_WRONG", json.dumps({**json.loads(cloud.airflow_connection()), "password": wrong}))
+    for call in (lambda: HuggingFaceEndpointHook("hf_wrong").client.get("shown"), lambda: hook.client.get("absent")):
+        with pytest.raises(Exception) as caught:
+            call()
+        texts += [str(caught.value), repr(caught.value), "".join(traceback.format_exception(caught.value))]
+    assert [text for text in texts if cloud.token in text or wrong in text] == []
+    assert "HTTP 401" in texts[-6] and "not found" in texts[-3]  # the errors themselves were examined
