@@ -16,9 +16,8 @@ deployment that fails or times out still gets paused. The close is not tied to t
 teardown: a teardown whose setup failed is skipped, and a resume can fail after taking effect (its
 answer lost), so the close runs even then; pausing a paused endpoint costs one request.
 
-One case it cannot cover: a run marked failed by hand while the work runs. Airflow then skips every
-task not yet started, teardowns included, so the close never runs; give the endpoint a
-``scale_to_zero_timeout`` as a backstop, or pause it by hand.
+A run marked failed by hand is covered too: Airflow kills the running work and skips what has not
+started, but leaves teardowns to run, and the run stays running until they have.
 """
 
 from __future__ import annotations
