@@ -28,6 +28,7 @@ from airflow_provider_hfep.endpoints.payloads import (
 )
 from airflow_provider_hfep.endpoints.waiting import DELETED, Outcome
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
+from airflow_provider_hfep.operators.names import check_names_now
 from airflow_provider_hfep.links.endpoint import HuggingFaceEndpointLink
 from airflow_provider_hfep.triggers.endpoint import HuggingFaceEndpointStatusTrigger, finish_wait
 
@@ -75,6 +76,7 @@ class HuggingFaceEndpointBaseOperator(BaseOperator):
         super().__init__(**kwargs)
         check_seconds("poll_interval", poll_interval)
         check_seconds("timeout", timeout)
+        check_names_now(endpoint_name, namespace)
         self.endpoint_name = endpoint_name
         self.namespace = namespace
         self.hf_conn_id = hf_conn_id

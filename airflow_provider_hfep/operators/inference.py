@@ -22,6 +22,7 @@ from airflow_provider_hfep.endpoints.errors import (
 from airflow_provider_hfep.endpoints.models import EndpointStatus
 from airflow_provider_hfep.endpoints.payloads import check_choice, check_seconds, validate_endpoint_name
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
+from airflow_provider_hfep.operators.names import check_names_now
 from airflow_provider_hfep.inference.batch import BatchSettings, ItemResult, batch_client, run_batch
 from airflow_provider_hfep.inference.tasks import InferenceTask, get_task
 from airflow_provider_hfep.links.endpoint import HuggingFaceEndpointLink
@@ -128,6 +129,7 @@ class HuggingFaceEndpointInferenceOperator(BaseOperator):
                 raise InvalidEndpointArgumentError(field, f"{value!r} is not an integer >= {low}", f"use e.g. {max(low, 4)}")
         for field, value in (("request_timeout", request_timeout), ("cold_start_timeout", cold_start_timeout), ("progress_interval", progress_interval)):
             check_seconds(field, value)
+        check_names_now(endpoint_name, namespace)
         self.endpoint_name = endpoint_name
         self.task = task
         self.inputs = inputs

@@ -14,6 +14,7 @@ from airflow.sdk.exceptions import AirflowSensorTimeout
 from airflow_provider_hfep.endpoints.payloads import validate_endpoint_name
 from airflow_provider_hfep.endpoints.waiting import WAIT_TARGETS, Outcome, WatchResult
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
+from airflow_provider_hfep.operators.names import check_names_now
 from airflow_provider_hfep.links.endpoint import HuggingFaceEndpointLink
 from airflow_provider_hfep.triggers.endpoint import HuggingFaceEndpointStatusTrigger, finish_wait
 
@@ -59,6 +60,7 @@ class HuggingFaceEndpointSensor(BaseSensorOperator):
         super().__init__(poke_interval=poke_interval, **kwargs)
         if target_status not in WAIT_TARGETS:
             raise ValueError(f"target_status: {target_status!r} is not a state. Fix: use one of {', '.join(sorted(WAIT_TARGETS))}")
+        check_names_now(endpoint_name, namespace)
         self.endpoint_name = endpoint_name
         self.namespace = namespace
         self.hf_conn_id = hf_conn_id

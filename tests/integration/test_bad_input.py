@@ -58,8 +58,9 @@ def jsonl(tmp_path, text: str) -> str:
 #  when it is refused: "parse" (building the DAG) or "run" (after rendering, before any request) or
 #  "api" (only the service can tell: exactly one request, not repeated)
 CASES: list[tuple[str, Callable[[Any], Any], str, str]] = [
-    ("create: name with capitals", lambda t: create(endpoint_name="Bad_Name"), "endpoint_name", "run"),
-    ("create: name too long", lambda t: create(endpoint_name="x" * 40), "endpoint_name", "run"),
+    ("create: name with capitals", lambda t: create(endpoint_name="Bad_Name"), "endpoint_name", "parse"),
+    ("create: name too long", lambda t: create(endpoint_name="x" * 40), "endpoint_name", "parse"),
+    ("create: templated name, bad once rendered", lambda t: create(endpoint_name="{{ 'Bad_Name' }}"), "endpoint_name", "run"),
     ("create: unknown accelerator", lambda t: create(accelerator="tpu"), "accelerator", "parse"),
     ("create: min above max replicas", lambda t: create(min_replica=3, max_replica=1), "replica", "parse"),
     ("create: negative replicas", lambda t: create(min_replica=-1), "min_replica", "parse"),
@@ -76,12 +77,12 @@ CASES: list[tuple[str, Callable[[Any], Any], str, str]] = [
     ("update: unknown if_updating", lambda t: update(if_updating="later"), "if_updating", "parse"),
     ("update: max_replica zero", lambda t: update(max_replica=0), "max_replica", "parse"),
     ("update: nothing to change", lambda t: HuggingFaceUpdateEndpointOperator(task_id="update", endpoint_name="fine"), "update", "parse"),
-    ("pause: namespace with a slash", lambda t: HuggingFacePauseEndpointOperator(task_id="p", endpoint_name="fine", namespace="a/b"), "namespace", "run"),
+    ("pause: namespace with a slash", lambda t: HuggingFacePauseEndpointOperator(task_id="p", endpoint_name="fine", namespace="a/b"), "namespace", "parse"),
     ("resume: zero poll_interval", lambda t: HuggingFaceResumeEndpointOperator(task_id="r", endpoint_name="fine", poll_interval=0), "poll_interval", "parse"),
-    ("scale_to_zero: empty name", lambda t: HuggingFaceScaleToZeroEndpointOperator(task_id="s", endpoint_name=""), "endpoint_name", "run"),
-    ("delete: name starting with a dash", lambda t: HuggingFaceDeleteEndpointOperator(task_id="d", endpoint_name="-fine"), "endpoint_name", "run"),
+    ("scale_to_zero: empty name", lambda t: HuggingFaceScaleToZeroEndpointOperator(task_id="s", endpoint_name=""), "endpoint_name", "parse"),
+    ("delete: name starting with a dash", lambda t: HuggingFaceDeleteEndpointOperator(task_id="d", endpoint_name="-fine"), "endpoint_name", "parse"),
     ("sensor: unknown target_status", lambda t: sensor(target_status="ready"), "target_status", "parse"),
-    ("sensor: bad name", lambda t: sensor(endpoint_name="my endpoint"), "endpoint_name", "run"),
+    ("sensor: bad name", lambda t: sensor(endpoint_name="my endpoint"), "endpoint_name", "parse"),
     ("infer: unknown task", lambda t: infer(task="text2text"), "task", "parse"),
     ("infer: inputs and input_path", lambda t: infer(input_path="/tmp/jobs.jsonl"), "inputs", "parse"),
     ("infer: a job of the wrong type", lambda t: infer(inputs=["ok", 3]), r"inputs\[1\]", "run"),
