@@ -11,7 +11,6 @@ import hashlib
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, conf
@@ -24,11 +23,10 @@ from airflow_provider_hfep.endpoints.payloads import (
     check_choice,
     check_seconds,
     validate_arguments,
-    validate_endpoint_name,
 )
 from airflow_provider_hfep.endpoints.waiting import DELETED, Outcome
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
-from airflow_provider_hfep.operators.names import check_names_now
+from airflow_provider_hfep.operators.target import EndpointTarget
 from airflow_provider_hfep.links.endpoint import HuggingFaceEndpointLink
 from airflow_provider_hfep.triggers.endpoint import HuggingFaceEndpointStatusTrigger, finish_wait
 
@@ -42,7 +40,7 @@ TEMPLATED_SPEC_FIELDS = ("repository", "revision", "task", "custom_image", "env"
 UPDATE_FIELDS = tuple(EndpointUpdate.__dataclass_fields__)
 
 
-class HuggingFaceEndpointBaseOperator(BaseOperator):
+class HuggingFaceEndpointBaseOperator(EndpointTarget, BaseOperator):
     """What every lifecycle operator shares.
 
     :param endpoint_name: the endpoint. (templated)
@@ -76,25 +74,11 @@ class HuggingFaceEndpointBaseOperator(BaseOperator):
         super().__init__(**kwargs)
         check_seconds("poll_interval", poll_interval)
         check_seconds("timeout", timeout)
-        check_names_now(endpoint_name, namespace)
-        self.endpoint_name = endpoint_name
-        self.namespace = namespace
-        self.hf_conn_id = hf_conn_id
+        self._set_target(endpoint_name, namespace, hf_conn_id)
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = poll_interval
         self.timeout = timeout
-
-    @cached_property
-    def hook(self) -> HuggingFaceEndpointHook:
-        return HuggingFaceEndpointHook(self.hf_conn_id, namespace=self.namespace)
-
-    def _resolve(self, context: Context) -> tuple[str, str]:
-        """Check the rendered name, resolve the namespace and record the link, before any change."""
-        name = validate_endpoint_name(self.endpoint_name)
-        namespace = self.hook.namespace
-        HuggingFaceEndpointLink.persist(context, namespace, name)
-        return name, namespace
 
     def _complete(
         self, context: Context, endpoint: InferenceEndpoint | None, name: str, namespace: str, settle_until: float | None = None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Iterator, Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -20,9 +19,9 @@ from airflow_provider_hfep.endpoints.errors import (
     InvalidEndpointArgumentError,
 )
 from airflow_provider_hfep.endpoints.models import EndpointStatus
-from airflow_provider_hfep.endpoints.payloads import check_choice, check_seconds, validate_endpoint_name
+from airflow_provider_hfep.endpoints.payloads import check_choice, check_seconds
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
-from airflow_provider_hfep.operators.names import check_names_now
+from airflow_provider_hfep.operators.target import EndpointTarget
 from airflow_provider_hfep.inference.batch import BatchSettings, ItemResult, batch_client, run_batch
 from airflow_provider_hfep.inference.tasks import InferenceTask, get_task
 from airflow_provider_hfep.links.endpoint import HuggingFaceEndpointLink
@@ -56,7 +55,7 @@ class _XComTooLargeError(EndpointsError):
     pass
 
 
-class HuggingFaceEndpointInferenceOperator(BaseOperator):
+class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
     """Send a batch of jobs to a running endpoint and return every result, in input order.
 
     The endpoint's URL comes from the API (never from a templated string), and the token is sent only
@@ -129,13 +128,10 @@ class HuggingFaceEndpointInferenceOperator(BaseOperator):
                 raise InvalidEndpointArgumentError(field, f"{value!r} is not an integer >= {low}", f"use e.g. {max(low, 4)}")
         for field, value in (("request_timeout", request_timeout), ("cold_start_timeout", cold_start_timeout), ("progress_interval", progress_interval)):
             check_seconds(field, value)
-        check_names_now(endpoint_name, namespace)
-        self.endpoint_name = endpoint_name
+        self._set_target(endpoint_name, namespace, hf_conn_id)
         self.task = task
         self.inputs = inputs
         self.input_path = input_path
-        self.namespace = namespace
-        self.hf_conn_id = hf_conn_id
         self.parameters = parameters
         self.settings = BatchSettings(
             max_concurrency=max_concurrency, request_timeout=request_timeout, max_retries=max_retries,
@@ -144,10 +140,6 @@ class HuggingFaceEndpointInferenceOperator(BaseOperator):
         self.output_path = output_path
         self.on_item_error = on_item_error
         self.max_xcom_bytes = max_xcom_bytes
-
-    @cached_property
-    def hook(self) -> HuggingFaceEndpointHook:
-        return HuggingFaceEndpointHook(self.hf_conn_id, namespace=self.namespace)
 
     # -- inputs ------------------------------------------------------------------------------------
 
@@ -236,10 +228,8 @@ class HuggingFaceEndpointInferenceOperator(BaseOperator):
 
     def execute(self, context: Context) -> Any:
         task = get_task(self.task)
-        name = validate_endpoint_name(self.endpoint_name)
-        total, jobs = self._jobs(task)
-        namespace = self.hook.namespace
-        HuggingFaceEndpointLink.persist(context, namespace, name)
+        total, jobs = self._jobs(task)  # every job checked before the namespace may need a request
+        name, namespace = self._resolve(context)
         url = self._endpoint_url(name, namespace)
         if self.output_path is not None:
             return self._run_to_file(context, task, url, total, jobs)

@@ -5,16 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
-from airflow_provider_hfep.endpoints.payloads import validate_endpoint_name
 from airflow_provider_hfep.endpoints.waiting import WAIT_TARGETS, Outcome, WatchResult
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
-from airflow_provider_hfep.operators.names import check_names_now
+from airflow_provider_hfep.operators.target import EndpointTarget
 from airflow_provider_hfep.links.endpoint import HuggingFaceEndpointLink
 from airflow_provider_hfep.triggers.endpoint import HuggingFaceEndpointStatusTrigger, finish_wait
 
@@ -22,7 +20,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class HuggingFaceEndpointSensor(BaseSensorOperator):
+class HuggingFaceEndpointSensor(EndpointTarget, BaseSensorOperator):
     """Wait until an endpoint reaches a state (by default: running, with its health route answering 200).
 
     Deferrable by default: it looks once on the worker, then waits in the triggerer, holding no worker
@@ -60,22 +58,13 @@ class HuggingFaceEndpointSensor(BaseSensorOperator):
         super().__init__(poke_interval=poke_interval, **kwargs)
         if target_status not in WAIT_TARGETS:
             raise ValueError(f"target_status: {target_status!r} is not a state. Fix: use one of {', '.join(sorted(WAIT_TARGETS))}")
-        check_names_now(endpoint_name, namespace)
-        self.endpoint_name = endpoint_name
-        self.namespace = namespace
-        self.hf_conn_id = hf_conn_id
+        self._set_target(endpoint_name, namespace, hf_conn_id)
         self.target_status = target_status
         self.check_health = check_health
         self.deferrable = deferrable
 
-    @cached_property
-    def hook(self) -> HuggingFaceEndpointHook:
-        return HuggingFaceEndpointHook(self.hf_conn_id, namespace=self.namespace)
-
     def poke(self, context: Context) -> PokeReturnValue:
-        name = validate_endpoint_name(self.endpoint_name)
-        namespace = self.hook.namespace
-        HuggingFaceEndpointLink.persist(context, namespace, name)
+        name, namespace = self._resolve(context)
         # A deadline already passed makes watch() take exactly one look.
         result = self.hook.client.watch(
             name, namespace=namespace, target=self.target_status, end_time=time.time(),

@@ -1,0 +1,51 @@
+"""What every operator and the sensor share: the endpoint they act on and the connection they go through.
+
+Names written literally in a DAG are checked when the DAG is parsed (an import error at once, not a
+failed task at night); templated ones are checked after rendering, before any request.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_hfep.endpoints.payloads import validate_endpoint_name, validate_namespace
+from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
+from airflow_provider_hfep.links.endpoint import HuggingFaceEndpointLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+def is_literal(value: Any) -> bool:
+    """A string with no Jinja in it: what it says now is what the task will use."""
+    return isinstance(value, str) and "{{" not in value and "{%" not in value
+
+
+class EndpointTarget:
+    """Mixin for operators and sensors: ``endpoint_name``, ``namespace``, ``hf_conn_id``, the hook."""
+
+    endpoint_name: str
+    namespace: str | None
+    hf_conn_id: str
+
+    def _set_target(self, endpoint_name: str, namespace: str | None, hf_conn_id: str) -> None:
+        """Keep the three (templated) fields; validate the name and namespace now when they are literal."""
+        if is_literal(endpoint_name):
+            validate_endpoint_name(endpoint_name)
+        if namespace is not None and is_literal(namespace):
+            validate_namespace(namespace)
+        self.endpoint_name = endpoint_name
+        self.namespace = namespace
+        self.hf_conn_id = hf_conn_id
+
+    @cached_property
+    def hook(self) -> HuggingFaceEndpointHook:
+        return HuggingFaceEndpointHook(self.hf_conn_id, namespace=self.namespace)
+
+    def _resolve(self, context: Context) -> tuple[str, str]:
+        """Check the rendered name, resolve the namespace and record the link, before any change."""
+        name = validate_endpoint_name(self.endpoint_name)
+        namespace = self.hook.namespace
+        HuggingFaceEndpointLink.persist(context, namespace, name)
+        return name, namespace
