@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.system.standalone import Standalone
-
 pytestmark = pytest.mark.system
 
 NIGHTLY = "hf_nightly_batch"
