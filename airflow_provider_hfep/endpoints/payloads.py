@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -384,6 +384,14 @@ class EndpointSpec:
         return body
 
 
+def check_has_changes(values: Iterable[Any]) -> None:
+    """Refuse an update whose every argument is ``None``: it would change nothing."""
+    if all(value is None for value in values):
+        raise InvalidEndpointArgumentError(
+            "update", "nothing to change", "pass at least one argument, e.g. min_replica=0 or revision='...'"
+        )
+
+
 @dataclass(frozen=True, kw_only=True)
 class EndpointUpdate:
     """The changes of an update; only the arguments that are not ``None`` are sent (a deep merge).
@@ -441,10 +449,7 @@ class EndpointUpdate:
         return f"EndpointUpdate({', '.join(f'{k}={v!r}' for k, v in shown.items() if v is not None)})"
 
     def __post_init__(self) -> None:
-        if all(getattr(self, f.name) is None for f in fields(self)):
-            raise InvalidEndpointArgumentError(
-                "update", "nothing to change", "pass at least one argument, e.g. min_replica=0 or revision='...'"
-            )
+        check_has_changes(getattr(self, f.name) for f in fields(self))
         validate_arguments(vars(self))
 
     def to_body(self) -> dict[str, Any]:

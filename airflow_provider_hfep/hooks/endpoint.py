@@ -17,17 +17,20 @@ if TYPE_CHECKING:
     from airflow_provider_hfep.endpoints.client import AsyncEndpointsClient, EndpointsClient
 
 
+_TRUE_WORDS, _FALSE_WORDS = ("true", "1", "yes"), ("false", "0", "no")
+
+
 def _as_bool(name: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
-        return value.strip().lower() in ("true", "1", "yes")
+    if isinstance(value, str) and value.strip().lower() in (*_TRUE_WORDS, *_FALSE_WORDS):
+        return value.strip().lower() in _TRUE_WORDS
     raise ValueError(f"Connection extra {name!r}: {value!r} is not a boolean. Fix: use true or false")
 
 
 def _verify_setting(value: Any) -> bool | str:
     """The ``verify`` extra: a boolean, or the path of a CA bundle (e.g. a company's TLS proxy)."""
-    if isinstance(value, str) and value.strip().lower() not in ("true", "false", "1", "0", "yes", "no"):
+    if isinstance(value, str) and value.strip().lower() not in (*_TRUE_WORDS, *_FALSE_WORDS):
         return value.strip()
     return _as_bool("verify", value)
 

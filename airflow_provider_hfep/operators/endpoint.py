@@ -21,13 +21,14 @@ from airflow_provider_hfep.endpoints.payloads import (
     EndpointSpec,
     EndpointUpdate,
     check_choice,
+    check_has_changes,
     check_seconds,
     validate_arguments,
 )
 from airflow_provider_hfep.endpoints.waiting import DELETED, Outcome
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
-from airflow_provider_hfep.operators.target import EndpointTarget
 from airflow_provider_hfep.links.endpoint import HuggingFaceEndpointLink
+from airflow_provider_hfep.operators.target import EndpointTarget
 from airflow_provider_hfep.triggers.endpoint import HuggingFaceEndpointStatusTrigger, finish_wait
 
 if TYPE_CHECKING:
@@ -308,9 +309,7 @@ class HuggingFaceUpdateEndpointOperator(HuggingFaceEndpointBaseOperator):
             "domain": domain, "path": path, "cache_http_responses": cache_http_responses,
         }  # fmt: skip
         validate_arguments(self.update_arguments)
-        templated = (repository, revision, task, custom_image, env, tags)
-        if all(value is None for value in (*self.update_arguments.values(), *templated)):
-            raise InvalidEndpointArgumentError("update", "nothing to change was given", "pass at least one setting to change, e.g. max_replica=2")
+        check_has_changes((*self.update_arguments.values(), repository, revision, task, custom_image, env, tags))
         self.repository = repository
         self.revision = revision
         self.task = task

@@ -21,10 +21,10 @@ from airflow_provider_hfep.endpoints.errors import (
 from airflow_provider_hfep.endpoints.models import EndpointStatus
 from airflow_provider_hfep.endpoints.payloads import check_choice, check_seconds
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
-from airflow_provider_hfep.operators.target import EndpointTarget
 from airflow_provider_hfep.inference.batch import BatchSettings, ItemResult, batch_client, run_batch
 from airflow_provider_hfep.inference.tasks import InferenceTask, get_task
 from airflow_provider_hfep.links.endpoint import HuggingFaceEndpointLink
+from airflow_provider_hfep.operators.target import EndpointTarget
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
@@ -148,10 +148,11 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         from airflow.sdk import ObjectStoragePath
 
         index = 0
-        source = ObjectStoragePath(self.input_path)
-        if not source.exists():
-            raise InvalidEndpointArgumentError("input_path", f"{self.input_path} does not exist", "check the path (it is rendered, then read by the worker)")
-        with source.open("r") as lines:
+        try:
+            lines = ObjectStoragePath(self.input_path).open("r")
+        except FileNotFoundError:
+            raise InvalidEndpointArgumentError("input_path", f"{self.input_path} does not exist", "check the path (it is rendered, then read by the worker)") from None
+        with lines:
             for number, line in enumerate(lines, start=1):
                 if not line.strip():
                     continue

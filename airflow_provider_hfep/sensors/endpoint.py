@@ -12,8 +12,8 @@ from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from airflow_provider_hfep.endpoints.waiting import WAIT_TARGETS, Outcome, WatchResult
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
-from airflow_provider_hfep.operators.target import EndpointTarget
 from airflow_provider_hfep.links.endpoint import HuggingFaceEndpointLink
+from airflow_provider_hfep.operators.target import EndpointTarget
 from airflow_provider_hfep.triggers.endpoint import HuggingFaceEndpointStatusTrigger, finish_wait
 
 if TYPE_CHECKING:
