@@ -10,7 +10,7 @@ export UV_COMPILE_BYTECODE := 1
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 
-.PHONY: install browser test unit demo bench lock clean
+.PHONY: install browser lint format test unit demo bench lock clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,16 @@ $(VENV)/.installed: $(BIN)/uv requirements/lock.txt pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed
+
+# Formatting, lint and types, as CI checks them (run `make format` to apply the formatter and safe fixes).
+lint: install
+	$(BIN)/ruff format --check --diff .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 # Debian's chromium for the UI test (Playwright drives it; no browser download). Needs root, as on CI.
 browser:
