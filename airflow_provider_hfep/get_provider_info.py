@@ -30,7 +30,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Hugging Face Inference Endpoints",
-                "python-modules": ["airflow_provider_hfep.operators.endpoint", "airflow_provider_hfep.operators.inference"],
+                "python-modules": [
+                    "airflow_provider_hfep.operators.endpoint",
+                    "airflow_provider_hfep.operators.inference",
+                ],
             }
         ],
         "sensors": [
@@ -68,7 +71,11 @@ def get_provider_info() -> dict[str, Any]:
                     "hub_url": {
                         "label": "Hub URL",
                         "description": "Base of the Hub API, used to resolve the token's user (whoami).",
-                        "schema": {"type": ["string", "null"], "default": "https://huggingface.co", "format": "url"},
+                        "schema": {
+                            "type": ["string", "null"],
+                            "default": "https://huggingface.co",
+                            "format": "url",
+                        },
                     },
                     "timeout": {
                         "label": "Timeout (s)",

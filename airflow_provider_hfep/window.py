@@ -41,10 +41,15 @@ from airflow_provider_hfep.sensors.endpoint import HuggingFaceEndpointSensor
 
 log = logging.getLogger(__name__)
 
-CLOSE_OPERATORS = {"pause": HuggingFacePauseEndpointOperator, "scale_to_zero": HuggingFaceScaleToZeroEndpointOperator}
+CLOSE_OPERATORS = {
+    "pause": HuggingFacePauseEndpointOperator,
+    "scale_to_zero": HuggingFaceScaleToZeroEndpointOperator,
+}
 
 
-def billable_report(opened: dict[str, Any] | None, closed: dict[str, Any] | None, price_per_hour: float | None) -> dict[str, Any]:
+def billable_report(
+    opened: dict[str, Any] | None, closed: dict[str, Any] | None, price_per_hour: float | None
+) -> dict[str, Any]:
     """How long the endpoint was billable in a window, from what the resume and close tasks returned.
 
     Billing runs from the resume (the endpoint leaves ``paused``) to the close (it is ``paused`` or
@@ -58,21 +63,33 @@ def billable_report(opened: dict[str, Any] | None, closed: dict[str, Any] | None
     if not opened:
         state = closed["status"] if closed else None
         now = f" It is {state}." if state else ""
-        return {"billable_seconds": 0.0, "state": state, "estimated_cost_usd": 0.0 if price_per_hour is not None else None,
-                "summary": f"The endpoint was never started: the resume did not succeed.{now}"}  # fmt: skip
+        return {
+            "billable_seconds": 0.0,
+            "state": state,
+            "estimated_cost_usd": 0.0 if price_per_hour is not None else None,
+            "summary": f"The endpoint was never started: the resume did not succeed.{now}",
+        }
     started = datetime.fromisoformat(opened["updated_at"])
     replicas = max(1, int(opened["raw"]["compute"]["scaling"].get("minReplica") or 0))
     if not closed:
-        return {"billable_seconds": None, "state": "unknown", "estimated_cost_usd": None, "replicas": replicas,
-                "summary": "The endpoint was resumed but the window did not close it: it may still be billing."}  # fmt: skip
+        return {
+            "billable_seconds": None,
+            "state": "unknown",
+            "estimated_cost_usd": None,
+            "replicas": replicas,
+            "summary": "The endpoint was resumed but the window did not close it: it may still be billing.",
+        }
     seconds = max(0.0, (datetime.fromisoformat(closed["updated_at"]) - started).total_seconds())
     cost = None if price_per_hour is None else round(seconds / 3600 * replicas * price_per_hour, 6)
     price = "" if cost is None else f", about ${cost:.4f} at ${price_per_hour}/h per replica"
     return {
-        "billable_seconds": round(seconds, 3), "state": closed["status"], "replicas": replicas, "price_per_hour": price_per_hour,
+        "billable_seconds": round(seconds, 3),
+        "state": closed["status"],
+        "replicas": replicas,
+        "price_per_hour": price_per_hour,
         "estimated_cost_usd": cost,
         "summary": f"Billable for at most {seconds:.1f} s x {replicas} replica(s){price}; the endpoint is now {closed['status']}.",
-    }  # fmt: skip
+    }
 
 
 def _price(hook: HuggingFaceEndpointHook, endpoint: dict[str, Any]) -> float | None:
@@ -83,8 +100,11 @@ def _price(hook: HuggingFaceEndpointHook, endpoint: dict[str, Any]) -> float | N
         return None
     for offer in offers:
         if (offer.vendor, offer.region, offer.instance_type, offer.instance_size) == (
-            provider["vendor"], provider["region"], compute["instanceType"], compute["instanceSize"],
-        ):  # fmt: skip
+            provider["vendor"],
+            provider["region"],
+            compute["instanceType"],
+            compute["instanceSize"],
+        ):
             return offer.price_per_hour
     return None
 
@@ -118,7 +138,9 @@ def endpoint_window(
     with TaskGroup(group_id or "endpoint_window") as group:
         resume = HuggingFaceResumeEndpointOperator(task_id="resume", wait_for_completion=False, **common)
         # Deferred explicitly: the wait must hold no worker slot, whatever [operators] default_deferrable says.
-        ready = HuggingFaceEndpointSensor(task_id="ready", deferrable=True, timeout=wait_timeout, poke_interval=poke_interval, **common)
+        ready = HuggingFaceEndpointSensor(
+            task_id="ready", deferrable=True, timeout=wait_timeout, poke_interval=poke_interval, **common
+        )
         closer = CLOSE_OPERATORS[close](task_id=close, **common)
 
         @task(task_id="cost_report")

@@ -51,7 +51,9 @@ def gathered(url: str, token: str, jobs: list[str]) -> int:
 
     async def main() -> int:
         client = AsyncInferenceClient(model=url, token=token)
-        answers = await asyncio.gather(*[client.text_generation(job, max_new_tokens=8) for job in jobs], return_exceptions=True)
+        answers = await asyncio.gather(
+            *[client.text_generation(job, max_new_tokens=8) for job in jobs], return_exceptions=True
+        )
         return sum(not isinstance(answer, BaseException) for answer in answers)
 
     return asyncio.run(main())
@@ -68,9 +70,14 @@ def runner(url: str, token: str, jobs: list[str], max_concurrency: int | None) -
     async def main() -> None:
         async with batch_client(_BearerAuth(token), settings.max_concurrency) as client:
             await run_batch(
-                client=client, url=url, task=get_task("text-generation"), items=enumerate(jobs),
-                parameters={"max_new_tokens": 8}, on_result=lambda r: results.__setitem__(r.index, r), settings=settings,
-            )  # fmt: skip
+                client=client,
+                url=url,
+                task=get_task("text-generation"),
+                items=enumerate(jobs),
+                parameters={"max_new_tokens": 8},
+                on_result=lambda r: results.__setitem__(r.index, r),
+                settings=settings,
+            )
 
     asyncio.run(main())
     return sum(1 for r in results.values() if r.ok)
@@ -100,7 +107,13 @@ def peak_rss(items: int) -> dict:
             for i in range(items):
                 f.write(json.dumps(f"file job {i}") + "\n")
         env = {**os.environ, "AIRFLOW_CONN_HF_INFERENCE_ENDPOINTS_DEFAULT": cloud.airflow_connection()}
-        done = subprocess.run([sys.executable, "-c", RSS_PROBE, str(jobs), str(out)], env=env, capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [sys.executable, "-c", RSS_PROBE, str(jobs), str(out)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         result = json.loads(done.stdout.strip().splitlines()[-1])
         result["lines"] = sum(1 for _ in out.open())
         return result
@@ -115,8 +128,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.variant:  # one variant, in this fresh process: print (ok, seconds)
         jobs, token = prompts(args.jobs), os.environ["HFEP_BENCH_TOKEN"]
-        run = {"a": lambda: sequential(args.url, token, jobs), "b": lambda: gathered(args.url, token, jobs),
-               "c": lambda: runner(args.url, token, jobs, None), "c256": lambda: runner(args.url, token, jobs, 256)}[args.variant]  # fmt: skip
+        run = {
+            "a": lambda: sequential(args.url, token, jobs),
+            "b": lambda: gathered(args.url, token, jobs),
+            "c": lambda: runner(args.url, token, jobs, None),
+            "c256": lambda: runner(args.url, token, jobs, 256),
+        }[args.variant]
         started = time.monotonic()
         ok = run()
         print(json.dumps([ok, time.monotonic() - started]))
@@ -133,23 +150,44 @@ def main() -> None:
         "c": "(c) run_batch, operator defaults",
         "c256": "(c') run_batch, max_concurrency=256",
     }
-    print(f"{args.jobs} text-generation jobs, emulator latency {LATENCY_MS} ms, capacity {CAPACITY}: ideal {ideal:.0f} results/s")
+    print(
+        f"{args.jobs} text-generation jobs, emulator latency {LATENCY_MS} ms, capacity {CAPACITY}: ideal {ideal:.0f} results/s"
+    )
     for key, label in labels.items():
         # A fresh emulator and a fresh client process each: nothing left over from the variant before.
         with Emulator(latency_ms=LATENCY_MS, capacity=CAPACITY) as cloud:
             cloud.seed_endpoint("batch")
-            command = [sys.executable, __file__, "--variant", key, "--url", cloud.endpoint_url("batch"), "--jobs", str(args.jobs)]
+            command = [
+                sys.executable,
+                __file__,
+                "--variant",
+                key,
+                "--url",
+                cloud.endpoint_url("batch"),
+                "--jobs",
+                str(args.jobs),
+            ]
             env = {**os.environ, "HFEP_BENCH_TOKEN": cloud.token}
-            ok, seconds = json.loads(subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+            ok, seconds = json.loads(
+                subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+                .stdout.strip()
+                .splitlines()[-1]
+            )
             overloads = sum(1 for r in cloud.requests("inference") if r["status"] == 429)
         rates[label], lost[label] = ok / seconds, args.jobs - ok
-        print(f"  {label:<38} {ok:5d} ok in {seconds:7.2f} s = {ok / seconds:6.1f} results/s  429s={overloads:5d}  lost={args.jobs - ok}")
+        print(
+            f"  {label:<38} {ok:5d} ok in {seconds:7.2f} s = {ok / seconds:6.1f} results/s  429s={overloads:5d}  lost={args.jobs - ok}"
+        )
     for items in sorted({10_000, args.rss_items}):
         result = peak_rss(items)
-        print(f"  file-to-file {items:>7} items: peak RSS {result['peak_rss_mib']:.0f} MiB, {result['lines']} lines, "
-              f"{result['failed']} failed, {result['seconds']:.0f} s")
+        print(
+            f"  file-to-file {items:>7} items: peak RSS {result['peak_rss_mib']:.0f} MiB, {result['lines']} lines, "
+            f"{result['failed']} failed, {result['seconds']:.0f} s"
+        )
     ours, gather = rates["(c) run_batch, operator defaults"], rates["(b) AsyncInferenceClient + gather"]
-    print(f"ratio_vs_ideal={ours / ideal:.2f} ratio_vs_gather={ours / gather:.2f} lost={lost['(c) run_batch, operator defaults']}")
+    print(
+        f"ratio_vs_ideal={ours / ideal:.2f} ratio_vs_gather={ours / gather:.2f} lost={lost['(c) run_batch, operator defaults']}"
+    )
 
 
 if __name__ == "__main__":

@@ -38,7 +38,9 @@ def main() -> None:
 
         def fresh() -> None:
             for _ in range(per_block):
-                with EndpointsClient(cloud.token, api_url=cloud.url, hub_url=cloud.url, namespace=cloud.user) as client:
+                with EndpointsClient(
+                    cloud.token, api_url=cloud.url, hub_url=cloud.url, namespace=cloud.user
+                ) as client:
                     client.get("bench")
 
         for _ in range(args.blocks):
@@ -51,7 +53,9 @@ def main() -> None:
         for label, rate in rates.items():
             print(f"  {label:<22} {calls} GETs in {timings[label]:6.2f} s = {rate:7.0f} req/s")
         ratio = rates["pooled (hook.client)"] / rates["new client per call"]
-        print(f"pooled_rps={rates['pooled (hook.client)']:.0f} fresh_rps={rates['new client per call']:.0f} ratio={ratio:.2f}")
+        print(
+            f"pooled_rps={rates['pooled (hook.client)']:.0f} fresh_rps={rates['new client per call']:.0f} ratio={ratio:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -40,8 +40,10 @@ def main() -> None:
     for key, values in samples.items():
         print(f"  import {key:<18} {statistics.median(values):8.1f}  ({min(values):.1f}-{max(values):.1f})")
     added = statistics.median(samples["hooks.endpoint"])
-    print(f"baseline_ms={statistics.median(samples['airflow.sdk']):.1f} hook_added_ms={added:.1f} "
-          f"client_added_ms={statistics.median(samples['endpoints.client']):.1f} goal_ms<=15 {'OK' if added <= 15 else 'MISSED'}")
+    print(
+        f"baseline_ms={statistics.median(samples['airflow.sdk']):.1f} hook_added_ms={added:.1f} "
+        f"client_added_ms={statistics.median(samples['endpoints.client']):.1f} goal_ms<=15 {'OK' if added <= 15 else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

@@ -35,13 +35,20 @@ async def _run_triggers(args: argparse.Namespace) -> dict:
     port = int(args.url.rsplit(":", 1)[1])
 
     def tcp_connections() -> int:
-        return sum(1 for c in process.net_connections(kind="tcp") if c.raddr and c.raddr.port == port and c.status == "ESTABLISHED")
+        return sum(
+            1
+            for c in process.net_connections(kind="tcp")
+            if c.raddr and c.raddr.port == port and c.status == "ESTABLISHED"
+        )
 
     async def one(end_time: float) -> dict:
         trigger = HuggingFaceEndpointStatusTrigger(
-            hf_conn_id="hf_inference_endpoints_default", endpoint_name="load", namespace="demo",
-            end_time=end_time, poll_interval=args.poll,
-        )  # fmt: skip
+            hf_conn_id="hf_inference_endpoints_default",
+            endpoint_name="load",
+            namespace="demo",
+            end_time=end_time,
+            poll_interval=args.poll,
+        )
         return [event.payload async for event in trigger.run()][0]
 
     def cpu() -> float:
@@ -94,14 +101,30 @@ def main() -> None:
     from airflow_provider_hfep.emulator import Emulator
 
     with Emulator() as cloud:
-        print(f"{args.triggers} triggers, poll every {args.poll} s for {args.seconds} s, one event loop per variant")
+        print(
+            f"{args.triggers} triggers, poll every {args.poll} s for {args.seconds} s, one event loop per variant"
+        )
         results = {}
         for variant, label in VARIANTS.items():
             cloud.reset()
-            cloud.seed_endpoint("load", state="initializing")  # never running: every trigger polls to its deadline
+            cloud.seed_endpoint(
+                "load", state="initializing"
+            )  # never running: every trigger polls to its deadline
             env = {**os.environ, "AIRFLOW_CONN_HF_INFERENCE_ENDPOINTS_DEFAULT": cloud.airflow_connection()}
-            command = [sys.executable, __file__, "--variant", variant, "--url", cloud.url,
-                       "--triggers", str(args.triggers), "--poll", str(args.poll), "--seconds", str(args.seconds)]  # fmt: skip
+            command = [
+                sys.executable,
+                __file__,
+                "--variant",
+                variant,
+                "--url",
+                cloud.url,
+                "--triggers",
+                str(args.triggers),
+                "--poll",
+                str(args.poll),
+                "--seconds",
+                str(args.seconds),
+            ]
             out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
             result = json.loads(out.strip().splitlines()[-1])
             reads = [r for r in cloud.requests("management") if r["path"] == "/v2/endpoint/demo/load"]
@@ -110,11 +133,14 @@ def main() -> None:
             result["polls"] = polls
             result["cpu_per_poll_ms"] = 1000 * result["window_cpu_seconds"] / polls if polls else None
             # at a 30 s interval each trigger polls 1/30 times a second
-            result["core_share_at_30s"] = args.triggers / 30 * result["window_cpu_seconds"] / polls if polls else None
+            result["core_share_at_30s"] = (
+                args.triggers / 30 * result["window_cpu_seconds"] / polls if polls else None
+            )
             results[variant] = result
             steady = (
                 f"cpu/poll={result['cpu_per_poll_ms']:.2f} ms core@30s={100 * result['core_share_at_30s']:.2f}%"
-                if polls else "cpu/poll=n/a (no steady state: still starting its triggers)"
+                if polls
+                else "cpu/poll=n/a (no steady state: still starting its triggers)"
             )
             print(
                 f"  {label:<32} steady polls={polls:6d} {steady} start-up cpu={1000 * result['startup_cpu_seconds'] / args.triggers:.1f} ms/trigger "

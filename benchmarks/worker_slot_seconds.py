@@ -62,10 +62,14 @@ def main() -> None:
             ) or "HuggingFaceEndpointStatusTrigger" in airflow.log_path.read_text(errors="replace")
         print(f"endpoint running {args.wait:.0f} s after creation; final states: {states}")
         for task, spent in seconds.items():
-            print(f"  {task:<11} running={spent.get('running', 0):6.1f} s  deferred={spent.get('deferred', 0):6.1f} s  "
-                  f"other={sum(v for k, v in spent.items() if k not in ('running', 'deferred')):6.1f} s")
+            print(
+                f"  {task:<11} running={spent.get('running', 0):6.1f} s  deferred={spent.get('deferred', 0):6.1f} s  "
+                f"other={sum(v for k, v in spent.items() if k not in ('running', 'deferred')):6.1f} s"
+            )
         print(f"trigger ran in the triggerer: {triggerer_saw_it}")
-        print(f"worker_slot_seconds deferrable={seconds['deferrable'].get('running', 0):.1f} poke={seconds['poke'].get('running', 0):.1f}")
+        print(
+            f"worker_slot_seconds deferrable={seconds['deferrable'].get('running', 0):.1f} poke={seconds['poke'].get('running', 0):.1f}"
+        )
 
 
 if __name__ == "__main__":

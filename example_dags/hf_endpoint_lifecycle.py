@@ -58,19 +58,35 @@ with DAG(
             "healthRoute": "/health",
             "port": 80,
         },
-        env={"MAX_BATCH_PREFILL_TOKENS": "2048", "MAX_INPUT_LENGTH": "1024", "MAX_TOTAL_TOKENS": "1512", "MODEL_ID": "/repository"},
+        env={
+            "MAX_BATCH_PREFILL_TOKENS": "2048",
+            "MAX_INPUT_LENGTH": "1024",
+            "MAX_TOTAL_TOKENS": "1512",
+            "MODEL_ID": "/repository",
+        },
         tags=["airflow", "{{ dag.dag_id }}"],
         if_exists="reuse",
         wait_for_completion=False,
     )
-    ready = HuggingFaceEndpointSensor(task_id="wait_until_running", endpoint_name=ENDPOINT, poke_interval=POLL_SECONDS, timeout=3600)
+    ready = HuggingFaceEndpointSensor(
+        task_id="wait_until_running", endpoint_name=ENDPOINT, poke_interval=POLL_SECONDS, timeout=3600
+    )
     update = HuggingFaceUpdateEndpointOperator(
-        task_id="update", endpoint_name=ENDPOINT, min_replica=0, max_replica=2, scale_to_zero_timeout=15,
-        deferrable=True, poll_interval=POLL_SECONDS,
-    )  # fmt: skip
+        task_id="update",
+        endpoint_name=ENDPOINT,
+        min_replica=0,
+        max_replica=2,
+        scale_to_zero_timeout=15,
+        deferrable=True,
+        poll_interval=POLL_SECONDS,
+    )
     scale_to_zero = HuggingFaceScaleToZeroEndpointOperator(task_id="scale_to_zero", endpoint_name=ENDPOINT)
     resume = HuggingFaceResumeEndpointOperator(
-        task_id="resume", endpoint_name=ENDPOINT, wait_for_completion=True, deferrable=True, poll_interval=POLL_SECONDS
+        task_id="resume",
+        endpoint_name=ENDPOINT,
+        wait_for_completion=True,
+        deferrable=True,
+        poll_interval=POLL_SECONDS,
     )
     pause = HuggingFacePauseEndpointOperator(task_id="pause", endpoint_name=ENDPOINT)
     delete = HuggingFaceDeleteEndpointOperator(task_id="delete", endpoint_name=ENDPOINT, missing_ok=True)

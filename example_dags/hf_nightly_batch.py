@@ -74,7 +74,9 @@ with DAG(
                 "failed": sum(o["summary"]["failed"] for o in outcomes),
                 "files": sorted(o["output_path"] for o in outcomes),
             }
-            print(f"nightly batch: {summary['results']} results, {summary['failed']} failed, in {len(summary['files'])} files")
+            print(
+                f"nightly batch: {summary['results']} results, {summary['failed']} failed, in {len(summary['files'])} files"
+            )
             return summary
 
         summarize(infer.output)

@@ -8,7 +8,10 @@ import os
 import pendulum
 from airflow.sdk import DAG
 
-from airflow_provider_hfep.operators.endpoint import HuggingFaceCreateEndpointOperator, HuggingFaceDeleteEndpointOperator
+from airflow_provider_hfep.operators.endpoint import (
+    HuggingFaceCreateEndpointOperator,
+    HuggingFaceDeleteEndpointOperator,
+)
 from airflow_provider_hfep.operators.inference import HuggingFaceEndpointInferenceOperator
 
 ENDPOINT = "zephyr-chat"
@@ -33,7 +36,11 @@ with DAG(
         region="us-east-1",
         instance_type="nvidia-l4",
         instance_size="x1",
-        custom_image={"url": "ghcr.io/huggingface/text-generation-inference:3.1.1", "healthRoute": "/health", "port": 80},
+        custom_image={
+            "url": "ghcr.io/huggingface/text-generation-inference:3.1.1",
+            "healthRoute": "/health",
+            "port": 80,
+        },
         env={"MAX_INPUT_LENGTH": "1024", "MAX_TOTAL_TOKENS": "1512", "MODEL_ID": "/repository"},
         if_exists="reuse",
         deferrable=True,
@@ -44,7 +51,10 @@ with DAG(
         endpoint_name=ENDPOINT,
         task="chat-completion",
         inputs=[
-            [{"role": "system", "content": "You are a concise assistant."}, {"role": "user", "content": "What is Airflow?"}],
+            [
+                {"role": "system", "content": "You are a concise assistant."},
+                {"role": "user", "content": "What is Airflow?"},
+            ],
             [{"role": "user", "content": "Write a haiku about a paused GPU."}],
         ],
         parameters={"max_tokens": 64},

@@ -21,9 +21,15 @@ FAST_RETRY = RetryPolicy(max_retries=4, backoff_base=0.01, backoff_max=0.05)
 def make_spec(name: str = "test-ep", **overrides) -> EndpointSpec:
     """A small valid spec (the reference's minimal create call)."""
     args = dict(
-        name=name, repository="openai-community/gpt2", framework="pytorch", accelerator="cpu",
-        instance_size="x2", instance_type="intel-spr", region="us-east-1", vendor="aws",
-    )  # fmt: skip
+        name=name,
+        repository="openai-community/gpt2",
+        framework="pytorch",
+        accelerator="cpu",
+        instance_size="x2",
+        instance_type="intel-spr",
+        region="us-east-1",
+        vendor="aws",
+    )
     args.update(overrides)
     return EndpointSpec(**args)
 

@@ -5,9 +5,9 @@
     from airflow_provider_hfep.emulator import Emulator
 
     with Emulator(deploy_seconds=0.5) as cloud:
-        cloud.url                    # management API, Hub and data planes, all on 127.0.0.1
-        cloud.token                  # a valid token ("hf_demo_token" for user "demo")
-        cloud.airflow_connection()   # the JSON of an Airflow connection pointing at it
+        cloud.url  # management API, Hub and data planes, all on 127.0.0.1
+        cloud.token  # a valid token ("hf_demo_token" for user "demo")
+        cloud.airflow_connection()  # the JSON of an Airflow connection pointing at it
 
 It runs ``hfep-emulator`` in a child process (its own process group, stopped on exit) and talks to
 its control API under ``/_emulator``. It imports nothing from the provider's client layer.
@@ -64,14 +64,29 @@ class Emulator:
     ) -> None:
         self.users = list(users)
         self.user, self.token = self.users[0].split(":")[:2]
-        self._argv = [sys.executable, "-m", "airflow_provider_hfep.emulator", "--host", host, "--port", str(port)]
+        self._argv = [
+            sys.executable,
+            "-m",
+            "airflow_provider_hfep.emulator",
+            "--host",
+            host,
+            "--port",
+            str(port),
+        ]
         for user in self.users:
             self._argv += ["--user", user]
         self._argv += [
-            "--deploy-seconds", str(deploy_seconds), "--cold-start-seconds", str(cold_start_seconds),
-            "--update-lag-seconds", str(update_lag_seconds), "--latency-ms", str(latency_ms),
-            "--capacity", str(capacity),
-        ]  # fmt: skip
+            "--deploy-seconds",
+            str(deploy_seconds),
+            "--cold-start-seconds",
+            str(cold_start_seconds),
+            "--update-lag-seconds",
+            str(update_lag_seconds),
+            "--latency-ms",
+            str(latency_ms),
+            "--capacity",
+            str(capacity),
+        ]
         for fault in faults:
             self._argv += ["--fault", fault]
         if seed is not None:
@@ -90,7 +105,12 @@ class Emulator:
         """Start the process and wait for its ``HFEP_EMULATOR_URL=`` line."""
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self._process = subprocess.Popen(
-            self._argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+            self._argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            start_new_session=True,
         )
         line: list[str] = []
         reader = threading.Thread(target=lambda: line.append(self._process.stdout.readline()), daemon=True)
@@ -99,7 +119,9 @@ class Emulator:
         if not line or not line[0].startswith(READY_PREFIX):
             self.stop()
             errors = self._process.stderr.read() if self._process.stderr else ""
-            raise RuntimeError(f"hfep-emulator did not start: {line[0] if line else 'no output'} {errors[-2000:]}")
+            raise RuntimeError(
+                f"hfep-emulator did not start: {line[0] if line else 'no output'} {errors[-2000:]}"
+            )
         self.url = line[0].strip()[len(READY_PREFIX) :]
         self._control = httpx.Client(base_url=self.url, timeout=30.0)
         return self
@@ -184,21 +206,39 @@ class Emulator:
         """Forget every endpoint, fault and logged request."""
         self._call("POST", "/reset")
 
-    def seed_endpoint(self, name: str, *, state: str = "running", namespace: str | None = None, **body: Any) -> dict[str, Any]:
+    def seed_endpoint(
+        self, name: str, *, state: str = "running", namespace: str | None = None, **body: Any
+    ) -> dict[str, Any]:
         """Put an endpoint in place directly in ``state`` (``body`` overrides the default create body)."""
         payload = {
             "name": name,
             "type": "authenticated",
             "provider": {"vendor": "aws", "region": "us-east-1"},
-            "compute": {"accelerator": "gpu", "instanceType": "nvidia-l4", "instanceSize": "x1", "scaling": {"minReplica": 1, "maxReplica": 1}},
-            "model": {"repository": "openai-community/gpt2", "framework": "pytorch", "task": "text-generation", "image": {"huggingface": {}}},
-        }  # fmt: skip
+            "compute": {
+                "accelerator": "gpu",
+                "instanceType": "nvidia-l4",
+                "instanceSize": "x1",
+                "scaling": {"minReplica": 1, "maxReplica": 1},
+            },
+            "model": {
+                "repository": "openai-community/gpt2",
+                "framework": "pytorch",
+                "task": "text-generation",
+                "image": {"huggingface": {}},
+            },
+        }
         payload.update(body)
         return self._call("POST", f"/endpoints/{namespace or self.user}", json={**payload, "state": state})
 
-    def set_state(self, name: str, state: str, message: str | None = None, *, namespace: str | None = None) -> dict[str, Any]:
+    def set_state(
+        self, name: str, state: str, message: str | None = None, *, namespace: str | None = None
+    ) -> dict[str, Any]:
         """Force an endpoint into ``state`` now (e.g. ``failed`` with the server's message)."""
-        return self._call("POST", f"/endpoints/{namespace or self.user}/{name}/state", json={"state": state, "message": message})
+        return self._call(
+            "POST",
+            f"/endpoints/{namespace or self.user}/{name}/state",
+            json={"state": state, "message": message},
+        )
 
     def set_faults(self, faults: list[dict[str, Any]], seed: int | None = None) -> None:
         """Replace the injected faults (see :class:`airflow_provider_hfep.emulator.faults.Fault`)."""

@@ -21,16 +21,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     parser.add_argument("--port", type=int, default=0, help="port to bind (default 0: a free port)")
     parser.add_argument(
-        "--user", action="append", type=User.parse, metavar="NAME:TOKEN[:ORG,...]",
+        "--user",
+        action="append",
+        type=User.parse,
+        metavar="NAME:TOKEN[:ORG,...]",
         help="a user, its token and organisations; repeatable (default demo:hf_demo_token)",
     )
-    parser.add_argument("--deploy-seconds", type=float, default=3.0, help="pending+initializing time of a deploy, resume or update")
-    parser.add_argument("--cold-start-seconds", type=float, default=2.0, help="wake-up time of a scaled-to-zero endpoint")
-    parser.add_argument("--update-lag-seconds", type=float, default=0.3, help="how long reads still show the old state after a PUT")
+    parser.add_argument(
+        "--deploy-seconds",
+        type=float,
+        default=3.0,
+        help="pending+initializing time of a deploy, resume or update",
+    )
+    parser.add_argument(
+        "--cold-start-seconds", type=float, default=2.0, help="wake-up time of a scaled-to-zero endpoint"
+    )
+    parser.add_argument(
+        "--update-lag-seconds",
+        type=float,
+        default=0.3,
+        help="how long reads still show the old state after a PUT",
+    )
     parser.add_argument("--latency-ms", type=float, default=20.0, help="time each inference request takes")
     parser.add_argument("--capacity", type=int, default=32, help="requests in flight per replica before 429")
     parser.add_argument(
-        "--fault", action="append", type=Fault.parse, default=[], metavar="SCOPE:KIND:RATE",
+        "--fault",
+        action="append",
+        type=Fault.parse,
+        default=[],
+        metavar="SCOPE:KIND:RATE",
         help="inject faults: SCOPE management|inference|health, KIND 429|500|502|503|reset|timeout, RATE 0..1",
     )
     parser.add_argument("--seed", type=int, default=None, help="seed of the fault dice (reproducible faults)")
@@ -62,7 +81,9 @@ async def serve(args: argparse.Namespace) -> None:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     app.world.base_url = f"http://{shown}:{port}"
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=60, backlog=2048)
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=60, backlog=2048
+    )
     server = uvicorn.Server(config)
     # The socket already listens: connections made from now on queue until uvicorn accepts them.
     print(f"HFEP_EMULATOR_URL={app.world.base_url}", flush=True)

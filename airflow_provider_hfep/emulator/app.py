@@ -29,18 +29,57 @@ from airflow_provider_hfep.emulator.state import STATES, Settings, User, World
 NAME_RULE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
 ENDPOINT_TYPES = ("public", "authenticated", "private")
 ACCELERATORS = ("cpu", "gpu", "neuron")
-IMAGE_VARIANTS = ("custom", "huggingface", "huggingfaceNeuron", "llamacpp", "tei", "tgi", "tgiNeuron", "vLLM", "vLLMNeuron", "sGLang", "hfServe")
+IMAGE_VARIANTS = (
+    "custom",
+    "huggingface",
+    "huggingfaceNeuron",
+    "llamacpp",
+    "tei",
+    "tgi",
+    "tgiNeuron",
+    "vLLM",
+    "vLLMNeuron",
+    "sGLang",
+    "hfServe",
+)
 DATA_PLANE = re.compile(r"^/endpoints/(?P<namespace>[^/]+)/(?P<name>[^/]+)(?P<rest>/.*)?$")
 FAULT_HOLD_SECONDS = 60.0
 _NOT_JSON = object()
 HARDWARE = [
     # vendor, region, label, instance type, sizes with (price per hour), accelerator, architecture, gpu GB per accelerator
-    ("aws", "us-east-1", "N. Virginia", "intel-spr", {"x1": 0.033, "x2": 0.067, "x4": 0.134, "x8": 0.268}, "cpu", "Intel Sapphire Rapids", None),
+    (
+        "aws",
+        "us-east-1",
+        "N. Virginia",
+        "intel-spr",
+        {"x1": 0.033, "x2": 0.067, "x4": 0.134, "x8": 0.268},
+        "cpu",
+        "Intel Sapphire Rapids",
+        None,
+    ),
     ("aws", "us-east-1", "N. Virginia", "nvidia-t4", {"x1": 0.5, "x4": 3.0}, "gpu", "NVIDIA T4", 16),
     ("aws", "us-east-1", "N. Virginia", "nvidia-l4", {"x1": 0.8, "x4": 3.8}, "gpu", "NVIDIA L4", 24),
     ("aws", "us-east-1", "N. Virginia", "nvidia-a10g", {"x1": 1.0, "x4": 5.0}, "gpu", "NVIDIA A10G", 24),
-    ("aws", "us-east-1", "N. Virginia", "nvidia-a100", {"x1": 2.5, "x2": 5.0, "x4": 10.0, "x8": 20.0}, "gpu", "NVIDIA A100", 80),
-    ("aws", "eu-west-1", "Ireland", "intel-spr", {"x1": 0.033, "x2": 0.067, "x4": 0.134}, "cpu", "Intel Sapphire Rapids", None),
+    (
+        "aws",
+        "us-east-1",
+        "N. Virginia",
+        "nvidia-a100",
+        {"x1": 2.5, "x2": 5.0, "x4": 10.0, "x8": 20.0},
+        "gpu",
+        "NVIDIA A100",
+        80,
+    ),
+    (
+        "aws",
+        "eu-west-1",
+        "Ireland",
+        "intel-spr",
+        {"x1": 0.033, "x2": 0.067, "x4": 0.134},
+        "cpu",
+        "Intel Sapphire Rapids",
+        None,
+    ),
     ("aws", "eu-west-1", "Ireland", "nvidia-l4", {"x1": 0.8}, "gpu", "NVIDIA L4", 24),
     ("gcp", "us-east4", "Virginia", "nvidia-l4", {"x1": 0.7, "x4": 3.8}, "gpu", "NVIDIA L4", 24),
 ]
@@ -64,10 +103,19 @@ def check_create_body(body: Any) -> JSONResponse | None:
         return api_error(400, "Failed to parse the request body as JSON: expected an object")
     name = body.get("name")
     if not isinstance(name, str) or not NAME_RULE.match(name):
-        return validation_failed("name", "must only contain lowercase alphanumeric characters or '-' and have a length of 32 characters maximum")
+        return validation_failed(
+            "name",
+            "must only contain lowercase alphanumeric characters or '-' and have a length of 32 characters maximum",
+        )
     if body.get("type") not in ENDPOINT_TYPES:
-        return validation_failed("type", f"unknown variant `{body.get('type')}`, expected one of {', '.join(ENDPOINT_TYPES)}")
-    for section, keys in (("provider", ("vendor", "region")), ("compute", ("accelerator", "instanceType", "instanceSize")), ("model", ("repository", "framework"))):
+        return validation_failed(
+            "type", f"unknown variant `{body.get('type')}`, expected one of {', '.join(ENDPOINT_TYPES)}"
+        )
+    for section, keys in (
+        ("provider", ("vendor", "region")),
+        ("compute", ("accelerator", "instanceType", "instanceSize")),
+        ("model", ("repository", "framework")),
+    ):
         part = body.get(section)
         if not isinstance(part, dict):
             return validation_failed(section, "missing field")
@@ -111,7 +159,9 @@ def check_shared(body: dict[str, Any]) -> JSONResponse | None:
     return None
 
 
-async def serve_data_plane(world: World, method: str, path: str, headers: dict[str, str], payload: Any, arrived: float) -> Response:
+async def serve_data_plane(
+    world: World, method: str, path: str, headers: dict[str, str], payload: Any, arrived: float
+) -> Response:
     """One request to an endpoint's data plane (its ``status.url``), answered like the real proxy.
 
     Served straight from :class:`Gate`, outside FastAPI: the benchmarks push hundreds of requests a
@@ -124,11 +174,17 @@ async def serve_data_plane(world: World, method: str, path: str, headers: dict[s
         return PlainTextResponse("Not Found", 404)
     if endpoint.config["type"] != "public":
         authorization = headers.get("authorization", "")
-        user = world.user_for(authorization[7:].strip() if authorization.lower().startswith("bearer ") else None)
+        user = world.user_for(
+            authorization[7:].strip() if authorization.lower().startswith("bearer ") else None
+        )
         if user is None:
-            return JSONResponse({"error": "Authorization header is correct, but the token seems invalid"}, 401)
+            return JSONResponse(
+                {"error": "Authorization header is correct, but the token seems invalid"}, 401
+            )
         if endpoint.config["type"] == "private" and not user.may_act_in(endpoint.namespace):
-            return JSONResponse({"error": "Forbidden: this private endpoint belongs to another organisation"}, 403)
+            return JSONResponse(
+                {"error": "Forbidden: this private endpoint belongs to another organisation"}, 403
+            )
     rest = match["rest"] or "/"
     if endpoint.state == "paused":
         return PlainTextResponse("Bad Gateway", 502)
@@ -234,7 +290,9 @@ class Gate:
             return
         if kind in ("inference", "health"):
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-            response = await serve_data_plane(self.world, scope["method"], scope["path"], headers, payload, arrived)
+            response = await serve_data_plane(
+                self.world, scope["method"], scope["path"], headers, payload, arrived
+            )
             if fault is not None:  # "after": processed, then the answer is lost
                 await self._inflict(fault, kind, receive, send, entry)
                 return
@@ -276,7 +334,9 @@ class Gate:
             if transport is not None:
                 transport.abort()  # the client sees the connection reset, with no answer at all
                 return
-            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"100")]})
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"100")]}
+            )
             await send({"type": "http.response.body", "body": b"partial", "more_body": False})
             return
         if fault.kind == "timeout":
@@ -286,10 +346,17 @@ class Gate:
         status = int(fault.kind)
         headers = {"retry-after": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
         if kind == "management":
-            message = {429: "Too many requests", 500: "Internal server error", 502: "Bad gateway", 503: "Service unavailable"}[status]
+            message = {
+                429: "Too many requests",
+                500: "Internal server error",
+                502: "Bad gateway",
+                503: "Service unavailable",
+            }[status]
             response: Response = api_error(status, f"{message} (injected fault)", headers)
         elif status == 429:
-            response = JSONResponse({"error": "Model is overloaded", "error_type": "overloaded"}, 429, headers)
+            response = JSONResponse(
+                {"error": "Model is overloaded", "error_type": "overloaded"}, 429, headers
+            )
         else:
             response = JSONResponse({"error": f"injected fault {status}"}, status, headers)
         entry["status"] = status
@@ -311,13 +378,20 @@ async def _hold_until_disconnect(receive, limit: float) -> None:
         pass
 
 
-def create_app(settings: Settings | None = None, faults: list[Fault] | None = None, seed: int | None = None) -> Gate:
+def create_app(
+    settings: Settings | None = None, faults: list[Fault] | None = None, seed: int | None = None
+) -> Gate:
     """Build the emulator as an ASGI application (wrap it in uvicorn, or use it in-process)."""
     settings = settings or Settings()
     world = World(settings)
     plan = FaultPlan(faults, seed)
     request_log: list[dict[str, Any]] = []
-    app = FastAPI(title="hfep emulator", docs_url="/_emulator/docs", openapi_url="/_emulator/openapi.json", redoc_url=None)
+    app = FastAPI(
+        title="hfep emulator",
+        docs_url="/_emulator/docs",
+        openapi_url="/_emulator/openapi.json",
+        redoc_url=None,
+    )
 
     def caller(request: Request) -> User | None:
         header = request.headers.get("authorization", "")
@@ -356,7 +430,10 @@ def create_app(settings: Settings | None = None, faults: list[Fault] | None = No
             "name": user.name,
             "fullname": user.name,
             "orgs": [{"type": "org", "name": org, "fullname": org} for org in user.orgs],
-            "auth": {"type": "access_token", "accessToken": {"displayName": "hfep-emulator", "role": "write"}},
+            "auth": {
+                "type": "access_token",
+                "accessToken": {"displayName": "hfep-emulator", "role": "write"},
+            },
         }
 
     @app.get("/v2/endpoint/{namespace}")
@@ -404,7 +481,10 @@ def create_app(settings: Settings | None = None, faults: list[Fault] | None = No
         for fixed in ("type", "provider", "name"):
             if fixed in body and body[fixed] != endpoint.config.get(fixed):
                 return validation_failed(fixed, "cannot be changed by an update")
-        merged_scaling = {**endpoint.config["compute"]["scaling"], **(body.get("compute") or {}).get("scaling", {})}
+        merged_scaling = {
+            **endpoint.config["compute"]["scaling"],
+            **(body.get("compute") or {}).get("scaling", {}),
+        }
         refusal = check_shared({"compute": {"scaling": merged_scaling}})
         if refusal:
             return refusal
@@ -456,23 +536,35 @@ def create_app(settings: Settings | None = None, faults: list[Fault] | None = No
             computes = vendors.setdefault(vendor, {}).setdefault((region, label), [])
             for size, price in sizes.items():
                 count = int(size[1:])
-                computes.append({
-                    "id": f"{vendor}-{region}-{instance_type}-{size}", "accelerator": accelerator,
-                    "numAccelerators": count, "numCpus": 4 * count, "memoryGb": 16.0 * count,
-                    "gpuMemoryGb": None if gpu_gb is None else gpu_gb * count,
-                    "instanceType": instance_type, "instanceSize": size, "architecture": architecture,
-                    "status": "available", "pricePerHour": price,
-                    "quota": {"maxAccelerators": 16, "usedAccelerators": 0},
-                })  # fmt: skip
+                computes.append(
+                    {
+                        "id": f"{vendor}-{region}-{instance_type}-{size}",
+                        "accelerator": accelerator,
+                        "numAccelerators": count,
+                        "numCpus": 4 * count,
+                        "memoryGb": 16.0 * count,
+                        "gpuMemoryGb": None if gpu_gb is None else gpu_gb * count,
+                        "instanceType": instance_type,
+                        "instanceSize": size,
+                        "architecture": architecture,
+                        "status": "available",
+                        "pricePerHour": price,
+                        "quota": {"maxAccelerators": 16, "usedAccelerators": 0},
+                    }
+                )
         return {
             "vendors": [
-                {"name": vendor, "status": "available", "regions": [
-                    {"name": region, "label": label, "status": "available", "computes": computes}
-                    for (region, label), computes in regions.items()
-                ]}
+                {
+                    "name": vendor,
+                    "status": "available",
+                    "regions": [
+                        {"name": region, "label": label, "status": "available", "computes": computes}
+                        for (region, label), computes in regions.items()
+                    ],
+                }
                 for vendor, regions in vendors.items()
             ]
-        }  # fmt: skip
+        }
 
     # -- control API ---------------------------------------------------------------------------
 
@@ -498,7 +590,9 @@ def create_app(settings: Settings | None = None, faults: list[Fault] | None = No
 
     @app.get("/_emulator/requests")
     async def requests(scope: str | None = None, since: int = 0):
-        return {"requests": [e for e in request_log if e["id"] > since and (scope is None or e["scope"] == scope)]}
+        return {
+            "requests": [e for e in request_log if e["id"] > since and (scope is None or e["scope"] == scope)]
+        }
 
     @app.delete("/_emulator/requests")
     async def clear_requests():
@@ -513,7 +607,9 @@ def create_app(settings: Settings | None = None, faults: list[Fault] | None = No
     async def put_faults(request: Request):
         body = await request.json()
         try:
-            faults = [Fault(**{k: v for k, v in item.items() if k != "hits"}) for item in body.get("faults", [])]
+            faults = [
+                Fault(**{k: v for k, v in item.items() if k != "hits"}) for item in body.get("faults", [])
+            ]
         except (TypeError, ValueError) as exc:
             return api_error(400, str(exc))
         plan.replace(faults, body.get("seed", plan.seed))
@@ -540,13 +636,17 @@ def create_app(settings: Settings | None = None, faults: list[Fault] | None = No
         if endpoint is None:
             return not_found(namespace, name)
         if body.get("state") not in STATES:
-            return api_error(400, f"unknown state {body.get('state')!r}; use one of {', '.join(sorted(STATES))}")
+            return api_error(
+                400, f"unknown state {body.get('state')!r}; use one of {', '.join(sorted(STATES))}"
+            )
         world.force(endpoint, body["state"], body.get("message"))
         return world.to_json(endpoint)
 
     @app.get("/_emulator/billing")
     async def billing():
-        meters = {f"{ns}/{name}": world.meter(ns, name) for ns, name in [*world.endpoints, *world.deleted_meters]}
+        meters = {
+            f"{ns}/{name}": world.meter(ns, name) for ns, name in [*world.endpoints, *world.deleted_meters]
+        }
         return {key: vars(meter) for key, meter in meters.items() if meter is not None}
 
     @app.get("/_emulator/endpoints/{namespace}/{name}/billing")

@@ -16,12 +16,16 @@ from airflow_provider_hfep.emulator import Emulator
 
 @pytest.fixture(scope="session")
 def hfep_emulator_session() -> Iterator[Emulator]:
-    with Emulator(deploy_seconds=0.5, cold_start_seconds=0.3, update_lag_seconds=0.2, latency_ms=5) as emulator:
+    with Emulator(
+        deploy_seconds=0.5, cold_start_seconds=0.3, update_lag_seconds=0.2, latency_ms=5
+    ) as emulator:
         yield emulator
 
 
 @pytest.fixture
 def hfep_emulator(hfep_emulator_session: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
     hfep_emulator_session.reset()
-    monkeypatch.setenv("AIRFLOW_CONN_HF_INFERENCE_ENDPOINTS_DEFAULT", hfep_emulator_session.airflow_connection())
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_HF_INFERENCE_ENDPOINTS_DEFAULT", hfep_emulator_session.airflow_connection()
+    )
     return hfep_emulator_session

@@ -13,10 +13,39 @@ from typing import Any
 
 EMBEDDING_SIZE = 16
 _WORDS = (
-    "the", "model", "answers", "quickly", "and", "batch", "jobs", "run", "every", "night", "while",
-    "endpoint", "costs", "nothing", "by", "day", "airflow", "schedules", "work", "tokens", "flow",
-    "through", "a", "small", "emulated", "cloud", "with", "care", "results", "stay", "in", "order",
-)  # fmt: skip
+    "the",
+    "model",
+    "answers",
+    "quickly",
+    "and",
+    "batch",
+    "jobs",
+    "run",
+    "every",
+    "night",
+    "while",
+    "endpoint",
+    "costs",
+    "nothing",
+    "by",
+    "day",
+    "airflow",
+    "schedules",
+    "work",
+    "tokens",
+    "flow",
+    "through",
+    "a",
+    "small",
+    "emulated",
+    "cloud",
+    "with",
+    "care",
+    "results",
+    "stay",
+    "in",
+    "order",
+)
 
 
 class BadInput(ValueError):
@@ -45,7 +74,10 @@ def embed(text: str) -> list[float]:
 def classify(text: str) -> list[dict[str, Any]]:
     """Two labels with scores summing to 1, highest first."""
     positive = round(0.05 + 0.9 * (_digest(text)[0] / 255), 6)
-    labels = [{"label": "POSITIVE", "score": positive}, {"label": "NEGATIVE", "score": round(1 - positive, 6)}]
+    labels = [
+        {"label": "POSITIVE", "score": positive},
+        {"label": "NEGATIVE", "score": round(1 - positive, 6)},
+    ]
     return sorted(labels, key=lambda item: item["score"], reverse=True)
 
 
@@ -75,14 +107,24 @@ def text_generation(body: dict[str, Any], single: bool = False) -> Any:
     answer: dict[str, Any] = {"generated_text": text}
     if parameters.get("details"):
         tokens = text.split()
-        answer["details"] = {"finish_reason": "length", "generated_tokens": len(tokens), "seed": None, "prefill": [], "tokens": []}
+        answer["details"] = {
+            "finish_reason": "length",
+            "generated_tokens": len(tokens),
+            "seed": None,
+            "prefill": [],
+            "tokens": [],
+        }
     return answer if single else [answer]
 
 
 def chat_completion(body: dict[str, Any]) -> dict[str, Any]:
     """TGI ``/v1/chat/completions``, OpenAI shape, answering the last user message."""
     messages = body.get("messages") if isinstance(body, dict) else None
-    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) and "content" in m for m in messages):
+    if (
+        not isinstance(messages, list)
+        or not messages
+        or not all(isinstance(m, dict) and "content" in m for m in messages)
+    ):
         raise BadInput("'messages' must be a non-empty list of {role, content}")
     prompt = "\n".join(str(m["content"]) for m in messages)
     content = generate_text(prompt, body.get("max_tokens") or 20).strip()
@@ -94,8 +136,19 @@ def chat_completion(body: dict[str, Any]) -> dict[str, Any]:
         "created": int(time.time()),
         "model": body.get("model") or "tgi",
         "system_fingerprint": "hfep-emulator",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "logprobs": None, "finish_reason": "length"}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens},
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "logprobs": None,
+                "finish_reason": "length",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
     }
 
 

@@ -217,7 +217,17 @@ class World:
         model.setdefault("secrets", {})
         config["compute"]["scaling"].setdefault("scaleToZeroTimeout", None)
         config.pop("accountId", None)
-        endpoint = Endpoint(namespace, body["name"], config, owner, "pending", STATE_MESSAGES["pending"], now, now, segment_start=now)
+        endpoint = Endpoint(
+            namespace,
+            body["name"],
+            config,
+            owner,
+            "pending",
+            STATE_MESSAGES["pending"],
+            now,
+            now,
+            segment_start=now,
+        )
         self.endpoints[(namespace, endpoint.name)] = endpoint
         if state == "pending":
             self.schedule(endpoint, self.deploy_steps(self.settings.deploy_seconds), now)
@@ -291,7 +301,12 @@ class World:
                 variant["credentials"] = {"username": "", "password": None}
         compute = config["compute"]
         compute["id"] = "-".join(
-            (config["provider"]["vendor"], config["provider"]["region"], compute["instanceType"], compute["instanceSize"])
+            (
+                config["provider"]["vendor"],
+                config["provider"]["region"],
+                compute["instanceType"],
+                compute["instanceSize"],
+            )
         )
         up = endpoint.state in ("running", "updating")
         status: dict[str, Any] = {

@@ -49,7 +49,11 @@ from airflow_provider_hfep.endpoints.payloads import (
     validate_endpoint_name,
     validate_namespace,
 )
-from airflow_provider_hfep.endpoints.retry import MANAGEMENT_RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
+from airflow_provider_hfep.endpoints.retry import (
+    MANAGEMENT_RETRYABLE_STATUSES,
+    RetryPolicy,
+    parse_retry_after,
+)
 from airflow_provider_hfep.endpoints.waiting import (
     DELETED,
     WAIT_TARGETS,
@@ -115,7 +119,9 @@ def check_base_url(field_name: str, url: str, allow_insecure_http: bool) -> str:
         url = f"https://{url}"
     scheme = urlsplit(url).scheme
     if scheme not in ("http", "https"):
-        raise InvalidEndpointArgumentError(field_name, f"scheme {scheme!r} is not http(s)", "use an https:// URL")
+        raise InvalidEndpointArgumentError(
+            field_name, f"scheme {scheme!r} is not http(s)", "use an https:// URL"
+        )
     if scheme == "http" and not allow_insecure_http and not is_loopback(url):
         raise InvalidEndpointArgumentError(
             field_name,
@@ -152,7 +158,9 @@ class _SharedAsyncTransport(httpx.AsyncBaseTransport):
         """Leave the pool to the other clients of this event loop; it goes with the loop."""
 
 
-_SHARED_POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _SharedAsyncTransport]] = weakref.WeakKeyDictionary()
+_SHARED_POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _SharedAsyncTransport]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def tls_verification(verify: bool | str) -> bool | ssl.SSLContext:
@@ -163,7 +171,11 @@ def tls_verification(verify: bool | str) -> bool | ssl.SSLContext:
         return ssl.create_default_context(capath=verify)
     if os.path.isfile(verify):
         return ssl.create_default_context(cafile=verify)
-    raise InvalidEndpointArgumentError("verify", f"{verify!r} is not a CA bundle file or directory", "use true, false, or the path of a PEM CA bundle")
+    raise InvalidEndpointArgumentError(
+        "verify",
+        f"{verify!r} is not a CA bundle file or directory",
+        "use true, false, or the path of a PEM CA bundle",
+    )
 
 
 def shared_async_transport(verify: bool | str = True) -> httpx.AsyncBaseTransport:
@@ -176,7 +188,10 @@ def shared_async_transport(verify: bool | str = True) -> httpx.AsyncBaseTranspor
     key = repr(verify)
     if key not in pools:
         pools[key] = _SharedAsyncTransport(
-            httpx.AsyncHTTPTransport(verify=tls_verification(verify), limits=httpx.Limits(max_connections=10, max_keepalive_connections=10))
+            httpx.AsyncHTTPTransport(
+                verify=tls_verification(verify),
+                limits=httpx.Limits(max_connections=10, max_keepalive_connections=10),
+            )
         )
     return pools[key]
 
@@ -202,7 +217,13 @@ class EndpointsApi:
 
     # -- the request layer ---------------------------------------------------------------------
 
-    def exchange(self, send: Send, *, retry_statuses: frozenset[int] = MANAGEMENT_RETRYABLE_STATUSES, retry_transport: bool = True) -> Plan[httpx.Response]:
+    def exchange(
+        self,
+        send: Send,
+        *,
+        retry_statuses: frozenset[int] = MANAGEMENT_RETRYABLE_STATUSES,
+        retry_transport: bool = True,
+    ) -> Plan[httpx.Response]:
         """Send ``send``, repeating it on transient failures; return the last response, whatever its status."""
         retries = 0
         while True:
@@ -211,9 +232,15 @@ class EndpointsApi:
             except httpx.TransportError as exc:
                 reason = f"{type(exc).__name__}"
                 if not retry_transport or retries >= self.retry.max_retries:
-                    cls = EndpointsTimeoutError if isinstance(exc, httpx.TimeoutException) else EndpointsTransportError
+                    cls = (
+                        EndpointsTimeoutError
+                        if isinstance(exc, httpx.TimeoutException)
+                        else EndpointsTransportError
+                    )
                     tries = retries + 1
-                    raise cls(f"{send.method} {urlsplit(send.url).path}: no answer after {tries} tr{'y' if tries == 1 else 'ies'} ({reason}: {exc})") from None
+                    raise cls(
+                        f"{send.method} {urlsplit(send.url).path}: no answer after {tries} tr{'y' if tries == 1 else 'ies'} ({reason}: {exc})"
+                    ) from None
                 delay = self.retry.delay(retries + 1)
             else:
                 if response.status_code not in retry_statuses or retries >= self.retry.max_retries:
@@ -224,7 +251,12 @@ class EndpointsApi:
             retries += 1
             log.warning(
                 "%s %s: %s, retry %d/%d in %.2f s",
-                send.method, urlsplit(send.url).path, reason, retries, self.retry.max_retries, delay,
+                send.method,
+                urlsplit(send.url).path,
+                reason,
+                retries,
+                self.retry.max_retries,
+                delay,
             )
             yield Sleep(delay)
 
@@ -282,7 +314,9 @@ class EndpointsApi:
             items = yield from self.list_in(ns)
             return EndpointListing(items)
         me = yield from self.whoami()
-        namespaces = ([me["name"]] if me.get("type") == "user" else []) + [org["name"] for org in me.get("orgs", [])]
+        namespaces = ([me["name"]] if me.get("type") == "user" else []) + [
+            org["name"] for org in me.get("orgs", [])
+        ]
         endpoints: list[InferenceEndpoint] = []
         failures: dict[str, Exception] = {}
         for ns in namespaces:
@@ -302,12 +336,19 @@ class EndpointsApi:
             attempts += 1
             try:
                 # 429 means "not processed": the one failure that is safe to repeat as is.
-                response = yield from self.request(send, retry_statuses=frozenset({429}), retry_transport=False)
+                response = yield from self.request(
+                    send, retry_statuses=frozenset({429}), retry_transport=False
+                )
                 return InferenceEndpoint.from_raw(response.json(), ns)
             except (EndpointsTransportError, ServerError) as exc:
                 if attempts > self.retry.max_retries:
                     raise
-                log.warning("Create of %s/%s ended with %s; checking whether it exists before sending again", ns, spec.name, exc)
+                log.warning(
+                    "Create of %s/%s ended with %s; checking whether it exists before sending again",
+                    ns,
+                    spec.name,
+                    exc,
+                )
                 yield Sleep(self.retry.delay(attempts))
                 try:
                     raw = yield from self.get_raw(ns, spec.name)
@@ -322,7 +363,9 @@ class EndpointsApi:
         validate_endpoint_name(name)
         ns = yield from self.resolve_namespace(namespace)
         # A PUT is a deep merge: applying the same one twice gives the same endpoint, so it may be retried.
-        response = yield from self.request(Send("PUT", self._url("endpoint", ns, name), json=changes.to_body()))
+        response = yield from self.request(
+            Send("PUT", self._url("endpoint", ns, name), json=changes.to_body())
+        )
         return InferenceEndpoint.from_raw(response.json(), ns)
 
     def _action(self, name: str, action: str, namespace: str | None) -> Plan[InferenceEndpoint]:
@@ -369,7 +412,9 @@ class EndpointsApi:
         if url is None:
             return None
         try:
-            response = yield from self.exchange(Send("GET", url, timeout=timeout), retry_statuses=frozenset(), retry_transport=False)
+            response = yield from self.exchange(
+                Send("GET", url, timeout=timeout), retry_statuses=frozenset(), retry_transport=False
+            )
         except EndpointsTransportError as exc:
             log.info("Health check of %s got no answer: %s", endpoint.name, exc)
             return None
@@ -400,9 +445,13 @@ class EndpointsApi:
         """
         validate_endpoint_name(name)
         if target not in WAIT_TARGETS:
-            raise InvalidEndpointArgumentError("target_status", f"{target!r} is not a state", f"use one of {', '.join(sorted(WAIT_TARGETS))}")
+            raise InvalidEndpointArgumentError(
+                "target_status", f"{target!r} is not a state", f"use one of {', '.join(sorted(WAIT_TARGETS))}"
+            )
         if poll_interval <= 0:
-            raise InvalidEndpointArgumentError("poll_interval", f"{poll_interval} is not positive", "use seconds > 0")
+            raise InvalidEndpointArgumentError(
+                "poll_interval", f"{poll_interval} is not positive", "use seconds > 0"
+            )
         started = time.time()
         ns = namespace
         endpoint: InferenceEndpoint | None = None
@@ -421,13 +470,20 @@ class EndpointsApi:
                 endpoint = yield from self.get(name, ns)
             except NotFoundError as exc:
                 if target == DELETED:
-                    return WatchResult(Outcome.SUCCESS, name, ns, DELETED, f"Endpoint {name} is deleted", None)
+                    return WatchResult(
+                        Outcome.SUCCESS, name, ns, DELETED, f"Endpoint {name} is deleted", None
+                    )
                 return result(Outcome.NOT_FOUND, f"Endpoint {name} not found in namespace {ns}: {exc}", exc)
             except (EndpointsTransportError, ServerError, RateLimitedError) as exc:
                 errors += 1
                 if errors > max_consecutive_errors:
-                    return result(Outcome.ERROR, f"Gave up on {name} after {errors} failed reads in a row: {exc}", exc)
-                progress = Progress(Outcome.WAITING, f"Reading {name} failed ({errors}/{max_consecutive_errors} tolerated): {exc}")
+                    return result(
+                        Outcome.ERROR, f"Gave up on {name} after {errors} failed reads in a row: {exc}", exc
+                    )
+                progress = Progress(
+                    Outcome.WAITING,
+                    f"Reading {name} failed ({errors}/{max_consecutive_errors} tolerated): {exc}",
+                )
             except EndpointsError as exc:  # authentication, permission, bad input: waiting will not fix it
                 return result(Outcome.ERROR, str(exc), exc)
             else:
@@ -442,8 +498,15 @@ class EndpointsApi:
                         health = 0 if health is None else health
                     progress = assess(endpoint, status_target, health)
                     left_target = left_target or endpoint.status != status_target
-                    if progress.outcome is Outcome.SUCCESS and settle_until and not left_target and time.time() < settle_until:
-                        progress = Progress(Outcome.WAITING, f"Endpoint {name} still shows its state from before the update")
+                    if (
+                        progress.outcome is Outcome.SUCCESS
+                        and settle_until
+                        and not left_target
+                        and time.time() < settle_until
+                    ):
+                        progress = Progress(
+                            Outcome.WAITING, f"Endpoint {name} still shows its state from before the update"
+                        )
                 if progress.done:
                     return result(progress.outcome, progress.message)
             if progress.message != last_message:  # one log line per change, not per poll
@@ -451,7 +514,9 @@ class EndpointsApi:
                 last_message = progress.message
             remaining = end_time - time.time()
             if remaining <= 0:
-                return result(Outcome.TIMEOUT, f"{progress.message}; still not done after {time.time() - started:.0f} s")
+                return result(
+                    Outcome.TIMEOUT, f"{progress.message}; still not done after {time.time() - started:.0f} s"
+                )
             # +-10 % jitter: many waits started together (mapped sensors, a triggerer restart) drift
             # apart instead of hitting the API, and the connection pool, in lockstep.
             yield Sleep(min(poll_interval * random.uniform(0.9, 1.1), remaining))
@@ -467,7 +532,9 @@ class EndpointsApi:
     ) -> Plan[InferenceEndpoint | None]:
         """:meth:`watch`, raising the typed error of any ending but success."""
         if timeout is not None and timeout < 0:
-            raise InvalidEndpointArgumentError("timeout", f"{timeout} is negative", "use seconds >= 0, or None to wait forever")
+            raise InvalidEndpointArgumentError(
+                "timeout", f"{timeout} is negative", "use seconds >= 0, or None to wait forever"
+            )
         end_time = float("inf") if timeout is None else time.time() + timeout
         outcome = yield from self.watch(name, namespace, target, end_time, poll_interval, check_health)
         raise_for_result(outcome)
@@ -490,9 +557,13 @@ class _ClientBase:
         allow_insecure_http: bool = False,
     ) -> None:
         if not isinstance(token, str) or not token.strip():
-            raise InvalidEndpointArgumentError("token", "is empty", "set the connection's Token field (its password)")
+            raise InvalidEndpointArgumentError(
+                "token", "is empty", "set the connection's Token field (its password)"
+            )
         if not timeout or timeout <= 0:
-            raise InvalidEndpointArgumentError("timeout", f"{timeout!r} is not a positive number of seconds", "use e.g. 30")
+            raise InvalidEndpointArgumentError(
+                "timeout", f"{timeout!r} is not a positive number of seconds", "use e.g. 30"
+            )
         self._api = EndpointsApi(
             check_base_url("api_url", api_url, allow_insecure_http),
             check_base_url("hub_url", hub_url, allow_insecure_http),
@@ -562,7 +633,9 @@ class EndpointsClient(_ClientBase):
                     instruction = plan.send(None)
                     continue
                 try:
-                    response = self._http.request(instruction.method, instruction.url, **self._request_kwargs(instruction))
+                    response = self._http.request(
+                        instruction.method, instruction.url, **self._request_kwargs(instruction)
+                    )
                 except httpx.TransportError as exc:
                     instruction = plan.throw(exc)
                 else:
@@ -599,7 +672,9 @@ class EndpointsClient(_ClientBase):
         """Create an endpoint from ``spec``."""
         return self._run(self._api.create(spec, namespace))
 
-    def update(self, name: str, changes: EndpointUpdate, *, namespace: str | None = None) -> InferenceEndpoint:
+    def update(
+        self, name: str, changes: EndpointUpdate, *, namespace: str | None = None
+    ) -> InferenceEndpoint:
         """Apply ``changes`` (a deep merge) to an endpoint."""
         return self._run(self._api.update(name, changes, namespace))
 
@@ -607,7 +682,9 @@ class EndpointsClient(_ClientBase):
         """Pause: no replica, no bill, no URL, until resumed."""
         return self._run(self._api.pause(name, namespace))
 
-    def resume(self, name: str, *, namespace: str | None = None, running_ok: bool = True) -> InferenceEndpoint:
+    def resume(
+        self, name: str, *, namespace: str | None = None, running_ok: bool = True
+    ) -> InferenceEndpoint:
         """Resume a paused or scaled-to-zero endpoint (already running is fine unless ``running_ok=False``)."""
         return self._run(self._api.resume(name, namespace, running_ok))
 
@@ -643,7 +720,18 @@ class EndpointsClient(_ClientBase):
 
         ``target`` is a state or ``"deleted"``; see :meth:`EndpointsApi.watch` for ``settle_until``.
         """
-        return self._run(self._api.watch(name, namespace, str(target), end_time, poll_interval, check_health, settle_until, max_consecutive_errors))
+        return self._run(
+            self._api.watch(
+                name,
+                namespace,
+                str(target),
+                end_time,
+                poll_interval,
+                check_health,
+                settle_until,
+                max_consecutive_errors,
+            )
+        )
 
     def wait(
         self,
@@ -671,7 +759,9 @@ class AsyncEndpointsClient(_ClientBase):
     ``httpx.AsyncBaseTransport``. Nothing in it blocks the event loop.
     """
 
-    def __init__(self, token: str, *, transport: httpx.AsyncBaseTransport | None = None, **settings: Any) -> None:
+    def __init__(
+        self, token: str, *, transport: httpx.AsyncBaseTransport | None = None, **settings: Any
+    ) -> None:
         super().__init__(token, **settings)
         self._http = httpx.AsyncClient(transport=transport, **self._http_options)
 
@@ -684,7 +774,9 @@ class AsyncEndpointsClient(_ClientBase):
                     instruction = plan.send(None)
                     continue
                 try:
-                    response = await self._http.request(instruction.method, instruction.url, **self._request_kwargs(instruction))
+                    response = await self._http.request(
+                        instruction.method, instruction.url, **self._request_kwargs(instruction)
+                    )
                 except httpx.TransportError as exc:
                     instruction = plan.throw(exc)
                 else:
@@ -721,7 +813,9 @@ class AsyncEndpointsClient(_ClientBase):
         """See :meth:`EndpointsClient.create`."""
         return await self._run(self._api.create(spec, namespace))
 
-    async def update(self, name: str, changes: EndpointUpdate, *, namespace: str | None = None) -> InferenceEndpoint:
+    async def update(
+        self, name: str, changes: EndpointUpdate, *, namespace: str | None = None
+    ) -> InferenceEndpoint:
         """See :meth:`EndpointsClient.update`."""
         return await self._run(self._api.update(name, changes, namespace))
 
@@ -729,7 +823,9 @@ class AsyncEndpointsClient(_ClientBase):
         """See :meth:`EndpointsClient.pause`."""
         return await self._run(self._api.pause(name, namespace))
 
-    async def resume(self, name: str, *, namespace: str | None = None, running_ok: bool = True) -> InferenceEndpoint:
+    async def resume(
+        self, name: str, *, namespace: str | None = None, running_ok: bool = True
+    ) -> InferenceEndpoint:
         """See :meth:`EndpointsClient.resume`."""
         return await self._run(self._api.resume(name, namespace, running_ok))
 
@@ -762,7 +858,18 @@ class AsyncEndpointsClient(_ClientBase):
         max_consecutive_errors: int = 5,
     ) -> WatchResult:
         """See :meth:`EndpointsClient.watch`."""
-        return await self._run(self._api.watch(name, namespace, str(target), end_time, poll_interval, check_health, settle_until, max_consecutive_errors))
+        return await self._run(
+            self._api.watch(
+                name,
+                namespace,
+                str(target),
+                end_time,
+                poll_interval,
+                check_health,
+                settle_until,
+                max_consecutive_errors,
+            )
+        )
 
     async def wait(
         self,
@@ -775,4 +882,6 @@ class AsyncEndpointsClient(_ClientBase):
         check_health: bool = True,
     ) -> InferenceEndpoint:
         """See :meth:`EndpointsClient.wait`."""
-        return await self._run(self._api.wait(name, namespace, str(target), timeout, poll_interval, check_health))
+        return await self._run(
+            self._api.wait(name, namespace, str(target), timeout, poll_interval, check_health)
+        )

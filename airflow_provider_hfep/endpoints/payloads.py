@@ -35,22 +35,61 @@ IMAGE_VARIANTS = (
 # The Hub's pipeline tags, plus the endpoint-only ones (custom handlers, sentence-transformers).
 KNOWN_TASKS = frozenset(
     {
-        "any-to-any", "audio-classification", "audio-to-audio", "audio-text-to-text",
-        "automatic-speech-recognition", "conversational", "custom", "depth-estimation",
-        "document-question-answering", "feature-extraction", "fill-mask", "image-classification",
-        "image-feature-extraction", "image-segmentation", "image-text-to-text", "image-to-3d",
-        "image-to-image", "image-to-text", "image-to-video", "keypoint-detection", "mask-generation",
-        "object-detection", "question-answering", "reinforcement-learning", "robotics",
-        "sentence-embeddings", "sentence-ranking", "sentence-similarity", "summarization",
-        "table-question-answering", "tabular-classification", "tabular-regression",
-        "text-classification", "text-generation", "text-ranking", "text-retrieval", "text-to-3d",
-        "text-to-audio", "text-to-image", "text-to-speech", "text-to-video", "text2text-generation",
-        "time-series-forecasting", "token-classification", "translation", "unconditional-image-generation",
-        "video-classification", "video-text-to-text", "visual-document-retrieval",
-        "visual-question-answering", "zero-shot-classification", "zero-shot-image-classification",
+        "any-to-any",
+        "audio-classification",
+        "audio-to-audio",
+        "audio-text-to-text",
+        "automatic-speech-recognition",
+        "conversational",
+        "custom",
+        "depth-estimation",
+        "document-question-answering",
+        "feature-extraction",
+        "fill-mask",
+        "image-classification",
+        "image-feature-extraction",
+        "image-segmentation",
+        "image-text-to-text",
+        "image-to-3d",
+        "image-to-image",
+        "image-to-text",
+        "image-to-video",
+        "keypoint-detection",
+        "mask-generation",
+        "object-detection",
+        "question-answering",
+        "reinforcement-learning",
+        "robotics",
+        "sentence-embeddings",
+        "sentence-ranking",
+        "sentence-similarity",
+        "summarization",
+        "table-question-answering",
+        "tabular-classification",
+        "tabular-regression",
+        "text-classification",
+        "text-generation",
+        "text-ranking",
+        "text-retrieval",
+        "text-to-3d",
+        "text-to-audio",
+        "text-to-image",
+        "text-to-speech",
+        "text-to-video",
+        "text2text-generation",
+        "time-series-forecasting",
+        "token-classification",
+        "translation",
+        "unconditional-image-generation",
+        "video-classification",
+        "video-text-to-text",
+        "visual-document-retrieval",
+        "visual-question-answering",
+        "zero-shot-classification",
+        "zero-shot-image-classification",
         "zero-shot-object-detection",
     }
-)  # fmt: skip
+)
 
 
 def validate_endpoint_name(name: Any, field: str = "endpoint_name") -> str:
@@ -88,13 +127,17 @@ def validate_task(task: Any, field: str = "task") -> str:
 def check_choice(field: str, value: Any, choices: Sequence[str]) -> None:
     """Refuse ``value`` unless it is one of ``choices``, naming the field and the choices."""
     if value not in choices:
-        raise InvalidEndpointArgumentError(field, f"{value!r} is not allowed", f"use one of {', '.join(choices)}")
+        raise InvalidEndpointArgumentError(
+            field, f"{value!r} is not allowed", f"use one of {', '.join(choices)}"
+        )
 
 
 def check_seconds(field: str, value: Any) -> None:
     """Refuse anything but a positive number of seconds."""
     if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-        raise InvalidEndpointArgumentError(field, f"{value!r} is not a positive number of seconds", "use e.g. 30")
+        raise InvalidEndpointArgumentError(
+            field, f"{value!r} is not a positive number of seconds", "use e.g. 30"
+        )
 
 
 def _check_type(value: Any) -> None:
@@ -110,9 +153,13 @@ def _check_type(value: Any) -> None:
 def _check_replicas(min_replica: Any, max_replica: Any) -> None:
     for field, value in (("min_replica", min_replica), ("max_replica", max_replica)):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
-            raise InvalidEndpointArgumentError(field, f"{value!r} is not a replica count", "use an integer >= 0")
+            raise InvalidEndpointArgumentError(
+                field, f"{value!r} is not a replica count", "use an integer >= 0"
+            )
     if max_replica is not None and max_replica < 1:
-        raise InvalidEndpointArgumentError("max_replica", f"{max_replica} leaves no replica to serve", "use 1 or more")
+        raise InvalidEndpointArgumentError(
+            "max_replica", f"{max_replica} leaves no replica to serve", "use 1 or more"
+        )
     if min_replica is not None and max_replica is not None and min_replica > max_replica:
         raise InvalidEndpointArgumentError(
             "min_replica",
@@ -126,7 +173,9 @@ def _check_scale_to_zero(timeout: Any, min_replica: Any) -> None:
         return
     if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 1:
         raise InvalidEndpointArgumentError(
-            "scale_to_zero_timeout", f"{timeout!r} is not a number of minutes", "use an integer >= 1 (minutes)"
+            "scale_to_zero_timeout",
+            f"{timeout!r} is not a number of minutes",
+            "use an integer >= 1 (minutes)",
         )
     if min_replica is not None and min_replica != 0:
         raise InvalidEndpointArgumentError(
@@ -139,15 +188,25 @@ def _check_scale_to_zero(timeout: Any, min_replica: Any) -> None:
 def _check_string_map(field: str, value: Any) -> None:
     if value is None:
         return
-    if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise InvalidEndpointArgumentError(field, "must map names to string values", 'use e.g. {"MAX_INPUT_LENGTH": "1024"}')
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise InvalidEndpointArgumentError(
+            field, "must map names to string values", 'use e.g. {"MAX_INPUT_LENGTH": "1024"}'
+        )
 
 
 def _check_string_list(field: str, value: Any) -> None:
     if value is None:
         return
-    if isinstance(value, str) or not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
-        raise InvalidEndpointArgumentError(field, "must be a list of strings", 'use e.g. ["--max-model-len", "4096"]')
+    if (
+        isinstance(value, str)
+        or not isinstance(value, Sequence)
+        or not all(isinstance(v, str) for v in value)
+    ):
+        raise InvalidEndpointArgumentError(
+            field, "must be a list of strings", 'use e.g. ["--max-model-len", "4096"]'
+        )
 
 
 def _check_custom_image(image: Any) -> None:
@@ -155,7 +214,9 @@ def _check_custom_image(image: Any) -> None:
         return
     if not isinstance(image, Mapping) or not image:
         raise InvalidEndpointArgumentError(
-            "custom_image", "must be a non-empty dict", 'use {"url": "ghcr.io/...", "healthRoute": "/health", "port": 80}'
+            "custom_image",
+            "must be a non-empty dict",
+            'use {"url": "ghcr.io/...", "healthRoute": "/health", "port": 80}',
         )
     if "health_route" in image:
         raise InvalidEndpointArgumentError(
@@ -175,13 +236,17 @@ def _check_custom_image(image: Any) -> None:
     for variant, config in image.items():
         if variant != "huggingface" and not (isinstance(config, Mapping) and config.get("url")):
             raise InvalidEndpointArgumentError(
-                "custom_image", f"variant {variant!r} has no 'url'", f'add the container image: {{"{variant}": {{"url": ...}}}}'
+                "custom_image",
+                f"variant {variant!r} has no 'url'",
+                f'add the container image: {{"{variant}": {{"url": ...}}}}',
             )
 
 
 def _check_route_path(path: Any) -> None:
     if path is not None and (not isinstance(path, str) or not path.startswith("/")):
-        raise InvalidEndpointArgumentError("path", f"{path!r} does not start with '/'", "use e.g. '/models/my-model'")
+        raise InvalidEndpointArgumentError(
+            "path", f"{path!r} does not start with '/'", "use e.g. '/models/my-model'"
+        )
 
 
 def _check_scaling_metric(metric: Any) -> None:
@@ -192,7 +257,9 @@ def _check_scaling_metric(metric: Any) -> None:
 def _check_registry_credentials(image: Any, username: Any, password: Any) -> None:
     if password is not None and username is None:
         raise InvalidEndpointArgumentError(
-            "container_registry_password", "was given without a username", "set container_registry_username too"
+            "container_registry_password",
+            "was given without a username",
+            "set container_registry_username too",
         )
     if username is not None and (image is None or not ("url" in image or "custom" in image)):
         raise InvalidEndpointArgumentError(
@@ -220,7 +287,9 @@ def validate_arguments(values: Mapping[str, Any]) -> None:
     _check_custom_image(present.get("custom_image"))
     if "container_registry_username" in present or "container_registry_password" in present:
         _check_registry_credentials(
-            present.get("custom_image"), present.get("container_registry_username"), present.get("container_registry_password")
+            present.get("custom_image"),
+            present.get("container_registry_username"),
+            present.get("container_registry_password"),
         )
     for field in ("container_command", "container_args", "tags"):
         _check_string_list(field, present.get(field))
@@ -320,7 +389,11 @@ class EndpointSpec:
     private_link_region: str | None = None
 
     def __repr__(self) -> str:  # secrets and registry passwords never appear in logs
-        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("secrets", "container_registry_password")}
+        shown = {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name not in ("secrets", "container_registry_password")
+        }
         return f"EndpointSpec({', '.join(f'{k}={v!r}' for k, v in shown.items() if v is not None)})"
 
     def __post_init__(self) -> None:
@@ -328,7 +401,9 @@ class EndpointSpec:
         for field in ("repository", "framework", "instance_size", "instance_type", "region", "vendor"):
             value = getattr(self, field)
             if not isinstance(value, str) or not value.strip():
-                raise InvalidEndpointArgumentError(field, f"{value!r} is empty or not a string", f"set {field}")
+                raise InvalidEndpointArgumentError(
+                    field, f"{value!r} is empty or not a string", f"set {field}"
+                )
         check_choice("accelerator", self.accelerator, ACCELERATORS)
         _check_type(self.type)
         validate_arguments(vars(self))
@@ -359,7 +434,10 @@ class EndpointSpec:
             "type": str(self.type),
         }
         if self.private_link_account_id is not None:
-            body["privateService"] = {"accountId": self.private_link_account_id, "region": self.private_link_region}
+            body["privateService"] = {
+                "accountId": self.private_link_account_id,
+                "region": self.private_link_region,
+            }
         if self.scaling_metric:
             body["compute"]["scaling"]["measure"] = {str(self.scaling_metric): self.scaling_threshold}
         model = body["model"]
@@ -375,7 +453,9 @@ class EndpointSpec:
             model["secrets"] = dict(self.secrets)
         if self.domain is not None or self.path is not None:
             body["route"] = {
-                key: value for key, value in (("domain", self.domain), ("path", self.path)) if value is not None
+                key: value
+                for key, value in (("domain", self.domain), ("path", self.path))
+                if value is not None
             }
         if self.cache_http_responses is not None:
             body["cacheHttpResponses"] = self.cache_http_responses

@@ -53,7 +53,9 @@ class RetryPolicy:
         if self.max_retries < 0 or self.backoff_base < 0 or self.backoff_max < 0 or self.retry_after_max < 0:
             raise ValueError("RetryPolicy values must not be negative")
 
-    def delay(self, retry_number: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
+    def delay(
+        self, retry_number: int, retry_after: float | None = None, rng: random.Random | None = None
+    ) -> float:
         """Seconds to sleep before retry number ``retry_number`` (1 for the first retry).
 
         Half fixed, half random ("equal jitter"): spread enough that many clients backing off

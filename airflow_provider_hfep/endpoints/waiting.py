@@ -133,7 +133,14 @@ class WatchResult:
             status = Outcome(event["status"])  # type: ignore[index]
             if status is Outcome.WAITING:
                 raise ValueError(status)
-            return cls(status, event["endpoint_name"], event.get("namespace"), event.get("state"), event.get("message", ""), event.get("url"))  # type: ignore[union-attr]
+            return cls(
+                status,
+                event["endpoint_name"],
+                event.get("namespace"),
+                event.get("state"),
+                event.get("message", ""),
+                event.get("url"),
+            )  # type: ignore[union-attr]
         except (KeyError, TypeError, ValueError):
             raise ValueError(f"Not an endpoint trigger event: {event!r}") from None
 

@@ -90,12 +90,16 @@ class HuggingFaceEndpointHook(BaseHook):
         try:
             timeout = float(timeout)
         except (TypeError, ValueError):
-            raise ValueError(f"Connection extra 'timeout': {timeout!r} is not a number. Fix: use seconds, e.g. 30") from None
+            raise ValueError(
+                f"Connection extra 'timeout': {timeout!r} is not a number. Fix: use seconds, e.g. 30"
+            ) from None
         retries = extras.get("max_retries")
         try:
             retry = None if retries in (None, "") else RetryPolicy(max_retries=int(retries))
         except (TypeError, ValueError):
-            raise ValueError(f"Connection extra 'max_retries': {retries!r} is not a count. Fix: use an integer >= 0, e.g. 4") from None
+            raise ValueError(
+                f"Connection extra 'max_retries': {retries!r} is not a count. Fix: use an integer >= 0, e.g. 4"
+            ) from None
         return {
             "token": conn.password,
             "retry": retry,

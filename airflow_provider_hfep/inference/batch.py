@@ -69,7 +69,11 @@ class ItemResult:
         return self.error is None
 
     def to_json(self) -> dict[str, Any]:
-        return {"index": self.index, "output": self.output} if self.ok else {"index": self.index, "error": self.error}
+        return (
+            {"index": self.index, "output": self.output}
+            if self.ok
+            else {"index": self.index, "error": self.error}
+        )
 
 
 @dataclass
@@ -88,10 +92,16 @@ class BatchSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "count": self.total, "succeeded": self.succeeded, "failed": self.failed, "requests": self.requests,
-            "retries": self.retries, "throttled": self.throttled, "duration_s": round(self.duration_s, 3),
-            "final_concurrency": self.concurrency, "first_errors": self.first_errors,
-        }  # fmt: skip
+            "count": self.total,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "requests": self.requests,
+            "retries": self.retries,
+            "throttled": self.throttled,
+            "duration_s": round(self.duration_s, 3),
+            "final_concurrency": self.concurrency,
+            "first_errors": self.first_errors,
+        }
 
 
 class AdaptiveLimit:
@@ -175,15 +185,21 @@ class ShardedTransport(httpx.AsyncBaseTransport):
             await pool.aclose()
 
 
-def batch_client(auth: httpx.Auth | None, max_concurrency: int, verify: bool | str = True) -> httpx.AsyncClient:
+def batch_client(
+    auth: httpx.Auth | None, max_concurrency: int, verify: bool | str = True
+) -> httpx.AsyncClient:
     """The one ``httpx.AsyncClient`` a batch runs on: enough connections for ``max_concurrency``."""
-    return httpx.AsyncClient(auth=auth, transport=ShardedTransport(max_concurrency, verify=verify), follow_redirects=False)
+    return httpx.AsyncClient(
+        auth=auth, transport=ShardedTransport(max_concurrency, verify=verify), follow_redirects=False
+    )
 
 
 class _Outcome(Exception):
     """Internal: a retryable failure of one attempt, with the server's delay if any."""
 
-    def __init__(self, reason: str, retry_after: float | None = None, cold: bool = False, overloaded: bool = False) -> None:
+    def __init__(
+        self, reason: str, retry_after: float | None = None, cold: bool = False, overloaded: bool = False
+    ) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
         self.cold = cold
@@ -219,7 +235,9 @@ async def run_batch(
     settings = settings or BatchSettings()
     parameters = dict(parameters or {})
     target = url.rstrip("/") + (task.path if task.path != "/" else "")
-    headers = {"x-scale-up-timeout": str(int(settings.cold_start_timeout))} if settings.wake_scaled_to_zero else {}
+    headers = (
+        {"x-scale-up-timeout": str(int(settings.cold_start_timeout))} if settings.wake_scaled_to_zero else {}
+    )
     limit = AdaptiveLimit(settings.max_concurrency)
     summary = BatchSummary()
     started = time.monotonic()
@@ -231,7 +249,9 @@ async def run_batch(
         overloaded = False
         try:
             summary.requests += 1
-            response = await client.post(target, json=task.body(item, parameters), headers=headers, timeout=settings.request_timeout)
+            response = await client.post(
+                target, json=task.body(item, parameters), headers=headers, timeout=settings.request_timeout
+            )
         except httpx.TimeoutException as exc:
             raise _Outcome(f"timeout after {settings.request_timeout} s ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
@@ -247,9 +267,11 @@ async def run_batch(
                 overloaded = status == 429
                 summary.throttled += overloaded
                 raise _Outcome(
-                    f"HTTP {status}: {message}", parse_retry_after(response.headers.get("retry-after")),
-                    cold=status == 503, overloaded=overloaded,
-                )  # fmt: skip
+                    f"HTTP {status}: {message}",
+                    parse_retry_after(response.headers.get("retry-after")),
+                    cold=status == 503,
+                    overloaded=overloaded,
+                )
             raise _Refused(f"HTTP {status}: {message}")  # the input itself is refused: no retry
         finally:
             await limit.release(ticket, overloaded=overloaded)
@@ -273,7 +295,9 @@ async def run_batch(
             except _Refused as refusal:
                 return ItemResult(index, error=str(refusal), attempts=retries + 1)
             except (ValueError, KeyError, IndexError, TypeError) as exc:  # an answer of an unexpected shape
-                return ItemResult(index, error=f"unexpected answer: {type(exc).__name__}: {exc}", attempts=retries + 1)
+                return ItemResult(
+                    index, error=f"unexpected answer: {type(exc).__name__}: {exc}", attempts=retries + 1
+                )
 
     def record(result: ItemResult) -> None:
         if result.ok:
@@ -297,8 +321,14 @@ async def run_batch(
             eta = f", ETA {(total - done) / rate:.0f} s" if total and rate else ""
             log.info(
                 "%d/%s done (%.1f/s%s), %d retries, %d errors, concurrency %d",
-                done, total if total is not None else "?", rate, eta, summary.retries, summary.failed, limit.limit,
-            )  # fmt: skip
+                done,
+                total if total is not None else "?",
+                rate,
+                eta,
+                summary.retries,
+                summary.failed,
+                limit.limit,
+            )
 
     reporter = asyncio.ensure_future(progress())
     workers = [asyncio.ensure_future(worker()) for _ in range(settings.max_concurrency)]

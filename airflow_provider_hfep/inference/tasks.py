@@ -16,14 +16,20 @@ from airflow_provider_hfep.endpoints.errors import InvalidEndpointArgumentError
 def _text(index: int, item: Any, task: str) -> None:
     if not isinstance(item, str) or not item:
         raise InvalidEndpointArgumentError(
-            f"inputs[{index}]", f"expected a non-empty string for {task}, got {type(item).__name__}", "pass one string per job"
+            f"inputs[{index}]",
+            f"expected a non-empty string for {task}, got {type(item).__name__}",
+            "pass one string per job",
         )
 
 
 def _messages(index: int, item: Any, task: str) -> None:
     messages = item.get("messages") if isinstance(item, dict) else item
-    if not isinstance(messages, list) or not messages or not all(
-        isinstance(m, dict) and isinstance(m.get("role"), str) and "content" in m for m in messages
+    if (
+        not isinstance(messages, list)
+        or not messages
+        or not all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and "content" in m for m in messages
+        )
     ):
         raise InvalidEndpointArgumentError(
             f"inputs[{index}]",
@@ -34,13 +40,19 @@ def _messages(index: int, item: Any, task: str) -> None:
 
 def _raw(index: int, item: Any, task: str) -> None:
     if not isinstance(item, dict):
-        raise InvalidEndpointArgumentError(f"inputs[{index}]", f"expected a JSON object for {task}", 'pass the exact body, e.g. {"inputs": "..."}')
+        raise InvalidEndpointArgumentError(
+            f"inputs[{index}]",
+            f"expected a JSON object for {task}",
+            'pass the exact body, e.g. {"inputs": "..."}',
+        )
 
 
 def _fill_mask(index: int, item: Any, task: str) -> None:
     _text(index, item, task)
     if "<mask>" not in item and "[MASK]" not in item:
-        raise InvalidEndpointArgumentError(f"inputs[{index}]", "has no mask token", "put <mask> (or [MASK]) where the word goes")
+        raise InvalidEndpointArgumentError(
+            f"inputs[{index}]", "has no mask token", "put <mask> (or [MASK]) where the word goes"
+        )
 
 
 def _first(answer: Any) -> Any:
@@ -75,13 +87,31 @@ TASKS: dict[str, InferenceTask] = {
     task.name: task
     for task in (
         # TGI's compatible route answers a list; the text of the first element is the result.
-        InferenceTask("text-generation", "/", _text, lambda x, p: {"inputs": x, "parameters": p}, lambda a: _first(a)["generated_text"]),
+        InferenceTask(
+            "text-generation",
+            "/",
+            _text,
+            lambda x, p: {"inputs": x, "parameters": p},
+            lambda a: _first(a)["generated_text"],
+        ),
         # OpenAI shape: the result is the assistant message's content.
-        InferenceTask("chat-completion", "/v1/chat/completions", _messages, _chat_body, lambda a: a["choices"][0]["message"]["content"]),
+        InferenceTask(
+            "chat-completion",
+            "/v1/chat/completions",
+            _messages,
+            _chat_body,
+            lambda a: a["choices"][0]["message"]["content"],
+        ),
         # TEI: parameters sit at the top level; one string gives [[floats]].
         InferenceTask("feature-extraction", "/", _text, lambda x, p: {"inputs": x, **p}, _first),
         InferenceTask("text-classification", "/", _text, lambda x, p: {"inputs": x, "parameters": p}, _first),
-        InferenceTask("summarization", "/", _text, lambda x, p: {"inputs": x, "parameters": p}, lambda a: _first(a)["summary_text"]),
+        InferenceTask(
+            "summarization",
+            "/",
+            _text,
+            lambda x, p: {"inputs": x, "parameters": p},
+            lambda a: _first(a)["summary_text"],
+        ),
         InferenceTask("fill-mask", "/", _fill_mask, lambda x, p: {"inputs": x, "parameters": p}, lambda a: a),
         # The caller's JSON, posted as is; the answer, returned as is.
         InferenceTask("raw", "/", _raw, lambda x, p: x, lambda a: a),
@@ -92,5 +122,7 @@ TASKS: dict[str, InferenceTask] = {
 def get_task(name: Any) -> InferenceTask:
     """The task called ``name``, or an error listing the supported ones."""
     if name not in TASKS:
-        raise InvalidEndpointArgumentError("task", f"{name!r} is not a supported inference task", f"use one of {', '.join(TASKS)}")
+        raise InvalidEndpointArgumentError(
+            "task", f"{name!r} is not a supported inference task", f"use one of {', '.join(TASKS)}"
+        )
     return TASKS[name]

@@ -82,26 +82,42 @@ class HuggingFaceEndpointBaseOperator(EndpointTarget, BaseOperator):
         self.timeout = timeout
 
     def _complete(
-        self, context: Context, endpoint: InferenceEndpoint | None, name: str, namespace: str, settle_until: float | None = None
+        self,
+        context: Context,
+        endpoint: InferenceEndpoint | None,
+        name: str,
+        namespace: str,
+        settle_until: float | None = None,
     ) -> dict[str, Any]:
         """Return the endpoint, or wait for :attr:`target_status` inline or in the triggerer."""
         if not self.wait_for_completion:
-            return endpoint.to_dict() if endpoint else {"name": name, "namespace": namespace, "status": self.target_status}
+            return (
+                endpoint.to_dict()
+                if endpoint
+                else {"name": name, "namespace": namespace, "status": self.target_status}
+            )
         # Inline, wait the whole timeout. Deferrable, look once first (a deadline already passed makes
         # watch() take exactly one look): an operation already complete needs no deferral.
         result = self.hook.client.watch(
-            name, namespace=namespace, target=self.target_status,
+            name,
+            namespace=namespace,
+            target=self.target_status,
             end_time=time.time() + (0 if self.deferrable else self.timeout),
-            poll_interval=self.poll_interval, settle_until=settle_until,
-        )  # fmt: skip
+            poll_interval=self.poll_interval,
+            settle_until=settle_until,
+        )
         if not (self.deferrable and result.status is Outcome.TIMEOUT):
             return finish_wait(self.hook, result.to_event(), result.endpoint)
         self.defer(
             trigger=HuggingFaceEndpointStatusTrigger(
-                hf_conn_id=self.hf_conn_id, endpoint_name=name, namespace=namespace,
-                end_time=time.time() + self.timeout, target_status=self.target_status,
-                poll_interval=self.poll_interval, settle_until=settle_until,
-            ),  # fmt: skip
+                hf_conn_id=self.hf_conn_id,
+                endpoint_name=name,
+                namespace=namespace,
+                end_time=time.time() + self.timeout,
+                target_status=self.target_status,
+                poll_interval=self.poll_interval,
+                settle_until=settle_until,
+            ),
             method_name="execute_complete",
             # A safety net only: the trigger's own end_time fires first, with a clearer message.
             timeout=timedelta(seconds=self.timeout + self.poll_interval + 60),
@@ -140,7 +156,10 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointBaseOperator):
     :return: the endpoint as a JSON-safe dict.
     """
 
-    template_fields: Sequence[str] = (*HuggingFaceEndpointBaseOperator.template_fields, *TEMPLATED_SPEC_FIELDS)
+    template_fields: Sequence[str] = (
+        *HuggingFaceEndpointBaseOperator.template_fields,
+        *TEMPLATED_SPEC_FIELDS,
+    )
     template_fields_renderers = {"custom_image": "json", "env": "json", "tags": "json"}
 
     def __init__(
@@ -183,15 +202,29 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointBaseOperator):
         self.if_exists = if_exists
         self.update_settle_seconds = update_settle_seconds
         self.spec_arguments: dict[str, Any] = {
-            "framework": framework, "accelerator": accelerator, "instance_size": instance_size,
-            "instance_type": instance_type, "region": region, "vendor": vendor, "min_replica": min_replica,
-            "max_replica": max_replica, "scaling_metric": scaling_metric, "scaling_threshold": scaling_threshold,
-            "scale_to_zero_timeout": scale_to_zero_timeout, "container_registry_username": container_registry_username,
-            "container_registry_password": container_registry_password, "container_command": container_command,
-            "container_args": container_args, "secrets": secrets, "type": type, "domain": domain, "path": path,
-            "cache_http_responses": cache_http_responses, "private_link_account_id": private_link_account_id,
+            "framework": framework,
+            "accelerator": accelerator,
+            "instance_size": instance_size,
+            "instance_type": instance_type,
+            "region": region,
+            "vendor": vendor,
+            "min_replica": min_replica,
+            "max_replica": max_replica,
+            "scaling_metric": scaling_metric,
+            "scaling_threshold": scaling_threshold,
+            "scale_to_zero_timeout": scale_to_zero_timeout,
+            "container_registry_username": container_registry_username,
+            "container_registry_password": container_registry_password,
+            "container_command": container_command,
+            "container_args": container_args,
+            "secrets": secrets,
+            "type": type,
+            "domain": domain,
+            "path": path,
+            "cache_http_responses": cache_http_responses,
+            "private_link_account_id": private_link_account_id,
             "private_link_region": private_link_region,
-        }  # fmt: skip
+        }
         # The static arguments are checked now, at parse time; the templated ones after rendering.
         static = {k: v for k, v in self.spec_arguments.items() if not k.startswith("container_registry")}
         validate_arguments(static)
@@ -205,9 +238,15 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointBaseOperator):
     def _spec(self, marker: str) -> EndpointSpec:
         validate_arguments({"tags": self.tags})  # before the marker tag is added to it
         return EndpointSpec(
-            name=self.endpoint_name, repository=self.repository, revision=self.revision, task=self.task,
-            custom_image=self.custom_image, env=self.env, tags=[*(self.tags or []), marker], **self.spec_arguments,
-        )  # fmt: skip
+            name=self.endpoint_name,
+            repository=self.repository,
+            revision=self.revision,
+            task=self.task,
+            custom_image=self.custom_image,
+            env=self.env,
+            tags=[*(self.tags or []), marker],
+            **self.spec_arguments,
+        )
 
     @staticmethod
     def _marker(context: Context) -> str:
@@ -227,10 +266,16 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointBaseOperator):
         except ConflictError:
             existing = self.hook.client.get(name, namespace=namespace)
             if marker in (existing.raw.get("tags") or []):
-                self.log.info("Endpoint %s/%s was created by an earlier try of this task: taking it over", namespace, name)
+                self.log.info(
+                    "Endpoint %s/%s was created by an earlier try of this task: taking it over",
+                    namespace,
+                    name,
+                )
                 endpoint = existing
             elif self.if_exists == "reuse":
-                self.log.info("Endpoint %s/%s exists (%s): reusing it as it is", namespace, name, existing.status)
+                self.log.info(
+                    "Endpoint %s/%s exists (%s): reusing it as it is", namespace, name, existing.status
+                )
                 endpoint = existing
             elif self.if_exists == "update":
                 changes = EndpointUpdate(**{f: getattr(spec, f) for f in UPDATE_FIELDS})
@@ -266,7 +311,10 @@ class HuggingFaceUpdateEndpointOperator(HuggingFaceEndpointBaseOperator):
     :return: the endpoint as a JSON-safe dict.
     """
 
-    template_fields: Sequence[str] = (*HuggingFaceEndpointBaseOperator.template_fields, *TEMPLATED_SPEC_FIELDS)
+    template_fields: Sequence[str] = (
+        *HuggingFaceEndpointBaseOperator.template_fields,
+        *TEMPLATED_SPEC_FIELDS,
+    )
     template_fields_renderers = {"custom_image": "json", "env": "json", "tags": "json"}
 
     def __init__(
@@ -302,14 +350,26 @@ class HuggingFaceUpdateEndpointOperator(HuggingFaceEndpointBaseOperator):
         self.if_updating = if_updating
         self.update_settle_seconds = update_settle_seconds
         self.update_arguments: dict[str, Any] = {
-            "accelerator": accelerator, "instance_size": instance_size, "instance_type": instance_type,
-            "min_replica": min_replica, "max_replica": max_replica, "scale_to_zero_timeout": scale_to_zero_timeout,
-            "scaling_metric": scaling_metric, "scaling_threshold": scaling_threshold, "framework": framework,
-            "container_command": container_command, "container_args": container_args, "secrets": secrets,
-            "domain": domain, "path": path, "cache_http_responses": cache_http_responses,
-        }  # fmt: skip
+            "accelerator": accelerator,
+            "instance_size": instance_size,
+            "instance_type": instance_type,
+            "min_replica": min_replica,
+            "max_replica": max_replica,
+            "scale_to_zero_timeout": scale_to_zero_timeout,
+            "scaling_metric": scaling_metric,
+            "scaling_threshold": scaling_threshold,
+            "framework": framework,
+            "container_command": container_command,
+            "container_args": container_args,
+            "secrets": secrets,
+            "domain": domain,
+            "path": path,
+            "cache_http_responses": cache_http_responses,
+        }
         validate_arguments(self.update_arguments)
-        check_has_changes((*self.update_arguments.values(), repository, revision, task, custom_image, env, tags))
+        check_has_changes(
+            (*self.update_arguments.values(), repository, revision, task, custom_image, env, tags)
+        )
         self.repository = repository
         self.revision = revision
         self.task = task
@@ -319,9 +379,14 @@ class HuggingFaceUpdateEndpointOperator(HuggingFaceEndpointBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         changes = EndpointUpdate(
-            repository=self.repository, revision=self.revision, task=self.task, custom_image=self.custom_image,
-            env=self.env, tags=self.tags, **self.update_arguments,
-        )  # fmt: skip
+            repository=self.repository,
+            revision=self.revision,
+            task=self.task,
+            custom_image=self.custom_image,
+            env=self.env,
+            tags=self.tags,
+            **self.update_arguments,
+        )
         name, namespace = self._resolve(context)
         current = self.hook.client.get(name, namespace=namespace)
         if current.status == EndpointStatus.UPDATING:
@@ -331,8 +396,12 @@ class HuggingFaceUpdateEndpointOperator(HuggingFaceEndpointBaseOperator):
                     f"endpoint {namespace}/{name} is still applying an earlier update",
                     "retry later, or set if_updating='wait' to wait for it first",
                 )
-            self.log.info("Endpoint %s/%s is still updating: waiting for it before this update", namespace, name)
-            self.hook.client.wait(name, namespace=namespace, timeout=self.timeout, poll_interval=self.poll_interval)
+            self.log.info(
+                "Endpoint %s/%s is still updating: waiting for it before this update", namespace, name
+            )
+            self.hook.client.wait(
+                name, namespace=namespace, timeout=self.timeout, poll_interval=self.poll_interval
+            )
         settle_until = time.time() + self.update_settle_seconds
         endpoint = self.hook.client.update(name, changes, namespace=namespace)
         self.log.info("Updated endpoint %s/%s with %r", namespace, name, changes)

@@ -92,7 +92,15 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
     :param progress_interval: seconds between two progress log lines. Default 30.
     """
 
-    template_fields: Sequence[str] = ("endpoint_name", "namespace", "hf_conn_id", "inputs", "input_path", "output_path", "parameters")
+    template_fields: Sequence[str] = (
+        "endpoint_name",
+        "namespace",
+        "hf_conn_id",
+        "inputs",
+        "input_path",
+        "output_path",
+        "parameters",
+    )
     template_fields_renderers = {"inputs": "json", "parameters": "json"}
     operator_extra_links = (HuggingFaceEndpointLink(),)
     ui_color = "#ffd21e"
@@ -121,12 +129,26 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         super().__init__(**kwargs)
         get_task(task)
         if (inputs is None) == (input_path is None):
-            raise InvalidEndpointArgumentError("inputs", "give exactly one of inputs and input_path", "pass a list of jobs, or a JSON Lines file")
+            raise InvalidEndpointArgumentError(
+                "inputs",
+                "give exactly one of inputs and input_path",
+                "pass a list of jobs, or a JSON Lines file",
+            )
         check_choice("on_item_error", on_item_error, ON_ITEM_ERROR)
-        for field, value, low in (("max_concurrency", max_concurrency, 1), ("max_retries", max_retries, 0), ("max_xcom_bytes", max_xcom_bytes, 1)):
+        for field, value, low in (
+            ("max_concurrency", max_concurrency, 1),
+            ("max_retries", max_retries, 0),
+            ("max_xcom_bytes", max_xcom_bytes, 1),
+        ):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise InvalidEndpointArgumentError(field, f"{value!r} is not an integer >= {low}", f"use e.g. {max(low, 4)}")
-        for field, value in (("request_timeout", request_timeout), ("cold_start_timeout", cold_start_timeout), ("progress_interval", progress_interval)):
+                raise InvalidEndpointArgumentError(
+                    field, f"{value!r} is not an integer >= {low}", f"use e.g. {max(low, 4)}"
+                )
+        for field, value in (
+            ("request_timeout", request_timeout),
+            ("cold_start_timeout", cold_start_timeout),
+            ("progress_interval", progress_interval),
+        ):
             check_seconds(field, value)
         self._set_target(endpoint_name, namespace, hf_conn_id)
         self.task = task
@@ -134,9 +156,13 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         self.input_path = input_path
         self.parameters = parameters
         self.settings = BatchSettings(
-            max_concurrency=max_concurrency, request_timeout=request_timeout, max_retries=max_retries,
-            wake_scaled_to_zero=wake_scaled_to_zero, cold_start_timeout=cold_start_timeout, progress_interval=progress_interval,
-        )  # fmt: skip
+            max_concurrency=max_concurrency,
+            request_timeout=request_timeout,
+            max_retries=max_retries,
+            wake_scaled_to_zero=wake_scaled_to_zero,
+            cold_start_timeout=cold_start_timeout,
+            progress_interval=progress_interval,
+        )
         self.output_path = output_path
         self.on_item_error = on_item_error
         self.max_xcom_bytes = max_xcom_bytes
@@ -151,7 +177,11 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         try:
             lines = ObjectStoragePath(self.input_path).open("r")
         except FileNotFoundError:
-            raise InvalidEndpointArgumentError("input_path", f"{self.input_path} does not exist", "check the path (it is rendered, then read by the worker)") from None
+            raise InvalidEndpointArgumentError(
+                "input_path",
+                f"{self.input_path} does not exist",
+                "check the path (it is rendered, then read by the worker)",
+            ) from None
         with lines:
             for number, line in enumerate(lines, start=1):
                 if not line.strip():
@@ -160,7 +190,9 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
                     yield index, json.loads(line)
                 except ValueError as exc:
                     raise InvalidEndpointArgumentError(
-                        "input_path", f"line {number} is not JSON ({exc})", "write one JSON value (a string or an object) per line"
+                        "input_path",
+                        f"line {number} is not JSON ({exc})",
+                        "write one JSON value (a string or an object) per line",
                     ) from None
                 index += 1
 
@@ -168,13 +200,18 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         """Check every job before any request; return the count and a way to iterate them again."""
         if self.input_path is None:
             if not isinstance(self.inputs, (list, tuple)):
-                raise InvalidEndpointArgumentError("inputs", f"expected a list, got {type(self.inputs).__name__}", "pass a list of jobs")
+                raise InvalidEndpointArgumentError(
+                    "inputs", f"expected a list, got {type(self.inputs).__name__}", "pass a list of jobs"
+                )
             jobs = list(self.inputs)
             for index, job in enumerate(jobs):
                 task.check(index, job, task.name)
             return len(jobs), lambda: enumerate(jobs)
         count = 0
-        for index, job in self._read_lines():  # a first streaming pass: nothing is sent before all are checked
+        for (
+            index,
+            job,
+        ) in self._read_lines():  # a first streaming pass: nothing is sent before all are checked
             task.check(index, job, task.name)
             count += 1
         return count, self._read_lines
@@ -186,20 +223,38 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         state = endpoint.status
         errors = {
             EndpointStatus.PAUSED: (EndpointPausedError, f"Endpoint {name} is paused: resume it first"),
-            EndpointStatus.FAILED: (EndpointFailedError, f"Endpoint {name} failed to deploy: {endpoint.message}"),
-            EndpointStatus.UPDATE_FAILED: (EndpointUpdateFailedError, f"Endpoint {name} failed to update: {endpoint.message}"),
+            EndpointStatus.FAILED: (
+                EndpointFailedError,
+                f"Endpoint {name} failed to deploy: {endpoint.message}",
+            ),
+            EndpointStatus.UPDATE_FAILED: (
+                EndpointUpdateFailedError,
+                f"Endpoint {name} failed to update: {endpoint.message}",
+            ),
         }
         if state == EndpointStatus.SCALED_TO_ZERO and not self.settings.wake_scaled_to_zero:
-            errors[EndpointStatus.SCALED_TO_ZERO] = (EndpointScaledToZeroError, f"Endpoint {name} is scaled to zero and wake_scaled_to_zero=False")
+            errors[EndpointStatus.SCALED_TO_ZERO] = (
+                EndpointScaledToZeroError,
+                f"Endpoint {name} is scaled to zero and wake_scaled_to_zero=False",
+            )
         if state in errors:
             error, message = errors[state]
             raise error(name, str(state), message)
         if endpoint.url is None:
-            raise EndpointsError(f"Endpoint {name} has no URL yet ({state}): wait for it (HuggingFaceEndpointSensor) first")
+            raise EndpointsError(
+                f"Endpoint {name} has no URL yet ({state}): wait for it (HuggingFaceEndpointSensor) first"
+            )
         if endpoint.url.startswith("http://") and not is_loopback(endpoint.url):
-            raise EndpointsError(f"Endpoint {name} has a plain http URL on another machine: the token is not sent there")
+            raise EndpointsError(
+                f"Endpoint {name} has a plain http URL on another machine: the token is not sent there"
+            )
         if state != EndpointStatus.RUNNING:
-            self.log.info("Endpoint %s is %s: requests will wait for it (up to %s s)", name, state, self.settings.cold_start_timeout)
+            self.log.info(
+                "Endpoint %s is %s: requests will wait for it (up to %s s)",
+                name,
+                state,
+                self.settings.cold_start_timeout,
+            )
         return endpoint.url
 
     # -- results -----------------------------------------------------------------------------------
@@ -216,7 +271,12 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
                     record = json.loads(line) if line.endswith("\n") else None
                 except ValueError:
                     record = None
-                if isinstance(record, dict) and "output" in record and isinstance(record.get("index"), int) and record["index"] not in done:
+                if (
+                    isinstance(record, dict)
+                    and "output" in record
+                    and isinstance(record.get("index"), int)
+                    and record["index"] not in done
+                ):
                     done.add(record["index"])
                     kept.append(line)
                 else:
@@ -224,7 +284,12 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         if dropped:
             with path.open("w") as out:
                 out.writelines(kept)
-        self.log.info("%s holds %d results from an earlier try (%d lines dropped): sending only the rest", path, done.count, dropped)
+        self.log.info(
+            "%s holds %d results from an earlier try (%d lines dropped): sending only the rest",
+            path,
+            done.count,
+            dropped,
+        )
         return done
 
     def execute(self, context: Context) -> Any:
@@ -238,11 +303,19 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
 
     def _run(self, task: InferenceTask, url: str, items, total: int, on_result) -> Any:
         async def main():
-            async with batch_client(self.hook.client.auth, self.settings.max_concurrency, self.hook.client.verify) as client:
+            async with batch_client(
+                self.hook.client.auth, self.settings.max_concurrency, self.hook.client.verify
+            ) as client:
                 return await run_batch(
-                    client=client, url=url, task=task, items=items, parameters=self.parameters,
-                    on_result=on_result, settings=self.settings, total=total,
-                )  # fmt: skip
+                    client=client,
+                    url=url,
+                    task=task,
+                    items=items,
+                    parameters=self.parameters,
+                    on_result=on_result,
+                    settings=self.settings,
+                    total=total,
+                )
 
         return asyncio.run(main())
 
@@ -280,7 +353,9 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         self._finish(context, summary, errors)
         return results
 
-    def _run_to_file(self, context: Context, task: InferenceTask, url: str, total: int, jobs) -> dict[str, Any]:
+    def _run_to_file(
+        self, context: Context, task: InferenceTask, url: str, total: int, jobs
+    ) -> dict[str, Any]:
         from airflow.sdk import ObjectStoragePath
 
         path = ObjectStoragePath(self.output_path)

@@ -57,7 +57,9 @@ class HuggingFaceEndpointSensor(EndpointTarget, BaseSensorOperator):
     ) -> None:
         super().__init__(poke_interval=poke_interval, **kwargs)
         if target_status not in WAIT_TARGETS:
-            raise ValueError(f"target_status: {target_status!r} is not a state. Fix: use one of {', '.join(sorted(WAIT_TARGETS))}")
+            raise ValueError(
+                f"target_status: {target_status!r} is not a state. Fix: use one of {', '.join(sorted(WAIT_TARGETS))}"
+            )
         self._set_target(endpoint_name, namespace, hf_conn_id)
         self.target_status = target_status
         self.check_health = check_health
@@ -67,12 +69,18 @@ class HuggingFaceEndpointSensor(EndpointTarget, BaseSensorOperator):
         name, namespace = self._resolve(context)
         # A deadline already passed makes watch() take exactly one look.
         result = self.hook.client.watch(
-            name, namespace=namespace, target=self.target_status, end_time=time.time(),
-            poll_interval=self.poke_interval, check_health=self.check_health,
-        )  # fmt: skip
+            name,
+            namespace=namespace,
+            target=self.target_status,
+            end_time=time.time(),
+            poll_interval=self.poke_interval,
+            check_health=self.check_health,
+        )
         if result.status is Outcome.TIMEOUT:
             return PokeReturnValue(is_done=False)
-        return PokeReturnValue(is_done=True, xcom_value=finish_wait(self.hook, result.to_event(), result.endpoint))
+        return PokeReturnValue(
+            is_done=True, xcom_value=finish_wait(self.hook, result.to_event(), result.endpoint)
+        )
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
@@ -82,10 +90,14 @@ class HuggingFaceEndpointSensor(EndpointTarget, BaseSensorOperator):
             return first.xcom_value
         self.defer(
             trigger=HuggingFaceEndpointStatusTrigger(
-                hf_conn_id=self.hf_conn_id, endpoint_name=self.endpoint_name, namespace=self.hook.namespace,
-                end_time=time.time() + self.timeout, target_status=self.target_status,
-                poll_interval=self.poke_interval, check_health=self.check_health,
-            ),  # fmt: skip
+                hf_conn_id=self.hf_conn_id,
+                endpoint_name=self.endpoint_name,
+                namespace=self.hook.namespace,
+                end_time=time.time() + self.timeout,
+                target_status=self.target_status,
+                poll_interval=self.poke_interval,
+                check_health=self.check_health,
+            ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),
         )

@@ -8,7 +8,13 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_hfep.endpoints.models import InferenceEndpoint
-from airflow_provider_hfep.endpoints.waiting import DELETED, WAIT_TARGETS, Outcome, WatchResult, raise_for_result
+from airflow_provider_hfep.endpoints.waiting import (
+    DELETED,
+    WAIT_TARGETS,
+    Outcome,
+    WatchResult,
+    raise_for_result,
+)
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
 
 
@@ -51,7 +57,9 @@ class HuggingFaceEndpointStatusTrigger(BaseTrigger):
     ) -> None:
         super().__init__()
         if target_status not in WAIT_TARGETS:
-            raise ValueError(f"target_status: {target_status!r} is not a state. Fix: use one of {', '.join(sorted(WAIT_TARGETS))}")
+            raise ValueError(
+                f"target_status: {target_status!r} is not a state. Fix: use one of {', '.join(sorted(WAIT_TARGETS))}"
+            )
         self.hf_conn_id = str(hf_conn_id)
         self.endpoint_name = str(endpoint_name)
         self.namespace = None if namespace is None else str(namespace)
@@ -80,10 +88,19 @@ class HuggingFaceEndpointStatusTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
-            client = await HuggingFaceEndpointHook(self.hf_conn_id, namespace=self.namespace).get_async_client()
+            client = await HuggingFaceEndpointHook(
+                self.hf_conn_id, namespace=self.namespace
+            ).get_async_client()
         except Exception as exc:  # a broken connection must end the wait with a clear event, not a crash
             yield TriggerEvent(
-                WatchResult(Outcome.ERROR, self.endpoint_name, self.namespace, None, f"Connection {self.hf_conn_id!r}: {exc}", None).to_event()
+                WatchResult(
+                    Outcome.ERROR,
+                    self.endpoint_name,
+                    self.namespace,
+                    None,
+                    f"Connection {self.hf_conn_id!r}: {exc}",
+                    None,
+                ).to_event()
             )
             return
         try:
@@ -103,7 +120,9 @@ class HuggingFaceEndpointStatusTrigger(BaseTrigger):
         yield TriggerEvent(result.to_event())
 
 
-def finish_wait(hook: HuggingFaceEndpointHook, event: dict[str, Any] | None, endpoint: InferenceEndpoint | None = None) -> dict[str, Any]:
+def finish_wait(
+    hook: HuggingFaceEndpointHook, event: dict[str, Any] | None, endpoint: InferenceEndpoint | None = None
+) -> dict[str, Any]:
     """End a wait from its event, on the worker: raise the typed error, or return the endpoint.
 
     Shared by the sensor and the operators, whether the wait ran inline or in the triggerer. After a

@@ -17,8 +17,12 @@ with DAG("hfep_inference_mapped", schedule=None, start_date=START, catchup=False
         return [jobs[i : i + 10] for i in range(0, len(jobs), 10)]
 
     infer = HuggingFaceEndpointInferenceOperator.partial(
-        task_id="infer", endpoint_name="gen", task="text-generation", parameters={"max_new_tokens": 5}, max_concurrency=4,
-    ).expand(inputs=chunks())  # fmt: skip
+        task_id="infer",
+        endpoint_name="gen",
+        task="text-generation",
+        parameters={"max_new_tokens": 5},
+        max_concurrency=4,
+    ).expand(inputs=chunks())
 
     @task
     def gather(results: list[list[str]]) -> list[str]:
@@ -26,11 +30,21 @@ with DAG("hfep_inference_mapped", schedule=None, start_date=START, catchup=False
 
     gather(infer.output)
 
-with DAG("hfep_inference_file", schedule=None, start_date=START, catchup=False, params={"dir": "/tmp"}, tags=["test"]):
+with DAG(
+    "hfep_inference_file",
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    params={"dir": "/tmp"},
+    tags=["test"],
+):
     HuggingFaceEndpointInferenceOperator(
-        task_id="infer", endpoint_name="gen", task="text-generation",
-        input_path="{{ params.dir }}/jobs.jsonl", output_path="{{ params.dir }}/results.jsonl",
-    )  # fmt: skip
+        task_id="infer",
+        endpoint_name="gen",
+        task="text-generation",
+        input_path="{{ params.dir }}/jobs.jsonl",
+        output_path="{{ params.dir }}/results.jsonl",
+    )
 
 # One operator per task, each on an endpoint serving it (the test seeds them).
 TASK_JOBS = {
@@ -44,4 +58,6 @@ TASK_JOBS = {
 }
 with DAG("hfep_inference_tasks", schedule=None, start_date=START, catchup=False, tags=["test"]):
     for task_name, (endpoint, jobs) in TASK_JOBS.items():
-        HuggingFaceEndpointInferenceOperator(task_id=task_name.replace("-", "_"), endpoint_name=endpoint, task=task_name, inputs=jobs)
+        HuggingFaceEndpointInferenceOperator(
+            task_id=task_name.replace("-", "_"), endpoint_name=endpoint, task=task_name, inputs=jobs
+        )

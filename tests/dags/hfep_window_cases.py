@@ -13,7 +13,9 @@ START = pendulum.datetime(2026, 1, 1, tz="UTC")
 for close in ("pause", "scale_to_zero"):
     with DAG(f"hfep_window_{close}", schedule=None, start_date=START, catchup=False, tags=["test"]):
         with endpoint_window("win", close=close, poke_interval=0.1, wait_timeout=20):
-            HuggingFaceEndpointInferenceOperator(task_id="infer", endpoint_name="win", task="text-generation", inputs=["a", "b", "c"])
+            HuggingFaceEndpointInferenceOperator(
+                task_id="infer", endpoint_name="win", task="text-generation", inputs=["a", "b", "c"]
+            )
 
 with DAG("hfep_window_work_fails", schedule=None, start_date=START, catchup=False, tags=["test"]):
     with endpoint_window("win", poke_interval=0.1, wait_timeout=20):
@@ -30,4 +32,6 @@ with DAG("hfep_window_work_fails", schedule=None, start_date=START, catchup=Fals
 
 with DAG("hfep_window_sensor_times_out", schedule=None, start_date=START, catchup=False, tags=["test"]):
     with endpoint_window("win", poke_interval=0.1, wait_timeout=2):
-        HuggingFaceEndpointInferenceOperator(task_id="infer", endpoint_name="win", task="text-generation", inputs=["a"])
+        HuggingFaceEndpointInferenceOperator(
+            task_id="infer", endpoint_name="win", task="text-generation", inputs=["a"]
+        )

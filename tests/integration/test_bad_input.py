@@ -25,17 +25,26 @@ from airflow_provider_hfep.sensors.endpoint import HuggingFaceEndpointSensor
 pytestmark = pytest.mark.integration
 
 SPEC = {
-    "repository": "openai-community/gpt2", "framework": "pytorch", "accelerator": "gpu", "instance_size": "x1",
-    "instance_type": "nvidia-l4", "region": "us-east-1", "vendor": "aws",
-}  # fmt: skip
+    "repository": "openai-community/gpt2",
+    "framework": "pytorch",
+    "accelerator": "gpu",
+    "instance_size": "x1",
+    "instance_type": "nvidia-l4",
+    "region": "us-east-1",
+    "vendor": "aws",
+}
 
 
 def create(**overrides: Any) -> HuggingFaceCreateEndpointOperator:
-    return HuggingFaceCreateEndpointOperator(task_id="create", **{"endpoint_name": "fine", **SPEC, **overrides})
+    return HuggingFaceCreateEndpointOperator(
+        task_id="create", **{"endpoint_name": "fine", **SPEC, **overrides}
+    )
 
 
 def update(**overrides: Any) -> HuggingFaceUpdateEndpointOperator:
-    return HuggingFaceUpdateEndpointOperator(task_id="update", **{"endpoint_name": "fine", "max_replica": 2, **overrides})
+    return HuggingFaceUpdateEndpointOperator(
+        task_id="update", **{"endpoint_name": "fine", "max_replica": 2, **overrides}
+    )
 
 
 def sensor(**overrides: Any) -> HuggingFaceEndpointSensor:
@@ -60,15 +69,35 @@ def jsonl(tmp_path, text: str) -> str:
 CASES: list[tuple[str, Callable[[Any], Any], str, str]] = [
     ("create: name with capitals", lambda t: create(endpoint_name="Bad_Name"), "endpoint_name", "parse"),
     ("create: name too long", lambda t: create(endpoint_name="x" * 40), "endpoint_name", "parse"),
-    ("create: templated name, bad once rendered", lambda t: create(endpoint_name="{{ 'Bad_Name' }}"), "endpoint_name", "run"),
+    (
+        "create: templated name, bad once rendered",
+        lambda t: create(endpoint_name="{{ 'Bad_Name' }}"),
+        "endpoint_name",
+        "run",
+    ),
     ("create: unknown accelerator", lambda t: create(accelerator="tpu"), "accelerator", "parse"),
     ("create: min above max replicas", lambda t: create(min_replica=3, max_replica=1), "replica", "parse"),
     ("create: negative replicas", lambda t: create(min_replica=-1), "min_replica", "parse"),
     ("create: unknown type", lambda t: create(type="secret"), "type", "parse"),
-    ("create: unknown scaling metric", lambda t: create(scaling_metric="gpuUtilization"), "scaling_metric", "parse"),
-    ("create: scale to zero with replicas kept", lambda t: create(min_replica=1, scale_to_zero_timeout=15), "scale_to_zero_timeout", "parse"),
+    (
+        "create: unknown scaling metric",
+        lambda t: create(scaling_metric="gpuUtilization"),
+        "scaling_metric",
+        "parse",
+    ),
+    (
+        "create: scale to zero with replicas kept",
+        lambda t: create(min_replica=1, scale_to_zero_timeout=15),
+        "scale_to_zero_timeout",
+        "parse",
+    ),
     ("create: unknown task", lambda t: create(task="text-generaton"), "task", "run"),
-    ("create: custom image without url", lambda t: create(custom_image={"health_route": "/health"}), "custom_image", "run"),
+    (
+        "create: custom image without url",
+        lambda t: create(custom_image={"health_route": "/health"}),
+        "custom_image",
+        "run",
+    ),
     ("create: env value not a string", lambda t: create(env={"MAX_TOKENS": 5}), "env", "run"),
     ("create: tags not a list", lambda t: create(tags="nightly"), "tags", "run"),
     ("create: empty repository", lambda t: create(repository=""), "repository", "run"),
@@ -76,32 +105,94 @@ CASES: list[tuple[str, Callable[[Any], Any], str, str]] = [
     ("create: negative timeout", lambda t: create(timeout=-1), "timeout", "parse"),
     ("update: unknown if_updating", lambda t: update(if_updating="later"), "if_updating", "parse"),
     ("update: max_replica zero", lambda t: update(max_replica=0), "max_replica", "parse"),
-    ("update: nothing to change", lambda t: HuggingFaceUpdateEndpointOperator(task_id="update", endpoint_name="fine"), "update", "parse"),
-    ("pause: namespace with a slash", lambda t: HuggingFacePauseEndpointOperator(task_id="p", endpoint_name="fine", namespace="a/b"), "namespace", "parse"),
-    ("resume: zero poll_interval", lambda t: HuggingFaceResumeEndpointOperator(task_id="r", endpoint_name="fine", poll_interval=0), "poll_interval", "parse"),
-    ("scale_to_zero: empty name", lambda t: HuggingFaceScaleToZeroEndpointOperator(task_id="s", endpoint_name=""), "endpoint_name", "parse"),
-    ("delete: name starting with a dash", lambda t: HuggingFaceDeleteEndpointOperator(task_id="d", endpoint_name="-fine"), "endpoint_name", "parse"),
+    (
+        "update: nothing to change",
+        lambda t: HuggingFaceUpdateEndpointOperator(task_id="update", endpoint_name="fine"),
+        "update",
+        "parse",
+    ),
+    (
+        "pause: namespace with a slash",
+        lambda t: HuggingFacePauseEndpointOperator(task_id="p", endpoint_name="fine", namespace="a/b"),
+        "namespace",
+        "parse",
+    ),
+    (
+        "resume: zero poll_interval",
+        lambda t: HuggingFaceResumeEndpointOperator(task_id="r", endpoint_name="fine", poll_interval=0),
+        "poll_interval",
+        "parse",
+    ),
+    (
+        "scale_to_zero: empty name",
+        lambda t: HuggingFaceScaleToZeroEndpointOperator(task_id="s", endpoint_name=""),
+        "endpoint_name",
+        "parse",
+    ),
+    (
+        "delete: name starting with a dash",
+        lambda t: HuggingFaceDeleteEndpointOperator(task_id="d", endpoint_name="-fine"),
+        "endpoint_name",
+        "parse",
+    ),
     ("sensor: unknown target_status", lambda t: sensor(target_status="ready"), "target_status", "parse"),
     ("sensor: bad name", lambda t: sensor(endpoint_name="my endpoint"), "endpoint_name", "parse"),
     ("infer: unknown task", lambda t: infer(task="text2text"), "task", "parse"),
     ("infer: inputs and input_path", lambda t: infer(input_path="/tmp/jobs.jsonl"), "inputs", "parse"),
     ("infer: a job of the wrong type", lambda t: infer(inputs=["ok", 3]), r"inputs\[1\]", "run"),
-    ("infer: chat job that is not messages", lambda t: infer(task="chat-completion", inputs=["hi"]), r"inputs\[0\]", "run"),
-    ("infer: fill-mask job without the mask", lambda t: infer(task="fill-mask", inputs=["no mask here"]), r"inputs\[0\]", "run"),
-    ("infer: input_path missing", lambda t: infer(inputs=None, input_path=str(t / "nowhere.jsonl")), "input_path", "run"),
-    ("infer: input_path line not JSON", lambda t: infer(inputs=None, input_path=jsonl(t, '"ok"\nnot json\n')), "input_path", "run"),
+    (
+        "infer: chat job that is not messages",
+        lambda t: infer(task="chat-completion", inputs=["hi"]),
+        r"inputs\[0\]",
+        "run",
+    ),
+    (
+        "infer: fill-mask job without the mask",
+        lambda t: infer(task="fill-mask", inputs=["no mask here"]),
+        r"inputs\[0\]",
+        "run",
+    ),
+    (
+        "infer: input_path missing",
+        lambda t: infer(inputs=None, input_path=str(t / "nowhere.jsonl")),
+        "input_path",
+        "run",
+    ),
+    (
+        "infer: input_path line not JSON",
+        lambda t: infer(inputs=None, input_path=jsonl(t, '"ok"\nnot json\n')),
+        "input_path",
+        "run",
+    ),
     ("infer: zero max_concurrency", lambda t: infer(max_concurrency=0), "max_concurrency", "parse"),
     ("infer: unknown on_item_error", lambda t: infer(on_item_error="skip"), "on_item_error", "parse"),
     ("conn: missing connection", lambda t: sensor(hf_conn_id="hf_nowhere"), "hf_nowhere", "run"),
     ("conn: no token", lambda t: sensor(hf_conn_id="hf_no_token"), "token", "run"),
-    ("conn: plain http to another machine", lambda t: sensor(hf_conn_id="hf_remote_http"), "plain http", "run"),
+    (
+        "conn: plain http to another machine",
+        lambda t: sensor(hf_conn_id="hf_remote_http"),
+        "plain http",
+        "run",
+    ),
     ("conn: not an http URL", lambda t: sensor(hf_conn_id="hf_ftp"), "scheme", "run"),
     ("conn: timeout not a number", lambda t: sensor(hf_conn_id="hf_bad_timeout"), "timeout", "run"),
     ("conn: verify not a boolean", lambda t: sensor(hf_conn_id="hf_bad_verify"), "verify", "run"),
     ("infer: plain http endpoint URL", lambda t: infer(hf_conn_id="hf_remote_http"), "plain http", "run"),
     ("api: expired token", lambda t: sensor(hf_conn_id="hf_expired"), "token", "api"),
-    ("api: namespace not accessible", lambda t: HuggingFacePauseEndpointOperator(task_id="p", endpoint_name="fine", namespace="someone-else"), "namespace", "api"),
-    ("api: endpoint does not exist", lambda t: HuggingFacePauseEndpointOperator(task_id="p", endpoint_name="absent"), "endpoint_name", "api"),
+    (
+        "api: namespace not accessible",
+        lambda t: HuggingFacePauseEndpointOperator(
+            task_id="p", endpoint_name="fine", namespace="someone-else"
+        ),
+        "namespace",
+        "api",
+    ),
+    (
+        "api: endpoint does not exist",
+        lambda t: HuggingFacePauseEndpointOperator(task_id="p", endpoint_name="absent"),
+        "endpoint_name",
+        "api",
+    ),
 ]
 
 
@@ -161,4 +252,15 @@ def test_bad_input_is_refused_with_the_field_and_the_fix(cloud, tmp_path, make, 
 def test_the_table_is_wide_enough():
     assert len(CASES) >= 25
     kinds = {case[0].split(":")[0] for case in CASES}
-    assert {"create", "update", "pause", "resume", "scale_to_zero", "delete", "sensor", "infer", "conn", "api"} <= kinds
+    assert {
+        "create",
+        "update",
+        "pause",
+        "resume",
+        "scale_to_zero",
+        "delete",
+        "sensor",
+        "infer",
+        "conn",
+        "api",
+    } <= kinds

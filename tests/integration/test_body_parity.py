@@ -14,29 +14,87 @@ from airflow_provider_hfep.endpoints import EndpointSpec, EndpointUpdate  # noqa
 
 pytestmark = pytest.mark.integration
 
-BASE = dict(repository="gpt2", framework="pytorch", accelerator="cpu", instance_size="x2", instance_type="intel-spr", region="us-east-1", vendor="aws")
+BASE = dict(
+    repository="gpt2",
+    framework="pytorch",
+    accelerator="cpu",
+    instance_size="x2",
+    instance_type="intel-spr",
+    region="us-east-1",
+    vendor="aws",
+)
 
 CREATE_CASES = {
     "minimal": {},
     "task": {"task": "text-generation"},
-    "tgi-flat-image": {"custom_image": {"url": "ghcr.io/huggingface/text-generation-inference:3.1.1", "healthRoute": "/health", "port": 80}},
-    "variant-image": {"custom_image": {"tgi": {"url": "ghcr.io/huggingface/text-generation-inference:3.1.1", "healthRoute": "/health", "port": 80, "disableCustomKernels": False}}},
-    "scaling": {"min_replica": 0, "max_replica": 4, "scale_to_zero_timeout": 15, "scaling_metric": "pendingRequests", "scaling_threshold": 2.0},
+    "tgi-flat-image": {
+        "custom_image": {
+            "url": "ghcr.io/huggingface/text-generation-inference:3.1.1",
+            "healthRoute": "/health",
+            "port": 80,
+        }
+    },
+    "variant-image": {
+        "custom_image": {
+            "tgi": {
+                "url": "ghcr.io/huggingface/text-generation-inference:3.1.1",
+                "healthRoute": "/health",
+                "port": 80,
+                "disableCustomKernels": False,
+            }
+        }
+    },
+    "scaling": {
+        "min_replica": 0,
+        "max_replica": 4,
+        "scale_to_zero_timeout": 15,
+        "scaling_metric": "pendingRequests",
+        "scaling_threshold": 2.0,
+    },
     "env-secrets": {"env": {"MAX_INPUT_LENGTH": "1024"}, "secrets": {"API_KEY": "s3cr3t"}},
     "empty-env-not-sent": {"env": {}, "secrets": {}},
-    "container": {"custom_image": {"url": "vllm/vllm-openai:v0.11.0", "port": 8000}, "container_command": ["python", "-m", "serve"], "container_args": ["--max-model-len", "4096"]},
-    "route-and-tags": {"domain": "models.example.com", "path": "/v1/gpt2", "cache_http_responses": False, "tags": ["nightly", "batch"], "type": "public", "revision": "11c5a3d5"},
-    "registry-credentials": {"custom_image": {"url": "registry.example.com/me/server:1"}, "container_registry_username": "me", "container_registry_password": "pw"},
-    "private-link": {"private_link_account_id": "123456789012", "private_link_region": "eu-west-1", "type": "private"},
+    "container": {
+        "custom_image": {"url": "vllm/vllm-openai:v0.11.0", "port": 8000},
+        "container_command": ["python", "-m", "serve"],
+        "container_args": ["--max-model-len", "4096"],
+    },
+    "route-and-tags": {
+        "domain": "models.example.com",
+        "path": "/v1/gpt2",
+        "cache_http_responses": False,
+        "tags": ["nightly", "batch"],
+        "type": "public",
+        "revision": "11c5a3d5",
+    },
+    "registry-credentials": {
+        "custom_image": {"url": "registry.example.com/me/server:1"},
+        "container_registry_username": "me",
+        "container_registry_password": "pw",
+    },
+    "private-link": {
+        "private_link_account_id": "123456789012",
+        "private_link_region": "eu-west-1",
+        "type": "private",
+    },
 }
 
 UPDATE_CASES = {
     "probe": {"min_replica": 0, "scale_to_zero_timeout": 30, "env": {}, "tags": ["a"]},
     "hardware": {"accelerator": "gpu", "instance_size": "x1", "instance_type": "nvidia-l4"},
-    "model": {"repository": "gpt2-large", "revision": "abc", "task": "text-generation", "framework": "pytorch"},
+    "model": {
+        "repository": "gpt2-large",
+        "revision": "abc",
+        "task": "text-generation",
+        "framework": "pytorch",
+    },
     "image": {"custom_image": {"url": "ghcr.io/huggingface/text-generation-inference:3.2.0"}},
     "metric": {"scaling_metric": "hardwareUsage", "scaling_threshold": 80.0, "max_replica": 3},
-    "route": {"path": "/v2/model", "domain": "x.example.com", "cache_http_responses": True, "secrets": {"K": "v"}},
+    "route": {
+        "path": "/v2/model",
+        "domain": "x.example.com",
+        "cache_http_responses": True,
+        "secrets": {"K": "v"},
+    },
     "container": {"container_command": ["serve"], "container_args": ["--port", "80"]},
 }
 

@@ -76,7 +76,11 @@ def api(make_client):
 
 def management_calls(cloud, method=None):
     """The logged calls to the endpoints API (``/v2``), whoami left out."""
-    return [r for r in cloud.requests("management") if r["path"].startswith("/v2/") and method in (None, r["method"])]
+    return [
+        r
+        for r in cloud.requests("management")
+        if r["path"].startswith("/v2/") and method in (None, r["method"])
+    ]
 
 
 # -- the calls ---------------------------------------------------------------------------------
@@ -88,7 +92,9 @@ def test_whoami_and_namespace_resolved_once(api, cloud):
     cloud.seed_endpoint("one")
     api.get("one")
     api.get("one")
-    assert len([r for r in cloud.requests("management") if r["path"] == "/api/whoami-v2"]) == 2  # whoami() + one resolve
+    assert (
+        len([r for r in cloud.requests("management") if r["path"] == "/api/whoami-v2"]) == 2
+    )  # whoami() + one resolve
 
 
 def test_create_get_list_delete(api, cloud):
@@ -176,8 +182,18 @@ def test_each_error_class(make_client, cloud):
     with pytest.raises(AuthenticationError):
         make_client("hf_wrong_token").get("dup", namespace="demo")
     # max_replica below the endpoint's current min_replica: only the server knows the current value
-    cloud.seed_endpoint("two", compute={"accelerator": "cpu", "instanceType": "intel-spr", "instanceSize": "x2", "scaling": {"minReplica": 2, "maxReplica": 2}})
-    with pytest.raises(ValidationFailedError, match="VALIDATION_FAILED: compute.scaling.minReplica") as invalid:
+    cloud.seed_endpoint(
+        "two",
+        compute={
+            "accelerator": "cpu",
+            "instanceType": "intel-spr",
+            "instanceSize": "x2",
+            "scaling": {"minReplica": 2, "maxReplica": 2},
+        },
+    )
+    with pytest.raises(
+        ValidationFailedError, match="VALIDATION_FAILED: compute.scaling.minReplica"
+    ) as invalid:
         api.update("two", EndpointUpdate(max_replica=1))
     assert invalid.value.status_code == 400
     cloud.set_faults([{"scope": "management", "kind": "429"}])
@@ -212,7 +228,9 @@ def test_client_settings_are_checked():
     EndpointsClient("t", api_url="http://localhost:9999").close()
     client = EndpointsClient("hf_very_secret", api_url="https://api.example.com/v2")
     assert client.api_url == "https://api.example.com" and "hf_very_secret" not in repr(client)
-    assert "hf_very_secret" not in repr(client._http_options) and "hf_very_secret" not in repr(client._http.headers)
+    assert "hf_very_secret" not in repr(client._http_options) and "hf_very_secret" not in repr(
+        client._http.headers
+    )
     client.close()
 
 
@@ -271,7 +289,9 @@ def test_transient_failures_are_retried(api, cloud, kind):
     api.resolve_namespace()  # the one whoami happens before the faults are armed
     cloud.set_faults([{"scope": "management", "kind": kind, "count": 2}])
     assert api.get("sturdy").name == "sturdy"
-    calls = [(r["status"], r["fault"]) for r in management_calls(cloud, "GET") if r["path"].endswith("/sturdy")]
+    calls = [
+        (r["status"], r["fault"]) for r in management_calls(cloud, "GET") if r["path"].endswith("/sturdy")
+    ]
     assert calls == [(int(kind) if kind.isdigit() else 0, kind)] * 2 + [(200, None)]
 
 
@@ -297,7 +317,9 @@ def test_retry_after_is_honoured(api, cloud):
 
 def test_create_is_not_resent_when_the_lost_answer_had_created_it(api, cloud):
     api.resolve_namespace()  # the one whoami happens before the faults are armed
-    cloud.set_faults([{"scope": "management", "kind": "reset", "method": "POST", "count": 1, "phase": "after"}])
+    cloud.set_faults(
+        [{"scope": "management", "kind": "reset", "method": "POST", "count": 1, "phase": "after"}]
+    )
     endpoint = api.create(make_spec("once"))
     assert endpoint.name == "once"
     assert len(management_calls(cloud, "POST")) == 1  # looked with a GET instead of posting again
@@ -322,13 +344,19 @@ def test_create_retries_429_as_is(api, cloud):
 def test_retried_delete_that_went_through_is_not_an_error(api, cloud):
     cloud.seed_endpoint("gone")
     api.resolve_namespace()  # the one whoami happens before the faults are armed
-    cloud.set_faults([{"scope": "management", "kind": "reset", "method": "DELETE", "count": 1, "phase": "after"}])
+    cloud.set_faults(
+        [{"scope": "management", "kind": "reset", "method": "DELETE", "count": 1, "phase": "after"}]
+    )
     api.delete("gone")  # first DELETE deleted it, its answer was lost, the retry saw 404
     assert [r["status"] for r in management_calls(cloud, "DELETE")] == [0, 404]
 
 
 def test_unreachable_api_is_a_transport_error(make_client):
-    api = make_client(api_url="http://127.0.0.1:9", hub_url="http://127.0.0.1:9", retry=RetryPolicy(max_retries=1, backoff_base=0.01))
+    api = make_client(
+        api_url="http://127.0.0.1:9",
+        hub_url="http://127.0.0.1:9",
+        retry=RetryPolicy(max_retries=1, backoff_base=0.01),
+    )
     with pytest.raises(EndpointsTransportError, match="no answer after 2 tries"):
         api.get("x", namespace="demo")
 

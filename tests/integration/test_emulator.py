@@ -17,15 +17,24 @@ pytestmark = pytest.mark.integration
 
 Z_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 BODY = {
-    "name": "contract", "type": "authenticated", "provider": {"vendor": "aws", "region": "us-east-1"},
-    "compute": {"accelerator": "cpu", "instanceType": "intel-spr", "instanceSize": "x2", "scaling": {"minReplica": 1, "maxReplica": 1, "scaleToZeroTimeout": None}},
+    "name": "contract",
+    "type": "authenticated",
+    "provider": {"vendor": "aws", "region": "us-east-1"},
+    "compute": {
+        "accelerator": "cpu",
+        "instanceType": "intel-spr",
+        "instanceSize": "x2",
+        "scaling": {"minReplica": 1, "maxReplica": 1, "scaleToZeroTimeout": None},
+    },
     "model": {"repository": "gpt2", "framework": "pytorch", "revision": None, "image": {"huggingface": {}}},
-}  # fmt: skip
+}
 
 
 @pytest.fixture
 def http(cloud):
-    with httpx.Client(base_url=cloud.url, headers={"authorization": f"Bearer {cloud.token}"}, timeout=10) as client:
+    with httpx.Client(
+        base_url=cloud.url, headers={"authorization": f"Bearer {cloud.token}"}, timeout=10
+    ) as client:
         yield client
 
 
@@ -41,13 +50,21 @@ def wait_for_state(http, path, state, limit=5.0):
 
 def test_cli_prints_exactly_one_ready_line_and_binds_loopback():
     process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_hfep.emulator", "--port", "0"], stdout=subprocess.PIPE, text=True, start_new_session=True
+        [sys.executable, "-m", "airflow_provider_hfep.emulator", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     try:
         line = process.stdout.readline()
         assert re.fullmatch(r"HFEP_EMULATOR_URL=http://127\.0\.0\.1:\d+\n", line)
         url = line.strip().split("=", 1)[1]
-        assert httpx.get(f"{url}/api/whoami-v2", headers={"authorization": "Bearer hf_demo_token"}).json()["name"] == "demo"
+        assert (
+            httpx.get(f"{url}/api/whoami-v2", headers={"authorization": "Bearer hf_demo_token"}).json()[
+                "name"
+            ]
+            == "demo"
+        )
     finally:
         process.terminate()
         assert process.wait(10) == 0
@@ -77,21 +94,37 @@ def test_endpoint_json_shape_and_state_clock(http, cloud):
 def test_url_kept_on_scale_to_zero_removed_on_pause(http, cloud):
     cloud.seed_endpoint("urls")
     scaled = http.post("/v2/endpoint/demo/urls/scale-to-zero").json()
-    assert scaled["status"]["state"] == "scaledToZero" and scaled["status"]["url"] == cloud.endpoint_url("urls")
+    assert scaled["status"]["state"] == "scaledToZero" and scaled["status"]["url"] == cloud.endpoint_url(
+        "urls"
+    )
     paused = http.post("/v2/endpoint/demo/urls/pause").json()
     assert paused["status"]["state"] == "paused" and "url" not in paused["status"]
 
 
 def test_put_deep_merges_and_answers_with_the_stale_state_first(http, cloud):
-    cloud.seed_endpoint("merge", model={"repository": "gpt2", "framework": "pytorch", "task": "text-generation", "image": {"huggingface": {}}, "env": {"A": "1"}})
-    answer = http.put("/v2/endpoint/demo/merge", json={"model": {"env": {"B": "2"}}, "compute": {"scaling": {"maxReplica": 4}}})
+    cloud.seed_endpoint(
+        "merge",
+        model={
+            "repository": "gpt2",
+            "framework": "pytorch",
+            "task": "text-generation",
+            "image": {"huggingface": {}},
+            "env": {"A": "1"},
+        },
+    )
+    answer = http.put(
+        "/v2/endpoint/demo/merge",
+        json={"model": {"env": {"B": "2"}}, "compute": {"scaling": {"maxReplica": 4}}},
+    )
     body = answer.json()
     assert body["status"]["state"] == "running"  # the race huggingface_hub's wait() falls into
     assert body["model"]["env"] == {"A": "1", "B": "2"} and body["model"]["repository"] == "gpt2"
     assert body["compute"]["scaling"]["maxReplica"] == 4 and body["compute"]["instanceType"] == "nvidia-l4"
     wait_for_state(http, "/v2/endpoint/demo/merge", "updating")
     wait_for_state(http, "/v2/endpoint/demo/merge", "running")
-    image = http.put("/v2/endpoint/demo/merge", json={"model": {"image": {"tgi": {"url": "ghcr.io/tgi:3"}}}}).json()
+    image = http.put(
+        "/v2/endpoint/demo/merge", json={"model": {"image": {"tgi": {"url": "ghcr.io/tgi:3"}}}}
+    ).json()
     assert image["model"]["image"] == {"tgi": {"url": "ghcr.io/tgi:3"}}  # a union: replaced, not merged
 
 
@@ -101,8 +134,16 @@ def test_put_deep_merges_and_answers_with_the_stale_state_first(http, cloud):
         (lambda b: b.update(name="Bad_Name"), 400, "VALIDATION_FAILED: name:"),
         (lambda b: b.update(type="protected"), 400, "VALIDATION_FAILED: type:"),
         (lambda b: b["model"].update(task=None), 400, "model.task: expected value"),
-        (lambda b: b["model"].update(image={"vLLM": {"port": 8000}}), 400, "VALIDATION_FAILED: model.image.vLLM: missing field `url`"),
-        (lambda b: b["compute"]["scaling"].update(minReplica=3), 400, "VALIDATION_FAILED: compute.scaling.minReplica"),
+        (
+            lambda b: b["model"].update(image={"vLLM": {"port": 8000}}),
+            400,
+            "VALIDATION_FAILED: model.image.vLLM: missing field `url`",
+        ),
+        (
+            lambda b: b["compute"]["scaling"].update(minReplica=3),
+            400,
+            "VALIDATION_FAILED: compute.scaling.minReplica",
+        ),
         (lambda b: b.update(route={"path": "no-slash"}), 400, "VALIDATION_FAILED: route.path"),
         (lambda b: b["model"].pop("repository"), 400, "VALIDATION_FAILED: model.repository: missing field"),
     ],
@@ -123,7 +164,9 @@ def test_error_statuses(http, cloud):
     assert http.get("/v2/endpoint/demo/missing").status_code == 404
     assert http.get("/v2/endpoint/other/contract").status_code == 403
     assert httpx.get(f"{cloud.url}/v2/endpoint/demo/contract").status_code == 401
-    assert httpx.get(f"{cloud.url}/api/whoami-v2", headers={"authorization": "Bearer nope"}).status_code == 401
+    assert (
+        httpx.get(f"{cloud.url}/api/whoami-v2", headers={"authorization": "Bearer nope"}).status_code == 401
+    )
     cloud.set_state("contract", "running")
     resumed = http.post("/v2/endpoint/demo/contract/resume")
     assert resumed.status_code == 400 and "already running" in resumed.text
@@ -134,13 +177,42 @@ def test_error_statuses(http, cloud):
 
 def test_data_plane_tasks_are_deterministic(http, cloud):
     cloud.seed_endpoint("gen")
-    cloud.seed_endpoint("emb", model={"repository": "BAAI/bge-small", "framework": "pytorch", "task": "feature-extraction", "image": {"huggingface": {}}})
-    cloud.seed_endpoint("cls", model={"repository": "finbert", "framework": "pytorch", "task": "text-classification", "image": {"huggingface": {}}})
-    gen = http.post("/endpoints/demo/gen", json={"inputs": "Hello", "parameters": {"max_new_tokens": 5}}).json()
+    cloud.seed_endpoint(
+        "emb",
+        model={
+            "repository": "BAAI/bge-small",
+            "framework": "pytorch",
+            "task": "feature-extraction",
+            "image": {"huggingface": {}},
+        },
+    )
+    cloud.seed_endpoint(
+        "cls",
+        model={
+            "repository": "finbert",
+            "framework": "pytorch",
+            "task": "text-classification",
+            "image": {"huggingface": {}},
+        },
+    )
+    gen = http.post(
+        "/endpoints/demo/gen", json={"inputs": "Hello", "parameters": {"max_new_tokens": 5}}
+    ).json()
     assert isinstance(gen, list) and len(gen[0]["generated_text"].split()) == 5
-    assert http.post("/endpoints/demo/gen", json={"inputs": "Hello", "parameters": {"max_new_tokens": 5}}).json() == gen
-    assert http.post("/endpoints/demo/gen/generate", json={"inputs": "Hello", "parameters": {"max_new_tokens": 5}}).json() == gen[0]
-    chat = http.post("/endpoints/demo/gen/v1/chat/completions", json={"model": "tgi", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3}).json()
+    assert (
+        http.post("/endpoints/demo/gen", json={"inputs": "Hello", "parameters": {"max_new_tokens": 5}}).json()
+        == gen
+    )
+    assert (
+        http.post(
+            "/endpoints/demo/gen/generate", json={"inputs": "Hello", "parameters": {"max_new_tokens": 5}}
+        ).json()
+        == gen[0]
+    )
+    chat = http.post(
+        "/endpoints/demo/gen/v1/chat/completions",
+        json={"model": "tgi", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3},
+    ).json()
     assert chat["object"] == "chat.completion" and chat["choices"][0]["message"]["role"] == "assistant"
     [vector] = http.post("/endpoints/demo/emb", json={"inputs": "a sentence"}).json()
     assert len(vector) == 16 and abs(sum(x * x for x in vector) - 1) < 1e-3
@@ -159,8 +231,14 @@ def test_data_plane_access_by_endpoint_type(cloud):
     with Emulator(users=["ana:hf_ana:acme", "bob:hf_bob"], deploy_seconds=0.2, latency_ms=1) as other:
         other.seed_endpoint("members", namespace="acme", type="private")
         url = other.endpoint_url("members", "acme")
-        assert httpx.post(url, json={"inputs": "x"}, headers={"authorization": "Bearer hf_ana"}).status_code == 200
-        assert httpx.post(url, json={"inputs": "x"}, headers={"authorization": "Bearer hf_bob"}).status_code == 403
+        assert (
+            httpx.post(url, json={"inputs": "x"}, headers={"authorization": "Bearer hf_ana"}).status_code
+            == 200
+        )
+        assert (
+            httpx.post(url, json={"inputs": "x"}, headers={"authorization": "Bearer hf_bob"}).status_code
+            == 403
+        )
 
 
 def test_health_route_and_unavailable_states(http, cloud):
@@ -168,7 +246,10 @@ def test_health_route_and_unavailable_states(http, cloud):
     assert http.get("/endpoints/demo/h/health").status_code == 200
     cloud.set_state("h", "initializing")
     unhealthy = http.get("/endpoints/demo/h/health")
-    assert unhealthy.status_code == 503 and unhealthy.json() == {"error": "unhealthy", "error_type": "healthcheck"}
+    assert unhealthy.status_code == 503 and unhealthy.json() == {
+        "error": "unhealthy",
+        "error_type": "healthcheck",
+    }
     http.post("/v2/endpoint/demo/h/pause")
     assert http.post("/endpoints/demo/h", json={"inputs": "x"}).status_code == 502
 
@@ -190,7 +271,9 @@ def test_capacity_overflow_answers_429_overloaded(cloud):
 
         async def burst():
             async with httpx.AsyncClient(timeout=10) as client:
-                return await asyncio.gather(*[client.post(small.endpoint_url("busy"), json={"inputs": str(i)}) for i in range(5)])
+                return await asyncio.gather(
+                    *[client.post(small.endpoint_url("busy"), json={"inputs": str(i)}) for i in range(5)]
+                )
 
         answers = asyncio.run(burst())
         statuses = sorted(a.status_code for a in answers)
@@ -216,7 +299,15 @@ def test_billing_meter_counts_billable_states_and_requests(http, cloud):
 
 
 def test_replica_seconds_multiply_by_replicas(cloud):
-    cloud.seed_endpoint("wide", compute={"accelerator": "gpu", "instanceType": "nvidia-l4", "instanceSize": "x1", "scaling": {"minReplica": 3, "maxReplica": 3}})
+    cloud.seed_endpoint(
+        "wide",
+        compute={
+            "accelerator": "gpu",
+            "instanceType": "nvidia-l4",
+            "instanceSize": "x1",
+            "scaling": {"minReplica": 3, "maxReplica": 3},
+        },
+    )
     time.sleep(0.2)
     meter = cloud.billing("wide")
     assert meter["replica_seconds"] == pytest.approx(3 * meter["billable_seconds"], rel=0.05)
@@ -225,7 +316,12 @@ def test_replica_seconds_multiply_by_replicas(cloud):
 def test_request_log_and_reset(http, cloud):
     http.post("/v2/endpoint/demo", json=BODY)
     [entry] = cloud.requests("management")
-    assert (entry["method"], entry["path"], entry["status"], entry["json"]["name"]) == ("POST", "/v2/endpoint/demo", 200, "contract")
+    assert (entry["method"], entry["path"], entry["status"], entry["json"]["name"]) == (
+        "POST",
+        "/v2/endpoint/demo",
+        200,
+        "contract",
+    )
     assert entry["headers"]["authorization"] == "[redacted]"
     cloud.reset()
     assert cloud.requests() == [] and http.get("/v2/endpoint/demo").json() == {"items": []}
@@ -234,7 +330,12 @@ def test_request_log_and_reset(http, cloud):
 def test_cli_faults_are_reproducible_with_a_seed():
     def run() -> list[int]:
         with Emulator(faults=["management:503:0.5"], seed=42, deploy_seconds=0.2) as faulty:
-            return [httpx.get(f"{faulty.url}/api/whoami-v2", headers={"authorization": f"Bearer {faulty.token}"}).status_code for _ in range(20)]
+            return [
+                httpx.get(
+                    f"{faulty.url}/api/whoami-v2", headers={"authorization": f"Bearer {faulty.token}"}
+                ).status_code
+                for _ in range(20)
+            ]
 
     first, second = run(), run()
     assert first == second and 503 in first and 200 in first
@@ -243,5 +344,16 @@ def test_cli_faults_are_reproducible_with_a_seed():
 def test_hardware_listing_shape(http):
     vendors = http.get("/v2/provider/demo").json()["vendors"]
     compute = vendors[0]["regions"][0]["computes"][0]
-    for key in ("id", "accelerator", "instanceType", "instanceSize", "architecture", "numAccelerators", "memoryGb", "pricePerHour", "status", "quota"):
+    for key in (
+        "id",
+        "accelerator",
+        "instanceType",
+        "instanceSize",
+        "architecture",
+        "numAccelerators",
+        "memoryGb",
+        "pricePerHour",
+        "status",
+        "quota",
+    ):
         assert key in compute

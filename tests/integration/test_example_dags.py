@@ -33,7 +33,9 @@ def dags_test(cloud, dag_id: str, *conf: str, env: dict[str, str] | None = None)
         **(env or {}),
     }
     airflow = Path(sys.executable).with_name("airflow")
-    done = subprocess.run([str(airflow), "dags", "test", dag_id, *conf], env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [str(airflow), "dags", "test", dag_id, *conf], env=env, capture_output=True, text=True, timeout=300
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
     return output
@@ -46,8 +48,14 @@ def test_lifecycle_example_runs_green_with_airflow_dags_test(cloud):
     assert output.count("running trigger in line") >= 2
     assert cloud.requests("management")[-1]["method"] == "DELETE"  # the teardown deleted it
     assert cloud.token not in output
-    created = [r["json"] for r in cloud.requests("management") if r["method"] == "POST" and r["path"] == "/v2/endpoint/demo"]
-    assert created[0]["model"]["image"]["custom"]["url"].startswith("ghcr.io/huggingface/text-generation-inference")
+    created = [
+        r["json"]
+        for r in cloud.requests("management")
+        if r["method"] == "POST" and r["path"] == "/v2/endpoint/demo"
+    ]
+    assert created[0]["model"]["image"]["custom"]["url"].startswith(
+        "ghcr.io/huggingface/text-generation-inference"
+    )
     assert "hf_endpoint_lifecycle" in created[0]["tags"]  # the templated tag was rendered
 
 
@@ -56,7 +64,9 @@ def test_nightly_batch_example_runs_green(cloud, tmp_path):
     output = dags_test(cloud, "hf_nightly_batch", "--conf", json.dumps({"output_dir": str(tmp_path)}))
     assert "state=success" in output
     assert output.count("Pausing task as DEFERRED") >= 1  # the window's sensor waited in the trigger
-    records = [json.loads(line) for f in tmp_path.rglob("chunk-*.jsonl") for line in f.read_text().splitlines()]
+    records = [
+        json.loads(line) for f in tmp_path.rglob("chunk-*.jsonl") for line in f.read_text().splitlines()
+    ]
     assert len(records) == 120 and all("output" in r for r in records)
     assert len(list(tmp_path.rglob("chunk-*.jsonl"))) == 3  # mapped over 3 chunks of 40
     actions = [r["path"] for r in cloud.requests("management") if r["method"] == "POST"]

@@ -46,16 +46,24 @@ def test_nightly_batch_of_1000_jobs_under_faults(cloud, tmp_path, capsys):
     jobs.write_text("".join(json.dumps(p) + "\n" for p in prompts))
     out = tmp_path / "out"
     cloud.seed_endpoint("batch-endpoint", state="paused")
-    cloud.set_faults(evenly("inference", INFERENCE_KINDS, 0.20) + evenly("management", MANAGEMENT_KINDS, 0.10), seed=2026)
+    cloud.set_faults(
+        evenly("inference", INFERENCE_KINDS, 0.20) + evenly("management", MANAGEMENT_KINDS, 0.10), seed=2026
+    )
 
     conf = {"jobs_path": str(jobs), "output_dir": str(out), "chunk_size": 250}
-    output = dags_test(cloud, "hf_nightly_batch", "--conf", json.dumps(conf), env={"HFEP_EXAMPLE_REQUEST_TIMEOUT": "2"})
+    output = dags_test(
+        cloud, "hf_nightly_batch", "--conf", json.dumps(conf), env={"HFEP_EXAMPLE_REQUEST_TIMEOUT": "2"}
+    )
     log = cloud.requests()
     cloud.clear_faults()
 
     assert "state=success" in output
     assert f"nightly batch: {JOBS} results, 0 failed, in 4 files" in output
-    records = [(f.name, json.loads(line)) for f in sorted(out.rglob("chunk-*.jsonl")) for line in f.read_text().splitlines()]
+    records = [
+        (f.name, json.loads(line))
+        for f in sorted(out.rglob("chunk-*.jsonl"))
+        for line in f.read_text().splitlines()
+    ]
     assert len(records) == JOBS
     assert len({(name, r["index"]) for name, r in records}) == JOBS  # no duplicates
     chunk_of = {f"chunk-{c}.jsonl": c for c in range(4)}
@@ -73,7 +81,9 @@ def test_nightly_batch_of_1000_jobs_under_faults(cloud, tmp_path, capsys):
     assert len(inference) - JOBS == sum(injected.values())  # exactly one resend per fault, none wasted
     assert set(injected) == set(INFERENCE_KINDS) and 0.15 < sum(injected.values()) / len(inference) < 0.25
     management_faults = Counter(r["fault"] for r in management if r["fault"])
-    assert management_faults and all(r["status"] < 300 for r in management if not r["fault"])  # every call got through
+    assert management_faults and all(
+        r["status"] < 300 for r in management if not r["fault"]
+    )  # every call got through
     assert _longest_fault_streak(management) <= 4  # the hook's default max_retries
     with capsys.disabled():
         print(
@@ -84,7 +94,9 @@ def test_nightly_batch_of_1000_jobs_under_faults(cloud, tmp_path, capsys):
 
 
 def _state(cloud) -> str:
-    raw = cloud._control.get("/v2/endpoint/demo/batch-endpoint", headers={"authorization": f"Bearer {cloud.token}"})
+    raw = cloud._control.get(
+        "/v2/endpoint/demo/batch-endpoint", headers={"authorization": f"Bearer {cloud.token}"}
+    )
     return raw.json()["status"]["state"]
 
 

@@ -13,7 +13,12 @@ pytestmark = pytest.mark.integration
 
 TGI_IMAGE = {
     "healthRoute": "/health",
-    "env": {"MAX_BATCH_PREFILL_TOKENS": "2048", "MAX_INPUT_LENGTH": "1024", "MAX_TOTAL_TOKENS": "1512", "MODEL_ID": "/repository"},
+    "env": {
+        "MAX_BATCH_PREFILL_TOKENS": "2048",
+        "MAX_INPUT_LENGTH": "1024",
+        "MAX_TOTAL_TOKENS": "1512",
+        "MODEL_ID": "/repository",
+    },
     "url": "ghcr.io/huggingface/text-generation-inference:1.1.0",
 }
 
@@ -22,7 +27,9 @@ TGI_IMAGE = {
 def hub(cloud, monkeypatch):
     """An HfApi whose every management call, whoami and token go to the emulator."""
     monkeypatch.setattr(huggingface_hub.constants, "INFERENCE_ENDPOINTS_ENDPOINT", f"{cloud.url}/v2")
-    monkeypatch.setenv("HF_TOKEN", cloud.token)  # the personal listing of namespace="*" uses the ambient token
+    monkeypatch.setenv(
+        "HF_TOKEN", cloud.token
+    )  # the personal listing of namespace="*" uses the ambient token
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     return HfApi(endpoint=cloud.url, token=cloud.token)
 
@@ -31,25 +38,48 @@ def test_seed_guide_end_to_end(hub, cloud):
     token = cloud.token
     # create (authenticated replaces the guide's legacy "protected")
     endpoint = hub.create_inference_endpoint(
-        "my-endpoint-name", repository="gpt2", framework="pytorch", task="text-generation", accelerator="cpu",
-        vendor="aws", region="us-east-1", type="authenticated", instance_size="x2", instance_type="intel-spr", token=token,
-    )  # fmt: skip
+        "my-endpoint-name",
+        repository="gpt2",
+        framework="pytorch",
+        task="text-generation",
+        accelerator="cpu",
+        vendor="aws",
+        region="us-east-1",
+        type="authenticated",
+        instance_size="x2",
+        instance_type="intel-spr",
+        token=token,
+    )
     assert (endpoint.name, endpoint.namespace, endpoint.repository, endpoint.status, endpoint.url) == (
-        "my-endpoint-name", "demo", "gpt2", "pending", None,
+        "my-endpoint-name",
+        "demo",
+        "gpt2",
+        "pending",
+        None,
     )
     # create with a TGI custom image (the zephyr example)
     zephyr = hub.create_inference_endpoint(
-        "aws-zephyr-7b-beta-0486", repository="HuggingFaceH4/zephyr-7b-beta", framework="pytorch", task="text-generation",
-        accelerator="gpu", vendor="aws", region="us-east-1", type="authenticated", instance_size="x1",
-        instance_type="nvidia-l4", custom_image=TGI_IMAGE, token=token,
-    )  # fmt: skip
+        "aws-zephyr-7b-beta-0486",
+        repository="HuggingFaceH4/zephyr-7b-beta",
+        framework="pytorch",
+        task="text-generation",
+        accelerator="gpu",
+        vendor="aws",
+        region="us-east-1",
+        type="authenticated",
+        instance_size="x1",
+        instance_type="nvidia-l4",
+        custom_image=TGI_IMAGE,
+        token=token,
+    )
     assert zephyr.raw["model"]["image"] == {"custom": TGI_IMAGE}
     assert zephyr.health_route == "/health"
 
     # get, list (one namespace, and "*")
     assert hub.get_inference_endpoint("my-endpoint-name", token=token).repository == "gpt2"
     assert {e.name for e in hub.list_inference_endpoints(namespace="demo", token=token)} == {
-        "my-endpoint-name", "aws-zephyr-7b-beta-0486",
+        "my-endpoint-name",
+        "aws-zephyr-7b-beta-0486",
     }
     assert len(hub.list_inference_endpoints(namespace="*", token=token)) == 2
 
@@ -101,9 +131,16 @@ def test_seed_guide_end_to_end(hub, cloud):
 
 def test_wait_raises_on_failed_like_the_real_service(hub, cloud):
     endpoint = hub.create_inference_endpoint(
-        "doomed", repository="gpt2", framework="pytorch", accelerator="cpu", vendor="aws", region="us-east-1",
-        instance_size="x2", instance_type="intel-spr", token=cloud.token,
-    )  # fmt: skip
+        "doomed",
+        repository="gpt2",
+        framework="pytorch",
+        accelerator="cpu",
+        vendor="aws",
+        region="us-east-1",
+        instance_size="x2",
+        instance_type="intel-spr",
+        token=cloud.token,
+    )
     cloud.set_state("doomed", "failed", "Container crashed")
     with pytest.raises(InferenceEndpointError, match="failed to deploy"):
         endpoint.wait(timeout=10, refresh_every=0.1)
@@ -111,14 +148,28 @@ def test_wait_raises_on_failed_like_the_real_service(hub, cloud):
 
 def test_error_statuses_and_messages_reach_the_real_client(hub, cloud):
     hub.create_inference_endpoint(
-        "dup", repository="gpt2", framework="pytorch", accelerator="cpu", vendor="aws", region="us-east-1",
-        instance_size="x2", instance_type="intel-spr", token=cloud.token,
-    )  # fmt: skip
+        "dup",
+        repository="gpt2",
+        framework="pytorch",
+        accelerator="cpu",
+        vendor="aws",
+        region="us-east-1",
+        instance_size="x2",
+        instance_type="intel-spr",
+        token=cloud.token,
+    )
     with pytest.raises(HfHubHTTPError) as conflict:
         hub.create_inference_endpoint(
-            "dup", repository="gpt2", framework="pytorch", accelerator="cpu", vendor="aws", region="us-east-1",
-            instance_size="x2", instance_type="intel-spr", token=cloud.token,
-        )  # fmt: skip
+            "dup",
+            repository="gpt2",
+            framework="pytorch",
+            accelerator="cpu",
+            vendor="aws",
+            region="us-east-1",
+            instance_size="x2",
+            instance_type="intel-spr",
+            token=cloud.token,
+        )
     assert conflict.value.response.status_code == 409
     assert conflict.value.server_message == "Endpoint name already exists"
     with pytest.raises(HfHubHTTPError) as unauthorized:

@@ -14,7 +14,9 @@ pytestmark = pytest.mark.integration
 
 
 def set_connection(monkeypatch, conn_id: str, **fields) -> None:
-    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "hf_inference_endpoints", **fields}))
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "hf_inference_endpoints", **fields})
+    )
 
 
 def whoami_calls(cloud) -> int:
@@ -49,7 +51,13 @@ def test_namespace_resolved_once_when_not_configured(cloud, monkeypatch):
 
 
 def test_namespace_argument_overrides_the_connection(cloud, monkeypatch):
-    set_connection(monkeypatch, "other_ns", host=cloud.url, password=cloud.token, extra={"hub_url": cloud.url, "namespace": "acme"})
+    set_connection(
+        monkeypatch,
+        "other_ns",
+        host=cloud.url,
+        password=cloud.token,
+        extra={"hub_url": cloud.url, "namespace": "acme"},
+    )
     assert HuggingFaceEndpointHook("other_ns").namespace == "acme"
     assert HuggingFaceEndpointHook("other_ns", namespace="demo").namespace == "demo"
     assert whoami_calls(cloud) == 0
@@ -68,7 +76,13 @@ def test_test_connection_reports_success_and_failure(cloud, monkeypatch):
     cloud.seed_endpoint("listed")
     ok, message = HuggingFaceEndpointHook().test_connection()
     assert ok and message == f"Connected to {cloud.url} as namespace 'demo': 1 endpoint(s)"
-    set_connection(monkeypatch, "bad_token", host=cloud.url, password="hf_wrong", extra={"hub_url": cloud.url, "namespace": "demo"})
+    set_connection(
+        monkeypatch,
+        "bad_token",
+        host=cloud.url,
+        password="hf_wrong",
+        extra={"hub_url": cloud.url, "namespace": "demo"},
+    )
     ok, message = HuggingFaceEndpointHook("bad_token").test_connection()
     assert not ok and "HTTP 401" in message and "hf_wrong" not in message
 
@@ -79,7 +93,10 @@ def test_test_connection_reports_success_and_failure(cloud, monkeypatch):
         ({"host": "http://127.0.0.1:1"}, "has no token"),
         ({"host": "http://api.example.com", "password": "t"}, "plain http to another machine"),
         ({"host": "https://api.example.com", "password": "t", "extra": {"timeout": "soon"}}, "'timeout'"),
-        ({"host": "https://api.example.com", "password": "t", "extra": {"verify": "maybe"}}, "verify: 'maybe' is not a CA bundle"),
+        (
+            {"host": "https://api.example.com", "password": "t", "extra": {"verify": "maybe"}},
+            "verify: 'maybe' is not a CA bundle",
+        ),
     ],
 )
 def test_bad_connections_are_explained(monkeypatch, fields, text):
@@ -90,9 +107,13 @@ def test_bad_connections_are_explained(monkeypatch, fields, text):
 
 def test_connection_settings_reach_the_client(cloud, monkeypatch):
     set_connection(
-        monkeypatch, "tuned", host="api.example.com", port=8443, password="t",
+        monkeypatch,
+        "tuned",
+        host="api.example.com",
+        port=8443,
+        password="t",
         extra={"timeout": "12.5", "verify": "false", "allow_insecure_http": True, "namespace": "team"},
-    )  # fmt: skip
+    )
     hook = HuggingFaceEndpointHook("tuned")
     client = hook.client
     assert client.api_url == "https://api.example.com:8443"

@@ -14,10 +14,30 @@ from airflow_provider_hfep.operators.inference import HuggingFaceEndpointInferen
 
 pytestmark = pytest.mark.integration
 
-CLASSIFIER = {"repository": "ProsusAI/finbert", "framework": "pytorch", "task": "text-classification", "image": {"huggingface": {}}}
-EMBEDDER = {"repository": "BAAI/bge-small-en", "framework": "pytorch", "task": "feature-extraction", "image": {"huggingface": {}}}
-SUMMARIZER = {"repository": "facebook/bart-large-cnn", "framework": "pytorch", "task": "summarization", "image": {"huggingface": {}}}
-FILLER = {"repository": "bert-base-uncased", "framework": "pytorch", "task": "fill-mask", "image": {"huggingface": {}}}
+CLASSIFIER = {
+    "repository": "ProsusAI/finbert",
+    "framework": "pytorch",
+    "task": "text-classification",
+    "image": {"huggingface": {}},
+}
+EMBEDDER = {
+    "repository": "BAAI/bge-small-en",
+    "framework": "pytorch",
+    "task": "feature-extraction",
+    "image": {"huggingface": {}},
+}
+SUMMARIZER = {
+    "repository": "facebook/bart-large-cnn",
+    "framework": "pytorch",
+    "task": "summarization",
+    "image": {"huggingface": {}},
+}
+FILLER = {
+    "repository": "bert-base-uncased",
+    "framework": "pytorch",
+    "task": "fill-mask",
+    "image": {"huggingface": {}},
+}
 
 
 class TaskInstanceStub:
@@ -32,7 +52,9 @@ class TaskInstanceStub:
 
 def run(**kwargs):
     ti = TaskInstanceStub()
-    operator = HuggingFaceEndpointInferenceOperator(task_id="infer", endpoint_name=kwargs.pop("endpoint_name", "gen"), **kwargs)
+    operator = HuggingFaceEndpointInferenceOperator(
+        task_id="infer", endpoint_name=kwargs.pop("endpoint_name", "gen"), **kwargs
+    )
     return operator.execute({"ti": ti}), ti.xcom
 
 
@@ -47,18 +69,24 @@ def inference_requests(cloud):
 def test_text_generation_in_input_order(cloud):
     cloud.seed_endpoint("gen")
     jobs = [f"prompt {i}" for i in range(40)]
-    results, xcom = run(task="text-generation", inputs=jobs, parameters={"max_new_tokens": 6}, max_concurrency=8)
+    results, xcom = run(
+        task="text-generation", inputs=jobs, parameters={"max_new_tokens": 6}, max_concurrency=8
+    )
     assert results == [expected_text(job, 6) for job in jobs]
     assert xcom["summary"]["count"] == 40 and xcom["summary"]["failed"] == 0
     sent = inference_requests(cloud)
     assert len(sent) == 40 and {r["path"] for r in sent} == {"/endpoints/demo/gen"}
     assert sent[0]["json"] == {"inputs": sent[0]["json"]["inputs"], "parameters": {"max_new_tokens": 6}}
-    assert all(r["headers"].get("authorization") == "[redacted]" for r in sent)  # the token went there, and only there
+    assert all(
+        r["headers"].get("authorization") == "[redacted]" for r in sent
+    )  # the token went there, and only there
 
 
 def test_chat_completion(cloud):
     cloud.seed_endpoint("gen")
-    jobs = [[{"role": "user", "content": f"Hello {i}"}] for i in range(5)] + [{"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3}]
+    jobs = [[{"role": "user", "content": f"Hello {i}"}] for i in range(5)] + [
+        {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3}
+    ]
     results, _ = run(task="chat-completion", inputs=jobs, parameters={"max_tokens": 4})
     assert results[:5] == [runners.generate_text(f"Hello {i}", 4).strip() for i in range(5)]
     assert results[5] == runners.generate_text("Hi", 3).strip()
@@ -69,11 +97,46 @@ def test_chat_completion(cloud):
 @pytest.mark.parametrize(
     "model, task, jobs, parameters, expected, body",
     [
-        (EMBEDDER, "feature-extraction", ["a", "b"], {"normalize": True}, [runners.embed("a"), runners.embed("b")], {"inputs": "a", "normalize": True}),
-        (CLASSIFIER, "text-classification", ["good", "bad"], {}, [runners.classify("good"), runners.classify("bad")], {"inputs": "good", "parameters": {}}),
-        (SUMMARIZER, "summarization", ["long text here"], {}, [runners.generate_text("long text here", 8).strip()], {"inputs": "long text here", "parameters": {}}),
-        (FILLER, "fill-mask", ["a <mask> day"], {}, [runners.fill_mask({"inputs": "a <mask> day"})], {"inputs": "a <mask> day", "parameters": {}}),
-        (EMBEDDER, "raw", [{"inputs": ["x", "y"]}], None, [[runners.embed("x"), runners.embed("y")]], {"inputs": ["x", "y"]}),
+        (
+            EMBEDDER,
+            "feature-extraction",
+            ["a", "b"],
+            {"normalize": True},
+            [runners.embed("a"), runners.embed("b")],
+            {"inputs": "a", "normalize": True},
+        ),
+        (
+            CLASSIFIER,
+            "text-classification",
+            ["good", "bad"],
+            {},
+            [runners.classify("good"), runners.classify("bad")],
+            {"inputs": "good", "parameters": {}},
+        ),
+        (
+            SUMMARIZER,
+            "summarization",
+            ["long text here"],
+            {},
+            [runners.generate_text("long text here", 8).strip()],
+            {"inputs": "long text here", "parameters": {}},
+        ),
+        (
+            FILLER,
+            "fill-mask",
+            ["a <mask> day"],
+            {},
+            [runners.fill_mask({"inputs": "a <mask> day"})],
+            {"inputs": "a <mask> day", "parameters": {}},
+        ),
+        (
+            EMBEDDER,
+            "raw",
+            [{"inputs": ["x", "y"]}],
+            None,
+            [[runners.embed("x"), runners.embed("y")]],
+            {"inputs": ["x", "y"]},
+        ),
     ],
     ids=["feature-extraction", "text-classification", "summarization", "fill-mask", "raw"],
 )
@@ -133,7 +196,9 @@ def test_faults_every_item_ends_with_exactly_one_result(cloud, kind):
     sent = inference_requests(cloud)
     faults = sum(1 for r in sent if r["fault"])
     assert faults > 0
-    assert xcom["summary"]["requests"] == len(sent) == 60 + faults  # every fault retried once, nothing else resent
+    assert (
+        xcom["summary"]["requests"] == len(sent) == 60 + faults
+    )  # every fault retried once, nothing else resent
     assert xcom["summary"]["retries"] == faults
 
 
@@ -146,32 +211,47 @@ def test_overload_adapts_concurrency_without_losing_items(cloud):
 
         os.environ["AIRFLOW_CONN_SMALL"] = small.airflow_connection()
         try:
-            results, xcom = run(task="text-generation", inputs=[f"j{i}" for i in range(200)], max_concurrency=32, hf_conn_id="small")
+            results, xcom = run(
+                task="text-generation",
+                inputs=[f"j{i}" for i in range(200)],
+                max_concurrency=32,
+                hf_conn_id="small",
+            )
         finally:
             del os.environ["AIRFLOW_CONN_SMALL"]
         assert results == [expected_text(f"j{i}") for i in range(200)]
         assert xcom["summary"]["throttled"] > 0 and xcom["summary"]["final_concurrency"] <= 5
         ok = [r for r in small.requests("inference") if r["status"] == 200]
-        assert sorted(Counter(r["json"]["inputs"] for r in ok).values()) == [1] * 200  # each job answered once
+        assert (
+            sorted(Counter(r["json"]["inputs"] for r in ok).values()) == [1] * 200
+        )  # each job answered once
 
 
 def test_item_errors_recorded_or_failing_after_the_rest(cloud, tmp_path):
     cloud.seed_endpoint("gen", model=EMBEDDER)
     jobs = [{"inputs": "fine"}, {"prompt": "no inputs"}, {"inputs": "also fine"}]
     results, xcom = run(task="raw", inputs=jobs, on_item_error="record")
-    assert results[0] == [runners.embed("fine")] and results[1] is None and results[2] == [runners.embed("also fine")]
+    assert (
+        results[0] == [runners.embed("fine")]
+        and results[1] is None
+        and results[2] == [runners.embed("also fine")]
+    )
     assert xcom["errors"] == [{"index": 1, "error": "HTTP 422: Missing 'inputs' in the request body"}]
     out = tmp_path / "results.jsonl"
     with pytest.raises(EndpointsError, match=r"1 of 3 inputs failed \(the 2 others are saved\)"):
         run(task="raw", inputs=jobs, output_path=str(out))
     lines = [json.loads(line) for line in out.read_text().splitlines()]
-    assert sorted(line["index"] for line in lines) == [0, 1, 2] and sum("error" in line for line in lines) == 1
+    assert (
+        sorted(line["index"] for line in lines) == [0, 1, 2] and sum("error" in line for line in lines) == 1
+    )
 
 
 def test_results_too_large_for_xcom_need_output_path(cloud):
     cloud.seed_endpoint("gen")
     with pytest.raises(EndpointsError, match="exceed max_xcom_bytes=200 .* Fix: set output_path"):
-        run(task="text-generation", inputs=[f"p{i}" for i in range(50)], max_xcom_bytes=200, max_concurrency=2)
+        run(
+            task="text-generation", inputs=[f"p{i}" for i in range(50)], max_xcom_bytes=200, max_concurrency=2
+        )
     assert len(inference_requests(cloud)) < 50  # it stopped instead of computing results it could not keep
 
 
@@ -204,7 +284,12 @@ def test_mapped_over_chunks_through_dag_test(cloud):
     run_ = bag.get_dag("hfep_inference_mapped").test()
     assert str(run_.state) == "success"
     with create_session() as session:
-        [gathered] = [x.value for x in session.query(XComModel).filter_by(dag_id="hfep_inference_mapped", run_id=run_.run_id, task_id="gather", key="return_value")]
+        [gathered] = [
+            x.value
+            for x in session.query(XComModel).filter_by(
+                dag_id="hfep_inference_mapped", run_id=run_.run_id, task_id="gather", key="return_value"
+            )
+        ]
     assert gathered == [expected_text(f"job number {i}", 5) for i in range(25)]
     assert len(inference_requests(cloud)) == 25
 
@@ -235,7 +320,12 @@ def test_every_task_through_dag_test(cloud):
     run_ = bag.get_dag("hfep_inference_tasks").test()
     assert str(run_.state) == "success"
     with create_session() as session:
-        returns = {x.task_id: x.value for x in session.query(XComModel).filter_by(dag_id="hfep_inference_tasks", run_id=run_.run_id, key="return_value")}
+        returns = {
+            x.task_id: x.value
+            for x in session.query(XComModel).filter_by(
+                dag_id="hfep_inference_tasks", run_id=run_.run_id, key="return_value"
+            )
+        }
     assert returns == {
         "text_generation": [expected_text("Once upon a time"), expected_text("The batch ran")],
         "chat_completion": [runners.generate_text("Hello", 20).strip()],
@@ -252,10 +342,18 @@ def test_progress_is_logged_at_a_steady_pace(cloud, caplog):
 
     caplog.set_level(logging.INFO, logger="airflow_provider_hfep.inference.batch")
     cloud.seed_endpoint("gen")
-    run(task="text-generation", inputs=[f"p{i}" for i in range(40)], max_concurrency=1, progress_interval=0.05)
-    lines = [r.getMessage() for r in caplog.records if r.name == "airflow_provider_hfep.inference.batch" and "/40 done (" in r.getMessage()]
+    run(
+        task="text-generation", inputs=[f"p{i}" for i in range(40)], max_concurrency=1, progress_interval=0.05
+    )
+    lines = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "airflow_provider_hfep.inference.batch" and "/40 done (" in r.getMessage()
+    ]
     assert len(lines) >= 3
-    assert all("/s" in line and "retries" in line and "errors" in line and "concurrency" in line for line in lines)
+    assert all(
+        "/s" in line and "retries" in line and "errors" in line and "concurrency" in line for line in lines
+    )
     assert any("ETA" in line for line in lines)
 
 
@@ -270,13 +368,22 @@ def test_plain_http_url_on_another_machine_gets_no_token(cloud, monkeypatch):
     cloud.seed_endpoint("gen")
     sent: list[httpx.Request] = []
     monkeypatch.setattr(
-        inference_module, "batch_client",
-        lambda auth, max_concurrency, verify=True: httpx.AsyncClient(auth=auth, transport=httpx.MockTransport(lambda r: sent.append(r) or httpx.Response(500))),
-    )  # fmt: skip
-    operator = HuggingFaceEndpointInferenceOperator(task_id="infer", endpoint_name="gen", task="text-generation", inputs=["x"])
+        inference_module,
+        "batch_client",
+        lambda auth, max_concurrency, verify=True: httpx.AsyncClient(
+            auth=auth, transport=httpx.MockTransport(lambda r: sent.append(r) or httpx.Response(500))
+        ),
+    )
+    operator = HuggingFaceEndpointInferenceOperator(
+        task_id="infer", endpoint_name="gen", task="text-generation", inputs=["x"]
+    )
     real = operator.hook.client.get("gen")
     raw = {**real.raw, "status": {**real.raw["status"], "url": "http://remote.example/endpoints/gen"}}
-    monkeypatch.setattr(operator.hook.client, "get", lambda name, namespace=None: InferenceEndpoint.from_raw(raw, "demo"))
-    with pytest.raises(EndpointsError, match="plain http URL on another machine: the token is not sent there"):
+    monkeypatch.setattr(
+        operator.hook.client, "get", lambda name, namespace=None: InferenceEndpoint.from_raw(raw, "demo")
+    )
+    with pytest.raises(
+        EndpointsError, match="plain http URL on another machine: the token is not sent there"
+    ):
         operator.execute({"ti": TaskInstanceStub()})
     assert sent == [] and inference_requests(cloud) == []

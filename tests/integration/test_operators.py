@@ -82,14 +82,19 @@ def when(condition, action, limit: float = 20.0) -> threading.Thread:
 
 
 def endpoint_exists(cloud, name: str):
-    return lambda: any(r["method"] == "POST" and r["json"] and r["json"].get("name") == name for r in cloud.requests("management"))
+    return lambda: any(
+        r["method"] == "POST" and r["json"] and r["json"].get("name") == name
+        for r in cloud.requests("management")
+    )
 
 
 @pytest.mark.parametrize("mode", ["inline", "deferred"])
 def test_lifecycle_every_operator(run_dag, cloud, mode):
     run = run_dag(f"hfep_lifecycle_{mode}")
     assert run.state == "success", run.output[-3000:]
-    assert run.tasks == dict.fromkeys(["create", "ready", "update", "scale_to_zero", "resume", "pause", "delete"], "success")
+    assert run.tasks == dict.fromkeys(
+        ["create", "ready", "update", "scale_to_zero", "resume", "pause", "delete"], "success"
+    )
     name = f"life-{mode}"
     assert run.returns["create"]["status"] == "running" and run.returns["create"]["name"] == name
     assert run.returns["update"]["raw"]["compute"]["scaling"]["maxReplica"] == 2
@@ -101,8 +106,16 @@ def test_lifecycle_every_operator(run_dag, cloud, mode):
     assert set(run.links.values()) == {f"https://endpoints.huggingface.co/demo/endpoints/{name}"}
     # create, update and resume waited; in deferred mode through the trigger (the sensor found it running)
     assert run.deferrals() == (0 if mode == "inline" else 3)
-    post = [r for r in cloud.requests("management") if r["method"] == "POST" and r["path"] == "/v2/endpoint/demo"]
-    assert post[0]["json"]["model"]["image"] == {"custom": {"url": "ghcr.io/huggingface/text-generation-inference:3.1.1", "healthRoute": "/health", "port": 80}}
+    post = [
+        r for r in cloud.requests("management") if r["method"] == "POST" and r["path"] == "/v2/endpoint/demo"
+    ]
+    assert post[0]["json"]["model"]["image"] == {
+        "custom": {
+            "url": "ghcr.io/huggingface/text-generation-inference:3.1.1",
+            "healthRoute": "/health",
+            "port": 80,
+        }
+    }
     assert cloud.token not in run.output
 
 
@@ -112,13 +125,18 @@ def test_update_does_not_return_on_the_stale_running(run_dag, cloud, mode):
     assert run.state == "success"
     # The update task ended only after the emulator had gone through "updating" and back to running:
     puts = [r for r in cloud.requests("management") if r["method"] == "PUT"]
-    reads_after_put = [r for r in cloud.requests("management") if r["method"] == "GET" and r["id"] > puts[0]["id"]]
+    reads_after_put = [
+        r for r in cloud.requests("management") if r["method"] == "GET" and r["id"] > puts[0]["id"]
+    ]
     assert len(reads_after_put) >= 3  # not one read of the stale "running" answer, then done
 
 
 @pytest.mark.parametrize("mode", ["inline", "deferred"])
 def test_create_fails_fast_when_the_endpoint_fails(run_dag, cloud, mode):
-    when(endpoint_exists(cloud, "doomed"), lambda: cloud.set_state("doomed", "failed", "Container exited: CUDA out of memory"))
+    when(
+        endpoint_exists(cloud, "doomed"),
+        lambda: cloud.set_state("doomed", "failed", "Container exited: CUDA out of memory"),
+    )
     run = run_dag(f"hfep_create_fails_{mode}")
     assert run.tasks == {"create": "failed"}
     assert "failed to deploy: Container exited: CUDA out of memory" in run.output
@@ -134,7 +152,9 @@ def burst(*kinds: str) -> list[dict]:
 def test_lifecycle_rides_through_5xx_bursts(run_dag, cloud, mode):
     cloud.set_faults(burst("500", "503", "429", "500"))  # the first call retries four times
     # and a second burst while the create waits for its endpoint (in the trigger, when deferred)
-    created = lambda: any(r["method"] == "POST" and r["status"] in (200, 202) for r in cloud.requests("management"))  # noqa: E731
+    created = lambda: any(
+        r["method"] == "POST" and r["status"] in (200, 202) for r in cloud.requests("management")
+    )  # noqa: E731
     when(created, lambda: cloud.set_faults(burst("503", "500", "503", "500")))
     run = run_dag(f"hfep_lifecycle_{mode}")
     assert run.state == "success", run.output[-3000:]
@@ -150,8 +170,16 @@ def test_a_real_failure_is_still_reported_at_once_between_bursts(run_dag, cloud,
     cloud.set_faults(burst("503", "500", "502"))
     run = run_dag(f"hfep_sensor_{mode}")
     assert run.tasks == {"ready": "failed"}
-    assert "failed to deploy: Container exited: CUDA out of memory" in run.output and "AirflowSensorTimeout" not in run.output
-    assert [r["status"] for r in cloud.requests("management")] == [503, 500, 502, 200]  # decided on the first answer
+    assert (
+        "failed to deploy: Container exited: CUDA out of memory" in run.output
+        and "AirflowSensorTimeout" not in run.output
+    )
+    assert [r["status"] for r in cloud.requests("management")] == [
+        503,
+        500,
+        502,
+        200,
+    ]  # decided on the first answer
 
 
 @pytest.mark.parametrize("mode", ["inline", "deferred"])
@@ -210,14 +238,19 @@ def test_a_restarted_cloud_that_lost_the_endpoint_is_reported_not_found(run_dag,
         assert restarted.is_set()
         assert run.tasks == {"ready": "failed"}
         assert "Endpoint watched not found in namespace demo" in run.output, run.output[-3000:]
-        assert "AirflowSensorTimeout" not in run.output and run.seconds < 30  # told at once, not after the 60 s timeout
+        assert (
+            "AirflowSensorTimeout" not in run.output and run.seconds < 30
+        )  # told at once, not after the 60 s timeout
         assert cloud.requests("management")[-1]["status"] == 404
 
 
 def test_create_twice_fails_with_a_fix(run_dag, cloud):
     run = run_dag("hfep_create_twice")
     assert run.tasks == {"create": "success", "again": "failed"}
-    assert "Endpoint demo/twice already exists. Fix: choose another endpoint_name, or set if_exists='reuse'" in run.output
+    assert (
+        "Endpoint demo/twice already exists. Fix: choose another endpoint_name, or set if_exists='reuse'"
+        in run.output
+    )
 
 
 def test_a_retry_takes_over_the_endpoint_its_earlier_try_created(run_dag, cloud, dagbag):
@@ -225,12 +258,20 @@ def test_a_retry_takes_over_the_endpoint_its_earlier_try_created(run_dag, cloud,
     from airflow.utils.types import DagRunType
 
     logical_date = pendulum.datetime(2026, 3, 1, tz="UTC")
-    run_id = DagRun.generate_run_id(run_type=DagRunType.MANUAL, logical_date=logical_date, run_after=logical_date)
+    run_id = DagRun.generate_run_id(
+        run_type=DagRunType.MANUAL, logical_date=logical_date, run_after=logical_date
+    )
     operator = dagbag.get_dag("hfep_create_twice").get_task("create")
-    marker = operator._marker({"ti": SimpleNamespace(dag_id="hfep_create_twice", task_id="create", run_id=run_id, map_index=-1)})
-    cloud.seed_endpoint("twice", state="running", tags=[marker])  # as left by an earlier try that then crashed
+    marker = operator._marker(
+        {"ti": SimpleNamespace(dag_id="hfep_create_twice", task_id="create", run_id=run_id, map_index=-1)}
+    )
+    cloud.seed_endpoint(
+        "twice", state="running", tags=[marker]
+    )  # as left by an earlier try that then crashed
     run = run_dag("hfep_create_twice", logical_date=logical_date)
-    assert run.tasks == {"create": "success", "again": "failed"}, run.output[-4000:]  # "again" is another task: no takeover
+    assert run.tasks == {"create": "success", "again": "failed"}, run.output[
+        -4000:
+    ]  # "again" is another task: no takeover
     assert "was created by an earlier try of this task: taking it over" in run.output
 
 
@@ -240,14 +281,20 @@ def test_if_exists_reuse_and_update(run_dag, cloud):
     assert run.state == "success", run.output[-2000:]
     assert run.returns["reuse"]["repository"] == "openai-community/gpt2"
     assert run.returns["update"]["repository"] == "openai-community/gpt2-large"
-    assert [r["method"] for r in cloud.requests("management") if r["method"] in ("POST", "PUT")] == ["POST", "POST", "PUT"]
+    assert [r["method"] for r in cloud.requests("management") if r["method"] in ("POST", "PUT")] == [
+        "POST",
+        "POST",
+        "PUT",
+    ]
 
 
 def test_update_refuses_while_an_earlier_update_runs(run_dag, cloud):
     cloud.seed_endpoint("busy", state="updating")
     run = run_dag("hfep_update_while_updating")
     assert run.tasks == {"update": "failed"}
-    assert "if_updating: endpoint demo/busy is still applying an earlier update. Fix: retry later" in run.output
+    assert (
+        "if_updating: endpoint demo/busy is still applying an earlier update. Fix: retry later" in run.output
+    )
     assert not [r for r in cloud.requests("management") if r["method"] == "PUT"]
 
 
@@ -260,11 +307,24 @@ def test_templated_name_is_checked_after_rendering_before_any_call(run_dag, clou
 
 def test_static_arguments_are_checked_at_parse_time():
     from airflow_provider_hfep.endpoints import InvalidEndpointArgumentError
-    from airflow_provider_hfep.operators.endpoint import HuggingFaceCreateEndpointOperator, HuggingFaceUpdateEndpointOperator
+    from airflow_provider_hfep.operators.endpoint import (
+        HuggingFaceCreateEndpointOperator,
+        HuggingFaceUpdateEndpointOperator,
+    )
 
-    spec = dict(repository="r", framework="pytorch", accelerator="gpu", instance_size="x1", instance_type="nvidia-l4", region="us-east-1", vendor="aws")
+    spec = dict(
+        repository="r",
+        framework="pytorch",
+        accelerator="gpu",
+        instance_size="x1",
+        instance_type="nvidia-l4",
+        region="us-east-1",
+        vendor="aws",
+    )
     with pytest.raises(InvalidEndpointArgumentError, match="min_replica"):
-        HuggingFaceCreateEndpointOperator(task_id="c", endpoint_name="e", min_replica=2, max_replica=1, **spec)
+        HuggingFaceCreateEndpointOperator(
+            task_id="c", endpoint_name="e", min_replica=2, max_replica=1, **spec
+        )
     with pytest.raises(InvalidEndpointArgumentError, match="type: 'protected'"):
         HuggingFaceCreateEndpointOperator(task_id="c", endpoint_name="e", type="protected", **spec)
     with pytest.raises(InvalidEndpointArgumentError, match="if_exists"):
@@ -274,7 +334,9 @@ def test_static_arguments_are_checked_at_parse_time():
     with pytest.raises(InvalidEndpointArgumentError, match="accelerator"):
         HuggingFaceUpdateEndpointOperator(task_id="u", endpoint_name="e", accelerator="tpu")
     # templated values are not judged before rendering
-    HuggingFaceCreateEndpointOperator(task_id="c", endpoint_name="{{ params.name }}", task="{{ params.task }}", **spec)
+    HuggingFaceCreateEndpointOperator(
+        task_id="c", endpoint_name="{{ params.name }}", task="{{ params.task }}", **spec
+    )
 
 
 def test_sensor_in_reschedule_mode(run_dag, cloud):
@@ -283,4 +345,6 @@ def test_sensor_in_reschedule_mode(run_dag, cloud):
     assert run.tasks == {"ready": "success"}, run.output[-3000:]
     assert run.returns["ready"]["status"] == "running"
     assert run.deferrals() == 0
-    assert len([r for r in cloud.requests("management") if r["path"] == "/v2/endpoint/demo/watched"]) >= 2  # it looked again
+    assert (
+        len([r for r in cloud.requests("management") if r["path"] == "/v2/endpoint/demo/watched"]) >= 2
+    )  # it looked again

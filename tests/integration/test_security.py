@@ -28,11 +28,23 @@ pytestmark = pytest.mark.integration
 
 NO_RETRY = RetryPolicy(max_retries=0)
 ENDPOINT = {
-    "name": "tls", "type": "protected", "status": {"state": "running", "url": "https://127.0.0.1/x", "createdAt": "2026-11-25T10:00:00.000Z", "updatedAt": "2026-11-25T10:00:00.000Z"},
+    "name": "tls",
+    "type": "protected",
+    "status": {
+        "state": "running",
+        "url": "https://127.0.0.1/x",
+        "createdAt": "2026-11-25T10:00:00.000Z",
+        "updatedAt": "2026-11-25T10:00:00.000Z",
+    },
     "model": {"repository": "openai-community/gpt2", "framework": "pytorch", "task": "text-generation"},
-    "compute": {"accelerator": "cpu", "instanceType": "intel-spr", "instanceSize": "x2", "scaling": {"minReplica": 1, "maxReplica": 1}},
+    "compute": {
+        "accelerator": "cpu",
+        "instanceType": "intel-spr",
+        "instanceSize": "x2",
+        "scaling": {"minReplica": 1, "maxReplica": 1},
+    },
     "provider": {"vendor": "aws", "region": "us-east-1"},
-}  # fmt: skip
+}
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
@@ -41,16 +53,26 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hfep-test")])
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
-    )  # fmt: skip
+    )
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     return cert_path, key_path
 
 
@@ -92,14 +114,25 @@ def test_certificates_are_verified_by_default(tls_server):
 def test_verify_can_name_a_ca_bundle_or_be_turned_off(tls_server):
     url, cert = tls_server
     for verify in (str(cert), False):
-        with EndpointsClient("hf_t", api_url=url, hub_url=url, namespace="demo", retry=NO_RETRY, verify=verify) as client:
+        with EndpointsClient(
+            "hf_t", api_url=url, hub_url=url, namespace="demo", retry=NO_RETRY, verify=verify
+        ) as client:
             assert client.get("tls").status == "running"
 
 
 def test_the_hook_verifies_unless_the_connection_says_otherwise(tls_server, monkeypatch):
     url, cert = tls_server
-    for conn_id, extra in (("hf_tls_default", {}), ("hf_tls_ca", {"verify": str(cert)}), ("hf_tls_off", {"verify": "false"})):
-        connection = {"conn_type": "hf_inference_endpoints", "host": url, "password": "hf_t", "extra": {"namespace": "demo", "max_retries": 0, **extra}}
+    for conn_id, extra in (
+        ("hf_tls_default", {}),
+        ("hf_tls_ca", {"verify": str(cert)}),
+        ("hf_tls_off", {"verify": "false"}),
+    ):
+        connection = {
+            "conn_type": "hf_inference_endpoints",
+            "host": url,
+            "password": "hf_t",
+            "extra": {"namespace": "demo", "max_retries": 0, **extra},
+        }
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
     with pytest.raises(EndpointsTransportError, match="CERTIFICATE_VERIFY_FAILED"):
         HuggingFaceEndpointHook("hf_tls_default").client.get("tls")
@@ -119,7 +152,9 @@ def listening_addresses(port: int) -> set[str]:
                 if family == 4:
                     found.add(str(ipaddress.IPv4Address(raw[::-1])))
                 else:
-                    found.add(str(ipaddress.IPv6Address(b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4)))))
+                    found.add(
+                        str(ipaddress.IPv6Address(b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))))
+                    )
     return found
 
 
@@ -139,16 +174,30 @@ def test_no_repr_or_error_carries_the_token(cloud, monkeypatch):
     cloud.seed_endpoint("shown", state="running")
     hook = HuggingFaceEndpointHook()
     endpoint = hook.client.get("shown")
-    trigger = HuggingFaceEndpointStatusTrigger(hf_conn_id="hf_inference_endpoints_default", endpoint_name="shown", namespace="demo", end_time=0.0)
+    trigger = HuggingFaceEndpointStatusTrigger(
+        hf_conn_id="hf_inference_endpoints_default", endpoint_name="shown", namespace="demo", end_time=0.0
+    )
     operator = HuggingFacePauseEndpointOperator(task_id="pause", endpoint_name="shown")
     texts = [
-        repr(hook), repr(hook.client), repr(hook.client.auth), repr(hook.client._http.headers), repr(endpoint),
-        json.dumps(endpoint.to_dict()), repr(trigger), json.dumps(trigger.serialize()), repr(operator),
+        repr(hook),
+        repr(hook.client),
+        repr(hook.client.auth),
+        repr(hook.client._http.headers),
+        repr(endpoint),
+        json.dumps(endpoint.to_dict()),
+        repr(trigger),
+        json.dumps(trigger.serialize()),
+        repr(operator),
         repr(AsyncEndpointsClient(cloud.token, api_url=cloud.url)),
     ]
     wrong = "hf_" + cloud.token[::-1]  # built, so that no source line in a traceback holds it
-    monkeypatch.setenv("AIRFLOW_CONN_HF_WRONG", json.dumps({**json.loads(cloud.airflow_connection()), "password": wrong}))
-    for call in (lambda: HuggingFaceEndpointHook("hf_wrong").client.get("shown"), lambda: hook.client.get("absent")):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_HF_WRONG", json.dumps({**json.loads(cloud.airflow_connection()), "password": wrong})
+    )
+    for call in (
+        lambda: HuggingFaceEndpointHook("hf_wrong").client.get("shown"),
+        lambda: hook.client.get("absent"),
+    ):
         with pytest.raises(Exception) as caught:
             call()
         texts += [str(caught.value), repr(caught.value), "".join(traceback.format_exception(caught.value))]

@@ -22,7 +22,9 @@ def conn(cloud, monkeypatch):
 
 
 def make(conn: str, name: str = "watched", **overrides) -> HuggingFaceEndpointStatusTrigger:
-    kwargs = dict(hf_conn_id=conn, endpoint_name=name, namespace="demo", end_time=time.time() + 10, poll_interval=0.05)
+    kwargs = dict(
+        hf_conn_id=conn, endpoint_name=name, namespace="demo", end_time=time.time() + 10, poll_interval=0.05
+    )
     return HuggingFaceEndpointStatusTrigger(**{**kwargs, **overrides})
 
 
@@ -46,10 +48,18 @@ def test_serialize_round_trip_runs_to_the_same_event(cloud, conn):
     assert json.loads(json.dumps(kwargs)) == kwargs  # primitives only
     assert cloud.token not in json.dumps(kwargs)  # the token never travels with the trigger
     first, second = run(original), run(rebuilt)
-    assert first == second == {
-        "status": "success", "endpoint_name": "watched", "namespace": "demo", "state": "running",
-        "message": "Endpoint watched is running", "url": cloud.endpoint_url("watched"),
-    }  # fmt: skip
+    assert (
+        first
+        == second
+        == {
+            "status": "success",
+            "endpoint_name": "watched",
+            "namespace": "demo",
+            "state": "running",
+            "message": "Endpoint watched is running",
+            "url": cloud.endpoint_url("watched"),
+        }
+    )
 
 
 @pytest.mark.parametrize(
@@ -75,13 +85,20 @@ def test_terminal_statuses(cloud, conn, state, target, status, text):
 def test_not_found_and_deleted(cloud, conn):
     assert run(make(conn))["status"] == "not_found"
     assert run(make(conn, target_status="deleted")) == {
-        "status": "success", "endpoint_name": "watched", "namespace": "demo", "state": "deleted",
-        "message": "Endpoint watched is deleted", "url": None,
-    }  # fmt: skip
+        "status": "success",
+        "endpoint_name": "watched",
+        "namespace": "demo",
+        "state": "deleted",
+        "message": "Endpoint watched is deleted",
+        "url": None,
+    }
 
 
 def test_bad_token_and_missing_connection_are_error_events(cloud, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_HF_BAD", json.dumps({"conn_type": "hf_inference_endpoints", "host": cloud.url, "password": "hf_nope"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_HF_BAD",
+        json.dumps({"conn_type": "hf_inference_endpoints", "host": cloud.url, "password": "hf_nope"}),
+    )
     event = run(make("hf_bad"))
     assert event["status"] == "error" and "HTTP 401" in event["message"] and "hf_nope" not in event["message"]
     event = run(make("hf_does_not_exist"))
@@ -113,15 +130,25 @@ def test_transient_errors_are_tolerated_then_reported(cloud, conn):
     # ...a third one is reported, with the cause
     cloud.set_faults([{"scope": "management", "kind": "503"}])
     event = run(make(conn, max_consecutive_errors=2))
-    assert event["status"] == "error" and "after 3 failed reads in a row" in event["message"] and "503" in event["message"]
-    reads = [r for r in cloud.requests("management") if r["path"] == "/v2/endpoint/demo/watched" and r["fault"]]
+    assert (
+        event["status"] == "error"
+        and "after 3 failed reads in a row" in event["message"]
+        and "503" in event["message"]
+    )
+    reads = [
+        r for r in cloud.requests("management") if r["path"] == "/v2/endpoint/demo/watched" and r["fault"]
+    ]
     assert len(reads) == 4 + 3 * 2
 
 
 def test_update_settle_ignores_the_stale_running(cloud, conn):
     cloud.seed_endpoint("watched", state="running")
     # A PUT answered just now: the emulator flips to "updating" 0.2 s later, then runs 0.5 s later.
-    cloud._control.put(f"{cloud.url}/v2/endpoint/demo/watched", json={"compute": {"scaling": {"maxReplica": 2}}}, headers={"authorization": f"Bearer {cloud.token}"})
+    cloud._control.put(
+        f"{cloud.url}/v2/endpoint/demo/watched",
+        json={"compute": {"scaling": {"maxReplica": 2}}},
+        headers={"authorization": f"Bearer {cloud.token}"},
+    )
     event = run(make(conn, settle_until=time.time() + 5))
     states = [r["status"] for r in cloud.requests("management") if r["method"] == "GET"]
     assert event["status"] == "success"
@@ -152,4 +179,6 @@ def test_run_never_blocks_the_event_loop(cloud, conn):
 
 def test_bad_target_is_refused_on_the_worker():
     with pytest.raises(ValueError, match="target_status: 'ready' is not a state"):
-        HuggingFaceEndpointStatusTrigger(hf_conn_id="c", endpoint_name="e", namespace=None, end_time=0, target_status="ready")
+        HuggingFaceEndpointStatusTrigger(
+            hf_conn_id="c", endpoint_name="e", namespace=None, end_time=0, target_status="ready"
+        )

@@ -74,16 +74,23 @@ class Standalone:
         subprocess.run([str(AIRFLOW), "db", "migrate"], env=self.env, check=True, capture_output=True)
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [str(AIRFLOW), "standalone"], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
-            )  # fmt: skip
+                [str(AIRFLOW), "standalone"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"airflow standalone exited: {self.log_path.read_text()[-3000:]}")
             try:
                 health = self.http.get("/api/v2/monitor/health").json()
-                if all(health.get(part, {}).get("status") == "healthy" for part in ("metadatabase", "scheduler", "triggerer", "dag_processor")):
+                if all(
+                    health.get(part, {}).get("status") == "healthy"
+                    for part in ("metadatabase", "scheduler", "triggerer", "dag_processor")
+                ):
                     return self
             except (httpx.HTTPError, ValueError):
                 pass
@@ -95,7 +102,14 @@ class Standalone:
         """Start another component (e.g. ``triggerer``) in its own process group, stopped with the rest."""
         env = {**self.env, "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())}
         log = open(self.home / f"{'-'.join(command)}-{len(self.extra)}.log", "wb")  # noqa: SIM115 - closed with the process
-        process = subprocess.Popen([str(AIRFLOW), *command], env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            [str(AIRFLOW), *command],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log.close()
         self.extra.append(process)
         return process
@@ -112,7 +126,9 @@ class Standalone:
             if not proc.name.isdigit():
                 continue
             try:
-                if (any_group or os.getpgid(int(proc.name)) in groups) and text in (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                if (any_group or os.getpgid(int(proc.name)) in groups) and text in (
+                    proc / "cmdline"
+                ).read_bytes().replace(b"\0", b" ").decode(errors="replace"):
                     found.append(int(proc.name))
             except (OSError, ProcessLookupError):
                 continue
@@ -164,7 +180,9 @@ class Standalone:
     def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
         self.wait_for_dag(dag_id)
         self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
-        return self.api("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}})["dag_run_id"]
+        return self.api("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}})[
+            "dag_run_id"
+        ]
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         return self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]

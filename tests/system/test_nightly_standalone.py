@@ -15,11 +15,23 @@ pytestmark = pytest.mark.system
 
 DAG_ID = "hf_nightly_batch"
 SENSOR = "endpoint_window.ready"
-TGI = {"repository": "HuggingFaceH4/zephyr-7b-beta", "framework": "pytorch", "task": "text-generation",
-       "image": {"tgi": {"url": "ghcr.io/huggingface/text-generation-inference:3.1.1", "healthRoute": "/health", "port": 80}}}  # fmt: skip
+TGI = {
+    "repository": "HuggingFaceH4/zephyr-7b-beta",
+    "framework": "pytorch",
+    "task": "text-generation",
+    "image": {
+        "tgi": {
+            "url": "ghcr.io/huggingface/text-generation-inference:3.1.1",
+            "healthRoute": "/health",
+            "port": 80,
+        }
+    },
+}
 
 
-def run_and_watch(airflow: Standalone, output: Path, limit: float = 240) -> tuple[str, dict[str, str], dict[str, float]]:
+def run_and_watch(
+    airflow: Standalone, output: Path, limit: float = 240
+) -> tuple[str, dict[str, str], dict[str, float]]:
     """Trigger the DAG, sample its task states every 0.25 s, and sum the sensor's time per state."""
     run_id = airflow.trigger(DAG_ID, conf={"output_dir": str(output)})
     sensor_seconds: dict[str, float] = {}
@@ -38,7 +50,9 @@ def run_and_watch(airflow: Standalone, output: Path, limit: float = 240) -> tupl
 
 
 def endpoint_state(cloud: Emulator) -> str:
-    answer = cloud._control.get(f"{cloud.url}/v2/endpoint/demo/batch-endpoint", headers={"authorization": f"Bearer {cloud.token}"})
+    answer = cloud._control.get(
+        f"{cloud.url}/v2/endpoint/demo/batch-endpoint", headers={"authorization": f"Bearer {cloud.token}"}
+    )
     return answer.json()["status"]["state"]
 
 
@@ -53,11 +67,24 @@ def test_nightly_batch_runs_in_real_airflow(stack, tmp_path):
     # the sensor waited for the 8 s deployment deferred, not on a worker
     assert sensor_seconds.get("deferred", 0) >= 4, sensor_seconds
     assert sensor_seconds.get("running", 0) < 3, sensor_seconds
-    trigger_logs = "".join(p.read_text(errors="replace") for p in (home / "logs").rglob("*trigger*") if p.is_file() and SENSOR in str(p))
-    assert "Endpoint batch-endpoint is running" in trigger_logs  # the trigger's own line, in the triggerer's log
-    results = sum(1 for f in tmp_path.rglob("chunk-*.jsonl") for line in f.read_text().splitlines() if '"output"' in line)
+    trigger_logs = "".join(
+        p.read_text(errors="replace")
+        for p in (home / "logs").rglob("*trigger*")
+        if p.is_file() and SENSOR in str(p)
+    )
+    assert (
+        "Endpoint batch-endpoint is running" in trigger_logs
+    )  # the trigger's own line, in the triggerer's log
+    results = sum(
+        1
+        for f in tmp_path.rglob("chunk-*.jsonl")
+        for line in f.read_text().splitlines()
+        if '"output"' in line
+    )
     assert results == 120
-    assert cloud.token not in "".join(p.read_text(errors="replace") for p in (home / "logs").rglob("*") if p.is_file())
+    assert cloud.token not in "".join(
+        p.read_text(errors="replace") for p in (home / "logs").rglob("*") if p.is_file()
+    )
 
 
 def test_failed_inference_still_pauses_the_endpoint(stack, tmp_path):
@@ -67,6 +94,9 @@ def test_failed_inference_still_pauses_the_endpoint(stack, tmp_path):
     cloud.set_faults([{"scope": "inference", "kind": "500"}])  # every inference request fails, not retried
     state, states, _ = run_and_watch(airflow, tmp_path)
     assert state == "failed"
-    assert states["endpoint_window.infer"] == "failed" and states["endpoint_window.summarize"] == "upstream_failed"
+    assert (
+        states["endpoint_window.infer"] == "failed"
+        and states["endpoint_window.summarize"] == "upstream_failed"
+    )
     assert states["endpoint_window.pause"] == "success"
     assert endpoint_state(cloud) == "paused"

@@ -48,12 +48,23 @@ def test_a_worker_killed_mid_batch_is_retried_with_only_the_missing_jobs(stack, 
     cloud.seed_endpoint("batch-endpoint", state="paused")
     jobs = [f"job {i}: classify ticket {i * 31 % 997}" for i in range(6000)]
     (tmp_path / "jobs.jsonl").write_text("".join(json.dumps(j) + "\n" for j in jobs))
-    conf = {"jobs_path": str(tmp_path / "jobs.jsonl"), "output_dir": str(tmp_path / "out"), "chunk_size": 6000}
+    conf = {
+        "jobs_path": str(tmp_path / "jobs.jsonl"),
+        "output_dir": str(tmp_path / "out"),
+        "chunk_size": 6000,
+    }
     run_id = airflow.trigger(NIGHTLY, conf=conf)
     output = tmp_path / "out" / run_id.replace(":", "-") / "chunk-0.jsonl"
 
     def running_infer():
-        return next((ti for ti in airflow.task_instances(NIGHTLY, run_id) if ti["task_id"] == INFER and ti["state"] == "running"), None)
+        return next(
+            (
+                ti
+                for ti in airflow.task_instances(NIGHTLY, run_id)
+                if ti["task_id"] == INFER and ti["state"] == "running"
+            ),
+            None,
+        )
 
     first_try = wait_until(running_infer, 120, "the inference task to run", step=0.2)
     wait_until(lambda: len(results(output)) >= 600, 60, "600 results")
@@ -61,12 +72,18 @@ def test_a_worker_killed_mid_batch_is_retried_with_only_the_missing_jobs(stack, 
     assert killed, "the task's process was not found"
     for pid in killed:
         os.kill(pid, signal.SIGKILL)  # as the OOM killer would: no cleanup, no goodbye
-    wait_until(lambda: not airflow.pids(f"airflow worker -- {first_try['id']}", any_group=True), 10, "the process to die")
+    wait_until(
+        lambda: not airflow.pids(f"airflow worker -- {first_try['id']}", any_group=True),
+        10,
+        "the process to die",
+    )
     kept = results(output)  # the retry waits 3 s (retry_delay): nothing writes the file meanwhile
     last_request = cloud.requests("inference")[-1]["id"]
     assert 600 <= len(kept) < len(jobs)
 
-    wait_until(lambda: airflow.run_state(NIGHTLY, run_id) in ("success", "failed"), 240, "the run to end", step=0.5)
+    wait_until(
+        lambda: airflow.run_state(NIGHTLY, run_id) in ("success", "failed"), 240, "the run to end", step=0.5
+    )
     assert airflow.run_state(NIGHTLY, run_id) == "success", airflow.task_states(NIGHTLY, run_id)
     infer = next(ti for ti in airflow.task_instances(NIGHTLY, run_id) if ti["task_id"] == INFER)
     assert infer["try_number"] == 2  # the first try was killed, the retry finished
@@ -79,7 +96,9 @@ def test_a_worker_killed_mid_batch_is_retried_with_only_the_missing_jobs(stack, 
     missing = {jobs[i] for i in range(len(jobs)) if i not in kept}
     assert sorted(resent) == sorted(missing)  # the retry sent exactly the missing jobs, each once
     assert all(final[i] == kept[i] for i in kept)  # what was kept was not recomputed
-    print(f"\n[worker kill] {len(kept)} of {len(jobs)} results kept at the kill; the retry sent {len(resent)} requests")
+    print(
+        f"\n[worker kill] {len(kept)} of {len(jobs)} results kept at the kill; the retry sent {len(resent)} requests"
+    )
 
 
 def _complete(line: str) -> bool:
@@ -97,11 +116,18 @@ def _seconds(ti: dict, start: str = "start_date", end: str = "end_date") -> floa
 def test_a_killed_triggerer_hands_its_waits_over_and_deadlines_hold(stack):
     cloud, airflow, _ = stack
     cloud.reset()
-    cloud.seed_endpoint("restart-ok", state="initializing")  # seeded states stay put until the test moves them
+    cloud.seed_endpoint(
+        "restart-ok", state="initializing"
+    )  # seeded states stay put until the test moves them
     cloud.seed_endpoint("restart-stuck", state="initializing")
     dag = "hfep_triggerer_restart"
     run_id = airflow.trigger(dag)
-    wait_until(lambda: set(airflow.task_states(dag, run_id).values()) == {"deferred"}, 120, "both sensors to defer", step=0.5)
+    wait_until(
+        lambda: set(airflow.task_states(dag, run_id).values()) == {"deferred"},
+        120,
+        "both sensors to defer",
+        step=0.5,
+    )
     deferred_at = time.monotonic()
     time.sleep(10)  # well into the wait: a deadline counted afresh by the new triggerer would end >= 65 s
 
@@ -113,8 +139,18 @@ def test_a_killed_triggerer_hands_its_waits_over_and_deadlines_hold(stack):
     airflow.start_component("triggerer")
     cloud.set_state("restart-ok", "running")  # it comes up while no triggerer watches it
 
-    wait_until(lambda: airflow.task_states(dag, run_id)["comes_up"] in ("success", "failed"), 120, "comes_up to end", step=0.5)
-    wait_until(lambda: airflow.task_states(dag, run_id)["never_up"] in ("success", "failed"), 120, "never_up to end", step=0.5)
+    wait_until(
+        lambda: airflow.task_states(dag, run_id)["comes_up"] in ("success", "failed"),
+        120,
+        "comes_up to end",
+        step=0.5,
+    )
+    wait_until(
+        lambda: airflow.task_states(dag, run_id)["never_up"] in ("success", "failed"),
+        120,
+        "never_up to end",
+        step=0.5,
+    )
     took_over = time.monotonic() - deferred_at
     instances = {ti["task_id"]: ti for ti in airflow.task_instances(dag, run_id)}
     assert instances["comes_up"]["state"] == "success"
@@ -123,5 +159,9 @@ def test_a_killed_triggerer_hands_its_waits_over_and_deadlines_hold(stack):
     # the new triggerer's pick-up, which came >= 10 s (the health threshold) after a kill 10 s in.
     waited = _seconds(instances["never_up"])
     assert 45 <= waited < 45 + 13, waited
-    assert airflow.extra[-1].poll() is None and not set(old) & set(airflow.pids("airflow triggerer"))  # the new one did it
-    print(f"\n[triggerer kill] killed {len(old)} process(es); waits ended {took_over:.0f} s after they deferred; never_up failed after {waited:.1f} s (timeout 45)")
+    assert airflow.extra[-1].poll() is None and not set(old) & set(
+        airflow.pids("airflow triggerer")
+    )  # the new one did it
+    print(
+        f"\n[triggerer kill] killed {len(old)} process(es); waits ended {took_over:.0f} s after they deferred; never_up failed after {waited:.1f} s (timeout 45)"
+    )

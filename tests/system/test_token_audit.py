@@ -24,7 +24,9 @@ with create_session() as session:
 """
 
 
-def run_to_end(airflow, dag_id: str, conf: dict | None = None, during=None, limit: float = 240) -> tuple[str, str]:
+def run_to_end(
+    airflow, dag_id: str, conf: dict | None = None, during=None, limit: float = 240
+) -> tuple[str, str]:
     run_id = airflow.trigger(dag_id, conf=conf)
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
@@ -48,15 +50,32 @@ def test_the_token_appears_nowhere(stack, tmp_path):
 
     def snapshot_triggers(run_id: str) -> None:
         if not triggers and "deferred" in airflow.task_states("hf_endpoint_lifecycle", run_id).values():
-            out = subprocess.run([sys.executable, "-c", READ_TRIGGERS], env=airflow.env, capture_output=True, text=True, timeout=120)
-            triggers.extend(line for line in out.stdout.splitlines() if "HuggingFaceEndpointStatusTrigger" in line)
+            out = subprocess.run(
+                [sys.executable, "-c", READ_TRIGGERS],
+                env=airflow.env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            triggers.extend(
+                line for line in out.stdout.splitlines() if "HuggingFaceEndpointStatusTrigger" in line
+            )
 
-    runs = [("hf_endpoint_lifecycle", *run_to_end(airflow, "hf_endpoint_lifecycle", during=snapshot_triggers))]
+    runs = [
+        ("hf_endpoint_lifecycle", *run_to_end(airflow, "hf_endpoint_lifecycle", during=snapshot_triggers))
+    ]
     runs.append(("hf_tgi_chat", *run_to_end(airflow, "hf_tgi_chat")))
     cloud.seed_endpoint("batch-endpoint", state="paused")
-    runs.append(("hf_nightly_batch", *run_to_end(airflow, "hf_nightly_batch", conf={"output_dir": str(tmp_path)})))
+    runs.append(
+        ("hf_nightly_batch", *run_to_end(airflow, "hf_nightly_batch", conf={"output_dir": str(tmp_path)}))
+    )
     cloud.set_faults([{"scope": "inference", "kind": "500"}])  # a failing run: exceptions in the task logs
-    runs.append(("hf_nightly_batch", *run_to_end(airflow, "hf_nightly_batch", conf={"output_dir": str(tmp_path / "failing")})))
+    runs.append(
+        (
+            "hf_nightly_batch",
+            *run_to_end(airflow, "hf_nightly_batch", conf={"output_dir": str(tmp_path / "failing")}),
+        )
+    )
     cloud.clear_faults()
     assert [state for _, _, state in runs] == ["success", "success", "success", "failed"]
 
@@ -69,7 +88,9 @@ def test_the_token_appears_nowhere(stack, tmp_path):
     task_logs = [p for p in files if "dag_id=hf_endpoint_lifecycle" in str(p)]
     assert task_logs and any("trigger" in str(p) for p in files if "dag_id=" in str(p))
     assert (home / "airflow.db").stat().st_size > 0
-    assert any(b"injected fault 500" in p.read_bytes() for p in files if "dag_id=hf_nightly_batch" in str(p))  # the failure was logged
+    assert any(
+        b"injected fault 500" in p.read_bytes() for p in files if "dag_id=hf_nightly_batch" in str(p)
+    )  # the failure was logged
     leaks += [f"file: {p}" for p in files if any(n in p.read_bytes() for n in needles)]
 
     # what the REST API shows: task instances with their rendered fields, and their XCom values
@@ -78,7 +99,11 @@ def test_the_token_appears_nowhere(stack, tmp_path):
         instances = airflow.task_instances(dag_id, run_id)
         shown.append(json.dumps(instances))
         for ti in instances:
-            entries = airflow.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/xcomEntries", params={"map_index": ti["map_index"]})
+            entries = airflow.api(
+                "GET",
+                f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/xcomEntries",
+                params={"map_index": ti["map_index"]},
+            )
             for entry in entries["xcom_entries"]:
                 value = airflow.http.get(
                     f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/xcomEntries/{entry['key']}",
@@ -95,5 +120,7 @@ def test_the_token_appears_nowhere(stack, tmp_path):
     leaks += [f"request log: {n.decode()}" for n in needles if n.decode() in log]
 
     assert leaks == []
-    print(f"\n[token audit] {len(files)} files ({sum(p.stat().st_size for p in files) // 1024} KiB), "
-          f"{len(shown)} API answers, {len(triggers)} stored trigger(s), {len(cloud.requests())} logged requests: no trace of the token")
+    print(
+        f"\n[token audit] {len(files)} files ({sum(p.stat().st_size for p in files) // 1024} KiB), "
+        f"{len(shown)} API answers, {len(triggers)} stored trigger(s), {len(cloud.requests())} logged requests: no trace of the token"
+    )

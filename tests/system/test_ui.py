@@ -14,7 +14,15 @@ pytestmark = pytest.mark.system
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(os.environ.get("HFEP_SCREENSHOTS", Path(__file__).parents[2] / "build" / "screenshots"))
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +50,17 @@ def test_add_and_test_a_connection_through_the_form(page, stack):
     page.keyboard.press("Enter")
     # relabelled standard fields with their placeholders; schema and login hidden
     token = page.locator("input[name=password]")
-    assert page.get_by_text("API URL", exact=True).is_visible() and page.get_by_text("Token", exact=True).is_visible()
-    assert page.locator("input[name=host]").get_attribute("placeholder") == "https://api.endpoints.huggingface.cloud"
-    assert token.get_attribute("type") == "password" and token.get_attribute("placeholder").startswith("hf_...")
+    assert (
+        page.get_by_text("API URL", exact=True).is_visible()
+        and page.get_by_text("Token", exact=True).is_visible()
+    )
+    assert (
+        page.locator("input[name=host]").get_attribute("placeholder")
+        == "https://api.endpoints.huggingface.cloud"
+    )
+    assert token.get_attribute("type") == "password" and token.get_attribute("placeholder").startswith(
+        "hf_..."
+    )
     assert page.locator("input[name=schema]").count() == 0 and page.locator("input[name=login]").count() == 0
     page.fill("input[name=connection_id]", "hf_ui")
     page.fill("input[name=host]", host)
@@ -59,7 +75,11 @@ def test_add_and_test_a_connection_through_the_form(page, stack):
     page.get_by_role("button", name="Save").click()
     page.get_by_role("dialog").wait_for(state="hidden", timeout=30_000)
     stored = airflow.api("GET", "/connections/hf_ui")
-    assert (stored["conn_type"], stored["host"], stored["port"]) == ("hf_inference_endpoints", host, int(port))
+    assert (stored["conn_type"], stored["host"], stored["port"]) == (
+        "hf_inference_endpoints",
+        host,
+        int(port),
+    )
     assert stored["password"] != cloud.token  # masked by the API
 
     cloud.clear_requests()
@@ -67,7 +87,9 @@ def test_add_and_test_a_connection_through_the_form(page, stack):
     page.get_by_text("Test Connection Successful").wait_for(timeout=60_000)
     assert page.get_by_text(f"Connected to {cloud.url} as namespace 'demo'").first.is_visible()
     page.screenshot(path=str(SHOTS / "connection-test.png"))
-    assert any(r["path"] == "/v2/endpoint/demo" for r in cloud.requests("management"))  # it really asked the emulator
+    assert any(
+        r["path"] == "/v2/endpoint/demo" for r in cloud.requests("management")
+    )  # it really asked the emulator
 
 
 def test_a_finished_task_shows_the_endpoint_link(page, stack):

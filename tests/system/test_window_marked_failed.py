@@ -20,18 +20,31 @@ def test_a_run_marked_failed_by_hand_still_pauses_the_endpoint(stack):
     while airflow.task_states(DAG_ID, run_id).get("endpoint_window.slow_work") != "running":
         assert time.monotonic() < deadline, airflow.task_states(DAG_ID, run_id)
         time.sleep(0.5)
-    assert any(r["path"].endswith("/mark-win/resume") and r["status"] == 200 for r in cloud.requests("management"))  # started
+    assert any(
+        r["path"].endswith("/mark-win/resume") and r["status"] == 200 for r in cloud.requests("management")
+    )  # started
 
     airflow.api("PATCH", f"/dags/{DAG_ID}/dagRuns/{run_id}", json={"state": "failed"})
     deadline = time.monotonic() + 120
-    while (states := airflow.task_states(DAG_ID, run_id)).get("endpoint_window.cost_report") not in ("success", "failed", "skipped"):
+    while (states := airflow.task_states(DAG_ID, run_id)).get("endpoint_window.cost_report") not in (
+        "success",
+        "failed",
+        "skipped",
+    ):
         assert time.monotonic() < deadline, states
         time.sleep(0.5)
-    assert states["endpoint_window.slow_work"] == "failed" and states["endpoint_window.after_work"] == "skipped"
+    assert (
+        states["endpoint_window.slow_work"] == "failed" and states["endpoint_window.after_work"] == "skipped"
+    )
     assert states["endpoint_window.pause"] == "success" and states["endpoint_window.cost_report"] == "success"
-    endpoint = cloud._control.get("/v2/endpoint/demo/mark-win", headers={"authorization": f"Bearer {cloud.token}"}).json()
+    endpoint = cloud._control.get(
+        "/v2/endpoint/demo/mark-win", headers={"authorization": f"Bearer {cloud.token}"}
+    ).json()
     assert endpoint["status"]["state"] == "paused"
-    report = airflow.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/endpoint_window.cost_report/xcomEntries/return_value")["value"]
+    report = airflow.api(
+        "GET",
+        f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/endpoint_window.cost_report/xcomEntries/return_value",
+    )["value"]
     assert report["state"] == "paused" and "the endpoint is now paused" in report["summary"]
     # Airflow keeps the run going until its teardowns are done, then recomputes its state from the leaves
     # (here the skipped after_work): it ends "success" on Airflow 3.3.2, though it was marked failed.
@@ -39,4 +52,6 @@ def test_a_run_marked_failed_by_hand_still_pauses_the_endpoint(stack):
     while (final := airflow.run_state(DAG_ID, run_id)) not in ("success", "failed"):
         assert time.monotonic() < deadline, final
         time.sleep(0.5)
-    print(f"\n[marked failed] pause={states['endpoint_window.pause']}, endpoint paused; the run ended {final}")
+    print(
+        f"\n[marked failed] pause={states['endpoint_window.pause']}, endpoint paused; the run ended {final}"
+    )

@@ -20,7 +20,11 @@ def test_provider_info_is_valid_against_airflows_schema():
 
 
 def test_entry_point_points_at_get_provider_info():
-    [entry] = [e for e in entry_points(group="apache_airflow_provider") if e.value.startswith("airflow_provider_hfep")]
+    [entry] = [
+        e
+        for e in entry_points(group="apache_airflow_provider")
+        if e.value.startswith("airflow_provider_hfep")
+    ]
     assert entry.load() is get_provider_info
     assert get_provider_info()["package-name"] == entry.dist.name
 
@@ -32,7 +36,14 @@ def test_declared_hook_matches_connection_type():
     assert hook.conn_type == connection["connection-type"] == "hf_inference_endpoints"
     assert hook.conn_name_attr == "hf_conn_id" and hook.default_conn_name == "hf_inference_endpoints_default"
     assert connection["ui-field-behaviour"]["relabeling"]["password"] == "Token"
-    assert set(connection["conn-fields"]) == {"namespace", "hub_url", "timeout", "max_retries", "verify", "allow_insecure_http"}
+    assert set(connection["conn-fields"]) == {
+        "namespace",
+        "hub_url",
+        "timeout",
+        "max_retries",
+        "verify",
+        "allow_insecure_http",
+    }
     assert "get_ui_field_behaviour" not in vars(hook) and "get_connection_form_widgets" not in vars(hook)
 
 
@@ -52,11 +63,15 @@ PACKAGE = Path(__file__).parents[2] / "airflow_provider_hfep"
 def test_pure_layers_import_no_airflow():
     for layer in ("endpoints", "emulator"):
         for path in (PACKAGE / layer).glob("*.py"):
-            airflow_imports = {m for m in _imported_modules(path) if m == "airflow" or m.startswith("airflow.")}
+            airflow_imports = {
+                m for m in _imported_modules(path) if m == "airflow" or m.startswith("airflow.")
+            }
             assert not airflow_imports, f"{path.name} imports {airflow_imports}"
 
 
 def test_emulator_imports_nothing_from_the_client_layer():
     for path in (PACKAGE / "emulator").glob("*.py"):
         ours = {m for m in _imported_modules(path) if m.startswith("airflow_provider_hfep")}
-        assert all(m.startswith("airflow_provider_hfep.emulator") for m in ours), f"{path.name} imports {ours}"
+        assert all(m.startswith("airflow_provider_hfep.emulator") for m in ours), (
+            f"{path.name} imports {ours}"
+        )

@@ -9,7 +9,13 @@ from airflow.sdk import DAG, task
 
 from airflow_provider_hfep.window import endpoint_window
 
-with DAG("hfep_window_marked_failed", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False, tags=["test"]):
+with DAG(
+    "hfep_window_marked_failed",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["test"],
+):
     with endpoint_window("mark-win", poke_interval=1, wait_timeout=120):
 
         @task

@@ -11,7 +11,11 @@ from airflow_provider_hfep.endpoints.retry import RetryPolicy, parse_retry_after
 
 
 def _response(status: int, *, json=None, text=None, headers=None) -> httpx.Response:
-    request = httpx.Request("POST", "https://api.endpoints.huggingface.cloud/v2/endpoint/ns?x=1", headers={"authorization": "Bearer hf_secret"})
+    request = httpx.Request(
+        "POST",
+        "https://api.endpoints.huggingface.cloud/v2/endpoint/ns?x=1",
+        headers={"authorization": "Bearer hf_secret"},
+    )
     return httpx.Response(status, json=json, text=text, headers=headers, request=request)
 
 
@@ -33,12 +37,23 @@ def test_server_message_order(response, expected):
 
 @pytest.mark.parametrize(
     "status, cls",
-    [(400, errors.ValidationFailedError), (401, errors.AuthenticationError), (403, errors.PermissionDeniedError),
-     (404, errors.NotFoundError), (409, errors.ConflictError), (422, errors.ValidationFailedError),
-     (429, errors.RateLimitedError), (500, errors.ServerError), (503, errors.ServerError), (418, errors.EndpointsApiError)],
-)  # fmt: skip
+    [
+        (400, errors.ValidationFailedError),
+        (401, errors.AuthenticationError),
+        (403, errors.PermissionDeniedError),
+        (404, errors.NotFoundError),
+        (409, errors.ConflictError),
+        (422, errors.ValidationFailedError),
+        (429, errors.RateLimitedError),
+        (500, errors.ServerError),
+        (503, errors.ServerError),
+        (418, errors.EndpointsApiError),
+    ],
+)
 def test_status_maps_to_typed_error_with_status_message_and_request_id(status, cls):
-    error = errors.error_from_response(_response(status, json={"error": "why"}, headers={"X-Request-Id": "req-42"}))
+    error = errors.error_from_response(
+        _response(status, json={"error": "why"}, headers={"X-Request-Id": "req-42"})
+    )
     assert type(error) is cls
     assert (error.status_code, error.server_message, error.request_id) == (status, "why", "req-42")
     fix = f". Fix: {cls.fix}" if status in (401, 403, 404) else ""  # a status that alone says what to do

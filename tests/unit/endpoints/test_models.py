@@ -5,22 +5,55 @@ from datetime import datetime, timezone
 
 import pytest
 
-from airflow_provider_hfep.endpoints.models import EndpointStatus, HardwareOption, InferenceEndpoint, parse_timestamp
+from airflow_provider_hfep.endpoints.models import (
+    EndpointStatus,
+    HardwareOption,
+    InferenceEndpoint,
+    parse_timestamp,
+)
 
 # The reference's full realistic object (MOCK_RUNNING merged with the catalog mock), plus secrets.
 RAW_RUNNING = {
-    "name": "my-endpoint-name", "type": "authenticated", "accountId": None,
-    "provider": {"vendor": "aws", "region": "us-east-1"}, "healthRoute": "/health",
-    "compute": {"accelerator": "gpu", "id": "aws-us-east-1-nvidia-l4-x1", "instanceType": "nvidia-l4", "instanceSize": "x1",
-                "scaling": {"minReplica": 0, "maxReplica": 1, "scaleToZeroTimeout": 15, "measure": {"hardwareUsage": None}, "metric": "hardwareUsage"}},
-    "model": {"repository": "gpt2", "revision": "11c5a3d5811f50298f278a704980280950aedb10", "task": "text-generation",
-              "framework": "pytorch", "image": {"custom": {"url": "r/x:1", "credentials": {"username": "me", "password": "pw"}}},
-              "env": {}, "secrets": {"API_KEY": "s3cr3t"}},
-    "status": {"createdAt": "2023-10-26T12:41:53.263Z", "createdBy": {"id": "6273f303f6d63a28483fde12", "name": "Wauplin"},
-               "updatedAt": "2023-10-26T12:41:53.263078506Z", "updatedBy": {"id": "6273f303f6d63a28483fde12", "name": "Wauplin"},
-               "private": None, "state": "running", "message": "Endpoint is ready",
-               "url": "https://vksrvs8pc1xnifhq.us-east-1.aws.endpoints.huggingface.cloud", "readyReplica": 1, "targetReplica": 1},
-}  # fmt: skip
+    "name": "my-endpoint-name",
+    "type": "authenticated",
+    "accountId": None,
+    "provider": {"vendor": "aws", "region": "us-east-1"},
+    "healthRoute": "/health",
+    "compute": {
+        "accelerator": "gpu",
+        "id": "aws-us-east-1-nvidia-l4-x1",
+        "instanceType": "nvidia-l4",
+        "instanceSize": "x1",
+        "scaling": {
+            "minReplica": 0,
+            "maxReplica": 1,
+            "scaleToZeroTimeout": 15,
+            "measure": {"hardwareUsage": None},
+            "metric": "hardwareUsage",
+        },
+    },
+    "model": {
+        "repository": "gpt2",
+        "revision": "11c5a3d5811f50298f278a704980280950aedb10",
+        "task": "text-generation",
+        "framework": "pytorch",
+        "image": {"custom": {"url": "r/x:1", "credentials": {"username": "me", "password": "pw"}}},
+        "env": {},
+        "secrets": {"API_KEY": "s3cr3t"},
+    },
+    "status": {
+        "createdAt": "2023-10-26T12:41:53.263Z",
+        "createdBy": {"id": "6273f303f6d63a28483fde12", "name": "Wauplin"},
+        "updatedAt": "2023-10-26T12:41:53.263078506Z",
+        "updatedBy": {"id": "6273f303f6d63a28483fde12", "name": "Wauplin"},
+        "private": None,
+        "state": "running",
+        "message": "Endpoint is ready",
+        "url": "https://vksrvs8pc1xnifhq.us-east-1.aws.endpoints.huggingface.cloud",
+        "readyReplica": 1,
+        "targetReplica": 1,
+    },
+}
 
 
 def test_from_raw_reads_every_field():
@@ -30,7 +63,11 @@ def test_from_raw_reads_every_field():
     assert endpoint.repository == "gpt2"
     assert endpoint.status is EndpointStatus.RUNNING and endpoint.status == "running"
     assert endpoint.url == "https://vksrvs8pc1xnifhq.us-east-1.aws.endpoints.huggingface.cloud"
-    assert (endpoint.framework, endpoint.task, endpoint.type) == ("pytorch", "text-generation", "authenticated")
+    assert (endpoint.framework, endpoint.task, endpoint.type) == (
+        "pytorch",
+        "text-generation",
+        "authenticated",
+    )
     assert endpoint.revision == "11c5a3d5811f50298f278a704980280950aedb10"
     assert endpoint.health_url == "https://vksrvs8pc1xnifhq.us-east-1.aws.endpoints.huggingface.cloud/health"
     assert endpoint.message == "Endpoint is ready"
@@ -74,10 +111,42 @@ def test_to_dict_is_json_safe_and_hides_secret_values():
 
 
 def test_hardware_listing_is_flattened():
-    raw = {"vendors": [{"name": "aws", "status": "available", "regions": [{"name": "us-east-1", "label": "N. Virginia", "status": "available",
-        "computes": [{"id": "aws-us-east-1-nvidia-l4-x1", "accelerator": "gpu", "numAccelerators": 1, "numCpus": 7, "memoryGb": 30.0,
-                      "gpuMemoryGb": 24, "instanceType": "nvidia-l4", "instanceSize": "x1", "architecture": "Nvidia L4",
-                      "status": "available", "pricePerHour": 0.8, "quota": {"maxAccelerators": 16, "usedAccelerators": 1}}]}]}]}  # fmt: skip
+    raw = {
+        "vendors": [
+            {
+                "name": "aws",
+                "status": "available",
+                "regions": [
+                    {
+                        "name": "us-east-1",
+                        "label": "N. Virginia",
+                        "status": "available",
+                        "computes": [
+                            {
+                                "id": "aws-us-east-1-nvidia-l4-x1",
+                                "accelerator": "gpu",
+                                "numAccelerators": 1,
+                                "numCpus": 7,
+                                "memoryGb": 30.0,
+                                "gpuMemoryGb": 24,
+                                "instanceType": "nvidia-l4",
+                                "instanceSize": "x1",
+                                "architecture": "Nvidia L4",
+                                "status": "available",
+                                "pricePerHour": 0.8,
+                                "quota": {"maxAccelerators": 16, "usedAccelerators": 1},
+                            }
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
     [option] = HardwareOption.list_from_raw(raw)
-    assert (option.vendor, option.region, option.instance_type, option.instance_size) == ("aws", "us-east-1", "nvidia-l4", "x1")
+    assert (option.vendor, option.region, option.instance_type, option.instance_size) == (
+        "aws",
+        "us-east-1",
+        "nvidia-l4",
+        "x1",
+    )
     assert option.price_per_hour == 0.8 and option.gpu_memory_gb == 24

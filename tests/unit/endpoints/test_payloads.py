@@ -5,29 +5,62 @@ import pytest
 from airflow_provider_hfep.endpoints import EndpointSpec, EndpointUpdate, InvalidEndpointArgumentError
 from airflow_provider_hfep.endpoints.payloads import validate_endpoint_name, validate_task
 
-MINIMAL = dict(name="my-ep", repository="gpt2", framework="pytorch", accelerator="cpu", instance_size="x2", instance_type="intel-spr", region="us-east-1", vendor="aws")
+MINIMAL = dict(
+    name="my-ep",
+    repository="gpt2",
+    framework="pytorch",
+    accelerator="cpu",
+    instance_size="x2",
+    instance_type="intel-spr",
+    region="us-east-1",
+    vendor="aws",
+)
 
 
 def test_minimal_create_body_is_the_probe_body():
     # Reference 1.4: the exact body huggingface_hub 2.4.0 sent for the minimal call.
     assert EndpointSpec(**MINIMAL).to_body() == {
-        "compute": {"accelerator": "cpu", "instanceSize": "x2", "instanceType": "intel-spr",
-                    "scaling": {"maxReplica": 1, "minReplica": 1, "scaleToZeroTimeout": None}},
-        "model": {"framework": "pytorch", "repository": "gpt2", "revision": None, "image": {"huggingface": {}}},
-        "name": "my-ep", "provider": {"region": "us-east-1", "vendor": "aws"}, "type": "authenticated",
-    }  # fmt: skip
+        "compute": {
+            "accelerator": "cpu",
+            "instanceSize": "x2",
+            "instanceType": "intel-spr",
+            "scaling": {"maxReplica": 1, "minReplica": 1, "scaleToZeroTimeout": None},
+        },
+        "model": {
+            "framework": "pytorch",
+            "repository": "gpt2",
+            "revision": None,
+            "image": {"huggingface": {}},
+        },
+        "name": "my-ep",
+        "provider": {"region": "us-east-1", "vendor": "aws"},
+        "type": "authenticated",
+    }
 
 
 def test_create_body_conditional_keys():
     body = EndpointSpec(
-        **MINIMAL, task="text-generation", scaling_metric="pendingRequests", scaling_threshold=2, min_replica=0,
-        scale_to_zero_timeout=15, env={"A": "1"}, secrets={}, path="/m", tags=[], cache_http_responses=True,
-    ).to_body()  # fmt: skip
+        **MINIMAL,
+        task="text-generation",
+        scaling_metric="pendingRequests",
+        scaling_threshold=2,
+        min_replica=0,
+        scale_to_zero_timeout=15,
+        env={"A": "1"},
+        secrets={},
+        path="/m",
+        tags=[],
+        cache_http_responses=True,
+    ).to_body()
     assert body["model"]["task"] == "text-generation"
     assert body["compute"]["scaling"]["measure"] == {"pendingRequests": 2}
-    assert body["model"]["env"] == {"A": "1"} and "secrets" not in body["model"]  # empty secrets not sent on create
+    assert (
+        body["model"]["env"] == {"A": "1"} and "secrets" not in body["model"]
+    )  # empty secrets not sent on create
     assert body["route"] == {"path": "/m"} and body["tags"] == [] and body["cacheHttpResponses"] is True
-    assert "task" not in EndpointSpec(**MINIMAL).to_body()["model"]  # omitted when None (null is refused live)
+    assert (
+        "task" not in EndpointSpec(**MINIMAL).to_body()["model"]
+    )  # omitted when None (null is refused live)
 
 
 def test_custom_image_normalisation():
@@ -35,18 +68,33 @@ def test_custom_image_normalisation():
     assert EndpointSpec(**MINIMAL, custom_image=flat).to_body()["model"]["image"] == {"custom": flat}
     variant = {"vLLM": {"url": "vllm/vllm-openai:v0.11.0", "port": 8000}}
     assert EndpointSpec(**MINIMAL, custom_image=variant).to_body()["model"]["image"] == variant
-    with_credentials = EndpointSpec(**MINIMAL, custom_image=flat, container_registry_username="u", container_registry_password="p")
-    assert with_credentials.to_body()["model"]["image"]["custom"]["credentials"] == {"username": "u", "password": "p"}
+    with_credentials = EndpointSpec(
+        **MINIMAL, custom_image=flat, container_registry_username="u", container_registry_password="p"
+    )
+    assert with_credentials.to_body()["model"]["image"]["custom"]["credentials"] == {
+        "username": "u",
+        "password": "p",
+    }
 
 
 def test_update_body_is_the_probe_body():
     # Reference 1.5: update(min_replica=0, scale_to_zero_timeout=30, env={}, tags=["a"]).
     body = EndpointUpdate(min_replica=0, scale_to_zero_timeout=30, env={}, tags=["a"]).to_body()
-    assert body == {"compute": {"scaling": {"minReplica": 0, "scaleToZeroTimeout": 30}}, "model": {"env": {}}, "tags": ["a"]}
+    assert body == {
+        "compute": {"scaling": {"minReplica": 0, "scaleToZeroTimeout": 30}},
+        "model": {"env": {}},
+        "tags": ["a"],
+    }
 
 
 def test_secrets_never_in_repr():
-    spec = EndpointSpec(**MINIMAL, secrets={"K": "s3cr3t"}, custom_image={"url": "x"}, container_registry_username="u", container_registry_password="pw")
+    spec = EndpointSpec(
+        **MINIMAL,
+        secrets={"K": "s3cr3t"},
+        custom_image={"url": "x"},
+        container_registry_username="u",
+        container_registry_password="pw",
+    )
     assert "s3cr3t" not in repr(spec) and "pw" not in repr(spec)
     assert "s3cr3t" not in repr(EndpointUpdate(secrets={"K": "s3cr3t"}))
 
@@ -76,11 +124,17 @@ BAD_SPECS = [
     ({"container_args": "--port 80"}, "container_args", "list of strings"),
     ({"container_registry_password": "p"}, "container_registry_password", "username"),
     ({"container_registry_username": "u"}, "container_registry_username", "custom_image"),
-    ({"private_link_account_id": "1", "private_link_region": "us-west-2"}, "private_link_region", "eu-west-1"),
+    (
+        {"private_link_account_id": "1", "private_link_region": "us-west-2"},
+        "private_link_region",
+        "eu-west-1",
+    ),
 ]
 
 
-@pytest.mark.parametrize("overrides, field, fix", BAD_SPECS, ids=[f"{b[1]}-{i}" for i, b in enumerate(BAD_SPECS)])
+@pytest.mark.parametrize(
+    "overrides, field, fix", BAD_SPECS, ids=[f"{b[1]}-{i}" for i, b in enumerate(BAD_SPECS)]
+)
 def test_bad_spec_is_refused_naming_field_and_fix(overrides, field, fix):
     with pytest.raises(InvalidEndpointArgumentError) as info:
         EndpointSpec(**{**MINIMAL, **overrides})

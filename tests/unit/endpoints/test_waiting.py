@@ -6,7 +6,13 @@ import pytest
 
 from airflow_provider_hfep.endpoints import errors
 from airflow_provider_hfep.endpoints.models import EndpointStatus, InferenceEndpoint
-from airflow_provider_hfep.endpoints.waiting import Outcome, WatchResult, assess, needs_health_check, raise_for_result
+from airflow_provider_hfep.endpoints.waiting import (
+    Outcome,
+    WatchResult,
+    assess,
+    needs_health_check,
+    raise_for_result,
+)
 
 from .test_models import RAW_RUNNING
 
@@ -45,13 +51,18 @@ def test_assess(state, target, health, outcome):
 
 
 def finished(progress, endpoint) -> WatchResult:
-    return WatchResult(progress.outcome, endpoint.name, "ns", str(endpoint.status), progress.message, endpoint.url, endpoint)
+    return WatchResult(
+        progress.outcome, endpoint.name, "ns", str(endpoint.status), progress.message, endpoint.url, endpoint
+    )
 
 
 def test_failure_messages_carry_the_server_reason_and_raise_typed_errors():
     failed = endpoint("failed", "Container crashed: CUDA out of memory")
     progress = assess(failed, RUNNING)
-    assert progress.message == "Endpoint my-endpoint-name failed to deploy: Container crashed: CUDA out of memory"
+    assert (
+        progress.message
+        == "Endpoint my-endpoint-name failed to deploy: Container crashed: CUDA out of memory"
+    )
     with pytest.raises(errors.EndpointFailedError, match="CUDA out of memory") as info:
         raise_for_result(finished(progress, failed))
     assert info.value.state == "failed"
@@ -60,7 +71,9 @@ def test_failure_messages_carry_the_server_reason_and_raise_typed_errors():
         raise_for_result(finished(assess(paused, RUNNING), paused))
     with pytest.raises(errors.EndpointUpdateFailedError):
         raise_for_result(finished(assess(endpoint("updateFailed"), RUNNING), endpoint("updateFailed")))
-    raise_for_result(finished(assess(endpoint("running"), RUNNING), endpoint("running")))  # success raises nothing
+    raise_for_result(
+        finished(assess(endpoint("running"), RUNNING), endpoint("running"))
+    )  # success raises nothing
 
 
 def test_result_endings_map_to_errors_and_events_are_json():
