@@ -1,4 +1,5 @@
-"""A cost-safe window around the work of a DAG: the endpoint runs only while the work needs it.
+"""
+A cost-safe window around the work of a DAG: the endpoint runs only while the work needs it.
 
 .. code-block:: python
 
@@ -50,7 +51,8 @@ CLOSE_OPERATORS = {
 def billable_report(
     opened: dict[str, Any] | None, closed: dict[str, Any] | None, price_per_hour: float | None
 ) -> dict[str, Any]:
-    """How long the endpoint was billable in a window, from what the resume and close tasks returned.
+    """
+    How long the endpoint was billable in a window, from what the resume and close tasks returned.
 
     Billing runs from the resume (the endpoint leaves ``paused``) to the close (it is ``paused`` or
     ``scaledToZero`` again), both read from the endpoint's own status timestamps. That includes the few
@@ -120,7 +122,8 @@ def endpoint_window(
     wait_timeout: float = 3600,
     poke_interval: float = 30,
 ) -> Iterator[TaskGroup]:
-    """Open a window in which ``endpoint_name`` runs; the tasks created inside are the work.
+    """
+    Open a window in which ``endpoint_name`` runs; the tasks created inside are the work.
 
     :param endpoint_name: the endpoint to run during the window.
     :param namespace: its namespace (default: the connection's, or the token's user).

@@ -19,8 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from airflow_provider_hfep.emulator import Emulator  # noqa: E402
-from tests.system.standalone import Standalone  # noqa: E402
+from airflow_provider_hfep.emulator import Emulator
+
+from tests.system.standalone import Standalone
 
 DAG = textwrap.dedent(
     """

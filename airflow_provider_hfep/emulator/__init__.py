@@ -1,4 +1,5 @@
-"""A local emulator of the Hugging Face cloud, for local development and for tests (yours and ours).
+"""
+A local emulator of the Hugging Face cloud, for local development and for tests (yours and ours).
 
 .. code-block:: python
 
@@ -32,7 +33,8 @@ READY_PREFIX = "HFEP_EMULATOR_URL="
 
 
 class Emulator:
-    """Start and drive an emulator process.
+    """
+    Start and drive an emulator process.
 
     :param users: ``NAME:TOKEN[:ORG,...]`` strings; the first is the default user. Default: ``demo:hf_demo_token``.
     :param deploy_seconds: pending + initializing time of a deploy, resume or update.
@@ -180,7 +182,8 @@ class Emulator:
         return f"{self.url}/endpoints/{namespace or self.user}/{name}"
 
     def airflow_connection(self, **extra: Any) -> str:
-        """JSON of an ``hf_inference_endpoints`` Airflow connection to this emulator.
+        """
+        JSON of an ``hf_inference_endpoints`` Airflow connection to this emulator.
 
         Use it as ``AIRFLOW_CONN_HF_INFERENCE_ENDPOINTS_DEFAULT`` (or any ``AIRFLOW_CONN_<ID>``).
         """

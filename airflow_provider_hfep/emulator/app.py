@@ -1,4 +1,5 @@
-"""The emulator's HTTP surface: the management API, each endpoint's data plane, and a control API.
+"""
+The emulator's HTTP surface: the management API, each endpoint's data plane, and a control API.
 
 Layout of URLs on one server:
 
@@ -162,7 +163,8 @@ def check_shared(body: dict[str, Any]) -> JSONResponse | None:
 async def serve_data_plane(
     world: World, method: str, path: str, headers: dict[str, str], payload: Any, arrived: float
 ) -> Response:
-    """One request to an endpoint's data plane (its ``status.url``), answered like the real proxy.
+    """
+    One request to an endpoint's data plane (its ``status.url``), answered like the real proxy.
 
     Served straight from :class:`Gate`, outside FastAPI: the benchmarks push hundreds of requests a
     second through here, and the emulator must not be what limits them.
@@ -374,7 +376,7 @@ async def _hold_until_disconnect(receive, limit: float) -> None:
 
     try:
         await asyncio.wait_for(disconnected(), limit)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
 
 

@@ -1,4 +1,5 @@
-"""Injected faults: which requests fail, and how.
+"""
+Injected faults: which requests fail, and how.
 
 A fault is ``SCOPE:KIND:RATE`` on the command line (``inference:503:0.2``) or a JSON object through
 the control API, which may also limit it to a ``count`` of requests, an HTTP ``method``, and choose
@@ -19,7 +20,8 @@ PHASES = ("before", "after")
 
 @dataclass
 class Fault:
-    """One fault rule.
+    """
+    One fault rule.
 
     :param scope: ``management`` (``/v2``, ``/api``), ``inference`` (data-plane calls) or ``health``.
     :param kind: an HTTP status (``429``, ``500``, ``502``, ``503``), ``reset`` (the connection is
@@ -66,7 +68,8 @@ class Fault:
 
 
 class FaultPlan:
-    """The active faults and the seeded dice that decide which request gets one.
+    """
+    The active faults and the seeded dice that decide which request gets one.
 
     Each scope throws its own dice: with a seed, the n-th management call gets the same fault
     however much inference traffic ran in between.

@@ -1,4 +1,5 @@
-"""pytest fixtures for DAG tests against the emulator (registered as the ``hfep_emulator`` plugin).
+"""
+pytest fixtures for DAG tests against the emulator (registered as the ``hfep_emulator`` plugin).
 
 - ``hfep_emulator_session``: one emulator for the whole session (fast deploys: 0.5 s).
 - ``hfep_emulator``: the same emulator, reset before the test, with

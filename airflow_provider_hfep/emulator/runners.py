@@ -1,4 +1,5 @@
-"""What the emulated models answer: deterministic outputs derived from the input, in each task's shape.
+"""
+What the emulated models answer: deterministic outputs derived from the input, in each task's shape.
 
 The same input always gives the same output, so a test can recompute what a result must be and
 prove that no result was swapped, lost or duplicated.

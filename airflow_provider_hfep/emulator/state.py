@@ -1,4 +1,5 @@
-"""The emulated cloud's state: users, endpoints, their state clock and their billing meters.
+"""
+The emulated cloud's state: users, endpoints, their state clock and their billing meters.
 
 Written apart from the client layer on purpose (it imports nothing from it): it is a second,
 independent reading of the same HTTP contract, so a shared mistake cannot hide.
@@ -14,7 +15,7 @@ import copy
 import hashlib
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 BILLABLE_STATES = frozenset({"initializing", "running"})
@@ -33,7 +34,7 @@ STATES = frozenset(STATE_MESSAGES)
 
 def zulu(epoch: float) -> str:
     """An epoch as the API writes timestamps: ISO 8601, milliseconds, ``Z``."""
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,8 @@ def infer_task(repository: str) -> str:
 
 
 def deep_merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """Merge ``changes`` into a copy of ``base``, dicts recursively (how the API applies a PUT).
+    """
+    Merge ``changes`` into a copy of ``base``, dicts recursively (how the API applies a PUT).
 
     ``model.image`` is a union: a new variant replaces the old one instead of merging beside it.
     """

@@ -1,4 +1,5 @@
-"""Sync and async clients of the Inference Endpoints management API, over httpx.
+"""
+Sync and async clients of the Inference Endpoints management API, over httpx.
 
 Every call is described once, as a *plan*: a generator that yields :class:`Send` and :class:`Sleep`
 instructions and returns the result. The plans hold all the knowledge (paths, bodies, retries,
@@ -108,7 +109,8 @@ def is_loopback(url: str) -> bool:
 
 
 def check_base_url(field_name: str, url: str, allow_insecure_http: bool) -> str:
-    """Normalise a base URL and refuse plain http to another machine unless explicitly allowed.
+    """
+    Normalise a base URL and refuse plain http to another machine unless explicitly allowed.
 
     The token travels in every request: over plain http to a remote host anyone on the path reads it.
     """
@@ -164,7 +166,7 @@ _SHARED_POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _S
 
 
 def tls_verification(verify: bool | str) -> bool | ssl.SSLContext:
-    """httpx's form of a TLS setting: ``True``/``False``, or a CA bundle path made into an SSL context."""
+    """Httpx's form of a TLS setting: ``True``/``False``, or a CA bundle path made into an SSL context."""
     if not isinstance(verify, str):
         return bool(verify)
     if os.path.isdir(verify):
@@ -179,7 +181,8 @@ def tls_verification(verify: bool | str) -> bool | ssl.SSLContext:
 
 
 def shared_async_transport(verify: bool | str = True) -> httpx.AsyncBaseTransport:
-    """The connection pool shared by every async client of the running event loop (and TLS setting).
+    """
+    The connection pool shared by every async client of the running event loop (and TLS setting).
 
     A triggerer runs hundreds of triggers in one loop; each opening its own pool would hold one TCP
     (and TLS) connection per trigger. Credentials stay on each client, never in the pool.
@@ -197,7 +200,8 @@ def shared_async_transport(verify: bool | str = True) -> httpx.AsyncBaseTranspor
 
 
 class EndpointsApi:
-    """The description of every management call, as plans. No I/O happens here.
+    """
+    The description of every management call, as plans. No I/O happens here.
 
     :param api_url: base of the management API, without ``/v2``.
     :param hub_url: base of the Hub, for ``/api/whoami-v2``.
@@ -431,7 +435,8 @@ class EndpointsApi:
         settle_until: float | None = None,
         max_consecutive_errors: int = 5,
     ) -> Plan[WatchResult]:
-        """Poll until the wait is over, and say how it ended; never raises for API trouble.
+        """
+        Poll until the wait is over, and say how it ended; never raises for API trouble.
 
         The one polling loop behind ``wait()``, the trigger and the waiting operators.
 
@@ -607,7 +612,8 @@ class _ClientBase:
 
 
 class EndpointsClient(_ClientBase):
-    """Blocking client of the Inference Endpoints API; one pooled ``httpx.Client`` for its lifetime.
+    """
+    Blocking client of the Inference Endpoints API; one pooled ``httpx.Client`` for its lifetime.
 
     :param token: the Hugging Face token (sent as a Bearer token; never logged).
     :param api_url: management API base, default ``https://api.endpoints.huggingface.cloud``.
@@ -716,7 +722,8 @@ class EndpointsClient(_ClientBase):
         settle_until: float | None = None,
         max_consecutive_errors: int = 5,
     ) -> WatchResult:
-        """Poll until ``target`` or the absolute ``end_time`` (epoch); report how it ended, never raise for API trouble.
+        """
+        Poll until ``target`` or the absolute ``end_time`` (epoch); report how it ended, never raise for API trouble.
 
         ``target`` is a state or ``"deleted"``; see :meth:`EndpointsApi.watch` for ``settle_until``.
         """
@@ -743,7 +750,8 @@ class EndpointsClient(_ClientBase):
         poll_interval: float = 5.0,
         check_health: bool = True,
     ) -> InferenceEndpoint | None:
-        """Block until the endpoint reaches ``target`` (running: and its health route answers 200).
+        """
+        Block until the endpoint reaches ``target`` (running: and its health route answers 200).
 
         Fails fast with a typed error on ``failed``/``updateFailed``, and when waiting for running on a
         paused or scaled-to-zero endpoint (nothing would ever move it); raises
@@ -753,7 +761,8 @@ class EndpointsClient(_ClientBase):
 
 
 class AsyncEndpointsClient(_ClientBase):
-    """The asyncio twin of :class:`EndpointsClient`, over one pooled ``httpx.AsyncClient``.
+    """
+    The asyncio twin of :class:`EndpointsClient`, over one pooled ``httpx.AsyncClient``.
 
     Same arguments and methods as :class:`EndpointsClient`, as coroutines; ``transport`` is an
     ``httpx.AsyncBaseTransport``. Nothing in it blocks the event loop.

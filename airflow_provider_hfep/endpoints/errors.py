@@ -1,4 +1,5 @@
-"""Typed errors of the Inference Endpoints client.
+"""
+Typed errors of the Inference Endpoints client.
 
 Every error raised by this package derives from :class:`EndpointsError`. API errors carry what a
 person needs to act on them: the HTTP status, the server's own message and the request id to quote
@@ -20,7 +21,8 @@ class EndpointsError(Exception):
 
 
 class InvalidEndpointArgumentError(EndpointsError, ValueError):
-    """An argument was refused locally, before any request was sent.
+    """
+    An argument was refused locally, before any request was sent.
 
     :param field: the argument at fault, as the caller named it (e.g. ``min_replica``).
     :param problem: what is wrong with the value.
@@ -35,7 +37,8 @@ class InvalidEndpointArgumentError(EndpointsError, ValueError):
 
 
 class EndpointsApiError(EndpointsError):
-    """The API answered with an HTTP error status.
+    """
+    The API answered with an HTTP error status.
 
     :param status_code: the HTTP status of the answer.
     :param server_message: the server's explanation (``X-Error-Message``, JSON ``error`` or
@@ -120,7 +123,8 @@ class EndpointsTimeoutError(EndpointsTransportError, TimeoutError):
 
 
 class EndpointStateError(EndpointsError):
-    """An endpoint is in a state that ends a wait without success.
+    """
+    An endpoint is in a state that ends a wait without success.
 
     :param name: the endpoint's name.
     :param state: its state string (e.g. ``failed``).
@@ -166,7 +170,8 @@ _STATUS_CLASSES: dict[int, type[EndpointsApiError]] = {
 
 
 def server_message(response: httpx.Response) -> str:
-    """Extract the server's explanation from an error answer, the way huggingface_hub does.
+    """
+    Extract the server's explanation from an error answer, the way huggingface_hub does.
 
     Order: the ``X-Error-Message`` header, then JSON ``error`` (a string or a list),
     ``error_description``, ``errors[].message``; else the raw text unless it is an HTML page.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -38,7 +38,8 @@ class ScalingMetric(StrEnum):
 
 
 def parse_timestamp(value: str) -> datetime:
-    """Parse the API's ``Z``-suffixed ISO timestamps into aware UTC datetimes.
+    """
+    Parse the API's ``Z``-suffixed ISO timestamps into aware UTC datetimes.
 
     Fractional seconds of any length are accepted (the API sends up to nine digits, Python's
     parser takes at most six).
@@ -51,7 +52,7 @@ def parse_timestamp(value: str) -> datetime:
     if "." in text:
         whole, fraction = text.split(".", 1)
         text = f"{whole}.{fraction[:6].ljust(6, '0')}"
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def _status(value: str) -> EndpointStatus | str:
@@ -82,7 +83,8 @@ def _redact_secrets(raw: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class InferenceEndpoint:
-    """An Inference Endpoint as last read from the API.
+    """
+    An Inference Endpoint as last read from the API.
 
     Immutable on purpose: a value read at one moment, never a live handle that silently goes stale
     (the source of huggingface_hub's update/wait race). Read it again to see a newer state.
@@ -169,7 +171,8 @@ class InferenceEndpoint:
 
 @dataclass(frozen=True)
 class EndpointListing:
-    """The result of listing endpoints, with the namespaces that could not be listed.
+    """
+    The result of listing endpoints, with the namespaces that could not be listed.
 
     Listing ``*`` walks the user and each of their organisations; one organisation refusing (no
     billing, no access) must not hide the others, nor silently vanish as in huggingface_hub.
@@ -190,7 +193,8 @@ class EndpointListing:
 
 @dataclass(frozen=True)
 class HardwareOption:
-    """One compute offer from ``GET /v2/provider/{namespace}``.
+    """
+    One compute offer from ``GET /v2/provider/{namespace}``.
 
     :param vendor: cloud vendor (``aws``, ``azure``, ``gcp``).
     :param region: region name (e.g. ``us-east-1``).

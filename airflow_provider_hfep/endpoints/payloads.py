@@ -1,4 +1,5 @@
-"""Create and update bodies, built exactly as huggingface_hub builds them, and checked before sending.
+"""
+Create and update bodies, built exactly as huggingface_hub builds them, and checked before sending.
 
 Why checked here: the live API answers some mistakes with an opaque 500, silently ignores others
 (snake_case ``health_route`` in a custom image) or coerces them (the legacy ``protected`` type became
@@ -270,7 +271,8 @@ def _check_registry_credentials(image: Any, username: Any, password: Any) -> Non
 
 
 def validate_arguments(values: Mapping[str, Any]) -> None:
-    """Check the create/update arguments present in ``values`` (``None`` means absent).
+    """
+    Check the create/update arguments present in ``values`` (``None`` means absent).
 
     The one place the rules live: used by :class:`EndpointSpec`, :class:`EndpointUpdate`, and by
     operators on their static arguments at DAG parse time (templated ones are checked after rendering).
@@ -321,7 +323,8 @@ def build_image(
 
 @dataclass(frozen=True, kw_only=True)
 class EndpointSpec:
-    """Everything needed to create an endpoint; arguments and defaults as in huggingface_hub.
+    """
+    Everything needed to create an endpoint; arguments and defaults as in huggingface_hub.
 
     Validated on construction: a bad value raises :class:`InvalidEndpointArgumentError` naming the
     argument and the fix, before anything is sent.
@@ -474,7 +477,8 @@ def check_has_changes(values: Iterable[Any]) -> None:
 
 @dataclass(frozen=True, kw_only=True)
 class EndpointUpdate:
-    """The changes of an update; only the arguments that are not ``None`` are sent (a deep merge).
+    """
+    The changes of an update; only the arguments that are not ``None`` are sent (a deep merge).
 
     ``env={}`` or ``secrets={}`` clears them, as in huggingface_hub. ``type`` and ``provider`` cannot
     be changed by an update. An update with nothing to change is refused.

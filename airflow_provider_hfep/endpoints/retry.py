@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from datetime import datetime, timezone
 
 # Answers of a model server that mean "not processed, try again later". 500 is not among them there:
 # it usually means this input broke the model, and repeating it only hides the model's message.
@@ -29,13 +29,14 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff with jitter, honouring ``Retry-After``.
+    """
+    Exponential backoff with jitter, honouring ``Retry-After``.
 
     :param max_retries: how many times a request may be repeated after its first try.
     :param backoff_base: the first delay's upper bound, in seconds; it doubles at each retry.
@@ -56,7 +57,8 @@ class RetryPolicy:
     def delay(
         self, retry_number: int, retry_after: float | None = None, rng: random.Random | None = None
     ) -> float:
-        """Seconds to sleep before retry number ``retry_number`` (1 for the first retry).
+        """
+        Seconds to sleep before retry number ``retry_number`` (1 for the first retry).
 
         Half fixed, half random ("equal jitter"): spread enough that many clients backing off
         together do not return in lockstep, never so short that a retry comes back at once.

@@ -1,4 +1,5 @@
-"""The one "is it there yet" check, shared by ``wait()``, the sensor, the trigger and the waiting operators.
+"""
+The one "is it there yet" check, shared by ``wait()``, the sensor, the trigger and the waiting operators.
 
 Pure: it looks at an endpoint (and the health answer, when one was taken) and says whether the wait
 is over, and how. Fetching and sleeping are the caller's business, sync or async.
@@ -44,7 +45,8 @@ WAIT_TARGETS = frozenset({*(status.value for status in EndpointStatus), DELETED}
 
 @dataclass(frozen=True)
 class Progress:
-    """The verdict of one look at an endpoint.
+    """
+    The verdict of one look at an endpoint.
 
     :param outcome: whether the wait is over, and how.
     :param message: a sentence for logs and errors.
@@ -72,7 +74,8 @@ def needs_health_check(endpoint: InferenceEndpoint, target: EndpointStatus, chec
 
 
 def assess(endpoint: InferenceEndpoint, target: EndpointStatus, health_status: int | None = None) -> Progress:
-    """Judge one look at ``endpoint`` while waiting for ``target``.
+    """
+    Judge one look at ``endpoint`` while waiting for ``target``.
 
     :param endpoint: the endpoint as just read from the API.
     :param target: the awaited state.
@@ -105,7 +108,8 @@ def assess(endpoint: InferenceEndpoint, target: EndpointStatus, health_status: i
 
 @dataclass(frozen=True)
 class WatchResult:
-    """How a whole wait ended: what a trigger reports in its one event.
+    """
+    How a whole wait ended: what a trigger reports in its one event.
 
     :param status: an :class:`Outcome` value other than ``waiting``.
     :param endpoint_name: the endpoint waited for.

@@ -36,7 +36,8 @@ def _verify_setting(value: Any) -> bool | str:
 
 
 class HuggingFaceEndpointHook(BaseHook):
-    """Talk to the Hugging Face Inference Endpoints API with the token of an Airflow connection.
+    """
+    Talk to the Hugging Face Inference Endpoints API with the token of an Airflow connection.
 
     Nothing is read in ``__init__``: the connection is fetched on first use (so the hook can be built
     at DAG parse time or in a trigger), then the sync client is cached for the hook's life and the
@@ -136,7 +137,8 @@ class HuggingFaceEndpointHook(BaseHook):
         return self.client
 
     async def get_async_client(self) -> AsyncEndpointsClient:
-        """A new async client from the connection, fetched without blocking the event loop.
+        """
+        A new async client from the connection, fetched without blocking the event loop.
 
         For triggers: the caller owns it and closes it (``async with``) when done. Clients of one event
         loop share a connection pool, so a triggerer's many triggers do not each hold a connection.

@@ -1,4 +1,5 @@
-"""Per-task request building and response parsing for a deployed endpoint (no Airflow, no I/O).
+"""
+Per-task request building and response parsing for a deployed endpoint (no Airflow, no I/O).
 
 Shapes as the real containers speak them (TGI, TEI, the inference toolkit) and as huggingface_hub's
 InferenceClient sends them. Every input is checked before anything is sent.
@@ -61,7 +62,8 @@ def _first(answer: Any) -> Any:
 
 @dataclass(frozen=True)
 class InferenceTask:
-    """How one task talks to an endpoint.
+    """
+    How one task talks to an endpoint.
 
     :param name: the task name users pass.
     :param path: the route, relative to the endpoint URL.

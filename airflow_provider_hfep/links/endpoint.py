@@ -14,7 +14,8 @@ ENDPOINT_PAGE = "https://endpoints.huggingface.co/{namespace}/endpoints/{name}"
 
 
 class HuggingFaceEndpointLink(BaseOperatorLink):
-    """ "Hugging Face Endpoint": the page of the endpoint a task acted on.
+    """
+    "Hugging Face Endpoint": the page of the endpoint a task acted on.
 
     The task records the endpoint (namespace and name, not the URL) in XCom as soon as it knows them,
     before any wait or deferral, so the link is there even while the task is deferred or after it failed.

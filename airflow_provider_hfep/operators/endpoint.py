@@ -1,4 +1,5 @@
-"""Lifecycle operators: create, update, pause, resume, scale to zero, delete.
+"""
+Lifecycle operators: create, update, pause, resume, scale to zero, delete.
 
 All share one small base: the connection, the endpoint's name and namespace, the hook, the extra link,
 and the wait (inline, or deferred to :class:`HuggingFaceEndpointStatusTrigger`; the same polling code
@@ -42,7 +43,8 @@ UPDATE_FIELDS = tuple(EndpointUpdate.__dataclass_fields__)
 
 
 class HuggingFaceEndpointBaseOperator(EndpointTarget, BaseOperator):
-    """What every lifecycle operator shares.
+    """
+    What every lifecycle operator shares.
 
     :param endpoint_name: the endpoint. (templated)
     :param namespace: its namespace; default the connection's, or the token's user. (templated)
@@ -129,7 +131,8 @@ class HuggingFaceEndpointBaseOperator(EndpointTarget, BaseOperator):
 
 
 class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointBaseOperator):
-    """Create an endpoint and (by default) wait until it is running and healthy.
+    """
+    Create an endpoint and (by default) wait until it is running and healthy.
 
     Safe to retry: the endpoint is tagged with a marker of this task instance, so a retry that finds
     the endpoint its own earlier try created takes it over instead of failing with "already exists".
@@ -292,7 +295,8 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointBaseOperator):
 
 
 class HuggingFaceUpdateEndpointOperator(HuggingFaceEndpointBaseOperator):
-    """Update an endpoint (a deep merge of the given arguments) and (by default) wait until it runs them.
+    """
+    Update an endpoint (a deep merge of the given arguments) and (by default) wait until it runs them.
 
     The service answers an update with the endpoint still ``running`` and only then moves to
     ``updating``: a wait that trusted that first ``running`` would return while the old revision still
@@ -409,7 +413,8 @@ class HuggingFaceUpdateEndpointOperator(HuggingFaceEndpointBaseOperator):
 
 
 class HuggingFaceResumeEndpointOperator(HuggingFaceEndpointBaseOperator):
-    """Resume a paused (or scaled-to-zero) endpoint.
+    """
+    Resume a paused (or scaled-to-zero) endpoint.
 
     Does not wait by default: as the setup of a batch window it should be quick, so that a failure of
     the wait (in a sensor inside the window) still lets the teardown pause run.
@@ -447,7 +452,8 @@ class _EndpointStopOperator(HuggingFaceEndpointBaseOperator):
 
 
 class HuggingFacePauseEndpointOperator(_EndpointStopOperator):
-    """Pause an endpoint: no replica, no bill, no URL, until resumed. Idempotent.
+    """
+    Pause an endpoint: no replica, no bill, no URL, until resumed. Idempotent.
 
     :param wait_for_completion: wait until the state reads ``paused``. Default False (a pause is
         applied at once).
@@ -459,7 +465,8 @@ class HuggingFacePauseEndpointOperator(_EndpointStopOperator):
 
 
 class HuggingFaceScaleToZeroEndpointOperator(_EndpointStopOperator):
-    """Scale an endpoint to zero replicas: no bill, URL kept, it restarts on the next request. Idempotent.
+    """
+    Scale an endpoint to zero replicas: no bill, URL kept, it restarts on the next request. Idempotent.
 
     :param wait_for_completion: wait until the state reads ``scaledToZero``. Default False.
     :return: the endpoint as a JSON-safe dict.
@@ -470,7 +477,8 @@ class HuggingFaceScaleToZeroEndpointOperator(_EndpointStopOperator):
 
 
 class HuggingFaceDeleteEndpointOperator(HuggingFaceEndpointBaseOperator):
-    """Delete an endpoint for good.
+    """
+    Delete an endpoint for good.
 
     :param missing_ok: an endpoint that does not exist is fine. Default False.
     :param wait_for_completion: wait until the API no longer knows it. Default False.

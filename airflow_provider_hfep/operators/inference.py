@@ -56,7 +56,8 @@ class _XComTooLargeError(EndpointsError):
 
 
 class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
-    """Send a batch of jobs to a running endpoint and return every result, in input order.
+    """
+    Send a batch of jobs to a running endpoint and return every result, in input order.
 
     The endpoint's URL comes from the API (never from a templated string), and the token is sent only
     there. Requests run concurrently on one HTTP client: the concurrency adapts to what the endpoint

@@ -1,4 +1,5 @@
-"""What every operator and the sensor share: the endpoint they act on and the connection they go through.
+"""
+What every operator and the sensor share: the endpoint they act on and the connection they go through.
 
 Names written literally in a DAG are checked when the DAG is parsed (an import error at once, not a
 failed task at night); templated ones are checked after rendering, before any request.

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 
 class HuggingFaceEndpointSensor(EndpointTarget, BaseSensorOperator):
-    """Wait until an endpoint reaches a state (by default: running, with its health route answering 200).
+    """
+    Wait until an endpoint reaches a state (by default: running, with its health route answering 200).
 
     Deferrable by default: it looks once on the worker, then waits in the triggerer, holding no worker
     slot. With ``deferrable=False`` it works in ``poke`` and ``reschedule`` modes. It fails at once,

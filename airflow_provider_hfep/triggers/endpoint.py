@@ -19,7 +19,8 @@ from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
 
 
 class HuggingFaceEndpointStatusTrigger(BaseTrigger):
-    """Wait in the triggerer until an endpoint reaches a state; yield exactly one event.
+    """
+    Wait in the triggerer until an endpoint reaches a state; yield exactly one event.
 
     Deliberately thin: the polling loop and the "is it there yet" check are the pure client's
     ``watch()``, the same code the non-deferrable waits run. Only ids and numbers cross the
@@ -123,7 +124,8 @@ class HuggingFaceEndpointStatusTrigger(BaseTrigger):
 def finish_wait(
     hook: HuggingFaceEndpointHook, event: dict[str, Any] | None, endpoint: InferenceEndpoint | None = None
 ) -> dict[str, Any]:
-    """End a wait from its event, on the worker: raise the typed error, or return the endpoint.
+    """
+    End a wait from its event, on the worker: raise the typed error, or return the endpoint.
 
     Shared by the sensor and the operators, whether the wait ran inline or in the triggerer. After a
     deferral it runs on a fresh operator instance with only the event, so it reads the endpoint afresh;

@@ -30,6 +30,7 @@ from airflow_provider_hfep.endpoints import (
     ServerError,
     ValidationFailedError,
 )
+
 from tests.conftest import FAST_RETRY, client_kwargs, make_spec
 
 pytestmark = pytest.mark.integration

@@ -10,6 +10,7 @@ from collections import Counter
 import pytest
 
 from airflow_provider_hfep.emulator import Emulator, runners
+
 from tests.integration.test_example_dags import dags_test
 
 pytestmark = pytest.mark.integration

@@ -8,6 +8,7 @@ import pytest
 
 from airflow_provider_hfep.endpoints import AsyncEndpointsClient, EndpointsClient
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
+
 from tests.conftest import make_spec
 
 pytestmark = pytest.mark.integration
@@ -125,7 +126,7 @@ def test_connection_settings_reach_the_client(cloud, monkeypatch):
 def test_token_is_masked_in_airflow_logs(cloud):
     from airflow.sdk._shared.secrets_masker import redact
 
-    HuggingFaceEndpointHook().client  # noqa: B018 - fetching the connection registers the secret
+    HuggingFaceEndpointHook().client
     assert redact(f"sending {cloud.token} now") == "sending *** now"
 
 

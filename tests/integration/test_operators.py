@@ -154,7 +154,7 @@ def test_lifecycle_rides_through_5xx_bursts(run_dag, cloud, mode):
     # and a second burst while the create waits for its endpoint (in the trigger, when deferred)
     created = lambda: any(
         r["method"] == "POST" and r["status"] in (200, 202) for r in cloud.requests("management")
-    )  # noqa: E731
+    )
     when(created, lambda: cloud.set_faults(burst("503", "500", "503", "500")))
     run = run_dag(f"hfep_lifecycle_{mode}")
     assert run.state == "success", run.output[-3000:]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_hfep.emulator import Emulator
+
 from tests.system.standalone import Standalone
 
 EXAMPLES = Path(__file__).parents[2] / "example_dags"

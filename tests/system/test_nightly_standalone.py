@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_hfep.emulator import Emulator
+
 from tests.system.standalone import Standalone
 
 pytestmark = pytest.mark.system

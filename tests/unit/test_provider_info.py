@@ -8,9 +8,9 @@ import json
 from importlib.metadata import entry_points
 from pathlib import Path
 
+import airflow
 import jsonschema
 
-import airflow
 from airflow_provider_hfep.get_provider_info import get_provider_info
 
 

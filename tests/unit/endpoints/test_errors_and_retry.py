@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -66,7 +66,7 @@ def test_parse_retry_after():
     assert parse_retry_after(None) is None
     assert parse_retry_after("3") == 3.0
     assert parse_retry_after("-2") == 0.0
-    now = datetime(2026, 1, 1, 0, 0, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, 0, 0, 0, tzinfo=UTC)
     assert parse_retry_after("Thu, 01 Jan 2026 00:00:10 GMT", now=now) == 10.0
     assert parse_retry_after("soon") is None
 

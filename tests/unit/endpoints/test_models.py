@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -71,8 +71,8 @@ def test_from_raw_reads_every_field():
     assert endpoint.revision == "11c5a3d5811f50298f278a704980280950aedb10"
     assert endpoint.health_url == "https://vksrvs8pc1xnifhq.us-east-1.aws.endpoints.huggingface.cloud/health"
     assert endpoint.message == "Endpoint is ready"
-    assert endpoint.created_at == datetime(2023, 10, 26, 12, 41, 53, 263000, tzinfo=timezone.utc)
-    assert endpoint.updated_at == datetime(2023, 10, 26, 12, 41, 53, 263078, tzinfo=timezone.utc)
+    assert endpoint.created_at == datetime(2023, 10, 26, 12, 41, 53, 263000, tzinfo=UTC)
+    assert endpoint.updated_at == datetime(2023, 10, 26, 12, 41, 53, 263078, tzinfo=UTC)
     assert endpoint.raw is RAW_RUNNING
 
 
@@ -89,10 +89,10 @@ def test_paused_endpoint_has_no_url_and_unknown_states_are_kept():
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("2023-10-26T12:41:53Z", datetime(2023, 10, 26, 12, 41, 53, tzinfo=timezone.utc)),
-        ("2023-10-26T12:41:53.2Z", datetime(2023, 10, 26, 12, 41, 53, 200000, tzinfo=timezone.utc)),
-        ("2023-10-26T12:41:53.263078506Z", datetime(2023, 10, 26, 12, 41, 53, 263078, tzinfo=timezone.utc)),
-        ("2023-10-26T12:41:53+00:00", datetime(2023, 10, 26, 12, 41, 53, tzinfo=timezone.utc)),
+        ("2023-10-26T12:41:53Z", datetime(2023, 10, 26, 12, 41, 53, tzinfo=UTC)),
+        ("2023-10-26T12:41:53.2Z", datetime(2023, 10, 26, 12, 41, 53, 200000, tzinfo=UTC)),
+        ("2023-10-26T12:41:53.263078506Z", datetime(2023, 10, 26, 12, 41, 53, 263078, tzinfo=UTC)),
+        ("2023-10-26T12:41:53+00:00", datetime(2023, 10, 26, 12, 41, 53, tzinfo=UTC)),
     ],
 )
 def test_parse_timestamp_gives_aware_utc(text, expected):
