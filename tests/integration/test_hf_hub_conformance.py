@@ -99,7 +99,7 @@ def test_seed_guide_end_to_end(hub, cloud):
     paused = endpoint.pause()
     assert (paused.status, paused.url) == ("paused", None)
     with pytest.raises(InferenceEndpointError):
-        paused.client
+        paused.client  # huggingface_hub refuses a client without URL
     assert endpoint.resume().status == "pending"
     assert endpoint.wait(timeout=30, refresh_every=0.1).status == "running"
     assert endpoint.resume().status == "running"  # running_ok: the 400 "already running" is absorbed

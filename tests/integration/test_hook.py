@@ -126,7 +126,7 @@ def test_connection_settings_reach_the_client(cloud, monkeypatch):
 def test_token_is_masked_in_airflow_logs(cloud):
     from airflow.sdk._shared.secrets_masker import redact
 
-    HuggingFaceEndpointHook().client
+    HuggingFaceEndpointHook().client  # fetching the connection registers the secret
     assert redact(f"sending {cloud.token} now") == "sending *** now"
 
 

@@ -101,7 +101,7 @@ class Standalone:
     def start_component(self, *command: str) -> subprocess.Popen[bytes]:
         """Start another component (e.g. ``triggerer``) in its own process group, stopped with the rest."""
         env = {**self.env, "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())}
-        log = open(self.home / f"{'-'.join(command)}-{len(self.extra)}.log", "wb")
+        log = open(self.home / f"{'-'.join(command)}-{len(self.extra)}.log", "wb")  # closed with the process
         process = subprocess.Popen(
             [str(AIRFLOW), *command],
             env=env,
