@@ -60,7 +60,7 @@ def gathered(url: str, token: str, jobs: list[str]) -> int:
 
 
 def runner(url: str, token: str, jobs: list[str], max_concurrency: int | None) -> int:
-    from airflow_provider_hfep.endpoints.client import _BearerAuth
+    from airflow_provider_hfep.endpoints.transport import BearerAuth
     from airflow_provider_hfep.inference.batch import BatchSettings, batch_client, run_batch
     from airflow_provider_hfep.inference.tasks import get_task
 
@@ -68,7 +68,7 @@ def runner(url: str, token: str, jobs: list[str], max_concurrency: int | None) -
     results: dict[int, object] = {}
 
     async def main() -> None:
-        async with batch_client(_BearerAuth(token), settings.max_concurrency) as client:
+        async with batch_client(BearerAuth(token), settings.max_concurrency) as client:
             await run_batch(
                 client=client,
                 url=url,

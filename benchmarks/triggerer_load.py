@@ -28,9 +28,9 @@ async def _run_triggers(args: argparse.Namespace) -> dict:
     from airflow_provider_hfep.triggers.endpoint import HuggingFaceEndpointStatusTrigger
 
     if args.variant == "own-pool":
-        import airflow_provider_hfep.endpoints.client as client_module
+        import airflow_provider_hfep.endpoints.transport as transport_module
 
-        client_module.shared_async_transport = lambda verify=True: None  # each client builds its own pool
+        transport_module.shared_async_transport = lambda verify=True: None  # each client builds its own pool
     process = psutil.Process()
     port = int(args.url.rsplit(":", 1)[1])
 
@@ -49,7 +49,7 @@ async def _run_triggers(args: argparse.Namespace) -> dict:
             end_time=end_time,
             poll_interval=args.poll,
         )
-        return [event.payload async for event in trigger.run()][0]
+        return await anext(event.payload async for event in trigger.run())
 
     def cpu() -> float:
         times = process.cpu_times()

@@ -62,6 +62,7 @@ def main() -> None:
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                check=False,  # the log is shown when it fails
             )
         os.environ.update(
             {

@@ -12,8 +12,12 @@ import pytest
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).parent / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-from airflow_provider_hfep.emulator import Emulator
+from typing import TYPE_CHECKING
+
 from airflow_provider_hfep.endpoints import AsyncEndpointsClient, EndpointsClient, EndpointSpec, RetryPolicy
+
+if TYPE_CHECKING:
+    from airflow_provider_hfep.emulator import Emulator
 
 FAST_RETRY = RetryPolicy(max_retries=4, backoff_base=0.01, backoff_max=0.05)
 

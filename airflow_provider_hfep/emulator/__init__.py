@@ -22,10 +22,12 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = ["Emulator"]
 
@@ -115,7 +117,10 @@ class Emulator:
             start_new_session=True,
         )
         line: list[str] = []
-        reader = threading.Thread(target=lambda: line.append(self._process.stdout.readline()), daemon=True)
+        stdout = self._process.stdout
+        if stdout is None:
+            raise RuntimeError("hfep-emulator: no stdout to read its address from")
+        reader = threading.Thread(target=lambda: line.append(stdout.readline()), daemon=True)
         reader.start()
         reader.join(self._startup_timeout)
         if not line or not line[0].startswith(READY_PREFIX):
@@ -178,7 +183,7 @@ class Emulator:
         return self.url
 
     def endpoint_url(self, name: str, namespace: str | None = None) -> str:
-        """The data-plane URL the emulator hands out for an endpoint."""
+        """Return the data-plane URL the emulator hands out for an endpoint."""
         return f"{self.url}/endpoints/{namespace or self.user}/{name}"
 
     def airflow_connection(self, **extra: Any) -> str:
@@ -206,7 +211,7 @@ class Emulator:
         return response.json() if response.content else None
 
     def reset(self) -> None:
-        """Forget every endpoint, fault and logged request."""
+        """Forget every endpoint, fault, scripted rule and logged request."""
         self._call("POST", "/reset")
 
     def seed_endpoint(
@@ -243,6 +248,34 @@ class Emulator:
             json={"state": state, "message": message},
         )
 
+    def on(
+        self,
+        action: str,
+        endpoint: str | None = None,
+        *,
+        state: str | None = None,
+        message: str | None = None,
+        faults: list[dict[str, Any]] | None = None,
+        times: int = 1,
+    ) -> None:
+        """
+        Script a turn of events: once ``action`` succeeds on ``endpoint``, force ``state`` or set ``faults``.
+
+        Applied by the emulator in the very request that does ``action`` (``create``, ``update``,
+        ``resume``, ``pause``, ``scale-to-zero``, ``delete``), so a test needs no thread watching the
+        request log. Adds to the rules already set; :meth:`reset` clears them. Example: a deployment
+        that fails as soon as it is resumed::
+
+            cloud.on("resume", "batch-endpoint", state="failed", message="Out of GPU capacity")
+        """
+        rule = {"on": action, "endpoint": endpoint, "state": state, "message": message, "faults": faults}
+        rules = self._call("GET", "/rules")["rules"]
+        self._call("PUT", "/rules", json={"rules": [*rules, {**rule, "times": times}]})
+
+    def rules(self) -> list[dict[str, Any]]:
+        """Return the scripted rules, each with how often it ``fired``."""
+        return self._call("GET", "/rules")["rules"]
+
     def set_faults(self, faults: list[dict[str, Any]], seed: int | None = None) -> None:
         """Replace the injected faults (see :class:`airflow_provider_hfep.emulator.faults.Fault`)."""
         self._call("PUT", "/faults", json={"faults": faults, "seed": seed})
@@ -251,7 +284,7 @@ class Emulator:
         self.set_faults([])
 
     def requests(self, scope: str | None = None) -> list[dict[str, Any]]:
-        """The request log (authorization values redacted), optionally of one scope."""
+        """Return the request log (authorization values redacted), optionally of one scope."""
         params = {"scope": scope} if scope else None
         return self._call("GET", "/requests", params=params)["requests"]
 
@@ -259,8 +292,33 @@ class Emulator:
         self._call("DELETE", "/requests")
 
     def billing(self, name: str, *, namespace: str | None = None) -> dict[str, float]:
-        """The billing meter of an endpoint: billable_seconds, replica_seconds, requests."""
+        """Return the billing meter of an endpoint: billable_seconds, replica_seconds, requests."""
         return self._call("GET", f"/endpoints/{namespace or self.user}/{name}/billing")
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """
+        Send one request to the emulated service (management API or a data plane) with the user's token.
+
+        ``path`` is absolute on the emulator, e.g. ``/v2/endpoint/demo/my-endpoint``. The answer is
+        returned whatever its status.
+        """
+        if self._control is None:
+            raise RuntimeError("the emulator is not running")
+        headers = {"authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
+        return self._control.request(method, path, headers=headers, **kwargs)
+
+    def endpoint(self, name: str, *, namespace: str | None = None) -> dict[str, Any] | None:
+        """Return an endpoint as the management API answers it, ``None`` if it does not exist."""
+        response = self.api("GET", f"/v2/endpoint/{namespace or self.user}/{name}")
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return response.json()
+
+    def state(self, name: str, *, namespace: str | None = None) -> str | None:
+        """Return an endpoint's state (``running``, ``paused``, ...), ``None`` if it does not exist."""
+        endpoint = self.endpoint(name, namespace=namespace)
+        return None if endpoint is None else endpoint["status"]["state"]
 
     def set_namespace_billing(self, namespace: str, enabled: bool) -> None:
         """Make a namespace refuse (or accept again) management calls as if it had no payment method."""

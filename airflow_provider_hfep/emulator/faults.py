@@ -84,7 +84,7 @@ class FaultPlan:
         self._dice = {scope: random.Random(None if seed is None else f"{seed}:{scope}") for scope in SCOPES}
 
     def pick(self, scope: str, method: str) -> Fault | None:
-        """The fault this request gets, if any (at most one: the first rule that fires)."""
+        """Pick the fault this request gets, if any (at most one: the first rule that fires)."""
         for fault in self.faults:
             if fault.scope != scope or (fault.method and fault.method != method):
                 continue

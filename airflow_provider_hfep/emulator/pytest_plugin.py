@@ -8,11 +8,14 @@ pytest fixtures for DAG tests against the emulator (registered as the ``hfep_emu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from airflow_provider_hfep.emulator import Emulator
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 @pytest.fixture(scope="session")

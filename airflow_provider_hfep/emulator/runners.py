@@ -58,14 +58,14 @@ def _digest(text: str) -> bytes:
 
 
 def generate_text(prompt: str, max_new_tokens: int = 20) -> str:
-    """A deterministic continuation of ``prompt``: ``max_new_tokens`` words picked by its hash."""
+    """Continue ``prompt`` deterministically: ``max_new_tokens`` words picked by its hash."""
     digest = _digest(prompt)
     count = max(1, min(int(max_new_tokens), 64))
     return " " + " ".join(_WORDS[digest[i % len(digest)] % len(_WORDS)] for i in range(count))
 
 
 def embed(text: str) -> list[float]:
-    """A deterministic unit vector of :data:`EMBEDDING_SIZE` floats."""
+    """Embed ``text`` as a deterministic unit vector of :data:`EMBEDDING_SIZE` floats."""
     digest = _digest(text)
     raw = [(digest[i] - 127.5) / 127.5 for i in range(EMBEDDING_SIZE)]
     norm = math.sqrt(sum(x * x for x in raw)) or 1.0

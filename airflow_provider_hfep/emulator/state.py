@@ -33,7 +33,7 @@ STATES = frozenset(STATE_MESSAGES)
 
 
 def zulu(epoch: float) -> str:
-    """An epoch as the API writes timestamps: ISO 8601, milliseconds, ``Z``."""
+    """Write an epoch as the API writes timestamps: ISO 8601, milliseconds, ``Z``."""
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
@@ -105,7 +105,7 @@ class Endpoint:
 
 
 def infer_task(repository: str) -> str:
-    """What the server fills in when ``model.task`` is omitted: a guess from the repository name."""
+    """Guess the task from the repository name, as the server does when ``model.task`` is omitted."""
     lowered = repository.lower()
     if any(word in lowered for word in ("minilm", "bge", "e5-", "embed", "sentence-transformers")):
         return "feature-extraction"
@@ -270,7 +270,7 @@ class World:
         self.schedule(endpoint, self.deploy_steps(self.settings.deploy_seconds), now)
 
     def wake(self, endpoint: Endpoint) -> None:
-        """A request reached a scaled-to-zero endpoint: start a replica (cold start)."""
+        """Start a replica of a scaled-to-zero endpoint that got a request (cold start)."""
         now = time.time()
         self.set_state(endpoint, "initializing", now)
         self.schedule(endpoint, [(self.settings.cold_start_seconds, "running")], now)
@@ -285,7 +285,7 @@ class World:
         del self.endpoints[(endpoint.namespace, endpoint.name)]
 
     def meter(self, namespace: str, name: str) -> Meter | None:
-        """The billing meter, counted up to now (deleted endpoints keep their final meter)."""
+        """Return the billing meter, counted up to now (deleted endpoints keep their final meter)."""
         endpoint = self.get(namespace, name)
         if endpoint is None:
             return self.deleted_meters.get((namespace, name))

@@ -150,7 +150,7 @@ class InferenceEndpoint:
         return f"{self.url.rstrip('/')}/{self.health_route.lstrip('/')}"
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict (XCom-ready): strings, ISO timestamps, and ``raw`` with secrets hidden."""
+        """Return a JSON-safe dict (XCom-ready): strings, ISO timestamps, ``raw`` with secrets hidden."""
         return {
             "name": self.name,
             "namespace": self.namespace,

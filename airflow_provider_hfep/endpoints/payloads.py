@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from airflow_provider_hfep.endpoints.arguments import check_choice
 from airflow_provider_hfep.endpoints.errors import InvalidEndpointArgumentError
 from airflow_provider_hfep.endpoints.models import EndpointType, ScalingMetric
 
@@ -123,22 +124,6 @@ def validate_task(task: Any, field: str = "task") -> str:
     close = difflib.get_close_matches(str(task), sorted(KNOWN_TASKS), n=1)
     hint = f"did you mean {close[0]!r}?" if close else "use a Hub pipeline tag such as 'text-generation'"
     raise InvalidEndpointArgumentError(field, f"{task!r} is not a known task", hint)
-
-
-def check_choice(field: str, value: Any, choices: Sequence[str]) -> None:
-    """Refuse ``value`` unless it is one of ``choices``, naming the field and the choices."""
-    if value not in choices:
-        raise InvalidEndpointArgumentError(
-            field, f"{value!r} is not allowed", f"use one of {', '.join(choices)}"
-        )
-
-
-def check_seconds(field: str, value: Any) -> None:
-    """Refuse anything but a positive number of seconds."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-        raise InvalidEndpointArgumentError(
-            field, f"{value!r} is not a positive number of seconds", "use e.g. 30"
-        )
 
 
 def _check_type(value: Any) -> None:
@@ -309,7 +294,7 @@ def build_image(
     registry_username: str | None = None,
     registry_password: str | None = None,
 ) -> dict[str, Any]:
-    """The ``model.image`` union: a flat dict with ``url`` is wrapped as ``custom``, variants pass as-is."""
+    """Build the ``model.image`` union: a flat dict with ``url`` becomes ``custom``; variants pass as-is."""
     if custom_image is None:
         return {"huggingface": {}}
     image = {"custom": dict(custom_image)} if "url" in custom_image else dict(custom_image)
@@ -412,7 +397,7 @@ class EndpointSpec:
         validate_arguments(vars(self))
 
     def to_body(self) -> dict[str, Any]:
-        """The POST body, key for key as huggingface_hub (1.33 to 2.4) sends it."""
+        """Build the POST body, key for key as huggingface_hub (1.33 to 2.4) sends it."""
         body: dict[str, Any] = {
             "compute": {
                 "accelerator": self.accelerator,
@@ -537,7 +522,7 @@ class EndpointUpdate:
         validate_arguments(vars(self))
 
     def to_body(self) -> dict[str, Any]:
-        """The PUT body, key for key as huggingface_hub sends it."""
+        """Build the PUT body, key for key as huggingface_hub sends it."""
         body: dict[str, Any] = {}
 
         def put(path: tuple[str, ...], value: Any) -> None:

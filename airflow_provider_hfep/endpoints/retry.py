@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from airflow_provider_hfep.endpoints.errors import InvalidEndpointArgumentError
+
 # Answers of a model server that mean "not processed, try again later". 500 is not among them there:
 # it usually means this input broke the model, and repeating it only hides the model's message.
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
@@ -51,8 +53,9 @@ class RetryPolicy:
     retry_after_max: float = 60.0
 
     def __post_init__(self) -> None:
-        if self.max_retries < 0 or self.backoff_base < 0 or self.backoff_max < 0 or self.retry_after_max < 0:
-            raise ValueError("RetryPolicy values must not be negative")
+        for field, value in vars(self).items():
+            if value < 0:
+                raise InvalidEndpointArgumentError(field, f"{value} is negative", "use a value >= 0")
 
     def delay(
         self, retry_number: int, retry_after: float | None = None, rng: random.Random | None = None

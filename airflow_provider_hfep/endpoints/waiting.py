@@ -131,10 +131,25 @@ class WatchResult:
     error: Exception | None = field(default=None, compare=False, repr=False)
 
     @classmethod
+    def of(cls, endpoint: InferenceEndpoint, progress: Progress) -> WatchResult:
+        """Make the result of a wait that ends with one look at ``endpoint``."""
+        return cls(
+            progress.outcome,
+            endpoint.name,
+            endpoint.namespace,
+            str(endpoint.status),
+            progress.message,
+            endpoint.url,
+            endpoint,
+        )
+
+    @classmethod
     def from_event(cls, event: dict[str, Any] | None) -> WatchResult:
         """Rebuild from a trigger event payload, refusing anything that is not one."""
         try:
-            status = Outcome(event["status"])  # type: ignore[index]
+            if not isinstance(event, dict):
+                raise TypeError(event)
+            status = Outcome(event["status"])
             if status is Outcome.WAITING:
                 raise ValueError(status)
             return cls(
@@ -144,12 +159,12 @@ class WatchResult:
                 event.get("state"),
                 event.get("message", ""),
                 event.get("url"),
-            )  # type: ignore[union-attr]
+            )
         except (KeyError, TypeError, ValueError):
             raise ValueError(f"Not an endpoint trigger event: {event!r}") from None
 
     def to_event(self) -> dict[str, Any]:
-        """The JSON-safe payload of a trigger event."""
+        """Return the JSON-safe payload of a trigger event."""
         return {
             "status": str(self.status),
             "endpoint_name": self.endpoint_name,

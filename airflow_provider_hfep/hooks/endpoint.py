@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -12,27 +11,20 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from airflow.sdk import Connection
 
     from airflow_provider_hfep.endpoints.client import AsyncEndpointsClient, EndpointsClient
 
 
-_TRUE_WORDS, _FALSE_WORDS = ("true", "1", "yes"), ("false", "0", "no")
-
-
-def _as_bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in (*_TRUE_WORDS, *_FALSE_WORDS):
-        return value.strip().lower() in _TRUE_WORDS
-    raise ValueError(f"Connection extra {name!r}: {value!r} is not a boolean. Fix: use true or false")
-
-
 def _verify_setting(value: Any) -> bool | str:
-    """The ``verify`` extra: a boolean, or the path of a CA bundle (e.g. a company's TLS proxy)."""
-    if isinstance(value, str) and value.strip().lower() not in (*_TRUE_WORDS, *_FALSE_WORDS):
+    """Read the ``verify`` extra: a boolean, or the path of a CA bundle (e.g. a company's TLS proxy)."""
+    from airflow_provider_hfep.endpoints.arguments import as_bool, is_boolean_word
+
+    if isinstance(value, str) and not is_boolean_word(value):
         return value.strip()
-    return _as_bool("verify", value)
+    return as_bool("connection extra 'verify'", value)
 
 
 class HuggingFaceEndpointHook(BaseHook):
@@ -74,13 +66,16 @@ class HuggingFaceEndpointHook(BaseHook):
 
     def _client_settings(self, conn: Connection, extras: dict[str, Any]) -> dict[str, Any]:
         """Client arguments from a connection: shared by the sync and the async client."""
+        from airflow_provider_hfep.endpoints.arguments import as_bool
         from airflow_provider_hfep.endpoints.client import DEFAULT_API_URL, DEFAULT_HUB_URL, DEFAULT_TIMEOUT
+        from airflow_provider_hfep.endpoints.errors import InvalidEndpointArgumentError
         from airflow_provider_hfep.endpoints.retry import RetryPolicy
 
         if not conn.password:
-            raise ValueError(
-                f"Connection {self.hf_conn_id!r} has no token. Fix: put your Hugging Face token in its "
-                "Token (password) field"
+            raise InvalidEndpointArgumentError(
+                "token",
+                f"connection {self.hf_conn_id!r} has no token",
+                "put your Hugging Face token in its Token (password) field",
             )
         api_url = conn.host or DEFAULT_API_URL
         if "://" not in api_url:
@@ -91,15 +86,15 @@ class HuggingFaceEndpointHook(BaseHook):
         try:
             timeout = float(timeout)
         except (TypeError, ValueError):
-            raise ValueError(
-                f"Connection extra 'timeout': {timeout!r} is not a number. Fix: use seconds, e.g. 30"
+            raise InvalidEndpointArgumentError(
+                "connection extra 'timeout'", f"{timeout!r} is not a number", "use seconds, e.g. 30"
             ) from None
         retries = extras.get("max_retries")
         try:
             retry = None if retries in (None, "") else RetryPolicy(max_retries=int(retries))
         except (TypeError, ValueError):
-            raise ValueError(
-                f"Connection extra 'max_retries': {retries!r} is not a count. Fix: use an integer >= 0, e.g. 4"
+            raise InvalidEndpointArgumentError(
+                "connection extra 'max_retries'", f"{retries!r} is not a count", "use an integer >= 0, e.g. 4"
             ) from None
         return {
             "token": conn.password,
@@ -109,7 +104,9 @@ class HuggingFaceEndpointHook(BaseHook):
             "namespace": self._namespace or extras.get("namespace") or None,
             "timeout": timeout,
             "verify": _verify_setting(extras.get("verify", True)),
-            "allow_insecure_http": _as_bool("allow_insecure_http", extras.get("allow_insecure_http", False)),
+            "allow_insecure_http": as_bool(
+                "connection extra 'allow_insecure_http'", extras.get("allow_insecure_http", False)
+            ),
         }
 
     @contextmanager
@@ -133,19 +130,20 @@ class HuggingFaceEndpointHook(BaseHook):
         return EndpointsClient(**self._client_settings(conn, conn.extra_dejson))
 
     def get_conn(self) -> EndpointsClient:
-        """The blocking client (Airflow's conventional accessor)."""
+        """Return the blocking client (Airflow's conventional accessor)."""
         return self.client
 
     async def get_async_client(self) -> AsyncEndpointsClient:
         """
-        A new async client from the connection, fetched without blocking the event loop.
+        Build a new async client from the connection, fetched without blocking the event loop.
 
         For triggers: the caller owns it and closes it (``async with``) when done. Clients of one event
         loop share a connection pool, so a triggerer's many triggers do not each hold a connection.
         """
         from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
 
-        from airflow_provider_hfep.endpoints.client import AsyncEndpointsClient, shared_async_transport
+        from airflow_provider_hfep.endpoints.client import AsyncEndpointsClient
+        from airflow_provider_hfep.endpoints.transport import shared_async_transport
 
         with self._explain_missing_connection():
             conn = await get_async_connection(self.hf_conn_id, hook=self)

@@ -13,16 +13,19 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from airflow_provider_hfep.endpoints.client import tls_verification
 from airflow_provider_hfep.endpoints.errors import EndpointsError, server_message
 from airflow_provider_hfep.endpoints.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
-from airflow_provider_hfep.inference.tasks import InferenceTask
+from airflow_provider_hfep.endpoints.transport import tls_verification
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+    from airflow_provider_hfep.inference.tasks import InferenceTask
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +195,7 @@ class ShardedTransport(httpx.AsyncBaseTransport):
 def batch_client(
     auth: httpx.Auth | None, max_concurrency: int, verify: bool | str = True
 ) -> httpx.AsyncClient:
-    """The one ``httpx.AsyncClient`` a batch runs on: enough connections for ``max_concurrency``."""
+    """Build the one ``httpx.AsyncClient`` a batch runs on: connections for ``max_concurrency``."""
     return httpx.AsyncClient(
         auth=auth, transport=ShardedTransport(max_concurrency, verify=verify), follow_redirects=False
     )

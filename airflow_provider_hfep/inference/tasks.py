@@ -7,11 +7,13 @@ InferenceClient sends them. Every input is checked before anything is sent.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_hfep.endpoints.errors import InvalidEndpointArgumentError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def _text(index: int, item: Any, task: str) -> None:
@@ -122,7 +124,7 @@ TASKS: dict[str, InferenceTask] = {
 
 
 def get_task(name: Any) -> InferenceTask:
-    """The task called ``name``, or an error listing the supported ones."""
+    """Return the task called ``name``, or refuse it, listing the supported ones."""
     if name not in TASKS:
         raise InvalidEndpointArgumentError(
             "task", f"{name!r} is not a supported inference task", f"use one of {', '.join(TASKS)}"

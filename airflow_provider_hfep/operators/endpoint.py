@@ -10,29 +10,29 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, conf
 
+from airflow_provider_hfep.endpoints.arguments import check_choice, check_seconds
 from airflow_provider_hfep.endpoints.errors import ConflictError, InvalidEndpointArgumentError
 from airflow_provider_hfep.endpoints.models import EndpointStatus, InferenceEndpoint
 from airflow_provider_hfep.endpoints.payloads import (
     EndpointSpec,
     EndpointUpdate,
-    check_choice,
     check_has_changes,
-    check_seconds,
     validate_arguments,
 )
 from airflow_provider_hfep.endpoints.waiting import DELETED, Outcome
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
 from airflow_provider_hfep.links.endpoint import HuggingFaceEndpointLink
-from airflow_provider_hfep.operators.target import EndpointTarget
-from airflow_provider_hfep.triggers.endpoint import HuggingFaceEndpointStatusTrigger, finish_wait
+from airflow_provider_hfep.target import EndpointTarget
+from airflow_provider_hfep.triggers.endpoint import ON_KILL_ACTIONS, HuggingFaceEndpointStatusTrigger
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from airflow.sdk import Context
 
 IF_EXISTS = ("fail", "reuse", "update")
@@ -61,6 +61,10 @@ class HuggingFaceEndpointBaseOperator(EndpointTarget, BaseOperator):
     ui_color = "#ffd21e"
     #: the state a completed operation waits for
     target_status: str = EndpointStatus.RUNNING.value
+    #: what killing the task does to the endpoint (see :class:`HuggingFaceEndpointStartOperator`)
+    on_kill_action: str = "none"
+    #: the endpoint this try has started, once it sent the request that starts it
+    _started: tuple[str, str] | None = None
 
     def __init__(
         self,
@@ -109,7 +113,7 @@ class HuggingFaceEndpointBaseOperator(EndpointTarget, BaseOperator):
             settle_until=settle_until,
         )
         if not (self.deferrable and result.status is Outcome.TIMEOUT):
-            return finish_wait(self.hook, result.to_event(), result.endpoint)
+            return self.finish_wait(result.to_event(), result.endpoint)
         self.defer(
             trigger=HuggingFaceEndpointStatusTrigger(
                 hf_conn_id=self.hf_conn_id,
@@ -119,6 +123,7 @@ class HuggingFaceEndpointBaseOperator(EndpointTarget, BaseOperator):
                 target_status=self.target_status,
                 poll_interval=self.poll_interval,
                 settle_until=settle_until,
+                on_kill_action=self.on_kill_action,
             ),
             method_name="execute_complete",
             # A safety net only: the trigger's own end_time fires first, with a clearer message.
@@ -126,11 +131,52 @@ class HuggingFaceEndpointBaseOperator(EndpointTarget, BaseOperator):
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Runs on a fresh instance after the trigger fired: everything comes from the event."""
-        return finish_wait(self.hook, event)
+        """Finish after the trigger fired, on a fresh instance: everything comes from the event."""
+        return self.finish_wait(event)
 
 
-class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointBaseOperator):
+class HuggingFaceEndpointStartOperator(HuggingFaceEndpointBaseOperator):
+    """
+    What create, update and resume share: they start a deployment that bills, so a kill stops it.
+
+    A task killed by a user (marked failed or success, or cleared) or by its ``execution_timeout``
+    leaves the endpoint it started cost-safe, according to ``on_kill_action``: on the worker through
+    :meth:`on_kill`, and while deferred through the trigger's ``on_kill`` (Airflow 3.3 and later; on
+    3.0 to 3.2 Airflow kills a deferred task without telling it). A triggerer restart does neither.
+
+    :param on_kill_action: ``pause`` (default), ``scale_to_zero`` or ``none`` (leave it as it is).
+    """
+
+    def __init__(self, *, on_kill_action: str = "pause", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        check_choice("on_kill_action", on_kill_action, ON_KILL_ACTIONS)
+        self.on_kill_action = on_kill_action
+
+    def _starting(self, name: str, namespace: str) -> None:
+        """Record, before the request that starts the endpoint, what :meth:`on_kill` would stop."""
+        self._started = (name, namespace)
+
+    def on_kill(self) -> None:
+        """Apply ``on_kill_action`` to the endpoint this try started (the task is being killed)."""
+        if self._started is None or self.on_kill_action == "none":
+            return
+        name, namespace = self._started
+        # A client of its own: the task's may be in the middle of a request this signal interrupted.
+        hook = HuggingFaceEndpointHook(self.hf_conn_id, namespace=namespace)
+        try:
+            getattr(hook.client, self.on_kill_action)(name, namespace=namespace)
+        except Exception as exc:  # best effort: the task is being killed either way
+            self.log.warning(
+                "Task killed: could not %s endpoint %s/%s: %s", self.on_kill_action, namespace, name, exc
+            )
+            return
+        finally:
+            if "client" in vars(hook):
+                hook.client.close()
+        self.log.warning("Task killed: applied %s to endpoint %s/%s", self.on_kill_action, namespace, name)
+
+
+class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
     """
     Create an endpoint and (by default) wait until it is running and healthy.
 
@@ -253,7 +299,7 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointBaseOperator):
 
     @staticmethod
     def _marker(context: Context) -> str:
-        """A tag naming this task instance (not the try), so a retry recognises its own endpoint."""
+        """Name this task instance (not the try) in a tag, so a retry recognises its own endpoint."""
         ti = context["ti"]
         identity = f"{ti.dag_id}/{ti.task_id}/{ti.run_id}/{ti.map_index}"
         return f"airflow-ti-{hashlib.sha256(identity.encode()).hexdigest()[:16]}"
@@ -263,6 +309,7 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointBaseOperator):
         marker = self._marker(context)
         spec = self._spec(marker)
         settle_until = None
+        self._starting(name, namespace)
         try:
             endpoint = self.hook.client.create(spec, namespace=namespace)
             self.log.info("Created endpoint %s/%s (%s)", namespace, name, endpoint.status)
@@ -275,7 +322,11 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointBaseOperator):
                     name,
                 )
                 endpoint = existing
+                if existing.status in (EndpointStatus.PAUSED, EndpointStatus.SCALED_TO_ZERO):
+                    # The earlier try was killed and its on_kill_action stopped it: start it again.
+                    endpoint = self.hook.client.resume(name, namespace=namespace)
             elif self.if_exists == "reuse":
+                self._started = None  # not started by this task: a kill leaves it alone
                 self.log.info(
                     "Endpoint %s/%s exists (%s): reusing it as it is", namespace, name, existing.status
                 )
@@ -294,7 +345,7 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointBaseOperator):
         return self._complete(context, endpoint, name, namespace, settle_until)
 
 
-class HuggingFaceUpdateEndpointOperator(HuggingFaceEndpointBaseOperator):
+class HuggingFaceUpdateEndpointOperator(HuggingFaceEndpointStartOperator):
     """
     Update an endpoint (a deep merge of the given arguments) and (by default) wait until it runs them.
 
@@ -407,12 +458,13 @@ class HuggingFaceUpdateEndpointOperator(HuggingFaceEndpointBaseOperator):
                 name, namespace=namespace, timeout=self.timeout, poll_interval=self.poll_interval
             )
         settle_until = time.time() + self.update_settle_seconds
+        self._starting(name, namespace)
         endpoint = self.hook.client.update(name, changes, namespace=namespace)
         self.log.info("Updated endpoint %s/%s with %r", namespace, name, changes)
         return self._complete(context, endpoint, name, namespace, settle_until)
 
 
-class HuggingFaceResumeEndpointOperator(HuggingFaceEndpointBaseOperator):
+class HuggingFaceResumeEndpointOperator(HuggingFaceEndpointStartOperator):
     """
     Resume a paused (or scaled-to-zero) endpoint.
 
@@ -430,6 +482,7 @@ class HuggingFaceResumeEndpointOperator(HuggingFaceEndpointBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         name, namespace = self._resolve(context)
+        self._starting(name, namespace)
         endpoint = self.hook.client.resume(name, namespace=namespace, running_ok=self.running_ok)
         self.log.info("Resumed endpoint %s/%s: %s", namespace, name, endpoint.status)
         return self._complete(context, endpoint, name, namespace)

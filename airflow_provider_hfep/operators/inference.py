@@ -4,29 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_hfep.endpoints.client import is_loopback
-from airflow_provider_hfep.endpoints.errors import (
-    EndpointFailedError,
-    EndpointPausedError,
-    EndpointScaledToZeroError,
-    EndpointsError,
-    EndpointUpdateFailedError,
-    InvalidEndpointArgumentError,
-)
+from airflow_provider_hfep.endpoints.arguments import check_choice, check_count, check_seconds
+from airflow_provider_hfep.endpoints.errors import EndpointsError, InvalidEndpointArgumentError
 from airflow_provider_hfep.endpoints.models import EndpointStatus
-from airflow_provider_hfep.endpoints.payloads import check_choice, check_seconds
+from airflow_provider_hfep.endpoints.transport import is_loopback
+from airflow_provider_hfep.endpoints.waiting import Outcome, WatchResult, assess, raise_for_result
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
 from airflow_provider_hfep.inference.batch import BatchSettings, ItemResult, batch_client, run_batch
 from airflow_provider_hfep.inference.tasks import InferenceTask, get_task
 from airflow_provider_hfep.links.endpoint import HuggingFaceEndpointLink
-from airflow_provider_hfep.operators.target import EndpointTarget
+from airflow_provider_hfep.target import EndpointTarget
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+
     from airflow.sdk import Context, ObjectStoragePath
 
 ON_ITEM_ERROR = ("fail", "record")
@@ -136,15 +131,9 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
                 "pass a list of jobs, or a JSON Lines file",
             )
         check_choice("on_item_error", on_item_error, ON_ITEM_ERROR)
-        for field, value, low in (
-            ("max_concurrency", max_concurrency, 1),
-            ("max_retries", max_retries, 0),
-            ("max_xcom_bytes", max_xcom_bytes, 1),
-        ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise InvalidEndpointArgumentError(
-                    field, f"{value!r} is not an integer >= {low}", f"use e.g. {max(low, 4)}"
-                )
+        check_count("max_concurrency", max_concurrency, 1)
+        check_count("max_retries", max_retries, 0)
+        check_count("max_xcom_bytes", max_xcom_bytes, 1)
         for field, value in (
             ("request_timeout", request_timeout),
             ("cold_start_timeout", cold_start_timeout),
@@ -170,17 +159,18 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
 
     # -- inputs ------------------------------------------------------------------------------------
 
-    def _read_lines(self) -> Iterator[tuple[int, Any]]:
+    @staticmethod
+    def _read_lines(source: str | ObjectStoragePath) -> Iterator[tuple[int, Any]]:
         """Stream ``(index, job)`` from ``input_path``: one JSON value per non-blank line."""
         from airflow.sdk import ObjectStoragePath
 
         index = 0
         try:
-            lines = ObjectStoragePath(self.input_path).open("r")
+            lines = ObjectStoragePath(source).open("r")
         except FileNotFoundError:
             raise InvalidEndpointArgumentError(
                 "input_path",
-                f"{self.input_path} does not exist",
+                f"{source} does not exist",
                 "check the path (it is rendered, then read by the worker)",
             ) from None
         with lines:
@@ -199,7 +189,8 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
 
     def _jobs(self, task: InferenceTask) -> tuple[int, Callable[[], Iterator[tuple[int, Any]]]]:
         """Check every job before any request; return the count and a way to iterate them again."""
-        if self.input_path is None:
+        source = self.input_path
+        if source is None:
             if not isinstance(self.inputs, (list, tuple)):
                 raise InvalidEndpointArgumentError(
                     "inputs", f"expected a list, got {type(self.inputs).__name__}", "pass a list of jobs"
@@ -209,38 +200,23 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
                 task.check(index, job, task.name)
             return len(jobs), lambda: enumerate(jobs)
         count = 0
-        for (
-            index,
-            job,
-        ) in self._read_lines():  # a first streaming pass: nothing is sent before all are checked
+        # A first streaming pass: nothing is sent before all are checked.
+        for index, job in self._read_lines(source):
             task.check(index, job, task.name)
             count += 1
-        return count, self._read_lines
+        return count, lambda: self._read_lines(source)
 
     # -- the endpoint ------------------------------------------------------------------------------
 
     def _endpoint_url(self, name: str, namespace: str) -> str:
         endpoint = self.hook.client.get(name, namespace=namespace)
         state = endpoint.status
-        errors = {
-            EndpointStatus.PAUSED: (EndpointPausedError, f"Endpoint {name} is paused: resume it first"),
-            EndpointStatus.FAILED: (
-                EndpointFailedError,
-                f"Endpoint {name} failed to deploy: {endpoint.message}",
-            ),
-            EndpointStatus.UPDATE_FAILED: (
-                EndpointUpdateFailedError,
-                f"Endpoint {name} failed to update: {endpoint.message}",
-            ),
-        }
-        if state == EndpointStatus.SCALED_TO_ZERO and not self.settings.wake_scaled_to_zero:
-            errors[EndpointStatus.SCALED_TO_ZERO] = (
-                EndpointScaledToZeroError,
-                f"Endpoint {name} is scaled to zero and wake_scaled_to_zero=False",
-            )
-        if state in errors:
-            error, message = errors[state]
-            raise error(name, str(state), message)
+        # The waits' own judgement: failed, updateFailed and paused end here with their typed error;
+        # scaled to zero too, unless the batch may wake it.
+        progress = assess(endpoint, EndpointStatus.RUNNING)
+        waking = progress.outcome is Outcome.SCALED_TO_ZERO and self.settings.wake_scaled_to_zero
+        if progress.outcome not in (Outcome.WAITING, Outcome.SUCCESS) and not waking:
+            raise_for_result(WatchResult.of(endpoint, progress))
         if endpoint.url is None:
             raise EndpointsError(
                 f"Endpoint {name} has no URL yet ({state}): wait for it (HuggingFaceEndpointSensor) first"
@@ -299,7 +275,7 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         name, namespace = self._resolve(context)
         url = self._endpoint_url(name, namespace)
         if self.output_path is not None:
-            return self._run_to_file(context, task, url, total, jobs)
+            return self._run_to_file(context, self.output_path, task, url, total, jobs)
         return self._run_to_xcom(context, task, url, total, jobs)
 
     def _run(self, task: InferenceTask, url: str, items, total: int, on_result) -> Any:
@@ -355,11 +331,17 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         return results
 
     def _run_to_file(
-        self, context: Context, task: InferenceTask, url: str, total: int, jobs
+        self,
+        context: Context,
+        output: str | ObjectStoragePath,
+        task: InferenceTask,
+        url: str,
+        total: int,
+        jobs: Callable[[], Iterator[tuple[int, Any]]],
     ) -> dict[str, Any]:
         from airflow.sdk import ObjectStoragePath
 
-        path = ObjectStoragePath(self.output_path)
+        path = ObjectStoragePath(output)
         path.parent.mkdir(parents=True, exist_ok=True)
         done = self._resume(path)
         errors: list[dict[str, Any]] = []

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Sequence
+import warnings
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowSensorTimeout
+from airflow.triggers.base import StartTriggerArgs
 
+from airflow_provider_hfep._compat import AIRFLOW_V_3_3_PLUS
+from airflow_provider_hfep.endpoints.arguments import check_choice
+from airflow_provider_hfep.endpoints.errors import InvalidEndpointArgumentError
 from airflow_provider_hfep.endpoints.waiting import WAIT_TARGETS, Outcome, WatchResult
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
 from airflow_provider_hfep.links.endpoint import HuggingFaceEndpointLink
-from airflow_provider_hfep.operators.target import EndpointTarget
-from airflow_provider_hfep.triggers.endpoint import HuggingFaceEndpointStatusTrigger, finish_wait
+from airflow_provider_hfep.target import EndpointTarget, is_literal
+from airflow_provider_hfep.triggers.endpoint import HuggingFaceEndpointStatusTrigger
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from airflow.sdk import Context
 
 
@@ -24,18 +31,27 @@ class HuggingFaceEndpointSensor(EndpointTarget, BaseSensorOperator):
     """
     Wait until an endpoint reaches a state (by default: running, with its health route answering 200).
 
-    Deferrable by default: it looks once on the worker, then waits in the triggerer, holding no worker
-    slot. With ``deferrable=False`` it works in ``poke`` and ``reschedule`` modes. It fails at once,
-    with the service's message, when the endpoint fails (``failed``, ``updateFailed``), is deleted, or
-    when waiting for ``running`` on a ``paused`` or ``scaledToZero`` endpoint that nothing would start
-    ("resume it first"). A timeout is an ``AirflowSensorTimeout`` (not retried).
+    Deferrable by default, whatever ``[operators] default_deferrable`` says (waiting without a worker
+    slot is what this sensor is for): it looks once on the worker, then waits in the triggerer. With
+    ``start_from_trigger=True`` it skips the worker too and starts in the triggerer, so the wait takes
+    no worker slot at all (a worker runs only the few lines that end it). With ``deferrable=False`` it
+    works in ``poke`` and ``reschedule`` modes.
+
+    It fails at once, with the service's message, when the endpoint fails (``failed``,
+    ``updateFailed``), is deleted, or when waiting for ``running`` on a ``paused`` or ``scaledToZero``
+    endpoint that nothing would start ("resume it first"). A timeout is an ``AirflowSensorTimeout``
+    (not retried).
 
     :param endpoint_name: the endpoint to wait for. (templated)
     :param namespace: its namespace; default the connection's, or the token's user. (templated)
     :param hf_conn_id: the Airflow connection. (templated)
     :param target_status: the state to reach (``running``, ``paused``, ``scaledToZero``, ... or ``deleted``).
     :param check_health: for ``running``, also require a 200 from the endpoint's health route.
-    :param deferrable: wait in the triggerer; default ``[operators] default_deferrable``, else True.
+    :param deferrable: wait in the triggerer. Default True.
+    :param start_from_trigger: start in the triggerer, not on a worker. Default False. The endpoint's
+        extra link is then recorded when the wait ends. Templated ``endpoint_name``, ``namespace`` or
+        ``hf_conn_id`` are rendered in the triggerer on Airflow 3.3 and later; on 3.0 to 3.2 a sensor
+        with templated ones starts on a worker instead (with a warning). Not for mapped sensors.
     :param poke_interval: seconds between two looks (also the trigger's poll interval). Default 30.
     :return: the endpoint as a JSON-safe dict (XCom).
     """
@@ -43,6 +59,15 @@ class HuggingFaceEndpointSensor(EndpointTarget, BaseSensorOperator):
     template_fields: Sequence[str] = ("endpoint_name", "namespace", "hf_conn_id")
     operator_extra_links = (HuggingFaceEndpointLink(),)
     ui_color = "#ffd21e"
+    # Read by the scheduler when start_from_trigger is on: it defers the task to this trigger directly.
+    start_trigger_args = StartTriggerArgs(
+        trigger_cls=f"{HuggingFaceEndpointStatusTrigger.__module__}.{HuggingFaceEndpointStatusTrigger.__qualname__}",
+        trigger_kwargs=None,
+        next_method="execute_complete",
+        next_kwargs=None,
+        timeout=None,
+    )
+    start_from_trigger = False
 
     def __init__(
         self,
@@ -52,19 +77,53 @@ class HuggingFaceEndpointSensor(EndpointTarget, BaseSensorOperator):
         hf_conn_id: str = HuggingFaceEndpointHook.default_conn_name,
         target_status: str = "running",
         check_health: bool = True,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
+        deferrable: bool = True,
+        start_from_trigger: bool = False,
         poke_interval: float = 30,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, **kwargs)
-        if target_status not in WAIT_TARGETS:
-            raise ValueError(
-                f"target_status: {target_status!r} is not a state. Fix: use one of {', '.join(sorted(WAIT_TARGETS))}"
-            )
+        check_choice("target_status", target_status, sorted(WAIT_TARGETS))
         self._set_target(endpoint_name, namespace, hf_conn_id)
         self.target_status = target_status
         self.check_health = check_health
         self.deferrable = deferrable
+        if start_from_trigger and not deferrable:
+            raise InvalidEndpointArgumentError(
+                "start_from_trigger",
+                "needs a deferrable sensor",
+                "drop deferrable=False, or start_from_trigger",
+            )
+        templated = not all(is_literal(value) for value in (endpoint_name, namespace or "", hf_conn_id))
+        if start_from_trigger and templated and not AIRFLOW_V_3_3_PLUS:
+            warnings.warn(
+                f"{self.task_id}: start_from_trigger with templated endpoint_name, namespace or hf_conn_id "
+                "needs Airflow 3.3 (which renders them in the triggerer): this sensor starts on a worker",
+                UserWarning,
+                stacklevel=2,
+            )
+            start_from_trigger = False
+        self.start_from_trigger = start_from_trigger
+        if start_from_trigger:
+            self.start_trigger_args = dataclasses.replace(
+                self.start_trigger_args,
+                trigger_kwargs=self._trigger(end_time=None).serialize()[1],
+                # The trigger's deadline: Airflow keeps it as an absolute time, so restarts keep it.
+                timeout=timedelta(seconds=self.timeout),
+            )
+
+    def _trigger(
+        self, end_time: float | None, namespace: str | None = None
+    ) -> HuggingFaceEndpointStatusTrigger:
+        return HuggingFaceEndpointStatusTrigger(
+            hf_conn_id=self.hf_conn_id,
+            endpoint_name=self.endpoint_name,
+            namespace=namespace if namespace is not None else self.namespace,
+            end_time=end_time,
+            target_status=self.target_status,
+            poll_interval=self.poke_interval,
+            check_health=self.check_health,
+        )
 
     def poke(self, context: Context) -> PokeReturnValue:
         name, namespace = self._resolve(context)
@@ -79,9 +138,7 @@ class HuggingFaceEndpointSensor(EndpointTarget, BaseSensorOperator):
         )
         if result.status is Outcome.TIMEOUT:
             return PokeReturnValue(is_done=False)
-        return PokeReturnValue(
-            is_done=True, xcom_value=finish_wait(self.hook, result.to_event(), result.endpoint)
-        )
+        return PokeReturnValue(is_done=True, xcom_value=self.finish_wait(result.to_event(), result.endpoint))
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
@@ -90,21 +147,16 @@ class HuggingFaceEndpointSensor(EndpointTarget, BaseSensorOperator):
         if first.is_done:
             return first.xcom_value
         self.defer(
-            trigger=HuggingFaceEndpointStatusTrigger(
-                hf_conn_id=self.hf_conn_id,
-                endpoint_name=self.endpoint_name,
-                namespace=self.hook.namespace,
-                end_time=time.time() + self.timeout,
-                target_status=self.target_status,
-                poll_interval=self.poke_interval,
-                check_health=self.check_health,
-            ),
+            trigger=self._trigger(end_time=time.time() + self.timeout, namespace=self.hook.namespace),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Runs on a fresh instance after the trigger fired: everything comes from the event."""
-        if WatchResult.from_event(event).status is Outcome.TIMEOUT:
-            raise AirflowSensorTimeout(event["message"])
-        return finish_wait(self.hook, event)
+        """Finish after the trigger fired, on a fresh instance: everything comes from the event."""
+        result = WatchResult.from_event(event)
+        if result.status is Outcome.TIMEOUT:
+            raise AirflowSensorTimeout(result.message)
+        if self.start_from_trigger and result.namespace:  # no worker ran before: record the link now
+            HuggingFaceEndpointLink.persist(context, result.namespace, result.endpoint_name)
+        return self.finish_wait(event)

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+import asyncio
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_hfep.endpoints.models import InferenceEndpoint
-from airflow_provider_hfep.endpoints.waiting import (
-    DELETED,
-    WAIT_TARGETS,
-    Outcome,
-    WatchResult,
-    raise_for_result,
-)
+from airflow_provider_hfep.endpoints.arguments import check_choice
+from airflow_provider_hfep.endpoints.waiting import WAIT_TARGETS, Outcome, WatchResult
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+#: What a task killed by a user leaves its endpoint in: the names are the clients' methods.
+ON_KILL_ACTIONS = ("pause", "scale_to_zero", "none")
+_STOPPED = {"pause": "paused", "scale_to_zero": "scaled to zero"}
+#: ``on_kill`` must finish within the triggerer's ``[triggerer] on_kill_timeout`` (30 s by default).
+ON_KILL_SECONDS = 25.0
 
 
 class HuggingFaceEndpointStatusTrigger(BaseTrigger):
@@ -31,16 +34,25 @@ class HuggingFaceEndpointStatusTrigger(BaseTrigger):
     ``success``, ``failed``, ``update_failed``, ``paused``, ``scaled_to_zero``, ``not_found``,
     ``timeout`` or ``error``.
 
-    :param hf_conn_id: the Airflow connection id.
-    :param endpoint_name: the endpoint to watch.
-    :param namespace: its namespace (``None``: the connection's, or the token's user).
+    When a user kills the waiting task (marks it failed or success, or clears it), Airflow 3.3 and later
+    call :meth:`on_kill`, which applies ``on_kill_action`` to the endpoint: a deployment the task
+    started does not go on billing. A triggerer restart or hand-over does not call it, nor does a
+    timeout: the wait just goes on elsewhere, or ends with its event.
+
+    :param hf_conn_id: the Airflow connection id. (templated with ``start_from_trigger``, 3.3+)
+    :param endpoint_name: the endpoint to watch. (templated with ``start_from_trigger``, 3.3+)
+    :param namespace: its namespace (``None``: the connection's, or the token's user). (templated with
+        ``start_from_trigger``, 3.3+)
+    :param end_time: absolute deadline, epoch seconds; ``None`` waits until Airflow's own deferral
+        timeout ends the task (how a sensor started in the triggerer is bounded).
     :param target_status: the state to reach, or ``"deleted"``.
     :param poll_interval: seconds between two reads.
-    :param end_time: absolute deadline, epoch seconds.
     :param check_health: for ``running``, also require a 200 from the health route.
     :param settle_until: epoch until which a ``running`` seen before any other state is the stale
         state from before an update (see ``EndpointsApi.watch``).
     :param max_consecutive_errors: transient read failures tolerated in a row.
+    :param on_kill_action: ``pause``, ``scale_to_zero`` or ``none`` (default): what a user's kill of
+        the waiting task does to the endpoint.
     """
 
     def __init__(
@@ -49,27 +61,27 @@ class HuggingFaceEndpointStatusTrigger(BaseTrigger):
         hf_conn_id: str,
         endpoint_name: str,
         namespace: str | None,
-        end_time: float,
+        end_time: float | None = None,
         target_status: str = "running",
         poll_interval: float = 30.0,
         check_health: bool = True,
         settle_until: float | None = None,
         max_consecutive_errors: int = 5,
+        on_kill_action: str = "none",
     ) -> None:
         super().__init__()
-        if target_status not in WAIT_TARGETS:
-            raise ValueError(
-                f"target_status: {target_status!r} is not a state. Fix: use one of {', '.join(sorted(WAIT_TARGETS))}"
-            )
+        check_choice("target_status", target_status, sorted(WAIT_TARGETS))
+        check_choice("on_kill_action", on_kill_action, ON_KILL_ACTIONS)
         self.hf_conn_id = str(hf_conn_id)
         self.endpoint_name = str(endpoint_name)
         self.namespace = None if namespace is None else str(namespace)
-        self.end_time = float(end_time)
+        self.end_time = None if end_time is None else float(end_time)
         self.target_status = str(target_status)
         self.poll_interval = float(poll_interval)
         self.check_health = bool(check_health)
         self.settle_until = None if settle_until is None else float(settle_until)
         self.max_consecutive_errors = int(max_consecutive_errors)
+        self.on_kill_action = on_kill_action
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -84,24 +96,20 @@ class HuggingFaceEndpointStatusTrigger(BaseTrigger):
                 "check_health": self.check_health,
                 "settle_until": self.settle_until,
                 "max_consecutive_errors": self.max_consecutive_errors,
+                "on_kill_action": self.on_kill_action,
             },
         )
 
+    def _hook(self) -> HuggingFaceEndpointHook:
+        return HuggingFaceEndpointHook(self.hf_conn_id, namespace=self.namespace)
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
-            client = await HuggingFaceEndpointHook(
-                self.hf_conn_id, namespace=self.namespace
-            ).get_async_client()
+            client = await self._hook().get_async_client()
         except Exception as exc:  # a broken connection must end the wait with a clear event, not a crash
+            message = f"Connection {self.hf_conn_id!r}: {exc}"
             yield TriggerEvent(
-                WatchResult(
-                    Outcome.ERROR,
-                    self.endpoint_name,
-                    self.namespace,
-                    None,
-                    f"Connection {self.hf_conn_id!r}: {exc}",
-                    None,
-                ).to_event()
+                WatchResult(Outcome.ERROR, self.endpoint_name, self.namespace, None, message, None).to_event()
             )
             return
         try:
@@ -109,7 +117,7 @@ class HuggingFaceEndpointStatusTrigger(BaseTrigger):
                 self.endpoint_name,
                 namespace=self.namespace,
                 target=self.target_status,
-                end_time=self.end_time,
+                end_time=float("inf") if self.end_time is None else self.end_time,
                 poll_interval=self.poll_interval,
                 check_health=self.check_health,
                 settle_until=self.settle_until,
@@ -120,21 +128,16 @@ class HuggingFaceEndpointStatusTrigger(BaseTrigger):
         self.log.info("%s", result.message)
         yield TriggerEvent(result.to_event())
 
-
-def finish_wait(
-    hook: HuggingFaceEndpointHook, event: dict[str, Any] | None, endpoint: InferenceEndpoint | None = None
-) -> dict[str, Any]:
-    """
-    End a wait from its event, on the worker: raise the typed error, or return the endpoint.
-
-    Shared by the sensor and the operators, whether the wait ran inline or in the triggerer. After a
-    deferral it runs on a fresh operator instance with only the event, so it reads the endpoint afresh;
-    an inline wait passes the ``endpoint`` its last look just read.
-    """
-    result = WatchResult.from_event(event)
-    raise_for_result(result)
-    if result.state == DELETED:
-        return {"name": result.endpoint_name, "namespace": result.namespace, "status": DELETED}
-    if endpoint is None:
-        endpoint = hook.client.get(result.endpoint_name, namespace=result.namespace)
-    return endpoint.to_dict()
+    async def on_kill(self) -> None:
+        """Apply ``on_kill_action`` to the endpoint: a user killed the task while it waited (3.3+)."""
+        if self.on_kill_action == "none":
+            return
+        where = f"{self.namespace or '(default namespace)'}/{self.endpoint_name}"
+        try:
+            async with await self._hook().get_async_client() as client:
+                stop = getattr(client, self.on_kill_action)
+                await asyncio.wait_for(stop(self.endpoint_name, namespace=self.namespace), ON_KILL_SECONDS)
+        except Exception as exc:  # best effort: the task is being killed either way
+            self.log.warning("Task killed: could not %s endpoint %s: %s", self.on_kill_action, where, exc)
+            return
+        self.log.warning("Task killed while waiting: endpoint %s %s", where, _STOPPED[self.on_kill_action])

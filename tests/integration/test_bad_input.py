@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from airflow_provider_hfep.endpoints import InvalidEndpointArgumentError
 from airflow_provider_hfep.operators.endpoint import (
     HuggingFaceCreateEndpointOperator,
     HuggingFaceDeleteEndpointOperator,
@@ -21,6 +21,9 @@ from airflow_provider_hfep.operators.endpoint import (
 )
 from airflow_provider_hfep.operators.inference import HuggingFaceEndpointInferenceOperator
 from airflow_provider_hfep.sensors.endpoint import HuggingFaceEndpointSensor
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 pytestmark = pytest.mark.integration
 
@@ -231,7 +234,9 @@ def attempt(make: Callable[[], Any]) -> tuple[str, Exception | None]:
     return "accepted", None
 
 
-@pytest.mark.parametrize("make, field, stage", [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+@pytest.mark.parametrize(
+    ("make", "field", "stage"), [case[1:] for case in CASES], ids=[case[0] for case in CASES]
+)
 def test_bad_input_is_refused_with_the_field_and_the_fix(cloud, tmp_path, make, field, stage):
     cloud.seed_endpoint("fine", state="paused")
     cloud.clear_requests()
@@ -243,10 +248,14 @@ def test_bad_input_is_refused_with_the_field_and_the_fix(cloud, tmp_path, make, 
     sent = cloud.requests()
     if stage == "api":
         assert refused_at == "run"
-        assert len(sent) == 1 and sent[0]["status"] in (401, 403, 404)  # asked once, not repeated
+        assert len(sent) == 1
+        assert sent[0]["status"] in (401, 403, 404)
     else:
         assert refused_at == stage
         assert sent == []  # nothing reached the service
+        # one error type for every argument refused locally (a missing connection is Airflow's own)
+        if "hf_nowhere" not in field:
+            assert isinstance(error, InvalidEndpointArgumentError), type(error)
 
 
 def test_the_table_is_wide_enough():

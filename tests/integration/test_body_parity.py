@@ -116,7 +116,8 @@ def test_create_body_equals_huggingface_hub(case, hub, client, cloud):
     theirs = _last_body(cloud, "POST")
     client.create(EndpointSpec(name="parity-ours", **arguments), namespace="demo")
     ours = _last_body(cloud, "POST")
-    assert theirs["name"] == "parity-hub" and ours["name"] == "parity-ours"
+    assert theirs["name"] == "parity-hub"
+    assert ours["name"] == "parity-ours"
     assert {**ours, "name": None} == {**theirs, "name": None}
 
 

@@ -131,14 +131,16 @@ def test_update_is_a_deep_merge_and_passes_through_updating(api, cloud):
     cloud.seed_endpoint("upd", state="running")
     answer = api.update("upd", EndpointUpdate(max_replica=3, revision="abc"))
     assert answer.raw["compute"]["scaling"] == {"minReplica": 1, "maxReplica": 3, "scaleToZeroTimeout": None}
-    assert answer.revision == "abc" and answer.repository == "openai-community/gpt2"
+    assert answer.revision == "abc"
+    assert answer.repository == "openai-community/gpt2"
     seen = set()
     deadline = time.time() + 5
     while time.time() < deadline and "running" not in seen - {"first"}:
         state = api.get("upd").status
         seen.add(state if "updating" in seen or state == "updating" else "first")
         time.sleep(0.05)
-    assert "updating" in seen and "running" in seen
+    assert "updating" in seen
+    assert "running" in seen
 
 
 def test_pause_resume_scale_to_zero(api, cloud):
@@ -177,7 +179,8 @@ def test_each_error_class(make_client, cloud):
         api.create(make_spec("dup"))
     with pytest.raises(NotFoundError) as missing:
         api.get("nope")
-    assert missing.value.status_code == 404 and "nope" in missing.value.server_message
+    assert missing.value.status_code == 404
+    assert "nope" in missing.value.server_message
     with pytest.raises(PermissionDeniedError):
         api.get("dup", namespace="someone-else")
     with pytest.raises(AuthenticationError):
@@ -228,10 +231,10 @@ def test_client_settings_are_checked():
     EndpointsClient("t", api_url="http://api.example.com", allow_insecure_http=True).close()
     EndpointsClient("t", api_url="http://localhost:9999").close()
     client = EndpointsClient("hf_very_secret", api_url="https://api.example.com/v2")
-    assert client.api_url == "https://api.example.com" and "hf_very_secret" not in repr(client)
-    assert "hf_very_secret" not in repr(client._http_options) and "hf_very_secret" not in repr(
-        client._http.headers
-    )
+    assert client.api_url == "https://api.example.com"
+    assert "hf_very_secret" not in repr(client)
+    assert "hf_very_secret" not in repr(client._http_options)
+    assert "hf_very_secret" not in repr(client._http.headers)
     client.close()
 
 
@@ -242,13 +245,15 @@ def test_wait_returns_once_running_and_healthy(api, cloud):
     api.create(make_spec("waiter"))
     started = time.monotonic()
     endpoint = api.wait("waiter", poll_interval=0.05, timeout=10)
-    assert endpoint.status == "running" and time.monotonic() - started >= 0.4  # the 0.5 s deploy
+    assert endpoint.status == "running"
+    assert time.monotonic() - started >= 0.4
     health_calls = cloud.requests("health")
-    assert health_calls and health_calls[-1]["status"] == 200
+    assert health_calls
+    assert health_calls[-1]["status"] == 200
 
 
 @pytest.mark.parametrize(
-    "state, error, text",
+    ("state", "error", "text"),
     [
         ("failed", EndpointFailedError, "failed to deploy: boom"),
         ("updateFailed", EndpointUpdateFailedError, "failed to update: boom"),
@@ -366,4 +371,5 @@ def test_request_log_never_holds_the_token(api, cloud):
     cloud.seed_endpoint("secretive")
     api.get("secretive")
     log = json.dumps(cloud.requests())
-    assert cloud.token not in log and "[redacted]" in log
+    assert cloud.token not in log
+    assert "[redacted]" in log

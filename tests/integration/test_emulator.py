@@ -78,8 +78,10 @@ def test_endpoint_json_shape_and_state_clock(http, cloud):
     assert {"repository", "framework", "revision", "task"} <= set(created["model"])
     assert created["model"]["task"] == "text-generation"  # filled in when omitted
     status = created["status"]
-    assert status["state"] == "pending" and "url" not in status
-    assert Z_TIMESTAMP.match(status["createdAt"]) and Z_TIMESTAMP.match(status["updatedAt"])
+    assert status["state"] == "pending"
+    assert "url" not in status
+    assert Z_TIMESTAMP.match(status["createdAt"])
+    assert Z_TIMESTAMP.match(status["updatedAt"])
     states = set()
     deadline = time.time() + 5
     while "running" not in states and time.time() < deadline:
@@ -94,11 +96,11 @@ def test_endpoint_json_shape_and_state_clock(http, cloud):
 def test_url_kept_on_scale_to_zero_removed_on_pause(http, cloud):
     cloud.seed_endpoint("urls")
     scaled = http.post("/v2/endpoint/demo/urls/scale-to-zero").json()
-    assert scaled["status"]["state"] == "scaledToZero" and scaled["status"]["url"] == cloud.endpoint_url(
-        "urls"
-    )
+    assert scaled["status"]["state"] == "scaledToZero"
+    assert scaled["status"]["url"] == cloud.endpoint_url("urls")
     paused = http.post("/v2/endpoint/demo/urls/pause").json()
-    assert paused["status"]["state"] == "paused" and "url" not in paused["status"]
+    assert paused["status"]["state"] == "paused"
+    assert "url" not in paused["status"]
 
 
 def test_put_deep_merges_and_answers_with_the_stale_state_first(http, cloud):
@@ -118,8 +120,10 @@ def test_put_deep_merges_and_answers_with_the_stale_state_first(http, cloud):
     )
     body = answer.json()
     assert body["status"]["state"] == "running"  # the race huggingface_hub's wait() falls into
-    assert body["model"]["env"] == {"A": "1", "B": "2"} and body["model"]["repository"] == "gpt2"
-    assert body["compute"]["scaling"]["maxReplica"] == 4 and body["compute"]["instanceType"] == "nvidia-l4"
+    assert body["model"]["env"] == {"A": "1", "B": "2"}
+    assert body["model"]["repository"] == "gpt2"
+    assert body["compute"]["scaling"]["maxReplica"] == 4
+    assert body["compute"]["instanceType"] == "nvidia-l4"
     wait_for_state(http, "/v2/endpoint/demo/merge", "updating")
     wait_for_state(http, "/v2/endpoint/demo/merge", "running")
     image = http.put(
@@ -129,7 +133,7 @@ def test_put_deep_merges_and_answers_with_the_stale_state_first(http, cloud):
 
 
 @pytest.mark.parametrize(
-    "mutate, status, message",
+    ("mutate", "status", "message"),
     [
         (lambda b: b.update(name="Bad_Name"), 400, "VALIDATION_FAILED: name:"),
         (lambda b: b.update(type="protected"), 400, "VALIDATION_FAILED: type:"),
@@ -154,7 +158,8 @@ def test_bad_bodies_answer_400_validation_failed(http, mutate, status, message):
     body = copy.deepcopy(BODY)
     mutate(body)
     answer = http.post("/v2/endpoint/demo", json=body)
-    assert answer.status_code == status and message in answer.json()["error"]
+    assert answer.status_code == status
+    assert message in answer.json()["error"]
 
 
 def test_error_statuses(http, cloud):
@@ -169,7 +174,8 @@ def test_error_statuses(http, cloud):
     )
     cloud.set_state("contract", "running")
     resumed = http.post("/v2/endpoint/demo/contract/resume")
-    assert resumed.status_code == 400 and "already running" in resumed.text
+    assert resumed.status_code == 400
+    assert "already running" in resumed.text
 
 
 # -- data plane --------------------------------------------------------------------------------
@@ -198,7 +204,8 @@ def test_data_plane_tasks_are_deterministic(http, cloud):
     gen = http.post(
         "/endpoints/demo/gen", json={"inputs": "Hello", "parameters": {"max_new_tokens": 5}}
     ).json()
-    assert isinstance(gen, list) and len(gen[0]["generated_text"].split()) == 5
+    assert isinstance(gen, list)
+    assert len(gen[0]["generated_text"].split()) == 5
     assert (
         http.post("/endpoints/demo/gen", json={"inputs": "Hello", "parameters": {"max_new_tokens": 5}}).json()
         == gen
@@ -213,14 +220,18 @@ def test_data_plane_tasks_are_deterministic(http, cloud):
         "/endpoints/demo/gen/v1/chat/completions",
         json={"model": "tgi", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3},
     ).json()
-    assert chat["object"] == "chat.completion" and chat["choices"][0]["message"]["role"] == "assistant"
+    assert chat["object"] == "chat.completion"
+    assert chat["choices"][0]["message"]["role"] == "assistant"
     [vector] = http.post("/endpoints/demo/emb", json={"inputs": "a sentence"}).json()
-    assert len(vector) == 16 and abs(sum(x * x for x in vector) - 1) < 1e-3
+    assert len(vector) == 16
+    assert abs(sum(x * x for x in vector) - 1) < 1e-3
     assert len(http.post("/endpoints/demo/emb", json={"inputs": ["a", "b", "c"]}).json()) == 3
     [[top, second]] = http.post("/endpoints/demo/cls", json={"inputs": "I like you"}).json()
-    assert top["score"] >= second["score"] and {top["label"], second["label"]} == {"POSITIVE", "NEGATIVE"}
+    assert top["score"] >= second["score"]
+    assert {top["label"], second["label"]} == {"POSITIVE", "NEGATIVE"}
     bad = http.post("/endpoints/demo/gen", json={"prompt": "no inputs"})
-    assert bad.status_code == 422 and bad.json()["error_type"] == "validation"
+    assert bad.status_code == 422
+    assert bad.json()["error_type"] == "validation"
 
 
 def test_data_plane_access_by_endpoint_type(cloud):
@@ -246,7 +257,8 @@ def test_health_route_and_unavailable_states(http, cloud):
     assert http.get("/endpoints/demo/h/health").status_code == 200
     cloud.set_state("h", "initializing")
     unhealthy = http.get("/endpoints/demo/h/health")
-    assert unhealthy.status_code == 503 and unhealthy.json() == {
+    assert unhealthy.status_code == 503
+    assert unhealthy.json() == {
         "error": "unhealthy",
         "error_type": "healthcheck",
     }
@@ -293,7 +305,8 @@ def test_billing_meter_counts_billable_states_and_requests(http, cloud):
     paused_meter = cloud.billing("meter")
     time.sleep(0.3)
     assert cloud.billing("meter") == paused_meter  # paused costs nothing
-    assert 0.3 <= paused_meter["billable_seconds"] < 1.5 and paused_meter["requests"] == 1
+    assert 0.3 <= paused_meter["billable_seconds"] < 1.5
+    assert paused_meter["requests"] == 1
     http.delete("/v2/endpoint/demo/meter")
     assert cloud.billing("meter") == paused_meter  # a deleted endpoint keeps its final meter
 
@@ -324,7 +337,8 @@ def test_request_log_and_reset(http, cloud):
     )
     assert entry["headers"]["authorization"] == "[redacted]"
     cloud.reset()
-    assert cloud.requests() == [] and http.get("/v2/endpoint/demo").json() == {"items": []}
+    assert cloud.requests() == []
+    assert http.get("/v2/endpoint/demo").json() == {"items": []}
 
 
 def test_cli_faults_are_reproducible_with_a_seed():
@@ -338,7 +352,9 @@ def test_cli_faults_are_reproducible_with_a_seed():
             ]
 
     first, second = run(), run()
-    assert first == second and 503 in first and 200 in first
+    assert first == second
+    assert 503 in first
+    assert 200 in first
 
 
 def test_hardware_listing_shape(http):

@@ -71,7 +71,8 @@ def test_nightly_batch_of_1000_jobs_under_faults(cloud, tmp_path, capsys):
     answers = {prompts[chunk_of[name] * 250 + r["index"]]: r["output"] for name, r in records}
     assert answers == {p: runners.generate_text(p, 24) for p in prompts}  # each job's own answer
 
-    assert cloud.billing("batch-endpoint") and _state(cloud) == "paused"
+    assert cloud.billing("batch-endpoint")
+    assert _state(cloud) == "paused"
 
     inference = [r for r in log if r["scope"] == "inference"]
     management = [r for r in log if r["scope"] == "management"]
@@ -80,11 +81,11 @@ def test_nightly_batch_of_1000_jobs_under_faults(cloud, tmp_path, capsys):
     assert set(attempts) == set(prompts)  # nothing sent that was not a job
     assert max(attempts.values()) <= MAX_RETRIES + 1  # bounded per job
     assert len(inference) - JOBS == sum(injected.values())  # exactly one resend per fault, none wasted
-    assert set(injected) == set(INFERENCE_KINDS) and 0.15 < sum(injected.values()) / len(inference) < 0.25
+    assert set(injected) == set(INFERENCE_KINDS)
+    assert 0.15 < sum(injected.values()) / len(inference) < 0.25
     management_faults = Counter(r["fault"] for r in management if r["fault"])
-    assert management_faults and all(
-        r["status"] < 300 for r in management if not r["fault"]
-    )  # every call got through
+    assert management_faults
+    assert all(r["status"] < 300 for r in management if not r["fault"])
     assert _longest_fault_streak(management) <= 4  # the hook's default max_retries
     with capsys.disabled():
         print(

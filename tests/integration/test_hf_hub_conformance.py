@@ -85,10 +85,12 @@ def test_seed_guide_end_to_end(hub, cloud):
 
     # wait (running + health 200), fetch, and inference through the real InferenceClient
     endpoint = endpoint.wait(timeout=30, refresh_every=0.1)
-    assert endpoint.status == "running" and endpoint.url == cloud.endpoint_url("my-endpoint-name")
+    assert endpoint.status == "running"
+    assert endpoint.url == cloud.endpoint_url("my-endpoint-name")
     assert endpoint.fetch().status == "running"
     text = endpoint.client.text_generation("I am")
-    assert isinstance(text, str) and text.strip()
+    assert isinstance(text, str)
+    assert text.strip()
     assert endpoint.client.text_generation("I am") == text  # deterministic
     chat = zephyr.wait(timeout=30, refresh_every=0.1).client.chat_completion(
         [{"role": "user", "content": "Hello"}], max_tokens=5
@@ -178,7 +180,7 @@ def test_error_statuses_and_messages_reach_the_real_client(hub, cloud):
     with pytest.raises(HfHubHTTPError) as forbidden:
         hub.get_inference_endpoint("dup", namespace="someone-else", token=cloud.token)
     assert forbidden.value.response.status_code == 403
+    cloud.set_state("dup", "running")
     with pytest.raises(HfHubHTTPError, match="already running") as bad:
-        cloud.set_state("dup", "running")
         hub.resume_inference_endpoint("dup", running_ok=False, token=cloud.token)
     assert bad.value.response.status_code == 400

@@ -27,7 +27,8 @@ def whoami_calls(cloud) -> int:
 def test_default_connection_drives_the_emulator(cloud):
     hook = HuggingFaceEndpointHook()  # hf_inference_endpoints_default, set by the hfep_emulator fixture
     assert hook.hf_conn_id == "hf_inference_endpoints_default"
-    assert isinstance(hook.get_conn(), EndpointsClient) and hook.get_conn() is hook.client  # cached
+    assert isinstance(hook.get_conn(), EndpointsClient)
+    assert hook.get_conn() is hook.client
     hook.client.create(make_spec("via-hook"))
     assert hook.client.wait("via-hook", poll_interval=0.05, timeout=10).status == "running"
     assert hook.client.pause("via-hook").status == "paused"
@@ -76,7 +77,8 @@ async def test_async_client_from_an_async_connection_lookup(cloud):
 def test_test_connection_reports_success_and_failure(cloud, monkeypatch):
     cloud.seed_endpoint("listed")
     ok, message = HuggingFaceEndpointHook().test_connection()
-    assert ok and message == f"Connected to {cloud.url} as namespace 'demo': 1 endpoint(s)"
+    assert ok
+    assert message == f"Connected to {cloud.url} as namespace 'demo': 1 endpoint(s)"
     set_connection(
         monkeypatch,
         "bad_token",
@@ -85,11 +87,13 @@ def test_test_connection_reports_success_and_failure(cloud, monkeypatch):
         extra={"hub_url": cloud.url, "namespace": "demo"},
     )
     ok, message = HuggingFaceEndpointHook("bad_token").test_connection()
-    assert not ok and "HTTP 401" in message and "hf_wrong" not in message
+    assert not ok
+    assert "HTTP 401" in message
+    assert "hf_wrong" not in message
 
 
 @pytest.mark.parametrize(
-    "fields, text",
+    ("fields", "text"),
     [
         ({"host": "http://127.0.0.1:1"}, "has no token"),
         ({"host": "http://api.example.com", "password": "t"}, "plain http to another machine"),
@@ -103,7 +107,8 @@ def test_test_connection_reports_success_and_failure(cloud, monkeypatch):
 def test_bad_connections_are_explained(monkeypatch, fields, text):
     set_connection(monkeypatch, "broken", **fields)
     ok, message = HuggingFaceEndpointHook("broken").test_connection()
-    assert not ok and text in message
+    assert not ok
+    assert text in message
 
 
 def test_connection_settings_reach_the_client(cloud, monkeypatch):

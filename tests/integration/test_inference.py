@@ -73,9 +73,11 @@ def test_text_generation_in_input_order(cloud):
         task="text-generation", inputs=jobs, parameters={"max_new_tokens": 6}, max_concurrency=8
     )
     assert results == [expected_text(job, 6) for job in jobs]
-    assert xcom["summary"]["count"] == 40 and xcom["summary"]["failed"] == 0
+    assert xcom["summary"]["count"] == 40
+    assert xcom["summary"]["failed"] == 0
     sent = inference_requests(cloud)
-    assert len(sent) == 40 and {r["path"] for r in sent} == {"/endpoints/demo/gen"}
+    assert len(sent) == 40
+    assert {r["path"] for r in sent} == {"/endpoints/demo/gen"}
     assert sent[0]["json"] == {"inputs": sent[0]["json"]["inputs"], "parameters": {"max_new_tokens": 6}}
     assert all(
         r["headers"].get("authorization") == "[redacted]" for r in sent
@@ -91,11 +93,12 @@ def test_chat_completion(cloud):
     assert results[:5] == [runners.generate_text(f"Hello {i}", 4).strip() for i in range(5)]
     assert results[5] == runners.generate_text("Hi", 3).strip()
     first = inference_requests(cloud)[0]
-    assert first["path"] == "/endpoints/demo/gen/v1/chat/completions" and first["json"]["stream"] is False
+    assert first["path"] == "/endpoints/demo/gen/v1/chat/completions"
+    assert first["json"]["stream"] is False
 
 
 @pytest.mark.parametrize(
-    "model, task, jobs, parameters, expected, body",
+    ("model", "task", "jobs", "parameters", "expected", "body"),
     [
         (
             EMBEDDER,
@@ -148,7 +151,7 @@ def test_other_tasks(cloud, model, task, jobs, parameters, expected, body):
 
 
 @pytest.mark.parametrize(
-    "kwargs, field",
+    ("kwargs", "field"),
     [
         ({"task": "text-generaton", "inputs": ["x"]}, "task"),
         ({"task": "text-generation", "inputs": ["ok", 3]}, r"inputs\[1\]"),
@@ -220,7 +223,8 @@ def test_overload_adapts_concurrency_without_losing_items(cloud):
         finally:
             del os.environ["AIRFLOW_CONN_SMALL"]
         assert results == [expected_text(f"j{i}") for i in range(200)]
-        assert xcom["summary"]["throttled"] > 0 and xcom["summary"]["final_concurrency"] <= 5
+        assert xcom["summary"]["throttled"] > 0
+        assert xcom["summary"]["final_concurrency"] <= 5
         ok = [r for r in small.requests("inference") if r["status"] == 200]
         assert (
             sorted(Counter(r["json"]["inputs"] for r in ok).values()) == [1] * 200
@@ -231,19 +235,16 @@ def test_item_errors_recorded_or_failing_after_the_rest(cloud, tmp_path):
     cloud.seed_endpoint("gen", model=EMBEDDER)
     jobs = [{"inputs": "fine"}, {"prompt": "no inputs"}, {"inputs": "also fine"}]
     results, xcom = run(task="raw", inputs=jobs, on_item_error="record")
-    assert (
-        results[0] == [runners.embed("fine")]
-        and results[1] is None
-        and results[2] == [runners.embed("also fine")]
-    )
+    assert results[0] == [runners.embed("fine")]
+    assert results[1] is None
+    assert results[2] == [runners.embed("also fine")]
     assert xcom["errors"] == [{"index": 1, "error": "HTTP 422: Missing 'inputs' in the request body"}]
     out = tmp_path / "results.jsonl"
     with pytest.raises(EndpointsError, match=r"1 of 3 inputs failed \(the 2 others are saved\)"):
         run(task="raw", inputs=jobs, output_path=str(out))
     lines = [json.loads(line) for line in out.read_text().splitlines()]
-    assert (
-        sorted(line["index"] for line in lines) == [0, 1, 2] and sum("error" in line for line in lines) == 1
-    )
+    assert sorted(line["index"] for line in lines) == [0, 1, 2]
+    assert sum("error" in line for line in lines) == 1
 
 
 def test_results_too_large_for_xcom_need_output_path(cloud):
@@ -268,7 +269,8 @@ def test_output_path_resume_sends_only_the_missing_items(cloud, tmp_path):
     cloud.clear_requests()
     second, xcom = run(task="text-generation", input_path=str(jobs_file), output_path=str(out))
     assert len(inference_requests(cloud)) == 40  # only the missing ones
-    assert second["summary"]["reused"] == 60 and second["summary"]["count"] == 40
+    assert second["summary"]["reused"] == 60
+    assert second["summary"]["count"] == 40
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(r["index"] for r in records) == list(range(100))  # each exactly once
     assert all(r["output"] == expected_text(f"night job {r['index']}") for r in records)
@@ -386,4 +388,5 @@ def test_plain_http_url_on_another_machine_gets_no_token(cloud, monkeypatch):
         EndpointsError, match="plain http URL on another machine: the token is not sent there"
     ):
         operator.execute({"ti": TaskInstanceStub()})
-    assert sent == [] and inference_requests(cloud) == []
+    assert sent == []
+    assert inference_requests(cloud) == []

@@ -10,9 +10,9 @@ import json
 import ssl
 import threading
 import traceback
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from cryptography import x509
@@ -21,8 +21,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from airflow_provider_hfep.emulator import Emulator
-from airflow_provider_hfep.endpoints import EndpointsClient, EndpointsTransportError, RetryPolicy
+from airflow_provider_hfep.endpoints import (
+    EndpointsApiError,
+    EndpointsClient,
+    EndpointsTransportError,
+    RetryPolicy,
+)
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 pytestmark = pytest.mark.integration
 
@@ -198,8 +206,9 @@ def test_no_repr_or_error_carries_the_token(cloud, monkeypatch):
         lambda: HuggingFaceEndpointHook("hf_wrong").client.get("shown"),
         lambda: hook.client.get("absent"),
     ):
-        with pytest.raises(Exception) as caught:
+        with pytest.raises(EndpointsApiError) as caught:
             call()
         texts += [str(caught.value), repr(caught.value), "".join(traceback.format_exception(caught.value))]
     assert [text for text in texts if cloud.token in text or wrong in text] == []
-    assert "HTTP 401" in texts[-6] and "not found" in texts[-3]  # the errors themselves were examined
+    assert "HTTP 401" in texts[-6]
+    assert "not found" in texts[-3]

@@ -63,7 +63,7 @@ def test_serialize_round_trip_runs_to_the_same_event(cloud, conn):
 
 
 @pytest.mark.parametrize(
-    "state, target, status, text",
+    ("state", "target", "status", "text"),
     [
         ("running", "running", "success", "is running"),
         ("failed", "running", "failed", "failed to deploy: why"),
@@ -78,7 +78,8 @@ def test_terminal_statuses(cloud, conn, state, target, status, text):
     cloud.seed_endpoint("watched", state="initializing")
     cloud.set_state("watched", state, "why")
     event = run(make(conn, target_status=target, end_time=time.time() + 0.5))
-    assert event["status"] == status and text in event["message"]
+    assert event["status"] == status
+    assert text in event["message"]
     assert event["state"] == state
 
 
@@ -100,9 +101,12 @@ def test_bad_token_and_missing_connection_are_error_events(cloud, monkeypatch):
         json.dumps({"conn_type": "hf_inference_endpoints", "host": cloud.url, "password": "hf_nope"}),
     )
     event = run(make("hf_bad"))
-    assert event["status"] == "error" and "HTTP 401" in event["message"] and "hf_nope" not in event["message"]
+    assert event["status"] == "error"
+    assert "HTTP 401" in event["message"]
+    assert "hf_nope" not in event["message"]
     event = run(make("hf_does_not_exist"))
-    assert event["status"] == "error" and "hf_does_not_exist" in event["message"]
+    assert event["status"] == "error"
+    assert "hf_does_not_exist" in event["message"]
 
 
 def test_deadline_survives_a_triggerer_restart(cloud, conn):
@@ -130,11 +134,9 @@ def test_transient_errors_are_tolerated_then_reported(cloud, conn):
     # ...a third one is reported, with the cause
     cloud.set_faults([{"scope": "management", "kind": "503"}])
     event = run(make(conn, max_consecutive_errors=2))
-    assert (
-        event["status"] == "error"
-        and "after 3 failed reads in a row" in event["message"]
-        and "503" in event["message"]
-    )
+    assert event["status"] == "error"
+    assert "after 3 failed reads in a row" in event["message"]
+    assert "503" in event["message"]
     reads = [
         r for r in cloud.requests("management") if r["path"] == "/v2/endpoint/demo/watched" and r["fault"]
     ]
@@ -178,7 +180,7 @@ def test_run_never_blocks_the_event_loop(cloud, conn):
 
 
 def test_bad_target_is_refused_on_the_worker():
-    with pytest.raises(ValueError, match="target_status: 'ready' is not a state"):
+    with pytest.raises(ValueError, match="target_status: 'ready' is not allowed"):
         HuggingFaceEndpointStatusTrigger(
             hf_conn_id="c", endpoint_name="e", namespace=None, end_time=0, target_status="ready"
         )

@@ -61,37 +61,45 @@ def test_window_wires_setup_sensor_work_and_teardowns(dagbag):
     )
     assert resume.downstream_task_ids == {ready.task_id}
     assert ready.downstream_task_ids == {infer.task_id}
-    assert infer.downstream_task_ids == {pause.task_id} and pause.downstream_task_ids == {report.task_id}
-    assert resume.is_setup and pause.is_teardown and report.is_teardown
-    assert ready.deferrable and not resume.wait_for_completion
+    assert infer.downstream_task_ids == {pause.task_id}
+    assert pause.downstream_task_ids == {report.task_id}
+    assert resume.is_setup
+    assert pause.is_teardown
+    assert report.is_teardown
+    assert ready.deferrable
+    assert not resume.wait_for_completion
 
 
 def test_window_runs_the_work_then_pauses_and_reports_billing(dagbag, cloud):
     cloud.seed_endpoint("win", state="paused")
     state, states, report = run(dagbag, "hfep_window_pause")
-    assert state == "success" and set(states.values()) == {"success"}
+    assert state == "success"
+    assert set(states.values()) == {"success"}
     assert endpoint_state(cloud) == "paused"
     meter = cloud.billing("win")
     # the report reads status timestamps, resume to pause: an upper bound of the metered time, by design
     assert meter["billable_seconds"] <= report["billable_seconds"] <= meter["billable_seconds"] + 1.0
-    assert report["state"] == "paused" and report["price_per_hour"] == 0.8  # the nvidia-l4 x1 offer
+    assert report["state"] == "paused"
+    assert report["price_per_hour"] == 0.8
     assert report["estimated_cost_usd"] == pytest.approx(report["billable_seconds"] / 3600 * 0.8, abs=1e-6)
 
 
 def test_window_can_close_by_scaling_to_zero(dagbag, cloud):
     cloud.seed_endpoint("win", state="paused")
     state, states, report = run(dagbag, "hfep_window_scale_to_zero")
-    assert (
-        state == "success" and endpoint_state(cloud) == "scaledToZero" and report["state"] == "scaledToZero"
-    )
+    assert state == "success"
+    assert endpoint_state(cloud) == "scaledToZero"
+    assert report["state"] == "scaledToZero"
 
 
 def test_failed_work_still_pauses_and_fails_the_run(dagbag, cloud):
     cloud.seed_endpoint("win", state="paused")
     state, states, report = run(dagbag, "hfep_window_work_fails")
     assert state == "failed"
-    assert states["endpoint_window.explode"] == "failed" and states["endpoint_window.pause"] == "success"
-    assert endpoint_state(cloud) == "paused" and report["state"] == "paused"
+    assert states["endpoint_window.explode"] == "failed"
+    assert states["endpoint_window.pause"] == "success"
+    assert endpoint_state(cloud) == "paused"
+    assert report["state"] == "paused"
 
 
 def test_a_deployment_that_fails_is_paused_not_left_billing(dagbag, cloud):
@@ -107,11 +115,12 @@ def test_a_deployment_that_fails_is_paused_not_left_billing(dagbag, cloud):
 
     threading.Thread(target=fail_when_resumed, daemon=True).start()
     state, states, report = run(dagbag, "hfep_window_sensor_times_out")
-    assert state == "failed" and states["endpoint_window.ready"] == "failed"
-    assert (
-        states["endpoint_window.infer"] == "upstream_failed" and states["endpoint_window.pause"] == "success"
-    )
-    assert endpoint_state(cloud) == "paused" and report["state"] == "paused"
+    assert state == "failed"
+    assert states["endpoint_window.ready"] == "failed"
+    assert states["endpoint_window.infer"] == "upstream_failed"
+    assert states["endpoint_window.pause"] == "success"
+    assert endpoint_state(cloud) == "paused"
+    assert report["state"] == "paused"
 
 
 def test_sensor_timeout_still_pauses(dagbag, cloud):
@@ -139,8 +148,10 @@ def test_sensor_timeout_still_pauses(dagbag, cloud):
         state, states, report = run(dagbag, "hfep_window_sensor_times_out")
     finally:
         stop.set()
-    assert states["endpoint_window.ready"] == "failed" and states["endpoint_window.pause"] == "success"
-    assert endpoint_state(cloud) == "paused" and report["state"] == "paused"
+    assert states["endpoint_window.ready"] == "failed"
+    assert states["endpoint_window.pause"] == "success"
+    assert endpoint_state(cloud) == "paused"
+    assert report["state"] == "paused"
 
 
 def test_a_resume_that_fails_still_closes_and_the_report_says_never_started(dagbag, cloud):
@@ -149,15 +160,14 @@ def test_a_resume_that_fails_still_closes_and_the_report_says_never_started(dagb
         [{"scope": "management", "kind": "503", "method": "POST", "count": 5}]
     )  # 1 try + 4 retries
     state, states, report = run(dagbag, "hfep_window_pause")
-    assert state == "failed" and states["endpoint_window.resume"] == "failed"
-    assert (
-        states["endpoint_window.infer"] == "upstream_failed" and states["endpoint_window.pause"] == "success"
-    )
-    assert endpoint_state(cloud) == "paused" and cloud.billing("win")["billable_seconds"] == 0
-    assert (
-        report["billable_seconds"] == 0.0
-        and report["summary"] == "The endpoint was never started: the resume did not succeed. It is paused."
-    )
+    assert state == "failed"
+    assert states["endpoint_window.resume"] == "failed"
+    assert states["endpoint_window.infer"] == "upstream_failed"
+    assert states["endpoint_window.pause"] == "success"
+    assert endpoint_state(cloud) == "paused"
+    assert cloud.billing("win")["billable_seconds"] == 0
+    assert report["billable_seconds"] == 0.0
+    assert report["summary"] == "The endpoint was never started: the resume did not succeed. It is paused."
 
 
 def test_report_when_nothing_ran_or_nothing_closed():
@@ -169,9 +179,8 @@ def test_report_when_nothing_ran_or_nothing_closed():
     assert "may still be billing" in billable_report(opened, None, 0.8)["summary"]
     closed = {"updated_at": "2026-01-01T00:30:00+00:00", "status": "paused"}
     report = billable_report(opened, closed, 1.0)
-    assert (
-        report["billable_seconds"] == 1800 and report["estimated_cost_usd"] == 1.0
-    )  # 0.5 h x 2 replicas x $1
+    assert report["billable_seconds"] == 1800
+    assert report["estimated_cost_usd"] == 1.0
 
 
 def test_bad_close_is_refused():

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import secrets
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from airflow_provider_hfep.emulator import Emulator
 
 from tests.system.standalone import Standalone
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 EXAMPLES = Path(__file__).parents[2] / "example_dags"
 SYSTEM_DAGS = Path(__file__).parent / "dags"

@@ -4,13 +4,16 @@ api-server), triggered through the REST API, against the emulator. Every process
 from __future__ import annotations
 
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from airflow_provider_hfep.emulator import Emulator
+if TYPE_CHECKING:
+    from pathlib import Path
 
-from tests.system.standalone import Standalone
+    from airflow_provider_hfep.emulator import Emulator
+
+    from tests.system.standalone import Standalone
 
 pytestmark = pytest.mark.system
 
@@ -95,9 +98,7 @@ def test_failed_inference_still_pauses_the_endpoint(stack, tmp_path):
     cloud.set_faults([{"scope": "inference", "kind": "500"}])  # every inference request fails, not retried
     state, states, _ = run_and_watch(airflow, tmp_path)
     assert state == "failed"
-    assert (
-        states["endpoint_window.infer"] == "failed"
-        and states["endpoint_window.summarize"] == "upstream_failed"
-    )
+    assert states["endpoint_window.infer"] == "failed"
+    assert states["endpoint_window.summarize"] == "upstream_failed"
     assert states["endpoint_window.pause"] == "success"
     assert endpoint_state(cloud) == "paused"

@@ -42,7 +42,8 @@ def run_to_end(
 def test_the_token_appears_nowhere(stack, tmp_path):
     cloud, airflow, home = stack
     token = cloud.token
-    assert token.startswith("hf_AuditToken") and len(token) > 30
+    assert token.startswith("hf_AuditToken")
+    assert len(token) > 30
     needles = (token.encode(), token[-16:].encode())  # whole, or a telling piece of it
 
     cloud.reset()
@@ -56,6 +57,7 @@ def test_the_token_appears_nowhere(stack, tmp_path):
                 capture_output=True,
                 text=True,
                 timeout=120,
+                check=True,
             )
             triggers.extend(
                 line for line in out.stdout.splitlines() if "HuggingFaceEndpointStatusTrigger" in line
@@ -80,13 +82,15 @@ def test_the_token_appears_nowhere(stack, tmp_path):
     assert [state for _, _, state in runs] == ["success", "success", "success", "failed"]
 
     # the trigger table, decrypted as the triggerer reads it, while the lifecycle's create waited
-    assert triggers and "endpoint_name" in triggers[0]
+    assert triggers
+    assert "endpoint_name" in triggers[0]
     leaks = [f"trigger kwargs: {line}" for line in triggers if any(n.decode() in line for n in needles)]
 
     # every file Airflow wrote: logs of tasks and triggers, components' output, the database, the config
     files = [p for p in home.rglob("*") if p.is_file()]
     task_logs = [p for p in files if "dag_id=hf_endpoint_lifecycle" in str(p)]
-    assert task_logs and any("trigger" in str(p) for p in files if "dag_id=" in str(p))
+    assert task_logs
+    assert any("trigger" in str(p) for p in files if "dag_id=" in str(p))
     assert (home / "airflow.db").stat().st_size > 0
     assert any(
         b"injected fault 500" in p.read_bytes() for p in files if "dag_id=hf_nightly_batch" in str(p)
@@ -111,7 +115,9 @@ def test_the_token_appears_nowhere(stack, tmp_path):
                 )
                 shown.append(value.text)
     api_text = "\n".join(shown)
-    assert "rendered_fields" in api_text and "batch-endpoint" in api_text and "return_value" in api_text
+    assert "rendered_fields" in api_text
+    assert "batch-endpoint" in api_text
+    assert "return_value" in api_text
     leaks += [f"REST API: {n.decode()}" for n in needles if n.decode() in api_text]
 
     # the emulator's request log as the provider's Emulator exposes it (headers redacted)

@@ -50,18 +50,16 @@ def test_add_and_test_a_connection_through_the_form(page, stack):
     page.keyboard.press("Enter")
     # relabelled standard fields with their placeholders; schema and login hidden
     token = page.locator("input[name=password]")
-    assert (
-        page.get_by_text("API URL", exact=True).is_visible()
-        and page.get_by_text("Token", exact=True).is_visible()
-    )
+    assert page.get_by_text("API URL", exact=True).is_visible()
+    assert page.get_by_text("Token", exact=True).is_visible()
     assert (
         page.locator("input[name=host]").get_attribute("placeholder")
         == "https://api.endpoints.huggingface.cloud"
     )
-    assert token.get_attribute("type") == "password" and token.get_attribute("placeholder").startswith(
-        "hf_..."
-    )
-    assert page.locator("input[name=schema]").count() == 0 and page.locator("input[name=login]").count() == 0
+    assert token.get_attribute("type") == "password"
+    assert token.get_attribute("placeholder").startswith("hf_...")
+    assert page.locator("input[name=schema]").count() == 0
+    assert page.locator("input[name=login]").count() == 0
     page.fill("input[name=connection_id]", "hf_ui")
     page.fill("input[name=host]", host)
     page.fill("input[name=port]", port)  # Airflow 3.3.2's list test sends port 0 when it is empty

@@ -33,10 +33,10 @@ def test_a_run_marked_failed_by_hand_still_pauses_the_endpoint(stack):
     ):
         assert time.monotonic() < deadline, states
         time.sleep(0.5)
-    assert (
-        states["endpoint_window.slow_work"] == "failed" and states["endpoint_window.after_work"] == "skipped"
-    )
-    assert states["endpoint_window.pause"] == "success" and states["endpoint_window.cost_report"] == "success"
+    assert states["endpoint_window.slow_work"] == "failed"
+    assert states["endpoint_window.after_work"] == "skipped"
+    assert states["endpoint_window.pause"] == "success"
+    assert states["endpoint_window.cost_report"] == "success"
     endpoint = cloud._control.get(
         "/v2/endpoint/demo/mark-win", headers={"authorization": f"Bearer {cloud.token}"}
     ).json()
@@ -45,7 +45,8 @@ def test_a_run_marked_failed_by_hand_still_pauses_the_endpoint(stack):
         "GET",
         f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/endpoint_window.cost_report/xcomEntries/return_value",
     )["value"]
-    assert report["state"] == "paused" and "the endpoint is now paused" in report["summary"]
+    assert report["state"] == "paused"
+    assert "the endpoint is now paused" in report["summary"]
     # Airflow keeps the run going until its teardowns are done, then recomputes its state from the leaves
     # (here the skipped after_work): it ends "success" on Airflow 3.3.2, though it was marked failed.
     deadline = time.monotonic() + 60

@@ -34,7 +34,8 @@ def test_declared_hook_matches_connection_type():
     module, _, name = connection["hook-class-name"].rpartition(".")
     hook = getattr(importlib.import_module(module), name)
     assert hook.conn_type == connection["connection-type"] == "hf_inference_endpoints"
-    assert hook.conn_name_attr == "hf_conn_id" and hook.default_conn_name == "hf_inference_endpoints_default"
+    assert hook.conn_name_attr == "hf_conn_id"
+    assert hook.default_conn_name == "hf_inference_endpoints_default"
     assert connection["ui-field-behaviour"]["relabeling"]["password"] == "Token"
     assert set(connection["conn-fields"]) == {
         "namespace",
@@ -44,7 +45,8 @@ def test_declared_hook_matches_connection_type():
         "verify",
         "allow_insecure_http",
     }
-    assert "get_ui_field_behaviour" not in vars(hook) and "get_connection_form_widgets" not in vars(hook)
+    assert "get_ui_field_behaviour" not in vars(hook)
+    assert "get_connection_form_widgets" not in vars(hook)
 
 
 def _imported_modules(path: Path) -> set[str]:

@@ -20,7 +20,7 @@ def _response(status: int, *, json=None, text=None, headers=None) -> httpx.Respo
 
 
 @pytest.mark.parametrize(
-    "response, expected",
+    ("response", "expected"),
     [
         (_response(403, json={"error": "body"}, headers={"X-Error-Message": "header wins"}), "header wins"),
         (_response(409, json={"error": "Endpoint name already exists"}), "Endpoint name already exists"),
@@ -36,7 +36,7 @@ def test_server_message_order(response, expected):
 
 
 @pytest.mark.parametrize(
-    "status, cls",
+    ("status", "cls"),
     [
         (400, errors.ValidationFailedError),
         (401, errors.AuthenticationError),
@@ -59,7 +59,8 @@ def test_status_maps_to_typed_error_with_status_message_and_request_id(status, c
     fix = f". Fix: {cls.fix}" if status in (401, 403, 404) else ""  # a status that alone says what to do
     assert str(error) == f"HTTP {status} for POST /v2/endpoint/ns: why (Request ID: req-42){fix}"
     assert bool(cls.fix) == bool(fix)
-    assert "hf_secret" not in str(error) and "x=1" not in str(error)
+    assert "hf_secret" not in str(error)
+    assert "x=1" not in str(error)
 
 
 def test_parse_retry_after():
@@ -80,5 +81,5 @@ def test_backoff_grows_with_jitter_and_honours_retry_after():
         assert len(delays) > 1  # jittered, not a constant
     assert policy.delay(1, retry_after=12.0) == 12.0
     assert policy.delay(1, retry_after=3600.0) == 30.0
-    with pytest.raises(ValueError):
+    with pytest.raises(errors.InvalidEndpointArgumentError, match="max_retries: -1 is negative"):
         RetryPolicy(max_retries=-1)

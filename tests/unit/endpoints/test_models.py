@@ -61,7 +61,8 @@ def test_from_raw_reads_every_field():
     assert endpoint.name == "my-endpoint-name"
     assert endpoint.namespace == "Wauplin"
     assert endpoint.repository == "gpt2"
-    assert endpoint.status is EndpointStatus.RUNNING and endpoint.status == "running"
+    assert endpoint.status is EndpointStatus.RUNNING
+    assert endpoint.status == "running"
     assert endpoint.url == "https://vksrvs8pc1xnifhq.us-east-1.aws.endpoints.huggingface.cloud"
     assert (endpoint.framework, endpoint.task, endpoint.type) == (
         "pytorch",
@@ -87,7 +88,7 @@ def test_paused_endpoint_has_no_url_and_unknown_states_are_kept():
 
 
 @pytest.mark.parametrize(
-    "text, expected",
+    ("text", "expected"),
     [
         ("2023-10-26T12:41:53Z", datetime(2023, 10, 26, 12, 41, 53, tzinfo=UTC)),
         ("2023-10-26T12:41:53.2Z", datetime(2023, 10, 26, 12, 41, 53, 200000, tzinfo=UTC)),
@@ -103,9 +104,11 @@ def test_to_dict_is_json_safe_and_hides_secret_values():
     data = InferenceEndpoint.from_raw(RAW_RUNNING, "Wauplin").to_dict()
     round_tripped = json.loads(json.dumps(data))
     assert round_tripped == data
-    assert data["status"] == "running" and data["created_at"] == "2023-10-26T12:41:53.263000+00:00"
+    assert data["status"] == "running"
+    assert data["created_at"] == "2023-10-26T12:41:53.263000+00:00"
     text = json.dumps(data)
-    assert "s3cr3t" not in text and '"pw"' not in text
+    assert "s3cr3t" not in text
+    assert '"pw"' not in text
     assert data["raw"]["model"]["secrets"] == {"API_KEY": "***"}
     assert RAW_RUNNING["model"]["secrets"] == {"API_KEY": "s3cr3t"}  # the original is untouched
 
@@ -149,4 +152,5 @@ def test_hardware_listing_is_flattened():
         "nvidia-l4",
         "x1",
     )
-    assert option.price_per_hour == 0.8 and option.gpu_memory_gb == 24
+    assert option.price_per_hour == 0.8
+    assert option.gpu_memory_gb == 24

@@ -54,10 +54,11 @@ def test_create_body_conditional_keys():
     ).to_body()
     assert body["model"]["task"] == "text-generation"
     assert body["compute"]["scaling"]["measure"] == {"pendingRequests": 2}
-    assert (
-        body["model"]["env"] == {"A": "1"} and "secrets" not in body["model"]
-    )  # empty secrets not sent on create
-    assert body["route"] == {"path": "/m"} and body["tags"] == [] and body["cacheHttpResponses"] is True
+    assert body["model"]["env"] == {"A": "1"}
+    assert "secrets" not in body["model"]
+    assert body["route"] == {"path": "/m"}
+    assert body["tags"] == []
+    assert body["cacheHttpResponses"] is True
     assert (
         "task" not in EndpointSpec(**MINIMAL).to_body()["model"]
     )  # omitted when None (null is refused live)
@@ -95,7 +96,8 @@ def test_secrets_never_in_repr():
         container_registry_username="u",
         container_registry_password="pw",
     )
-    assert "s3cr3t" not in repr(spec) and "pw" not in repr(spec)
+    assert "s3cr3t" not in repr(spec)
+    assert "pw" not in repr(spec)
     assert "s3cr3t" not in repr(EndpointUpdate(secrets={"K": "s3cr3t"}))
 
 
@@ -133,7 +135,7 @@ BAD_SPECS = [
 
 
 @pytest.mark.parametrize(
-    "overrides, field, fix", BAD_SPECS, ids=[f"{b[1]}-{i}" for i, b in enumerate(BAD_SPECS)]
+    ("overrides", "field", "fix"), BAD_SPECS, ids=[f"{b[1]}-{i}" for i, b in enumerate(BAD_SPECS)]
 )
 def test_bad_spec_is_refused_naming_field_and_fix(overrides, field, fix):
     with pytest.raises(InvalidEndpointArgumentError) as info:

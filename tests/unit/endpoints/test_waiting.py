@@ -14,7 +14,7 @@ from airflow_provider_hfep.endpoints.waiting import (
     raise_for_result,
 )
 
-from .test_models import RAW_RUNNING
+from tests.unit.endpoints.test_models import RAW_RUNNING
 
 
 def endpoint(state: str, message: str = "") -> InferenceEndpoint:
@@ -27,7 +27,7 @@ RUNNING = EndpointStatus.RUNNING
 
 
 @pytest.mark.parametrize(
-    "state, target, health, outcome",
+    ("state", "target", "health", "outcome"),
     [
         ("running", RUNNING, 200, Outcome.SUCCESS),
         ("running", RUNNING, None, Outcome.SUCCESS),

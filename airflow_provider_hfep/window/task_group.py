@@ -24,13 +24,12 @@ started, but leaves teardowns to run, and the run stays running until they have.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import TaskGroup, task
 
+from airflow_provider_hfep.endpoints.arguments import check_choice
 from airflow_provider_hfep.endpoints.errors import EndpointsError
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
 from airflow_provider_hfep.operators.endpoint import (
@@ -39,6 +38,10 @@ from airflow_provider_hfep.operators.endpoint import (
     HuggingFaceScaleToZeroEndpointOperator,
 )
 from airflow_provider_hfep.sensors.endpoint import HuggingFaceEndpointSensor
+from airflow_provider_hfep.window.billing import billable_report, price_per_hour
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 log = logging.getLogger(__name__)
 
@@ -48,67 +51,11 @@ CLOSE_OPERATORS = {
 }
 
 
-def billable_report(
-    opened: dict[str, Any] | None, closed: dict[str, Any] | None, price_per_hour: float | None
-) -> dict[str, Any]:
-    """
-    How long the endpoint was billable in a window, from what the resume and close tasks returned.
-
-    Billing runs from the resume (the endpoint leaves ``paused``) to the close (it is ``paused`` or
-    ``scaledToZero`` again), both read from the endpoint's own status timestamps. That includes the few
-    seconds of ``pending`` before ``initializing``, which are not billed: an upper bound, by design.
-
-    :param opened: the resume task's result (the endpoint as it answered the resume), if it ran.
-    :param closed: the close task's result, if it ran.
-    :param price_per_hour: the instance's price per replica-hour, if the hardware listing gave one.
-    """
-    if not opened:
-        state = closed["status"] if closed else None
-        now = f" It is {state}." if state else ""
-        return {
-            "billable_seconds": 0.0,
-            "state": state,
-            "estimated_cost_usd": 0.0 if price_per_hour is not None else None,
-            "summary": f"The endpoint was never started: the resume did not succeed.{now}",
-        }
-    started = datetime.fromisoformat(opened["updated_at"])
-    replicas = max(1, int(opened["raw"]["compute"]["scaling"].get("minReplica") or 0))
-    if not closed:
-        return {
-            "billable_seconds": None,
-            "state": "unknown",
-            "estimated_cost_usd": None,
-            "replicas": replicas,
-            "summary": "The endpoint was resumed but the window did not close it: it may still be billing.",
-        }
-    seconds = max(0.0, (datetime.fromisoformat(closed["updated_at"]) - started).total_seconds())
-    cost = None if price_per_hour is None else round(seconds / 3600 * replicas * price_per_hour, 6)
-    price = "" if cost is None else f", about ${cost:.4f} at ${price_per_hour}/h per replica"
-    return {
-        "billable_seconds": round(seconds, 3),
-        "state": closed["status"],
-        "replicas": replicas,
-        "price_per_hour": price_per_hour,
-        "estimated_cost_usd": cost,
-        "summary": f"Billable for at most {seconds:.1f} s x {replicas} replica(s){price}; the endpoint is now {closed['status']}.",
-    }
-
-
 def _price(hook: HuggingFaceEndpointHook, endpoint: dict[str, Any]) -> float | None:
-    compute, provider = endpoint["raw"]["compute"], endpoint["raw"]["provider"]
     try:
-        offers = hook.client.list_hardware(endpoint["namespace"])
+        return price_per_hour(hook.client.list_hardware(endpoint["namespace"]), endpoint)
     except EndpointsError:
         return None
-    for offer in offers:
-        if (offer.vendor, offer.region, offer.instance_type, offer.instance_size) == (
-            provider["vendor"],
-            provider["region"],
-            compute["instanceType"],
-            compute["instanceSize"],
-        ):
-            return offer.price_per_hour
-    return None
 
 
 @contextmanager
@@ -135,14 +82,17 @@ def endpoint_window(
     :param poke_interval: seconds between two looks at the endpoint.
     :return: the task group; cost report in XCom of ``<group_id>.cost_report``.
     """
-    if close not in CLOSE_OPERATORS:
-        raise ValueError(f"close: {close!r} is not allowed. Fix: use 'pause' or 'scale_to_zero'")
-    common = {"endpoint_name": endpoint_name, "namespace": namespace, "hf_conn_id": hf_conn_id}
+    check_choice("close", close, tuple(CLOSE_OPERATORS))
+    common: dict[str, Any] = {
+        "endpoint_name": endpoint_name,
+        "namespace": namespace,
+        "hf_conn_id": hf_conn_id,
+    }
     with TaskGroup(group_id or "endpoint_window") as group:
         resume = HuggingFaceResumeEndpointOperator(task_id="resume", wait_for_completion=False, **common)
-        # Deferred explicitly: the wait must hold no worker slot, whatever [operators] default_deferrable says.
+        # The sensor defers by default: the wait holds no worker slot.
         ready = HuggingFaceEndpointSensor(
-            task_id="ready", deferrable=True, timeout=wait_timeout, poke_interval=poke_interval, **common
+            task_id="ready", timeout=wait_timeout, poke_interval=poke_interval, **common
         )
         closer = CLOSE_OPERATORS[close](task_id=close, **common)
 
@@ -170,4 +120,4 @@ def endpoint_window(
         closer >> report
         resume.as_setup()
         closer.as_teardown()
-        report.operator.as_teardown()
+        report.as_teardown()

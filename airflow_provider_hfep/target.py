@@ -1,5 +1,7 @@
 """
-What every operator and the sensor share: the endpoint they act on and the connection they go through.
+What every operator and the sensor share: the endpoint, the connection, how a wait ends.
+
+The endpoint they act on, the connection they go through, and the end of a wait on the worker.
 
 Names written literally in a DAG are checked when the DAG is parsed (an import error at once, not a
 failed task at night); templated ones are checked after rendering, before any request.
@@ -11,15 +13,18 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_hfep.endpoints.payloads import validate_endpoint_name, validate_namespace
+from airflow_provider_hfep.endpoints.waiting import DELETED, WatchResult, raise_for_result
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
 from airflow_provider_hfep.links.endpoint import HuggingFaceEndpointLink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_hfep.endpoints.models import InferenceEndpoint
+
 
 def is_literal(value: Any) -> bool:
-    """A string with no Jinja in it: what it says now is what the task will use."""
+    """Tell whether ``value`` is a string with no Jinja in it: what it says now is what the task will use."""
     return isinstance(value, str) and "{{" not in value and "{%" not in value
 
 
@@ -50,3 +55,21 @@ class EndpointTarget:
         namespace = self.hook.namespace
         HuggingFaceEndpointLink.persist(context, namespace, name)
         return name, namespace
+
+    def finish_wait(
+        self, event: dict[str, Any] | None, endpoint: InferenceEndpoint | None = None
+    ) -> dict[str, Any]:
+        """
+        End a wait on the worker, from its trigger event: raise the typed error, or return the endpoint.
+
+        Whether the wait ran inline or in the triggerer, it ends here. After a deferral this runs on a
+        fresh operator instance with only the event, so it reads the endpoint afresh; an inline wait
+        passes the ``endpoint`` its last look just read.
+        """
+        result = WatchResult.from_event(event)
+        raise_for_result(result)
+        if result.state == DELETED:
+            return {"name": result.endpoint_name, "namespace": result.namespace, "status": DELETED}
+        if endpoint is None:
+            endpoint = self.hook.client.get(result.endpoint_name, namespace=result.namespace)
+        return endpoint.to_dict()

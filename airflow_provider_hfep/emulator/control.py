@@ -1,0 +1,165 @@
+"""
+The control API under ``/_emulator``, for tests and demos.
+
+Reset the cloud, seed endpoints, force states, script turns of events, inject faults, and read the
+request log and the billing meters.
+
+Not part of the emulated service: it needs no token, and its requests are not logged.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+
+from airflow_provider_hfep.emulator.faults import Fault, FaultPlan
+from airflow_provider_hfep.emulator.management import TheScenario, TheWorld
+from airflow_provider_hfep.emulator.scenario import Rule
+from airflow_provider_hfep.emulator.state import STATES, Endpoint
+from airflow_provider_hfep.emulator.validation import ApiError, check_create_body
+
+router = APIRouter(prefix="/_emulator")
+
+
+def the_faults(request: Request) -> FaultPlan:
+    return request.app.state.faults
+
+
+def the_request_log(request: Request) -> list[dict[str, Any]]:
+    return request.app.state.request_log
+
+
+TheFaults = Annotated[FaultPlan, Depends(the_faults)]
+RequestLog = Annotated[list[dict[str, Any]], Depends(the_request_log)]
+
+
+def any_endpoint(namespace: str, name: str, world: TheWorld) -> Endpoint:
+    endpoint = world.get(namespace, name)
+    if endpoint is None:
+        raise ApiError(404, f"Endpoint {namespace}/{name} not found")
+    return endpoint
+
+
+AnyEndpoint = Annotated[Endpoint, Depends(any_endpoint)]
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise ApiError(400, "expected a JSON object")
+    return body
+
+
+JsonObject = Annotated[dict[str, Any], Depends(json_object)]
+
+
+@router.post("/reset")
+async def reset(world: TheWorld, faults: TheFaults, log: RequestLog, scenario: TheScenario) -> dict[str, Any]:
+    world.reset()
+    log.clear()
+    faults.replace([], faults.seed)
+    scenario.rules.clear()
+    return {"reset": True}
+
+
+@router.get("/config")
+async def config(world: TheWorld, faults: TheFaults) -> dict[str, Any]:
+    settings = world.settings
+    return {
+        "users": [{"name": u.name, "orgs": list(u.orgs)} for u in settings.users],
+        "deploy_seconds": settings.deploy_seconds,
+        "cold_start_seconds": settings.cold_start_seconds,
+        "update_lag_seconds": settings.update_lag_seconds,
+        "latency_ms": settings.latency_ms,
+        "capacity": settings.capacity,
+        "faults": [f.to_json() for f in faults.faults],
+        "seed": faults.seed,
+    }
+
+
+@router.get("/requests")
+async def requests(log: RequestLog, scope: str | None = None, since: int = 0) -> dict[str, Any]:
+    return {"requests": [e for e in log if e["id"] > since and (scope is None or e["scope"] == scope)]}
+
+
+@router.delete("/requests")
+async def clear_requests(log: RequestLog) -> dict[str, Any]:
+    log.clear()
+    return {"cleared": True}
+
+
+@router.get("/faults")
+async def get_faults(faults: TheFaults) -> dict[str, Any]:
+    return {"faults": [f.to_json() for f in faults.faults], "seed": faults.seed}
+
+
+@router.put("/faults")
+async def put_faults(body: JsonObject, faults: TheFaults) -> dict[str, Any]:
+    try:
+        new = [Fault(**{k: v for k, v in item.items() if k != "hits"}) for item in body.get("faults", [])]
+    except (TypeError, ValueError) as exc:
+        raise ApiError(400, str(exc)) from None
+    faults.replace(new, body.get("seed", faults.seed))
+    return {"faults": [f.to_json() for f in faults.faults], "seed": faults.seed}
+
+
+@router.get("/rules")
+async def get_rules(scenario: TheScenario) -> dict[str, Any]:
+    return {"rules": [rule.to_json() for rule in scenario.rules]}
+
+
+@router.put("/rules")
+async def put_rules(body: JsonObject, scenario: TheScenario) -> dict[str, Any]:
+    try:
+        rules = [Rule(**{k: v for k, v in item.items() if k != "fired"}) for item in body.get("rules", [])]
+    except (TypeError, ValueError) as exc:
+        raise ApiError(400, str(exc)) from None
+    scenario.rules[:] = rules
+    return {"rules": [rule.to_json() for rule in scenario.rules]}
+
+
+@router.post("/endpoints/{namespace}")
+async def seed_endpoint(namespace: str, body: JsonObject, world: TheWorld) -> dict[str, Any]:
+    state = body.pop("state", "running")
+    owner = body.pop("owner", namespace)
+    check_create_body(body)
+    if state not in STATES:
+        raise ApiError(400, f"unknown state {state!r}")
+    if world.get(namespace, body["name"]) is not None:
+        raise ApiError(409, "Endpoint name already exists")
+    return world.to_json(world.create(namespace, body, owner, state))
+
+
+@router.post("/endpoints/{namespace}/{name}/state")
+async def force_state(endpoint: AnyEndpoint, body: JsonObject, world: TheWorld) -> dict[str, Any]:
+    if body.get("state") not in STATES:
+        raise ApiError(400, f"unknown state {body.get('state')!r}; use one of {', '.join(sorted(STATES))}")
+    world.force(endpoint, body["state"], body.get("message"))
+    return world.to_json(endpoint)
+
+
+@router.get("/billing")
+async def billing(world: TheWorld) -> dict[str, Any]:
+    meters = {f"{ns}/{name}": world.meter(ns, name) for ns, name in [*world.endpoints, *world.deleted_meters]}
+    return {key: vars(meter) for key, meter in meters.items() if meter is not None}
+
+
+@router.get("/endpoints/{namespace}/{name}/billing")
+async def endpoint_billing(namespace: str, name: str, world: TheWorld) -> dict[str, Any]:
+    meter = world.meter(namespace, name)
+    if meter is None:
+        raise ApiError(404, f"Endpoint {namespace}/{name} not found")
+    return vars(meter)
+
+
+@router.put("/namespaces/{namespace}")
+async def namespace_settings(namespace: str, body: JsonObject, world: TheWorld) -> dict[str, Any]:
+    if body.get("billing", True):
+        world.unbilled_namespaces.discard(namespace)
+    else:
+        world.unbilled_namespaces.add(namespace)
+    return {"namespace": namespace, "billing": namespace not in world.unbilled_namespaces}

@@ -1,0 +1,81 @@
+"""
+Scripted turns of events: "when endpoint X is resumed, it fails with this message".
+
+A test sets rules through the control API before it runs a DAG; the emulator applies each rule at the
+moment the management call it names succeeds, in the same request. So a test synchronises on the
+event itself, not on a thread that polls the request log and hopes to act in time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_hfep.emulator.faults import Fault
+from airflow_provider_hfep.emulator.state import STATES
+
+if TYPE_CHECKING:
+    from airflow_provider_hfep.emulator.faults import FaultPlan
+    from airflow_provider_hfep.emulator.state import Endpoint, World
+
+ACTIONS = ("create", "update", "resume", "pause", "scale-to-zero", "delete")
+
+
+@dataclass
+class Rule:
+    """
+    What happens, once, after a management call succeeds.
+
+    :param on: the call: ``create``, ``update``, ``resume``, ``pause``, ``scale-to-zero`` or ``delete``.
+    :param endpoint: only for this endpoint name (any, when ``None``).
+    :param state: force the endpoint into this state (it then stays there until something moves it).
+    :param message: the status message that goes with ``state``.
+    :param faults: replace the injected faults with these (the :class:`Fault` fields as JSON).
+    :param times: how many matching calls the rule applies to.
+    """
+
+    on: str
+    endpoint: str | None = None
+    state: str | None = None
+    message: str | None = None
+    faults: list[dict[str, Any]] | None = None
+    times: int = 1
+    fired: int = field(default=0)
+
+    def __post_init__(self) -> None:
+        if self.on not in ACTIONS:
+            raise ValueError(f"on: {self.on!r} is not one of {', '.join(ACTIONS)}")
+        if self.state is not None and self.state not in STATES:
+            raise ValueError(f"state: {self.state!r} is not one of {', '.join(sorted(STATES))}")
+        if self.state is not None and self.on == "delete":
+            raise ValueError("state: a deleted endpoint has no state to force")
+        if self.faults is not None:
+            for fault in self.faults:  # refuse a bad fault now, not when the rule fires
+                Fault(**fault)
+        if self.times < 1:
+            raise ValueError(f"times: {self.times} must be at least 1")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Scenario:
+    """The rules in force, and the world and fault plan they act on."""
+
+    def __init__(self, world: World, faults: FaultPlan) -> None:
+        self.world = world
+        self.faults = faults
+        self.rules: list[Rule] = []
+
+    def fire(self, action: str, endpoint: Endpoint) -> None:
+        """Apply the rules waiting for ``action`` on ``endpoint`` (called once the action took effect)."""
+        for rule in self.rules:
+            if rule.on != action or rule.fired >= rule.times:
+                continue
+            if rule.endpoint is not None and rule.endpoint != endpoint.name:
+                continue
+            rule.fired += 1
+            if rule.state is not None:
+                self.world.force(endpoint, rule.state, rule.message)
+            if rule.faults is not None:
+                self.faults.replace([Fault(**fault) for fault in rule.faults], self.faults.seed)
