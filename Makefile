@@ -1,4 +1,5 @@
 # Two commands a user needs: `make demo` and `make test`. Both install what they need first.
+# For changes: `make lint` (CI runs it before `make test`) and `make format`.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -47,7 +48,7 @@ test: install browser
 unit: install
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-# The main job: until the nightly DAG exists, the hook drives the emulator through create, wait, infer, pause.
+# The main job: the example DAG hf_nightly_batch, end to end, with `airflow dags test` against the emulator.
 demo: install
 	$(BIN)/python scripts/demo.py
 

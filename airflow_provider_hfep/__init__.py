@@ -1,8 +1,9 @@
 """
 Apache Airflow provider for Hugging Face Inference Endpoints.
 
-The package root imports nothing: ``airflow_provider_hfep.endpoints`` (the pure API client) and the
-Airflow glue (``hooks``, later ``operators``, ``sensors``, ``triggers``) are imported where used.
+The package root imports nothing, so that Airflow reads the provider's registration cheaply:
+``endpoints`` and ``inference`` (the pure client layer, no Airflow import) and the Airflow glue
+(``hooks``, ``operators``, ``sensors``, ``triggers``, ``links``, ``window``) are imported where used.
 """
 
 __version__ = "0.1.0"

@@ -1,9 +1,12 @@
-"""Worker-slot seconds spent waiting 60 s for `running`: the deferrable sensor vs poke mode.
+"""Worker-slot seconds spent waiting 60 s for `running`: poke, reschedule, deferrable, started in the triggerer.
 
-A real `airflow standalone` (scheduler, triggerer, LocalExecutor) runs one DAG with two sensors on the
-same endpoint, which the emulator brings to `running` 60 s after it is created: one sensor deferrable,
-one in poke mode. The task instance records are sampled through the REST API every 0.25 s and the
-time each spends in `running` (holding a worker slot) and in `deferred` (holding none) is summed.
+A real `airflow standalone` (scheduler, triggerer, LocalExecutor) runs one DAG with four sensors on the
+same endpoint, which the emulator brings to `running` 60 s after it is created: one in poke mode, one
+in reschedule mode (both ``deferrable=False``), one deferrable (the default), one deferrable that
+starts in the triggerer (``start_from_trigger=True``). The task instance records are sampled through
+the REST API every 0.25 s and the time each spends in `running` (holding a worker slot) and in
+`deferred` (holding none) is summed. Reschedule mode also counts worker process starts: each poke is a
+new task process (the tries' start dates, from the task instance history).
 
     .venv/bin/python benchmarks/worker_slot_seconds.py [--wait 60]
 """
@@ -30,8 +33,10 @@ DAG = textwrap.dedent(
     from airflow_provider_hfep.sensors.endpoint import HuggingFaceEndpointSensor
 
     with DAG("hfep_slot_bench", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False):
-        HuggingFaceEndpointSensor(task_id="deferrable", endpoint_name="slow", deferrable=True, poke_interval=5, timeout=600)
         HuggingFaceEndpointSensor(task_id="poke", endpoint_name="slow", deferrable=False, mode="poke", poke_interval=5, timeout=600)
+        HuggingFaceEndpointSensor(task_id="reschedule", endpoint_name="slow", deferrable=False, mode="reschedule", poke_interval=5, timeout=600)
+        HuggingFaceEndpointSensor(task_id="deferrable", endpoint_name="slow", poke_interval=5, timeout=600)
+        HuggingFaceEndpointSensor(task_id="from_trigger", endpoint_name="slow", start_from_trigger=True, poke_interval=5, timeout=600)
     """
 )
 
@@ -47,7 +52,14 @@ def main() -> None:
         env = {"AIRFLOW_CONN_HF_INFERENCE_ENDPOINTS_DEFAULT": cloud.airflow_connection()}
         with Standalone(Path(scratch) / "home", dags, env) as airflow:
             airflow.wait_for_dag("hfep_slot_bench")
-            seconds: dict[str, dict[str, float]] = {"deferrable": {}, "poke": {}}
+            seconds: dict[str, dict[str, float]] = {
+                "poke": {},
+                "reschedule": {},
+                "deferrable": {},
+                "from_trigger": {},
+            }
+            entered_running: dict[str, int] = dict.fromkeys(seconds, 0)
+            previous: dict[str, str | None] = dict.fromkeys(seconds)
             cloud.seed_endpoint("slow", state="pending")  # runs args.wait seconds from now
             run_id = airflow.trigger("hfep_slot_bench")
             last = time.monotonic()
@@ -56,6 +68,8 @@ def main() -> None:
                 now = time.monotonic()
                 for task, state in airflow.task_states("hfep_slot_bench", run_id).items():
                     seconds[task][state or "none"] = seconds[task].get(state or "none", 0.0) + (now - last)
+                    entered_running[task] += state == "running" and previous[task] != "running"
+                    previous[task] = state
                 last = now
             states = airflow.task_states("hfep_slot_bench", run_id)
             triggerer_saw_it = "Trigger fired event" in "".join(
@@ -63,13 +77,16 @@ def main() -> None:
             ) or "HuggingFaceEndpointStatusTrigger" in airflow.log_path.read_text(errors="replace")
         print(f"endpoint running {args.wait:.0f} s after creation; final states: {states}")
         for task, spent in seconds.items():
+            other = sum(v for k, v in spent.items() if k not in ("running", "deferred", "up_for_reschedule"))
             print(
-                f"  {task:<11} running={spent.get('running', 0):6.1f} s  deferred={spent.get('deferred', 0):6.1f} s  "
-                f"other={sum(v for k, v in spent.items() if k not in ('running', 'deferred')):6.1f} s"
+                f"  {task:<12} running={spent.get('running', 0):6.1f} s  deferred={spent.get('deferred', 0):6.1f} s  "
+                f"up_for_reschedule={spent.get('up_for_reschedule', 0):6.1f} s  other={other:6.1f} s  "
+                f"times seen entering running={entered_running[task]}"
             )
         print(f"trigger ran in the triggerer: {triggerer_saw_it}")
         print(
-            f"worker_slot_seconds deferrable={seconds['deferrable'].get('running', 0):.1f} poke={seconds['poke'].get('running', 0):.1f}"
+            "worker_slot_seconds "
+            + " ".join(f"{task}={spent.get('running', 0):.1f}" for task, spent in seconds.items())
         )
 
 

@@ -71,14 +71,8 @@ def main() -> None:
             }
         )
         report = show_run(cloud, output)
-        endpoint = json.loads(
-            cloud._control.get(
-                f"{cloud.url}/v2/endpoint/demo/batch-endpoint",
-                headers={"authorization": f"Bearer {cloud.token}"},
-            ).text
-        )
         meter = cloud.billing("batch-endpoint")
-        state = endpoint["status"]["state"]
+        state = cloud.state("batch-endpoint")
         print(
             f"billable: cost report {report.get('billable_seconds')} s (upper bound, from status timestamps) | emulator meter {meter['billable_seconds']:.1f} s, {meter['requests']} requests"
         )

@@ -4,17 +4,21 @@ provider's own pytest plugin, the one users get too."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import huggingface_hub
 import pytest
+from huggingface_hub import HfApi
 
 # dag.test() serializes the DAG by parsing the DAGs folder: the tests' DAGs live in tests/dags.
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).parent / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-from typing import TYPE_CHECKING
-
 from airflow_provider_hfep.endpoints import AsyncEndpointsClient, EndpointsClient, EndpointSpec, RetryPolicy
+
+from tests.specs import CPU_ENDPOINT
 
 if TYPE_CHECKING:
     from airflow_provider_hfep.emulator import Emulator
@@ -24,18 +28,7 @@ FAST_RETRY = RetryPolicy(max_retries=4, backoff_base=0.01, backoff_max=0.05)
 
 def make_spec(name: str = "test-ep", **overrides) -> EndpointSpec:
     """A small valid spec (the reference's minimal create call)."""
-    args = dict(
-        name=name,
-        repository="openai-community/gpt2",
-        framework="pytorch",
-        accelerator="cpu",
-        instance_size="x2",
-        instance_type="intel-spr",
-        region="us-east-1",
-        vendor="aws",
-    )
-    args.update(overrides)
-    return EndpointSpec(**args)
+    return EndpointSpec(name=name, **{**CPU_ENDPOINT, **overrides})
 
 
 def client_kwargs(cloud: Emulator, **overrides) -> dict:
@@ -58,3 +51,60 @@ def client(cloud: Emulator):
 async def aclient(cloud: Emulator):
     async with AsyncEndpointsClient(cloud.token, **client_kwargs(cloud)) as async_client:
         yield async_client
+
+
+@pytest.fixture
+def hub(cloud: Emulator, monkeypatch: pytest.MonkeyPatch) -> HfApi:
+    """The real huggingface_hub client, its every management call, whoami and token sent to the emulator."""
+    monkeypatch.setattr(huggingface_hub.constants, "INFERENCE_ENDPOINTS_ENDPOINT", f"{cloud.url}/v2")
+    monkeypatch.setenv(
+        "HF_TOKEN", cloud.token
+    )  # the personal listing of namespace="*" uses the ambient token
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    return HfApi(endpoint=cloud.url, token=cloud.token)
+
+
+@dataclass
+class Run:
+    """What a dag.test() run left: its state, each task's state, return value and link, and the output."""
+
+    state: str
+    tasks: dict[str, str]
+    returns: dict[str, Any]
+    links: dict[str, Any]
+    output: str
+
+    def deferrals(self) -> int:
+        return self.output.count("Pausing task as DEFERRED")
+
+
+@pytest.fixture(scope="session")
+def dagbag():
+    """Every DAG of tests/dags, parsed once."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    assert not bag.import_errors
+    return bag
+
+
+@pytest.fixture
+def run_dag(dagbag, capfd):
+    """Run a DAG of tests/dags with dag.test() (triggers inline) and collect what it left."""
+    from airflow.models import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    def run(dag_id: str, logical_date=None, conf: dict[str, Any] | None = None) -> Run:
+        capfd.readouterr()
+        dagrun = dagbag.get_dag(dag_id).test(logical_date=logical_date, run_after=logical_date, run_conf=conf)
+        out, err = capfd.readouterr()
+        with create_session() as session:
+            tis = session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=dagrun.run_id).all()
+            xcoms = session.query(XComModel).filter_by(dag_id=dag_id, run_id=dagrun.run_id).all()
+            tasks = {ti.task_id: str(ti.state) for ti in tis}
+            returns = {x.task_id: x.value for x in xcoms if x.key == "return_value"}
+            links = {x.task_id: x.value for x in xcoms if x.key == "_link_HuggingFaceEndpointLink"}
+        return Run(str(dagrun.state), tasks, returns, links, out + err)
+
+    return run

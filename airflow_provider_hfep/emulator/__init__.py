@@ -256,21 +256,34 @@ class Emulator:
         state: str | None = None,
         message: str | None = None,
         faults: list[dict[str, Any]] | None = None,
+        vanish: bool = False,
+        after: int = 0,
         times: int = 1,
     ) -> None:
         """
-        Script a turn of events: once ``action`` succeeds on ``endpoint``, force ``state`` or set ``faults``.
+        Script a turn of events: once ``action`` succeeds on ``endpoint``, change what happens next.
 
-        Applied by the emulator in the very request that does ``action`` (``create``, ``update``,
-        ``resume``, ``pause``, ``scale-to-zero``, ``delete``), so a test needs no thread watching the
-        request log. Adds to the rules already set; :meth:`reset` clears them. Example: a deployment
-        that fails as soon as it is resumed::
+        Applied by the emulator in the very request that does ``action`` (``get``, ``create``,
+        ``update``, ``resume``, ``pause``, ``scale-to-zero``, ``delete``), so a test needs no thread
+        watching the request log. The rule forces ``state`` (with ``message``), replaces the injected
+        ``faults``, or makes the endpoint ``vanish``; it lets ``after`` matching calls pass first and
+        applies to ``times`` of them. Adds to the rules already set; :meth:`reset` clears them.
+        Example, a deployment that fails as soon as it is resumed::
 
             cloud.on("resume", "batch-endpoint", state="failed", message="Out of GPU capacity")
         """
-        rule = {"on": action, "endpoint": endpoint, "state": state, "message": message, "faults": faults}
+        rule = {
+            "on": action,
+            "endpoint": endpoint,
+            "state": state,
+            "message": message,
+            "faults": faults,
+            "vanish": vanish,
+            "after": after,
+            "times": times,
+        }
         rules = self._call("GET", "/rules")["rules"]
-        self._call("PUT", "/rules", json={"rules": [*rules, {**rule, "times": times}]})
+        self._call("PUT", "/rules", json={"rules": [*rules, rule]})
 
     def rules(self) -> list[dict[str, Any]]:
         """Return the scripted rules, each with how often it ``fired``."""

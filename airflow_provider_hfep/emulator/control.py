@@ -115,7 +115,10 @@ async def get_rules(scenario: TheScenario) -> dict[str, Any]:
 @router.put("/rules")
 async def put_rules(body: JsonObject, scenario: TheScenario) -> dict[str, Any]:
     try:
-        rules = [Rule(**{k: v for k, v in item.items() if k != "fired"}) for item in body.get("rules", [])]
+        rules = [
+            Rule(**{k: v for k, v in item.items() if k not in ("seen", "fired")})
+            for item in body.get("rules", [])
+        ]
     except (TypeError, ValueError) as exc:
         raise ApiError(400, str(exc)) from None
     scenario.rules[:] = rules

@@ -152,8 +152,10 @@ async def create_endpoint(
 
 
 @router.get("/v2/endpoint/{namespace}/{name}")
-async def get_endpoint(endpoint: Target, world: TheWorld) -> dict[str, Any]:
-    return world.to_json(endpoint)
+async def get_endpoint(endpoint: Target, world: TheWorld, scenario: TheScenario) -> dict[str, Any]:
+    answer = world.to_json(endpoint)  # a rule on "get" changes what the next read sees, not this one
+    scenario.fire("get", endpoint)
+    return answer
 
 
 @router.put("/v2/endpoint/{namespace}/{name}")

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from airflow_provider_hfep.emulator.faults import FaultPlan
     from airflow_provider_hfep.emulator.state import Endpoint, World
 
-ACTIONS = ("create", "update", "resume", "pause", "scale-to-zero", "delete")
+ACTIONS = ("get", "create", "update", "resume", "pause", "scale-to-zero", "delete")
 
 
 @dataclass
@@ -26,11 +26,14 @@ class Rule:
     """
     What happens, once, after a management call succeeds.
 
-    :param on: the call: ``create``, ``update``, ``resume``, ``pause``, ``scale-to-zero`` or ``delete``.
+    :param on: the call: ``get`` (a read of the endpoint), ``create``, ``update``, ``resume``,
+        ``pause``, ``scale-to-zero`` or ``delete``.
     :param endpoint: only for this endpoint name (any, when ``None``).
     :param state: force the endpoint into this state (it then stays there until something moves it).
     :param message: the status message that goes with ``state``.
     :param faults: replace the injected faults with these (the :class:`Fault` fields as JSON).
+    :param vanish: the endpoint disappears, as if deleted behind the client's back.
+    :param after: let this many matching calls pass before the rule applies.
     :param times: how many matching calls the rule applies to.
     """
 
@@ -39,7 +42,10 @@ class Rule:
     state: str | None = None
     message: str | None = None
     faults: list[dict[str, Any]] | None = None
+    vanish: bool = False
+    after: int = 0
     times: int = 1
+    seen: int = field(default=0)
     fired: int = field(default=0)
 
     def __post_init__(self) -> None:
@@ -52,8 +58,10 @@ class Rule:
         if self.faults is not None:
             for fault in self.faults:  # refuse a bad fault now, not when the rule fires
                 Fault(**fault)
-        if self.times < 1:
-            raise ValueError(f"times: {self.times} must be at least 1")
+        if self.times < 1 or self.after < 0:
+            raise ValueError(f"times: {self.times} must be at least 1, after: {self.after} at least 0")
+        if self.vanish and (self.state is not None or self.on == "delete"):
+            raise ValueError("vanish: an endpoint that vanishes has no state to force")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,8 +82,13 @@ class Scenario:
                 continue
             if rule.endpoint is not None and rule.endpoint != endpoint.name:
                 continue
+            rule.seen += 1
+            if rule.seen <= rule.after:
+                continue
             rule.fired += 1
             if rule.state is not None:
                 self.world.force(endpoint, rule.state, rule.message)
+            if rule.vanish:
+                self.world.delete(endpoint)
             if rule.faults is not None:
                 self.faults.replace([Fault(**fault) for fault in rule.faults], self.faults.seed)

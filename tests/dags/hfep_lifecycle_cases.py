@@ -19,17 +19,13 @@ from airflow_provider_hfep.operators.endpoint import (
 )
 from airflow_provider_hfep.sensors.endpoint import HuggingFaceEndpointSensor
 
+from tests.specs import GPU_ENDPOINT
+
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 FAST = {"poll_interval": 0.1, "timeout": 30}
 SPEC = {
-    "repository": "openai-community/gpt2",
-    "framework": "pytorch",
+    **GPU_ENDPOINT,
     "task": "text-generation",
-    "accelerator": "gpu",
-    "instance_size": "x1",
-    "instance_type": "nvidia-l4",
-    "region": "us-east-1",
-    "vendor": "aws",
     "custom_image": {
         "url": "ghcr.io/huggingface/text-generation-inference:3.1.1",
         "healthRoute": "/health",
@@ -139,3 +135,7 @@ with DAG("hfep_sensor_reschedule", schedule=None, start_date=START, catchup=Fals
         poke_interval=0.2,
         timeout=20,
     )
+
+# The sensor as most DAGs write it: no deferrable argument.
+with DAG("hfep_sensor_default", schedule=None, start_date=START, catchup=False, tags=["test"]):
+    HuggingFaceEndpointSensor(task_id="ready", endpoint_name="watched", poke_interval=0.1, timeout=30)

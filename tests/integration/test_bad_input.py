@@ -22,20 +22,14 @@ from airflow_provider_hfep.operators.endpoint import (
 from airflow_provider_hfep.operators.inference import HuggingFaceEndpointInferenceOperator
 from airflow_provider_hfep.sensors.endpoint import HuggingFaceEndpointSensor
 
+from tests.specs import GPU_ENDPOINT
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 pytestmark = pytest.mark.integration
 
-SPEC = {
-    "repository": "openai-community/gpt2",
-    "framework": "pytorch",
-    "accelerator": "gpu",
-    "instance_size": "x1",
-    "instance_type": "nvidia-l4",
-    "region": "us-east-1",
-    "vendor": "aws",
-}
+SPEC = GPU_ENDPOINT
 
 
 def create(**overrides: Any) -> HuggingFaceCreateEndpointOperator:
@@ -139,6 +133,19 @@ CASES: list[tuple[str, Callable[[Any], Any], str, str]] = [
         "parse",
     ),
     ("sensor: unknown target_status", lambda t: sensor(target_status="ready"), "target_status", "parse"),
+    (
+        "sensor: start_from_trigger without deferring",
+        lambda t: sensor(deferrable=False, start_from_trigger=True),
+        "start_from_trigger",
+        "parse",
+    ),
+    ("create: unknown on_kill_action", lambda t: create(on_kill_action="delete"), "on_kill_action", "parse"),
+    (
+        "resume: unknown on_kill_action",
+        lambda t: HuggingFaceResumeEndpointOperator(task_id="r", endpoint_name="fine", on_kill_action="stop"),
+        "on_kill_action",
+        "parse",
+    ),
     ("sensor: bad name", lambda t: sensor(endpoint_name="my endpoint"), "endpoint_name", "parse"),
     ("infer: unknown task", lambda t: infer(task="text2text"), "task", "parse"),
     ("infer: inputs and input_path", lambda t: infer(input_path="/tmp/jobs.jsonl"), "inputs", "parse"),

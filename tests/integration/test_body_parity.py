@@ -7,22 +7,13 @@ from __future__ import annotations
 
 import pytest
 
-huggingface_hub = pytest.importorskip("huggingface_hub")
-from huggingface_hub import HfApi  # noqa: E402
+from airflow_provider_hfep.endpoints import EndpointSpec, EndpointUpdate
 
-from airflow_provider_hfep.endpoints import EndpointSpec, EndpointUpdate  # noqa: E402
+from tests.specs import CPU_ENDPOINT
 
 pytestmark = pytest.mark.integration
 
-BASE = dict(
-    repository="gpt2",
-    framework="pytorch",
-    accelerator="cpu",
-    instance_size="x2",
-    instance_type="intel-spr",
-    region="us-east-1",
-    vendor="aws",
-)
+BASE = CPU_ENDPOINT
 
 CREATE_CASES = {
     "minimal": {},
@@ -97,12 +88,6 @@ UPDATE_CASES = {
     },
     "container": {"container_command": ["serve"], "container_args": ["--port", "80"]},
 }
-
-
-@pytest.fixture
-def hub(cloud, monkeypatch):
-    monkeypatch.setattr(huggingface_hub.constants, "INFERENCE_ENDPOINTS_ENDPOINT", f"{cloud.url}/v2")
-    return HfApi(endpoint=cloud.url, token=cloud.token)
 
 
 def _last_body(cloud, method: str) -> dict:

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import time
+from datetime import datetime
 
 import httpx
 import pytest
@@ -297,21 +298,26 @@ def test_capacity_overflow_answers_429_overloaded(cloud):
 # -- control API -------------------------------------------------------------------------------
 
 
+def _epoch(timestamp: str) -> float:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+
+
 def test_billing_meter_counts_billable_states_and_requests(http, cloud):
-    cloud.seed_endpoint("meter", state="running")
-    time.sleep(0.3)
+    seeded = cloud.seed_endpoint("meter", state="running")
     http.post("/endpoints/demo/meter", json={"inputs": "x"})
-    http.post("/v2/endpoint/demo/meter/pause")
+    paused = http.post("/v2/endpoint/demo/meter/pause").json()
     paused_meter = cloud.billing("meter")
-    time.sleep(0.3)
-    assert cloud.billing("meter") == paused_meter  # paused costs nothing
-    assert 0.3 <= paused_meter["billable_seconds"] < 1.5
+    # billed exactly from running to paused, as the endpoint's own timestamps say (to their millisecond)
+    ran = _epoch(paused["status"]["updatedAt"]) - _epoch(seeded["status"]["updatedAt"])
+    assert paused_meter["billable_seconds"] == pytest.approx(ran, abs=0.002)
     assert paused_meter["requests"] == 1
+    http.get("/v2/endpoint/demo/meter")  # time passes, the endpoint stays paused
+    assert cloud.billing("meter") == paused_meter  # paused costs nothing: not a microsecond more
     http.delete("/v2/endpoint/demo/meter")
     assert cloud.billing("meter") == paused_meter  # a deleted endpoint keeps its final meter
 
 
-def test_replica_seconds_multiply_by_replicas(cloud):
+def test_replica_seconds_multiply_by_replicas(http, cloud):
     cloud.seed_endpoint(
         "wide",
         compute={
@@ -321,9 +327,10 @@ def test_replica_seconds_multiply_by_replicas(cloud):
             "scaling": {"minReplica": 3, "maxReplica": 3},
         },
     )
-    time.sleep(0.2)
+    http.post("/v2/endpoint/demo/wide/pause")
     meter = cloud.billing("wide")
-    assert meter["replica_seconds"] == pytest.approx(3 * meter["billable_seconds"], rel=0.05)
+    assert meter["billable_seconds"] > 0
+    assert meter["replica_seconds"] == pytest.approx(3 * meter["billable_seconds"], rel=1e-9)
 
 
 def test_request_log_and_reset(http, cloud):

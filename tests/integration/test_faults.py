@@ -71,11 +71,18 @@ def test_nightly_batch_of_1000_jobs_under_faults(cloud, tmp_path, capsys):
     answers = {prompts[chunk_of[name] * 250 + r["index"]]: r["output"] for name, r in records}
     assert answers == {p: runners.generate_text(p, 24) for p in prompts}  # each job's own answer
 
-    assert cloud.billing("batch-endpoint")
-    assert _state(cloud) == "paused"
+    assert cloud.state("batch-endpoint") == "paused"
 
     inference = [r for r in log if r["scope"] == "inference"]
     management = [r for r in log if r["scope"] == "management"]
+    # Billed: every request that reached the model (the injected faults stopped the others before it),
+    # and no more time than from the resume that succeeded to the pause that succeeded.
+    meter = cloud.billing("batch-endpoint")
+    assert meter["requests"] == len([r for r in inference if not r["fault"]])
+    resumed = next(r for r in management if r["path"].endswith("/resume") and r["status"] == 200)
+    paused = [r for r in management if r["path"].endswith("/pause") and r["status"] == 200][-1]
+    assert 0 < meter["billable_seconds"] < paused["time"] - resumed["time"]
+    assert meter["replica_seconds"] == meter["billable_seconds"]  # one replica
     attempts = Counter(r["json"]["inputs"] for r in inference)
     injected = Counter(r["fault"] for r in inference if r["fault"])
     assert set(attempts) == set(prompts)  # nothing sent that was not a job
@@ -93,13 +100,6 @@ def test_nightly_batch_of_1000_jobs_under_faults(cloud, tmp_path, capsys):
             f"max {max(attempts.values())} attempts for one job; {len(management)} management requests "
             f"({dict(management_faults)} injected)"
         )
-
-
-def _state(cloud) -> str:
-    raw = cloud._control.get(
-        "/v2/endpoint/demo/batch-endpoint", headers={"authorization": f"Bearer {cloud.token}"}
-    )
-    return raw.json()["status"]["state"]
 
 
 def _longest_fault_streak(requests: list[dict]) -> int:

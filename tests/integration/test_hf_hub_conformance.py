@@ -4,10 +4,9 @@ of the seed guide. If the emulator answered in a shape the real client cannot re
 from __future__ import annotations
 
 import pytest
+from huggingface_hub.errors import HfHubHTTPError, InferenceEndpointError
 
-huggingface_hub = pytest.importorskip("huggingface_hub")
-from huggingface_hub import HfApi  # noqa: E402
-from huggingface_hub.errors import HfHubHTTPError, InferenceEndpointError  # noqa: E402
+from tests.specs import CPU_ENDPOINT
 
 pytestmark = pytest.mark.integration
 
@@ -21,17 +20,6 @@ TGI_IMAGE = {
     },
     "url": "ghcr.io/huggingface/text-generation-inference:1.1.0",
 }
-
-
-@pytest.fixture
-def hub(cloud, monkeypatch):
-    """An HfApi whose every management call, whoami and token go to the emulator."""
-    monkeypatch.setattr(huggingface_hub.constants, "INFERENCE_ENDPOINTS_ENDPOINT", f"{cloud.url}/v2")
-    monkeypatch.setenv(
-        "HF_TOKEN", cloud.token
-    )  # the personal listing of namespace="*" uses the ambient token
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    return HfApi(endpoint=cloud.url, token=cloud.token)
 
 
 def test_seed_guide_end_to_end(hub, cloud):
@@ -134,13 +122,7 @@ def test_seed_guide_end_to_end(hub, cloud):
 def test_wait_raises_on_failed_like_the_real_service(hub, cloud):
     endpoint = hub.create_inference_endpoint(
         "doomed",
-        repository="gpt2",
-        framework="pytorch",
-        accelerator="cpu",
-        vendor="aws",
-        region="us-east-1",
-        instance_size="x2",
-        instance_type="intel-spr",
+        **CPU_ENDPOINT,
         token=cloud.token,
     )
     cloud.set_state("doomed", "failed", "Container crashed")
@@ -151,25 +133,13 @@ def test_wait_raises_on_failed_like_the_real_service(hub, cloud):
 def test_error_statuses_and_messages_reach_the_real_client(hub, cloud):
     hub.create_inference_endpoint(
         "dup",
-        repository="gpt2",
-        framework="pytorch",
-        accelerator="cpu",
-        vendor="aws",
-        region="us-east-1",
-        instance_size="x2",
-        instance_type="intel-spr",
+        **CPU_ENDPOINT,
         token=cloud.token,
     )
     with pytest.raises(HfHubHTTPError) as conflict:
         hub.create_inference_endpoint(
             "dup",
-            repository="gpt2",
-            framework="pytorch",
-            accelerator="cpu",
-            vendor="aws",
-            region="us-east-1",
-            instance_size="x2",
-            instance_type="intel-spr",
+            **CPU_ENDPOINT,
             token=cloud.token,
         )
     assert conflict.value.response.status_code == 409

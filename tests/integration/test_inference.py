@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -276,59 +275,33 @@ def test_output_path_resume_sends_only_the_missing_items(cloud, tmp_path):
     assert all(r["output"] == expected_text(f"night job {r['index']}") for r in records)
 
 
-def test_mapped_over_chunks_through_dag_test(cloud):
-    from airflow.dag_processing.dagbag import DagBag
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
+def test_mapped_over_chunks_through_dag_test(cloud, run_dag):
     cloud.seed_endpoint("gen")
-    bag = DagBag(dag_folder=str(Path(__file__).parents[1] / "dags" / "hfep_inference_cases.py"))
-    run_ = bag.get_dag("hfep_inference_mapped").test()
-    assert str(run_.state) == "success"
-    with create_session() as session:
-        [gathered] = [
-            x.value
-            for x in session.query(XComModel).filter_by(
-                dag_id="hfep_inference_mapped", run_id=run_.run_id, task_id="gather", key="return_value"
-            )
-        ]
+    run_ = run_dag("hfep_inference_mapped")
+    assert run_.state == "success"
+    gathered = run_.returns["gather"]
     assert gathered == [expected_text(f"job number {i}", 5) for i in range(25)]
     assert len(inference_requests(cloud)) == 25
 
 
-def test_file_to_file_through_dag_test(cloud, tmp_path):
-    from airflow.dag_processing.dagbag import DagBag
-
+def test_file_to_file_through_dag_test(cloud, tmp_path, run_dag):
     cloud.seed_endpoint("gen")
     (tmp_path / "jobs.jsonl").write_text("".join(json.dumps(f"file job {i}") + "\n" for i in range(30)))
-    bag = DagBag(dag_folder=str(Path(__file__).parents[1] / "dags" / "hfep_inference_cases.py"))
-    run_ = bag.get_dag("hfep_inference_file").test(run_conf={"dir": str(tmp_path)})
-    assert str(run_.state) == "success"
+    run_ = run_dag("hfep_inference_file", conf={"dir": str(tmp_path)})
+    assert run_.state == "success"
     records = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert sorted(r["index"] for r in records) == list(range(30))
 
 
-def test_every_task_through_dag_test(cloud):
-    from airflow.dag_processing.dagbag import DagBag
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
+def test_every_task_through_dag_test(cloud, run_dag):
     cloud.seed_endpoint("gen")
     cloud.seed_endpoint("emb", model=EMBEDDER)
     cloud.seed_endpoint("cls", model=CLASSIFIER)
     cloud.seed_endpoint("sum", model=SUMMARIZER)
     cloud.seed_endpoint("fill", model=FILLER)
-    bag = DagBag(dag_folder=str(Path(__file__).parents[1] / "dags" / "hfep_inference_cases.py"))
-    run_ = bag.get_dag("hfep_inference_tasks").test()
-    assert str(run_.state) == "success"
-    with create_session() as session:
-        returns = {
-            x.task_id: x.value
-            for x in session.query(XComModel).filter_by(
-                dag_id="hfep_inference_tasks", run_id=run_.run_id, key="return_value"
-            )
-        }
-    assert returns == {
+    run_ = run_dag("hfep_inference_tasks")
+    assert run_.state == "success"
+    assert run_.returns == {
         "text_generation": [expected_text("Once upon a time"), expected_text("The batch ran")],
         "chat_completion": [runners.generate_text("Hello", 20).strip()],
         "feature_extraction": [runners.embed("embed me")],

@@ -4,88 +4,54 @@ the emulator (deferrals run their trigger inline), including the failure paths."
 from __future__ import annotations
 
 import threading
-import time
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import SimpleNamespace
-from typing import Any
 
 import pendulum
 import pytest
 
 from airflow_provider_hfep.emulator import Emulator
 
+from tests.specs import GPU_ENDPOINT
+
 pytestmark = pytest.mark.integration
 
-CASES = Path(__file__).parents[1] / "dags" / "hfep_lifecycle_cases.py"
 
+@contextmanager
+def acting_when(condition: Callable[[], bool], action: Callable[[], object]) -> Iterator[None]:
+    """
+    Run ``action`` from a watcher thread once ``condition()`` holds, while the block runs.
 
-@dataclass
-class Run:
-    state: str
-    tasks: dict[str, str]
-    returns: dict[str, Any]
-    links: dict[str, str]
-    output: str
-    seconds: float
+    For what no emulator rule can do (restart the emulator's process). The watcher is joined and must
+    have acted by the end of the block.
+    """
+    done, stop = threading.Event(), threading.Event()
 
-    def deferrals(self) -> int:
-        return self.output.count("Pausing task as DEFERRED")
-
-
-@pytest.fixture(scope="module")
-def dagbag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(CASES))
-    assert not bag.import_errors
-    return bag
-
-
-@pytest.fixture
-def run_dag(dagbag, capfd):
-    from airflow.models import TaskInstance
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    def run(dag_id: str, logical_date=None) -> Run:
-        capfd.readouterr()
-        started = time.monotonic()
-        dagrun = dagbag.get_dag(dag_id).test(logical_date=logical_date, run_after=logical_date)
-        seconds = time.monotonic() - started
-        out, err = capfd.readouterr()
-        with create_session() as session:
-            tis = session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=dagrun.run_id).all()
-            xcoms = session.query(XComModel).filter_by(dag_id=dag_id, run_id=dagrun.run_id).all()
-            tasks = {ti.task_id: str(ti.state) for ti in tis}
-            returns = {x.task_id: x.value for x in xcoms if x.key == "return_value"}
-            links = {x.task_id: x.value for x in xcoms if x.key == "_link_HuggingFaceEndpointLink"}
-        return Run(str(dagrun.state), tasks, returns, links, out + err, seconds)
-
-    return run
-
-
-def when(condition, action, limit: float = 20.0) -> threading.Thread:
-    """Run ``action`` in the background as soon as ``condition()`` holds (polled every 20 ms)."""
-
-    def loop() -> None:
-        deadline = time.time() + limit
-        while time.time() < deadline:
+    def watch() -> None:
+        while not stop.is_set():
             if condition():
                 action()
+                done.set()
                 return
-            time.sleep(0.02)
+            stop.wait(0.02)
 
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    return thread
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join()
+    assert done.is_set(), "the condition never held"
 
 
-def endpoint_exists(cloud, name: str):
-    return lambda: any(
-        r["method"] == "POST" and r["json"] and r["json"].get("name") == name
+def gets(cloud, name: str) -> list[dict]:
+    return [
+        r
         for r in cloud.requests("management")
-    )
+        if r["method"] == "GET" and r["path"] == f"/v2/endpoint/demo/{name}"
+    ]
 
 
 @pytest.mark.parametrize("mode", ["inline", "deferred"])
@@ -135,14 +101,13 @@ def test_update_does_not_return_on_the_stale_running(run_dag, cloud, mode):
 
 @pytest.mark.parametrize("mode", ["inline", "deferred"])
 def test_create_fails_fast_when_the_endpoint_fails(run_dag, cloud, mode):
-    when(
-        endpoint_exists(cloud, "doomed"),
-        lambda: cloud.set_state("doomed", "failed", "Container exited: CUDA out of memory"),
-    )
+    # the first look finds it deploying; the deployment then fails
+    cloud.on("get", "doomed", state="failed", message="Container exited: CUDA out of memory")
     run = run_dag(f"hfep_create_fails_{mode}")
     assert run.tasks == {"create": "failed"}
     assert "failed to deploy: Container exited: CUDA out of memory" in run.output
-    assert run.seconds < 25  # not the 30 s timeout
+    assert run.deferrals() == (1 if mode == "deferred" else 0)
+    assert len(gets(cloud, "doomed")) == 2  # ended at the look that saw the failure, not at its timeout
 
 
 def burst(*kinds: str) -> list[dict]:
@@ -154,10 +119,7 @@ def burst(*kinds: str) -> list[dict]:
 def test_lifecycle_rides_through_5xx_bursts(run_dag, cloud, mode):
     cloud.set_faults(burst("500", "503", "429", "500"))  # the first call retries four times
     # and a second burst while the create waits for its endpoint (in the trigger, when deferred)
-    created = lambda: any(
-        r["method"] == "POST" and r["status"] in (200, 202) for r in cloud.requests("management")
-    )
-    when(created, lambda: cloud.set_faults(burst("503", "500", "503", "500")))
+    cloud.on("create", faults=burst("503", "500", "503", "500"))
     run = run_dag(f"hfep_lifecycle_{mode}")
     assert run.state == "success", run.output[-3000:]
     assert set(run.tasks.values()) == {"success"}
@@ -222,7 +184,7 @@ def test_sensor_times_out_as_a_sensor_timeout(run_dag, cloud, mode):
 
 def test_sensor_deletion_mid_wait_is_reported_as_not_found(run_dag, cloud):
     cloud.seed_endpoint("watched", state="initializing")
-    when(lambda: len(cloud.requests("management")) >= 3, lambda: cloud._call("POST", "/reset"))
+    cloud.on("get", "watched", vanish=True, after=2)  # gone after the third look
     run = run_dag("hfep_sensor_deferred")
     assert run.tasks == {"ready": "failed"}
     assert "not found" in run.output
@@ -234,15 +196,13 @@ def test_a_restarted_cloud_that_lost_the_endpoint_is_reported_not_found(run_dag,
     with Emulator(deploy_seconds=120) as cloud:
         monkeypatch.setenv("AIRFLOW_CONN_HF_INFERENCE_ENDPOINTS_DEFAULT", cloud.airflow_connection())
         cloud.seed_endpoint("watched", state="pending")
-        restarted = threading.Event()
-        when(lambda: len(cloud.requests("management")) >= 3, lambda: (cloud.restart(), restarted.set()))
-        run = run_dag(f"hfep_sensor_patient_{mode}")
-        assert restarted.is_set()
+        with acting_when(lambda: len(cloud.requests("management")) >= 3, cloud.restart):
+            run = run_dag(f"hfep_sensor_patient_{mode}")
         assert run.tasks == {"ready": "failed"}
         assert "Endpoint watched not found in namespace demo" in run.output, run.output[-3000:]
         assert "AirflowSensorTimeout" not in run.output
-        assert run.seconds < 30
-        assert cloud.requests("management")[-1]["status"] == 404
+        # the restarted cloud's log: the first look after the restart was a 404, and the wait ended there
+        assert [r["status"] for r in gets(cloud, "watched")] == [404]
 
 
 def test_create_twice_fails_with_a_fix(run_dag, cloud):
@@ -313,15 +273,7 @@ def test_static_arguments_are_checked_at_parse_time():
         HuggingFaceUpdateEndpointOperator,
     )
 
-    spec = dict(
-        repository="r",
-        framework="pytorch",
-        accelerator="gpu",
-        instance_size="x1",
-        instance_type="nvidia-l4",
-        region="us-east-1",
-        vendor="aws",
-    )
+    spec = GPU_ENDPOINT
     with pytest.raises(InvalidEndpointArgumentError, match="min_replica"):
         HuggingFaceCreateEndpointOperator(
             task_id="c", endpoint_name="e", min_replica=2, max_replica=1, **spec
@@ -349,3 +301,84 @@ def test_sensor_in_reschedule_mode(run_dag, cloud):
     assert (
         len([r for r in cloud.requests("management") if r["path"] == "/v2/endpoint/demo/watched"]) >= 2
     )  # it looked again
+
+
+def test_the_sensor_defers_by_default_whatever_default_deferrable_says(run_dag, cloud, monkeypatch):
+    from airflow.sdk import conf
+
+    from airflow_provider_hfep.sensors.endpoint import HuggingFaceEndpointSensor
+
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "False")
+    assert conf.getboolean("operators", "default_deferrable") is False  # Airflow's own default, too
+    assert HuggingFaceEndpointSensor(task_id="ready", endpoint_name="watched").deferrable is True
+    cloud.seed_endpoint("watched", state="pending")  # running after the 0.5 s deployment
+    run = run_dag("hfep_sensor_default")
+    assert run.tasks == {"ready": "success"}
+    assert run.deferrals() == 1  # it looked once on the worker, then waited in the triggerer
+    assert "Pausing task as DEFERRED" in run.output
+
+
+def test_the_sensor_still_pokes_when_asked():
+    from airflow_provider_hfep.endpoints import InvalidEndpointArgumentError
+    from airflow_provider_hfep.sensors.endpoint import HuggingFaceEndpointSensor
+
+    assert HuggingFaceEndpointSensor(task_id="r", endpoint_name="e", deferrable=False).deferrable is False
+    with pytest.raises(InvalidEndpointArgumentError, match="start_from_trigger: needs a deferrable sensor"):
+        HuggingFaceEndpointSensor(task_id="r", endpoint_name="e", deferrable=False, start_from_trigger=True)
+    sensor = HuggingFaceEndpointSensor(task_id="r", endpoint_name="e", start_from_trigger=True, timeout=60)
+    assert sensor.start_trigger_args.trigger_kwargs["endpoint_name"] == "e"
+    assert sensor.start_trigger_args.trigger_kwargs["end_time"] is None  # bounded by Airflow's timeout
+    assert sensor.start_trigger_args.timeout.total_seconds() == 60
+
+
+class _TaskInstance:
+    dag_id, task_id, run_id, map_index = "kill", "task", "manual__1", -1
+
+    def xcom_push(self, key: str, value: object) -> None:
+        pass
+
+
+def test_on_kill_stops_only_what_this_try_started(cloud):
+    from airflow_provider_hfep.operators.endpoint import (
+        HuggingFaceCreateEndpointOperator,
+        HuggingFaceResumeEndpointOperator,
+    )
+
+    context = {"ti": _TaskInstance(), "task_instance": _TaskInstance()}
+    resume = HuggingFaceResumeEndpointOperator(task_id="resume", endpoint_name="watched")
+    resume.on_kill()  # killed before it started anything: nothing to stop
+    assert cloud.requests() == []
+    cloud.seed_endpoint("watched", state="paused")
+    resume.execute(context)
+    assert cloud.state("watched") in ("pending", "initializing")
+    resume.on_kill()  # what Airflow's SIGTERM (or execution_timeout) calls on the worker
+    assert cloud.state("watched") == "paused"
+    cloud.seed_endpoint("theirs", state="running")
+    reuse = HuggingFaceCreateEndpointOperator(
+        task_id="create", endpoint_name="theirs", if_exists="reuse", wait_for_completion=False, **GPU_ENDPOINT
+    )
+    reuse.execute(context)
+    reuse.on_kill()  # it found the endpoint running and started nothing: a kill leaves it alone
+    assert cloud.state("theirs") == "running"
+    left = HuggingFaceResumeEndpointOperator(task_id="resume", endpoint_name="watched", on_kill_action="none")
+    left.execute(context)
+    left.on_kill()
+    assert cloud.state("watched") in ("pending", "initializing")
+    assert [r["path"] for r in cloud.requests("management") if r["path"].endswith("/pause")] == [
+        "/v2/endpoint/demo/watched/pause"
+    ]
+
+
+def test_a_retry_resumes_its_own_endpoint_that_a_kill_paused(cloud):
+    from airflow_provider_hfep.operators.endpoint import HuggingFaceCreateEndpointOperator
+
+    context = {"ti": _TaskInstance(), "task_instance": _TaskInstance()}
+    create = HuggingFaceCreateEndpointOperator(
+        task_id="create", endpoint_name="mine", wait_for_completion=False, **GPU_ENDPOINT
+    )
+    cloud.seed_endpoint("mine", state="paused", tags=[create._marker(context)])  # its earlier try, killed
+    assert create.execute(context)["status"] in ("pending", "initializing")
+    assert [(r["method"], r["path"]) for r in cloud.requests("management") if r["method"] == "POST"] == [
+        ("POST", "/v2/endpoint/demo"),  # 409: it exists
+        ("POST", "/v2/endpoint/demo/mine/resume"),
+    ]

@@ -7,8 +7,11 @@ import importlib
 import json
 import time
 
+import httpx
 import pytest
+from airflow.sdk import BaseHook
 
+from airflow_provider_hfep.endpoints import InvalidEndpointArgumentError, plans, waiting
 from airflow_provider_hfep.triggers.endpoint import HuggingFaceEndpointStatusTrigger
 
 pytestmark = pytest.mark.integration
@@ -109,21 +112,69 @@ def test_bad_token_and_missing_connection_are_error_events(cloud, monkeypatch):
     assert "hf_does_not_exist" in event["message"]
 
 
-def test_deadline_survives_a_triggerer_restart(cloud, conn):
+def reads(cloud, name: str = "watched") -> list[dict]:
+    return [r for r in cloud.requests("management") if r["path"] == f"/v2/endpoint/demo/{name}"]
+
+
+def test_a_restarted_trigger_keeps_its_absolute_deadline(cloud, conn):
     cloud.seed_endpoint("watched", state="initializing")  # never becomes running
-    trigger = make(conn, end_time=time.time() + 1.0)
-    _, kwargs = trigger.serialize()
-
-    async def interrupted() -> None:
-        task = asyncio.ensure_future(collect(trigger))
-        await asyncio.sleep(0.6)
-        task.cancel()  # the triggerer dies; the trigger row keeps its kwargs
-
-    asyncio.run(interrupted())
-    restarted_at = time.time()
+    deadline = time.time() - 1.0  # it passed while no triggerer ran the wait
+    _, kwargs = make(conn, end_time=deadline).serialize()
+    assert kwargs["end_time"] == deadline  # an epoch crosses the restart, not a duration
     event = run(HuggingFaceEndpointStatusTrigger(**kwargs))
     assert event["status"] == "timeout"
-    assert time.time() - restarted_at < 0.9  # the original deadline, not a fresh second after restart
+    assert len(reads(cloud)) == 1  # one look and the report: no fresh wait counted from the restart
+
+
+async def _cancel_after_first_read(trigger, monkeypatch) -> None:
+    """Run ``trigger`` until its first look was judged, then cancel it as a stopping triggerer does."""
+    first_read = asyncio.Event()
+
+    def assess(*args, **kwargs):
+        first_read.set()
+        return waiting.assess(*args, **kwargs)
+
+    monkeypatch.setattr(plans, "assess", assess)  # a spy: the real check runs
+    task = asyncio.ensure_future(collect(trigger))
+    await first_read.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await trigger.cleanup()
+
+
+def test_a_triggerer_restart_leaves_the_endpoint_alone(cloud, conn, monkeypatch):
+    cloud.seed_endpoint("watched", state="initializing")
+    trigger = make(conn, end_time=None, on_kill_action="pause")
+    asyncio.run(_cancel_after_first_read(trigger, monkeypatch))
+    assert [r["method"] for r in cloud.requests("management")] == ["GET"] * len(cloud.requests("management"))
+    assert cloud.state("watched") == "initializing"  # still deploying: the wait goes on elsewhere
+
+
+@pytest.mark.parametrize(("action", "state"), [("pause", "paused"), ("scale_to_zero", "scaledToZero")])
+def test_on_kill_stops_the_endpoint_it_waits_for(cloud, conn, action, state):
+    cloud.seed_endpoint("watched", state="initializing")
+    trigger = make(conn, on_kill_action=action)
+    asyncio.run(trigger.on_kill())  # what Airflow 3.3 calls when a user kills the deferred task
+    assert cloud.state("watched") == state
+    [stop] = [r for r in cloud.requests("management") if r["method"] == "POST"]
+    assert stop["path"] == f"/v2/endpoint/demo/watched/{action.replace('_', '-')}"
+
+
+def test_on_kill_none_sends_nothing_and_a_failure_is_only_logged(cloud, conn, capsys):
+    cloud.seed_endpoint("watched", state="initializing")
+    asyncio.run(make(conn).on_kill())  # the default: "none" (a sensor's wait started nothing)
+    assert cloud.requests() == []
+    asyncio.run(make(conn, endpoint_name="gone", on_kill_action="pause").on_kill())
+    logged = capsys.readouterr().out  # the trigger logs through Airflow's structlog, to stdout
+    assert "could not pause endpoint demo/gone: HTTP 404" in logged
+
+
+def test_on_kill_action_is_checked_on_the_worker():
+    with pytest.raises(InvalidEndpointArgumentError, match="on_kill_action: 'delete' is not allowed"):
+        HuggingFaceEndpointStatusTrigger(
+            hf_conn_id="c", endpoint_name="e", namespace=None, on_kill_action="delete"
+        )
 
 
 def test_transient_errors_are_tolerated_then_reported(cloud, conn):
@@ -146,37 +197,39 @@ def test_transient_errors_are_tolerated_then_reported(cloud, conn):
 def test_update_settle_ignores_the_stale_running(cloud, conn):
     cloud.seed_endpoint("watched", state="running")
     # A PUT answered just now: the emulator flips to "updating" 0.2 s later, then runs 0.5 s later.
-    cloud._control.put(
-        f"{cloud.url}/v2/endpoint/demo/watched",
-        json={"compute": {"scaling": {"maxReplica": 2}}},
-        headers={"authorization": f"Bearer {cloud.token}"},
-    )
+    cloud.api("PUT", "/v2/endpoint/demo/watched", json={"compute": {"scaling": {"maxReplica": 2}}})
     event = run(make(conn, settle_until=time.time() + 5))
     states = [r["status"] for r in cloud.requests("management") if r["method"] == "GET"]
     assert event["status"] == "success"
     assert len(states) >= 5  # it kept looking through "updating", not done at the first (stale) "running"
 
 
-def test_run_never_blocks_the_event_loop(cloud, conn):
-    cloud.seed_endpoint("watched", state="pending")
-    gaps: list[float] = []
+def test_run_never_blocks_the_event_loop(cloud, conn, monkeypatch):
+    """No blocking call (a sleep, sync HTTP, a sync connection lookup) is made while the loop runs in that thread."""
+    blocked: list[str] = []
 
-    async def main() -> dict:
-        async def ticker() -> None:
-            last = time.monotonic()
-            while True:
-                await asyncio.sleep(0.01)
-                now = time.monotonic()
-                gaps.append(now - last)
-                last = now
+    def watch(name: str, real):
+        def guard(*args, **kwargs):
+            if asyncio._get_running_loop() is not None:  # called from a coroutine: it stalls the loop
+                blocked.append(name)
+            return real(*args, **kwargs)
 
-        tick = asyncio.ensure_future(ticker())
-        [event] = await collect(make(conn))
-        tick.cancel()
-        return event
+        return guard
 
-    assert asyncio.run(main())["status"] == "success"
-    assert max(gaps) < 0.25  # a blocking call (sync HTTP, time.sleep) would stall the ticker for a whole poll
+    monkeypatch.setattr(time, "sleep", watch("time.sleep", time.sleep))
+    monkeypatch.setattr(httpx.Client, "send", watch("httpx.Client.send", httpx.Client.send))
+    monkeypatch.setattr(BaseHook, "get_connection", watch("BaseHook.get_connection", BaseHook.get_connection))
+    cloud.seed_endpoint("watched", state="pending")  # a few polls through pending and initializing
+    assert run(make(conn))["status"] == "success"
+    assert len(reads(cloud)) >= 3
+    assert blocked == []
+    # the guard does fire on a blocking call made from a coroutine (it cannot pass vacuously)
+    asyncio.run(_blocking_coroutine())
+    assert blocked == ["time.sleep"]
+
+
+async def _blocking_coroutine() -> None:
+    time.sleep(0)  # noqa: ASYNC251 - the blocking call the guard must catch
 
 
 def test_bad_target_is_refused_on_the_worker():

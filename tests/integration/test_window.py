@@ -2,56 +2,21 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from pathlib import Path
-
 import pytest
 
 from airflow_provider_hfep.window import billable_report, endpoint_window
 
 pytestmark = pytest.mark.integration
 
-CASES = Path(__file__).parents[1] / "dags" / "hfep_window_cases.py"
 
-
-@pytest.fixture(scope="module")
-def dagbag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(CASES))
-    assert not bag.import_errors
-    return bag
-
-
-def run(dagbag, dag_id: str):
-    from airflow.models import TaskInstance
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    dagrun = dagbag.get_dag(dag_id).test()
-    with create_session() as session:
-        states = {
-            ti.task_id: str(ti.state)
-            for ti in session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=dagrun.run_id)
-        }
-        report = [
-            x.value
-            for x in session.query(XComModel).filter_by(
-                dag_id=dag_id, run_id=dagrun.run_id, key="return_value"
-            )
-            if x.task_id.endswith("cost_report")
-        ]
-    return str(dagrun.state), states, report[0] if report else None
+def run(run_dag, dag_id: str) -> tuple[str, dict[str, str], dict | None]:
+    """Run a window DAG: the run's state, its tasks' states, and the cost report."""
+    done = run_dag(dag_id)
+    return done.state, done.tasks, done.returns.get("endpoint_window.cost_report")
 
 
 def endpoint_state(cloud) -> str:
-    import httpx
-
-    answer = httpx.get(
-        f"{cloud.url}/v2/endpoint/demo/win", headers={"authorization": f"Bearer {cloud.token}"}
-    )
-    return answer.json()["status"]["state"]
+    return cloud.state("win")
 
 
 def test_window_wires_setup_sensor_work_and_teardowns(dagbag):
@@ -70,9 +35,9 @@ def test_window_wires_setup_sensor_work_and_teardowns(dagbag):
     assert not resume.wait_for_completion
 
 
-def test_window_runs_the_work_then_pauses_and_reports_billing(dagbag, cloud):
+def test_window_runs_the_work_then_pauses_and_reports_billing(run_dag, cloud):
     cloud.seed_endpoint("win", state="paused")
-    state, states, report = run(dagbag, "hfep_window_pause")
+    state, states, report = run(run_dag, "hfep_window_pause")
     assert state == "success"
     assert set(states.values()) == {"success"}
     assert endpoint_state(cloud) == "paused"
@@ -84,17 +49,17 @@ def test_window_runs_the_work_then_pauses_and_reports_billing(dagbag, cloud):
     assert report["estimated_cost_usd"] == pytest.approx(report["billable_seconds"] / 3600 * 0.8, abs=1e-6)
 
 
-def test_window_can_close_by_scaling_to_zero(dagbag, cloud):
+def test_window_can_close_by_scaling_to_zero(run_dag, cloud):
     cloud.seed_endpoint("win", state="paused")
-    state, states, report = run(dagbag, "hfep_window_scale_to_zero")
+    state, states, report = run(run_dag, "hfep_window_scale_to_zero")
     assert state == "success"
     assert endpoint_state(cloud) == "scaledToZero"
     assert report["state"] == "scaledToZero"
 
 
-def test_failed_work_still_pauses_and_fails_the_run(dagbag, cloud):
+def test_failed_work_still_pauses_and_fails_the_run(run_dag, cloud):
     cloud.seed_endpoint("win", state="paused")
-    state, states, report = run(dagbag, "hfep_window_work_fails")
+    state, states, report = run(run_dag, "hfep_window_work_fails")
     assert state == "failed"
     assert states["endpoint_window.explode"] == "failed"
     assert states["endpoint_window.pause"] == "success"
@@ -102,19 +67,11 @@ def test_failed_work_still_pauses_and_fails_the_run(dagbag, cloud):
     assert report["state"] == "paused"
 
 
-def test_a_deployment_that_fails_is_paused_not_left_billing(dagbag, cloud):
+def test_a_deployment_that_fails_is_paused_not_left_billing(run_dag, cloud):
     cloud.seed_endpoint("win", state="paused")
 
-    def fail_when_resumed() -> None:
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            if any(r["path"].endswith("/resume") for r in cloud.requests("management")):
-                cloud.set_state("win", "failed", "Out of GPU capacity in us-east-1")
-                return
-            time.sleep(0.02)
-
-    threading.Thread(target=fail_when_resumed, daemon=True).start()
-    state, states, report = run(dagbag, "hfep_window_sensor_times_out")
+    cloud.on("resume", "win", state="failed", message="Out of GPU capacity in us-east-1")
+    state, states, report = run(run_dag, "hfep_window_sensor_times_out")
     assert state == "failed"
     assert states["endpoint_window.ready"] == "failed"
     assert states["endpoint_window.infer"] == "upstream_failed"
@@ -123,7 +80,7 @@ def test_a_deployment_that_fails_is_paused_not_left_billing(dagbag, cloud):
     assert report["state"] == "paused"
 
 
-def test_sensor_timeout_still_pauses(dagbag, cloud):
+def test_sensor_timeout_still_pauses(run_dag, cloud):
     cloud.seed_endpoint(
         "win",
         state="paused",
@@ -134,32 +91,20 @@ def test_sensor_timeout_still_pauses(dagbag, cloud):
             "image": {"huggingface": {}},
         },
     )
-    stop = threading.Event()
-
-    def keep_initializing() -> None:  # an endpoint that never becomes ready
-        while not stop.is_set():
-            if any(r["path"].endswith("/resume") for r in cloud.requests("management")):
-                cloud.set_state("win", "initializing")
-                return
-            time.sleep(0.01)
-
-    threading.Thread(target=keep_initializing, daemon=True).start()
-    try:
-        state, states, report = run(dagbag, "hfep_window_sensor_times_out")
-    finally:
-        stop.set()
+    cloud.on("resume", "win", state="initializing")  # held there: it never becomes ready
+    state, states, report = run(run_dag, "hfep_window_sensor_times_out")
     assert states["endpoint_window.ready"] == "failed"
     assert states["endpoint_window.pause"] == "success"
     assert endpoint_state(cloud) == "paused"
     assert report["state"] == "paused"
 
 
-def test_a_resume_that_fails_still_closes_and_the_report_says_never_started(dagbag, cloud):
+def test_a_resume_that_fails_still_closes_and_the_report_says_never_started(run_dag, cloud):
     cloud.seed_endpoint("win", state="paused")
     cloud.set_faults(
         [{"scope": "management", "kind": "503", "method": "POST", "count": 5}]
     )  # 1 try + 4 retries
-    state, states, report = run(dagbag, "hfep_window_pause")
+    state, states, report = run(run_dag, "hfep_window_pause")
     assert state == "failed"
     assert states["endpoint_window.resume"] == "failed"
     assert states["endpoint_window.infer"] == "upstream_failed"

@@ -134,15 +134,42 @@ class Standalone:
                 continue
         return found
 
-    def stop(self) -> None:
-        for extra in self.extra:
-            if extra.poll() is None:
-                os.killpg(extra.pid, signal.SIGTERM)
+    @staticmethod
+    def alive(pid: int) -> bool:
+        """Whether a process runs (a zombie, dead but not yet reaped by its parent, does not)."""
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except (OSError, IndexError):
+            return False
+
+    @staticmethod
+    def with_descendants(pids: list[int]) -> list[int]:
+        """``pids`` and every process they started (a triggerer's trigger runner has a session of its own)."""
+        parents: dict[int, int] = {}
+        for proc in Path("/proc").iterdir():
+            if proc.name.isdigit():
                 try:
-                    extra.wait(30)
-                except subprocess.TimeoutExpired:
+                    parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, ValueError, IndexError):
+                    continue
+        found = list(pids)
+        for pid in found:
+            found += [child for child, parent in parents.items() if parent == pid and child not in found]
+        return found
+
+    def stop(self) -> None:
+        # Every extra component's group, even one whose leader a test killed: its children (a
+        # triggerer's log server) would outlive it otherwise.
+        for extra in self.extra:
+            if _group_alive(extra.pid):
+                os.killpg(extra.pid, signal.SIGTERM)
+                deadline = time.time() + 30
+                while time.time() < deadline and _group_alive(extra.pid):
+                    extra.poll()
+                    time.sleep(0.2)
+                if _group_alive(extra.pid):
                     os.killpg(extra.pid, signal.SIGKILL)
-                    extra.wait(10)
+            extra.wait(10)
         self.http.close()
         process, self.process = self.process, None
         if process is None or process.poll() is not None:

@@ -53,11 +53,8 @@ def run_and_watch(
     raise AssertionError(f"{DAG_ID} did not finish in {limit} s: {airflow.task_states(DAG_ID, run_id)}")
 
 
-def endpoint_state(cloud: Emulator) -> str:
-    answer = cloud._control.get(
-        f"{cloud.url}/v2/endpoint/demo/batch-endpoint", headers={"authorization": f"Bearer {cloud.token}"}
-    )
-    return answer.json()["status"]["state"]
+def endpoint_state(cloud: Emulator) -> str | None:
+    return cloud.state("batch-endpoint")
 
 
 def test_nightly_batch_runs_in_real_airflow(stack, tmp_path):

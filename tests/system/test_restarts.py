@@ -9,12 +9,9 @@ import os
 import signal
 import time
 from datetime import datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import pytest
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 pytestmark = pytest.mark.system
 
@@ -131,14 +128,19 @@ def test_a_killed_triggerer_hands_its_waits_over_and_deadlines_hold(stack):
         "both sensors to defer",
         step=0.5,
     )
+    # the triggerer has both waits in hand: it looked at each endpoint (the worker looked once before)
+    looked = lambda name: len([r for r in cloud.requests("management") if r["path"].endswith(f"/{name}")])
+    wait_until(
+        lambda: looked("restart-ok") >= 2 and looked("restart-stuck") >= 2, 60, "the triggerer's looks"
+    )
     deferred_at = time.monotonic()
-    time.sleep(10)  # well into the wait: a deadline counted afresh by the new triggerer would end >= 65 s
-
     old = airflow.pids("airflow triggerer")
     assert old, "the standalone's triggerer was not found"
-    for pid in old:
+    doomed = airflow.with_descendants(old)  # its trigger runner too, or it polls on for a moment
+    killed_at = time.time()  # the emulator stamps its request log with the same clock
+    for pid in doomed:
         os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: not airflow.pids("airflow triggerer"), 10, "the triggerer to die")
+    wait_until(lambda: not any(airflow.alive(pid) for pid in doomed), 10, "the triggerer to die")
     airflow.start_component("triggerer")
     cloud.set_state("restart-ok", "running")  # it comes up while no triggerer watches it
 
@@ -158,10 +160,13 @@ def test_a_killed_triggerer_hands_its_waits_over_and_deadlines_hold(stack):
     instances = {ti["task_id"]: ti for ti in airflow.task_instances(dag, run_id)}
     assert instances["comes_up"]["state"] == "success"
     assert instances["never_up"]["state"] == "failed"
-    # The wait's deadline is absolute (in the trigger's kwargs): 45 s from the sensor's start, not from
-    # the new triggerer's pick-up, which came >= 10 s (the health threshold) after a kill 10 s in.
+    # The wait's deadline is absolute (in the trigger's kwargs): 45 s from the sensor's start, not 45 s
+    # from the new triggerer's pick-up, which came at least 10 s (the health threshold) after the kill.
     waited = _seconds(instances["never_up"])
-    assert 45 <= waited < 45 + 13, waited
+    assert waited >= 45, waited
+    looks = [r["time"] for r in cloud.requests("management") if r["path"].endswith("/restart-stuck")]
+    picked_up = min(t for t in looks if t > killed_at)  # the new triggerer's first look
+    assert max(looks) < picked_up + 45  # it gave up at the old deadline, not at a fresh one
     assert airflow.extra[-1].poll() is None
     assert not set(old) & set(airflow.pids("airflow triggerer"))
     print(

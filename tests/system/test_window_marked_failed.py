@@ -37,10 +37,7 @@ def test_a_run_marked_failed_by_hand_still_pauses_the_endpoint(stack):
     assert states["endpoint_window.after_work"] == "skipped"
     assert states["endpoint_window.pause"] == "success"
     assert states["endpoint_window.cost_report"] == "success"
-    endpoint = cloud._control.get(
-        "/v2/endpoint/demo/mark-win", headers={"authorization": f"Bearer {cloud.token}"}
-    ).json()
-    assert endpoint["status"]["state"] == "paused"
+    assert cloud.state("mark-win") == "paused"
     report = airflow.api(
         "GET",
         f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/endpoint_window.cost_report/xcomEntries/return_value",

@@ -62,13 +62,44 @@ def _imported_modules(path: Path) -> set[str]:
 PACKAGE = Path(__file__).parents[2] / "airflow_provider_hfep"
 
 
+PURE = [
+    *(PACKAGE / "endpoints").glob("*.py"),
+    *(PACKAGE / "inference").glob("*.py"),
+    *(PACKAGE / "emulator").glob("*.py"),
+    PACKAGE / "window" / "billing.py",
+]
+
+
 def test_pure_layers_import_no_airflow():
-    for layer in ("endpoints", "emulator"):
-        for path in (PACKAGE / layer).glob("*.py"):
-            airflow_imports = {
-                m for m in _imported_modules(path) if m == "airflow" or m.startswith("airflow.")
-            }
-            assert not airflow_imports, f"{path.name} imports {airflow_imports}"
+    assert len(PURE) >= 20
+    for path in PURE:
+        airflow_imports = {m for m in _imported_modules(path) if m == "airflow" or m.startswith("airflow.")}
+        assert not airflow_imports, f"{path} imports {airflow_imports}"
+
+
+def test_inference_reaches_http_helpers_without_the_management_client():
+    for path in (PACKAGE / "inference").glob("*.py"):
+        management = {
+            m for m in _imported_modules(path) if m.endswith((".endpoints.client", ".endpoints.plans"))
+        }
+        assert not management, f"{path.name} imports {management}"
+
+
+def test_the_import_paths_users_and_airflow_store_still_resolve():
+    """DAGs import these; Airflow stores the trigger's class path with every deferred task."""
+    paths = [
+        "airflow_provider_hfep.operators.endpoint.HuggingFaceCreateEndpointOperator",
+        "airflow_provider_hfep.operators.inference.HuggingFaceEndpointInferenceOperator",
+        "airflow_provider_hfep.sensors.endpoint.HuggingFaceEndpointSensor",
+        "airflow_provider_hfep.hooks.endpoint.HuggingFaceEndpointHook",
+        "airflow_provider_hfep.links.endpoint.HuggingFaceEndpointLink",
+        "airflow_provider_hfep.window.endpoint_window",
+        "airflow_provider_hfep.window.billable_report",
+        "airflow_provider_hfep.triggers.endpoint.HuggingFaceEndpointStatusTrigger",
+    ]
+    for path in paths:
+        module, _, name = path.rpartition(".")
+        assert getattr(importlib.import_module(module), name), path
 
 
 def test_emulator_imports_nothing_from_the_client_layer():

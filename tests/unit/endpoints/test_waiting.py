@@ -81,10 +81,19 @@ def test_result_endings_map_to_errors_and_events_are_json():
     with pytest.raises(errors.EndpointWaitTimeoutError, match="late"):
         raise_for_result(WatchResult(Outcome.TIMEOUT, **base))
     gone = errors.NotFoundError(404, "gone")
-    with pytest.raises(errors.NotFoundError):
+    with pytest.raises(errors.NotFoundError) as not_found:
         raise_for_result(WatchResult(Outcome.NOT_FOUND, **base, error=gone))
-    with pytest.raises(errors.EndpointsError, match="late"):
+    assert not_found.value is gone  # the API's own error, with its status and request id
+    with pytest.raises(errors.NotFoundError, match="late") as rebuilt:  # after a deferral: from the event
+        raise_for_result(WatchResult(Outcome.NOT_FOUND, **base))
+    assert rebuilt.value.status_code == 404
+    denied = errors.PermissionDeniedError(403, "not yours")
+    with pytest.raises(errors.PermissionDeniedError) as kept:
+        raise_for_result(WatchResult(Outcome.ERROR, **base, error=denied))
+    assert kept.value is denied
+    with pytest.raises(errors.EndpointsError, match="^late$") as generic:
         raise_for_result(WatchResult(Outcome.ERROR, **base))
+    assert type(generic.value) is errors.EndpointsError  # an error event carries no more than its text
     event = WatchResult(Outcome.TIMEOUT, **base, error=gone).to_event()
     assert event == {"status": "timeout", **base}
 
