@@ -11,7 +11,7 @@ export UV_COMPILE_BYTECODE := 1
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 
-.PHONY: install browser lint format test unit demo bench lock clean
+.PHONY: install browser lint format test compat unit demo bench lock clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ test: install browser
 	  $(BIN)/airflow db migrate > $$AIRFLOW_HOME/migrate.log 2>&1 && \
 	  PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest $(PYTEST_ARGS); \
 	  status=$$?; rm -rf $$AIRFLOW_HOME; exit $$status
+
+# The built wheel on every Airflow 3 that users run (3.0.6 to 3.3.2, MWAA's and Composer's pins):
+# a fresh environment per target, installed with pip as the service installs; see tests/compat/run.py.
+compat: install
+	$(BIN)/python tests/compat/run.py
 
 unit: install
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)

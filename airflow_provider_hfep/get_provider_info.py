@@ -8,6 +8,7 @@ from airflow_provider_hfep import __version__
 
 
 def get_provider_info() -> dict[str, Any]:
+    """Describe the provider to Airflow: its modules, extra link and connection type (with its form)."""
     return {
         "package-name": "airflow-provider-hfep",
         "name": "Hugging Face Inference Endpoints",
@@ -101,3 +102,9 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
     }
+
+
+def connection_type() -> dict[str, Any]:
+    """Return the ``hf_inference_endpoints`` connection type: its form's fields and their behaviour."""
+    [declared] = get_provider_info()["connection-types"]
+    return declared

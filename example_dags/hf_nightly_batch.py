@@ -49,8 +49,8 @@ with DAG(
         @task
         def read_jobs(params=None) -> list[list[str]]:
             """The night's prompts, in chunks (one mapped inference task per chunk)."""
-            with ObjectStoragePath(params["jobs_path"]).open("r") as lines:
-                jobs = [json.loads(line) for line in lines if line.strip()]
+            with ObjectStoragePath(params["jobs_path"]).open("r") as jobs_file:
+                jobs = [json.loads(line) for line in jobs_file.read().splitlines() if line.strip()]
             size = int(params["chunk_size"])
             return [jobs[i : i + size] for i in range(0, len(jobs), size)]
 

@@ -282,8 +282,7 @@ class Emulator:
             "after": after,
             "times": times,
         }
-        rules = self._call("GET", "/rules")["rules"]
-        self._call("PUT", "/rules", json={"rules": [*rules, rule]})
+        self._call("POST", "/rules", json=rule)
 
     def rules(self) -> list[dict[str, Any]]:
         """Return the scripted rules, each with how often it ``fired``."""

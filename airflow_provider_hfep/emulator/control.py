@@ -125,6 +125,17 @@ async def put_rules(body: JsonObject, scenario: TheScenario) -> dict[str, Any]:
     return {"rules": [rule.to_json() for rule in scenario.rules]}
 
 
+@router.post("/rules")
+async def add_rule(body: JsonObject, scenario: TheScenario) -> dict[str, Any]:
+    """Add one rule, leaving the others (and how often they fired) as they are."""
+    try:
+        rule = Rule(**{k: v for k, v in body.items() if k not in ("seen", "fired")})
+    except (TypeError, ValueError) as exc:
+        raise ApiError(400, str(exc)) from None
+    scenario.rules.append(rule)
+    return rule.to_json()
+
+
 @router.post("/endpoints/{namespace}")
 async def seed_endpoint(namespace: str, body: JsonObject, world: TheWorld) -> dict[str, Any]:
     state = body.pop("state", "running")

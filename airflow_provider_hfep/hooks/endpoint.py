@@ -7,8 +7,12 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowNotFoundException
+from airflow_provider_hfep._compat import (
+    AIRFLOW_V_3_2_PLUS,
+    AirflowNotFoundException,
+    BaseHook,
+    get_connection_async,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -140,16 +144,48 @@ class HuggingFaceEndpointHook(BaseHook):
         For triggers: the caller owns it and closes it (``async with``) when done. Clients of one event
         loop share a connection pool, so a triggerer's many triggers do not each hold a connection.
         """
-        from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
-
         from airflow_provider_hfep.endpoints.client import AsyncEndpointsClient
         from airflow_provider_hfep.endpoints.transport import shared_async_transport
 
         with self._explain_missing_connection():
-            conn = await get_async_connection(self.hf_conn_id, hook=self)
-        extras = await get_async_extra_dejson(conn)
+            conn, extras = await get_connection_async(self, self.hf_conn_id)
         settings = self._client_settings(conn, extras)
         return AsyncEndpointsClient(**settings, transport=shared_async_transport(settings["verify"]))
+
+    if not AIRFLOW_V_3_2_PLUS:
+        # Airflow 3.0 and 3.1 build the connection form from these two; 3.2 reads the provider info's
+        # conn-fields and ui-field-behaviour instead (and warns about these), so they exist only here.
+        # Both are derived from the provider info: one description of the form for every version.
+
+        @classmethod
+        def get_connection_form_widgets(cls) -> dict[str, Any]:
+            """Describe the extra fields of the connection form (Airflow 3.0 and 3.1)."""
+            # Only the field classes: the API server turns them into the React form's JSON schema.
+            from wtforms import BooleanField, IntegerField, StringField
+
+            from airflow_provider_hfep.get_provider_info import connection_type
+
+            classes = {"boolean": BooleanField, "integer": IntegerField}
+            widgets: dict[str, Any] = {}
+            for name, field in connection_type()["conn-fields"].items():
+                # strings, and numbers such as the timeout: a text field (there is no float field)
+                field_class = classes.get(field["schema"]["type"][0], StringField)
+                widgets[name] = field_class(
+                    field["label"], description=field["description"], default=field["schema"].get("default")
+                )
+            return widgets
+
+        @classmethod
+        def get_ui_field_behaviour(cls) -> dict[str, Any]:
+            """Hide, relabel and explain the standard fields (Airflow 3.0 and 3.1)."""
+            from airflow_provider_hfep.get_provider_info import connection_type
+
+            behaviour = connection_type()["ui-field-behaviour"]
+            return {
+                "hidden_fields": behaviour["hidden-fields"],
+                "relabeling": behaviour["relabeling"],
+                "placeholders": behaviour["placeholders"],
+            }
 
     @property
     def namespace(self) -> str:

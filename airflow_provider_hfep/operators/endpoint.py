@@ -13,8 +13,9 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, conf
+from airflow.sdk import BaseOperator
 
+from airflow_provider_hfep._compat import conf
 from airflow_provider_hfep.endpoints.arguments import check_choice, check_seconds
 from airflow_provider_hfep.endpoints.errors import ConflictError, InvalidEndpointArgumentError
 from airflow_provider_hfep.endpoints.models import EndpointStatus, InferenceEndpoint

@@ -174,7 +174,8 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
                 "check the path (it is rendered, then read by the worker)",
             ) from None
         with lines:
-            for number, line in enumerate(lines, start=1):
+            # readline(), not iteration: Airflow 3.0's ObjectStoragePath files cannot be iterated
+            for number, line in enumerate(iter(lines.readline, ""), start=1):
                 if not line.strip():
                     continue
                 try:
@@ -243,7 +244,7 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
             return done
         kept, dropped = [], 0
         with path.open("r") as lines:
-            for line in lines:
+            for line in iter(lines.readline, ""):  # Airflow 3.0's files cannot be iterated
                 try:
                     record = json.loads(line) if line.endswith("\n") else None
                 except ValueError:

@@ -9,16 +9,15 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowSensorTimeout
 from airflow.triggers.base import StartTriggerArgs
 
-from airflow_provider_hfep._compat import AIRFLOW_V_3_3_PLUS
+from airflow_provider_hfep._compat import AIRFLOW_V_3_3_PLUS, AirflowSensorTimeout
 from airflow_provider_hfep.endpoints.arguments import check_choice
 from airflow_provider_hfep.endpoints.errors import InvalidEndpointArgumentError
 from airflow_provider_hfep.endpoints.waiting import WAIT_TARGETS, Outcome, WatchResult
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
 from airflow_provider_hfep.links.endpoint import HuggingFaceEndpointLink
-from airflow_provider_hfep.target import EndpointTarget, is_literal
+from airflow_provider_hfep.target import EndpointTarget
 from airflow_provider_hfep.triggers.endpoint import HuggingFaceEndpointStatusTrigger
 
 if TYPE_CHECKING:
@@ -48,10 +47,10 @@ class HuggingFaceEndpointSensor(EndpointTarget, BaseSensorOperator):
     :param target_status: the state to reach (``running``, ``paused``, ``scaledToZero``, ... or ``deleted``).
     :param check_health: for ``running``, also require a 200 from the endpoint's health route.
     :param deferrable: wait in the triggerer. Default True.
-    :param start_from_trigger: start in the triggerer, not on a worker. Default False. The endpoint's
-        extra link is then recorded when the wait ends. Templated ``endpoint_name``, ``namespace`` or
-        ``hf_conn_id`` are rendered in the triggerer on Airflow 3.3 and later; on 3.0 to 3.2 a sensor
-        with templated ones starts on a worker instead (with a warning). Not for mapped sensors.
+    :param start_from_trigger: start in the triggerer, not on a worker (Airflow 3.3 and later; on 3.0
+        to 3.2 the sensor starts on a worker, with a warning). Default False. The endpoint's extra link
+        is then recorded when the wait ends; templated ``endpoint_name``, ``namespace`` and
+        ``hf_conn_id`` are rendered in the triggerer. Not for mapped sensors.
     :param poke_interval: seconds between two looks (also the trigger's poll interval). Default 30.
     :return: the endpoint as a JSON-safe dict (XCom).
     """
@@ -94,11 +93,11 @@ class HuggingFaceEndpointSensor(EndpointTarget, BaseSensorOperator):
                 "needs a deferrable sensor",
                 "drop deferrable=False, or start_from_trigger",
             )
-        templated = not all(is_literal(value) for value in (endpoint_name, namespace or "", hf_conn_id))
-        if start_from_trigger and templated and not AIRFLOW_V_3_3_PLUS:
+        if start_from_trigger and not AIRFLOW_V_3_3_PLUS:
+            # 3.0 to 3.2 ship the feature switched off in the scheduler (and could not render templated
+            # names there): the sensor starts on a worker, looks once and defers, as it does by default.
             warnings.warn(
-                f"{self.task_id}: start_from_trigger with templated endpoint_name, namespace or hf_conn_id "
-                "needs Airflow 3.3 (which renders them in the triggerer): this sensor starts on a worker",
+                f"{self.task_id}: start_from_trigger needs Airflow 3.3: this sensor starts on a worker",
                 UserWarning,
                 stacklevel=2,
             )

@@ -380,3 +380,19 @@ def test_hardware_listing_shape(http):
         "quota",
     ):
         assert key in compute
+
+
+def test_rules_fire_once_in_the_request_and_adding_one_keeps_the_others(http, cloud):
+    cloud.seed_endpoint("ruled", state="paused")
+    cloud.on("resume", "ruled", state="failed", message="Out of GPU capacity")
+    resumed = http.post("/v2/endpoint/demo/ruled/resume").json()
+    assert resumed["status"]["state"] == "failed"  # applied in the very request
+    assert resumed["status"]["message"] == "Out of GPU capacity"
+    cloud.on("get", "ruled", vanish=True, after=1)  # adding a rule neither re-arms nor resets the first
+    assert [(r["on"], r["fired"]) for r in cloud.rules()] == [("resume", 1), ("get", 0)]
+    assert http.get("/v2/endpoint/demo/ruled").status_code == 200  # let pass (after=1)
+    assert http.get("/v2/endpoint/demo/ruled").status_code == 200  # answered, then it vanishes
+    assert http.get("/v2/endpoint/demo/ruled").status_code == 404
+    http.post("/v2/endpoint/demo", json={**BODY, "name": "ruled"})
+    again = http.post("/v2/endpoint/demo/ruled/resume").json()  # the rule fired once: not again
+    assert again["status"]["state"] == "pending"

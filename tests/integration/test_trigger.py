@@ -11,6 +11,7 @@ import httpx
 import pytest
 from airflow.sdk import BaseHook
 
+from airflow_provider_hfep import _compat
 from airflow_provider_hfep.endpoints import InvalidEndpointArgumentError, plans, waiting
 from airflow_provider_hfep.triggers.endpoint import HuggingFaceEndpointStatusTrigger
 
@@ -204,9 +205,21 @@ def test_update_settle_ignores_the_stale_running(cloud, conn):
     assert len(states) >= 5  # it kept looking through "updating", not done at the first (stale) "running"
 
 
-def test_run_never_blocks_the_event_loop(cloud, conn, monkeypatch):
+@pytest.mark.parametrize(
+    "airflow_masks_asynchronously",
+    [True, False],
+    ids=["airflow-3.3.2+", "before-3.3.2: lookup in a worker thread"],
+)
+def test_run_never_blocks_the_event_loop(cloud, conn, monkeypatch, airflow_masks_asynchronously):
     """No blocking call (a sleep, sync HTTP, a sync connection lookup) is made while the loop runs in that thread."""
+    monkeypatch.setattr(_compat, "_masks_asynchronously", lambda: airflow_masks_asynchronously)
     blocked: list[str] = []
+    looked_up: list[str] = []
+    real_get_connection = BaseHook.get_connection.__func__
+
+    def get_connection(cls, conn_id):
+        looked_up.append(conn_id)
+        return real_get_connection(cls, conn_id)
 
     def watch(name: str, real):
         def guard(*args, **kwargs):
@@ -218,11 +231,15 @@ def test_run_never_blocks_the_event_loop(cloud, conn, monkeypatch):
 
     monkeypatch.setattr(time, "sleep", watch("time.sleep", time.sleep))
     monkeypatch.setattr(httpx.Client, "send", watch("httpx.Client.send", httpx.Client.send))
-    monkeypatch.setattr(BaseHook, "get_connection", watch("BaseHook.get_connection", BaseHook.get_connection))
+    monkeypatch.setattr(
+        BaseHook, "get_connection", classmethod(watch("BaseHook.get_connection", get_connection))
+    )
     cloud.seed_endpoint("watched", state="pending")  # a few polls through pending and initializing
     assert run(make(conn))["status"] == "success"
     assert len(reads(cloud)) >= 3
     assert blocked == []
+    # the blocking lookup ran (in a thread) exactly where Airflow cannot mask asynchronously
+    assert looked_up == ([] if airflow_masks_asynchronously else [conn])
     # the guard does fire on a blocking call made from a coroutine (it cannot pass vacuously)
     asyncio.run(_blocking_coroutine())
     assert blocked == ["time.sleep"]

@@ -1,0 +1,195 @@
+"""
+`make compat`: the built wheel on every Airflow 3 that users run, installed as the services install it.
+
+Builds the wheel and the sdist (and checks them with ``twine check --strict``), then for each target
+creates a fresh virtual environment with the target's Python, installs Airflow and the built wheel
+(not the source tree) with the target's constraints exactly as the service applies them
+(``pip install -r requirements.txt -c <essential> -c <constraints>``, both MWAA files), and runs
+``tests/compat/check.py`` with that environment's Python: the provider is registered, the connection
+form metadata is complete, every module imports without pytest, the example DAGs parse, and
+``hf_endpoint_lifecycle`` and ``hf_nightly_batch`` run green against the emulator with the sensor
+deferred, and six waits defer together in a real triggerer (``airflow standalone``). pip's cache (``.cache/pip``) makes reruns fast. Prints the matrix and the wall time.
+
+    .venv/bin/python tests/compat/run.py [--only 3.0.6-mwaa ...] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).parents[2]
+HERE = Path(__file__).parent
+CONSTRAINTS = HERE / "constraints"
+PYTHONS = {"3.11": "python3.11", "3.12": "python3.12"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """
+    One environment a user runs.
+
+    :param name: how the matrix names it.
+    :param python: its Python (MWAA runs 3.12; Composer 3 runs 3.11).
+    :param requirements: what is installed beside the wheel (Airflow itself, what the service has).
+    :param constraints: constraint files applied with ``-c``, in the service's order.
+    """
+
+    name: str
+    python: str
+    requirements: tuple[str, ...]
+    constraints: tuple[str, ...] = field(default=())
+
+
+TARGETS = (
+    # MWAA's images ship the FAB provider (its WTForms describes the 3.0/3.1 connection form).
+    Target(
+        "3.0.6-mwaa",
+        "3.12",
+        ("apache-airflow==3.0.6", "apache-airflow-providers-fab"),
+        ("mwaa-essential-3.0.6.txt", "mwaa-3.0.6.txt"),
+    ),
+    # Cloud Composer's composer-3-airflow-3.1.7 preinstalls common-compat 1.13.1 (its own constraint
+    # file is not public); the FAB provider is in its image too.
+    Target(
+        "3.1.7-composer",
+        "3.11",
+        (
+            "apache-airflow==3.1.7",
+            "apache-airflow-providers-common-compat==1.13.1",
+            "apache-airflow-providers-fab",
+        ),
+    ),
+    Target("3.2.1-mwaa", "3.12", ("apache-airflow==3.2.1",), ("mwaa-essential-3.2.1.txt", "mwaa-3.2.1.txt")),
+    Target("3.3.1-mwaa", "3.12", ("apache-airflow==3.3.1",), ("mwaa-essential-3.3.1.txt", "mwaa-3.3.1.txt")),
+    # The newest 3.3, as a new user installs it: no constraints, pip's own resolution.
+    Target("3.3.2", "3.11", ("apache-airflow==3.3.2",)),
+)
+
+
+def python_for(version: str) -> str:
+    """The interpreter of a Python version: pyenv's (not its shims), else one on PATH."""
+    pyenv = sorted(Path.home().glob(f".pyenv/versions/{version}.*/bin/python"))
+    if pyenv:
+        return str(pyenv[-1])
+    found = shutil.which(PYTHONS[version])
+    if found and "/shims/" not in found:
+        return found
+    raise SystemExit(f"no Python {version} found (~/.pyenv or PATH): the compat targets need it")
+
+
+def build(dist: Path) -> Path:
+    """Build the wheel and the sdist from the tree; check both as PyPI would; return the wheel."""
+    bin_dir = Path(sys.executable).parent
+    shutil.rmtree(dist, ignore_errors=True)
+    subprocess.run([str(bin_dir / "uv"), "build", "--quiet", "--out-dir", str(dist), str(ROOT)], check=True)
+    [wheel], [sdist] = dist.glob("*.whl"), dist.glob("*.tar.gz")
+    subprocess.run([str(bin_dir / "twine"), "check", "--strict", str(wheel), str(sdist)], check=True)
+    return wheel
+
+
+def install(target: Target, wheel: Path, venv: Path, log: Path) -> float:
+    started = time.monotonic()
+    subprocess.run([python_for(target.python), "-m", "venv", str(venv)], check=True)
+    requirements = venv / "requirements.txt"
+    requirements.write_text("\n".join([*target.requirements, str(wheel)]) + "\n")
+    command = [str(venv / "bin" / "pip"), "install", "--disable-pip-version-check", "-r", str(requirements)]
+    for constraint in target.constraints:
+        command += ["-c", str(CONSTRAINTS / constraint)]
+    env = {**os.environ, "PIP_CACHE_DIR": str(ROOT / ".cache" / "pip")}
+    with log.open("w") as out:
+        done = subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT, check=False)
+    if done.returncode != 0:
+        lines = [line for line in log.read_text().splitlines() if not line.startswith("WARNING: Location")]
+        raise RuntimeError(f"{target.name}: install failed:\n" + "\n".join(lines[-30:]))
+    return time.monotonic() - started
+
+
+def check(target: Target, venv: Path, scratch: Path) -> dict:
+    scratch.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "VIRTUAL_ENV", "PYTHON"))}
+    env["PATH"] = f"{venv / 'bin'}:{env.get('PATH', '')}"
+    env["AIRFLOW_HOME"] = str(scratch / "airflow-home")
+    env["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    command = [
+        str(venv / "bin" / "python"),
+        str(HERE / "check.py"),
+        "--examples",
+        str(ROOT / "example_dags"),
+        "--scratch",
+        str(scratch),
+    ]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    (scratch / "check.log").write_text(done.stdout + done.stderr)
+    lines = done.stdout.strip().splitlines()
+    try:
+        return json.loads(lines[-1])
+    except (IndexError, ValueError):
+        return {"error": (done.stdout + done.stderr)[-3000:]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", nargs="*", help="target names (default: all)")
+    parser.add_argument("--keep", type=Path, help="keep the environments and logs here")
+    args = parser.parse_args()
+    targets = [t for t in TARGETS if not args.only or t.name in args.only]
+    started = time.monotonic()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="hfep-compat-"))
+    work.mkdir(parents=True, exist_ok=True)
+    rows, failed = [], []
+    try:
+        wheel = build(work / "dist")
+        print(f"built {wheel.name} and its sdist; twine check --strict passed")
+        for target in targets:
+            venv, scratch = work / target.name, work / f"{target.name}-scratch"
+            shutil.rmtree(venv, ignore_errors=True)
+            shutil.rmtree(scratch, ignore_errors=True)
+            try:
+                installed = install(target, wheel, venv, work / f"{target.name}-install.log")
+            except RuntimeError as exc:
+                failed.append(target.name)
+                rows.append((target, None, {"install": str(exc)}))
+                print(exc)
+                continue
+            report = check(target, venv, scratch)
+            ok = "error" not in report and all(v.get("ok") for v in report.values() if isinstance(v, dict))
+            if not ok:
+                failed.append(target.name)
+            rows.append((target, installed, report))
+            print(f"{target.name}: installed in {installed:.0f} s; {'ok' if ok else 'FAILED'}")
+            for key, value in report.items():
+                print(f"    {key}: {value}")
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+    columns = ("registered", "connection_form", "imports", "examples_parse", "examples_run", "triggerer")
+    print(
+        "\n| target | Python | install (constraints) | "
+        + " | ".join(c.replace("_", " ") for c in columns)
+        + " |"
+    )
+    print("|---" * (3 + len(columns)) + "|")
+    for target, installed, report in rows:
+        cells = ["ok" if (report.get(k) or {}).get("ok") else "FAILED" for k in columns]
+        install_cell = (
+            "FAILED" if installed is None else f"ok ({len(target.constraints)} files, {installed:.0f} s)"
+        )
+        print(f"| {target.name} | {target.python} | {install_cell} | " + " | ".join(cells) + " |")
+    print(
+        f"\ncompat: {len(rows) - len(failed)} of {len(rows)} targets passed in {time.monotonic() - started:.0f} s"
+    )
+    if failed:
+        raise SystemExit(f"failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()
