@@ -46,6 +46,10 @@ class Emulator:
     :param capacity: inference requests in flight per replica before 429.
     :param faults: ``SCOPE:KIND:RATE`` strings injected from the start.
     :param seed: seed of the fault dice.
+    :param quotas: ``NAMESPACE:VENDOR:INSTANCE_TYPE:MAX`` strings: accelerators a namespace may hold.
+    :param default_quota: accelerators of each type a namespace may hold otherwise.
+    :param logs_v3: serve the v3 (searchable) logs; without, they answer 501.
+    :param page_size: endpoints per listing page when the caller gives no ``limit``.
     :param host: address to bind, loopback by default.
     :param port: port to bind; 0 (default) picks a free one.
     :param startup_timeout: seconds to wait for the process to be ready.
@@ -62,6 +66,10 @@ class Emulator:
         capacity: int = 32,
         faults: Iterable[str] = (),
         seed: int | None = None,
+        quotas: Iterable[str] = (),
+        default_quota: int = 64,
+        logs_v3: bool = True,
+        page_size: int = 20,
         host: str = "127.0.0.1",
         port: int = 0,
         startup_timeout: float = 30.0,
@@ -95,6 +103,11 @@ class Emulator:
             self._argv += ["--fault", fault]
         if seed is not None:
             self._argv += ["--seed", str(seed)]
+        for quota in quotas:
+            self._argv += ["--quota", quota]
+        self._argv += ["--default-quota", str(default_quota), "--page-size", str(page_size)]
+        if not logs_v3:
+            self._argv.append("--no-logs-v3")
         self._startup_timeout = startup_timeout
         self._process: subprocess.Popen[str] | None = None
         self._control: httpx.Client | None = None
@@ -197,7 +210,12 @@ class Emulator:
                 "conn_type": "hf_inference_endpoints",
                 "host": self.url,
                 "password": self.token,
-                "extra": {"hub_url": self.url, "namespace": self.user, **extra},
+                "extra": {
+                    "hub_url": self.url,
+                    "catalog_url": self.catalog_url,
+                    "namespace": self.user,
+                    **extra,
+                },
             }
         )
 
@@ -331,6 +349,23 @@ class Emulator:
         """Return an endpoint's state (``running``, ``paused``, ...), ``None`` if it does not exist."""
         endpoint = self.endpoint(name, namespace=namespace)
         return None if endpoint is None else endpoint["status"]["state"]
+
+    def set_quota(self, namespace: str, vendor: str, instance_type: str, maximum: int) -> None:
+        """Let ``namespace`` hold at most ``maximum`` accelerators of ``instance_type`` at ``vendor``."""
+        self._call(
+            "PUT",
+            f"/quotas/{namespace}",
+            json={"vendor": vendor, "instanceType": instance_type, "max": maximum},
+        )
+
+    def set_logs_v3(self, enabled: bool) -> None:
+        """Serve the v3 (searchable) logs, or answer them 501 as endpoints without log search do."""
+        self._call("PUT", "/logs", json={"v3": enabled})
+
+    @property
+    def catalog_url(self) -> str:
+        """Base of the model catalog API (the connection extra ``catalog_url``)."""
+        return f"{self.url}/api/v1/catalog"
 
     def set_namespace_billing(self, namespace: str, enabled: bool) -> None:
         """Make a namespace refuse (or accept again) management calls as if it had no payment method."""

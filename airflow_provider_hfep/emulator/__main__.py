@@ -13,6 +13,14 @@ from airflow_provider_hfep.emulator.faults import Fault
 from airflow_provider_hfep.emulator.state import Settings, User
 
 
+def parse_quota(text: str) -> tuple[tuple[str, str, str], int]:
+    """Parse ``NAMESPACE:VENDOR:INSTANCE_TYPE:MAX`` (the ``--quota`` option)."""
+    parts = text.split(":")
+    if len(parts) != 4 or not parts[3].isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAMESPACE:VENDOR:INSTANCE_TYPE:MAX")
+    return (parts[0], parts[1], parts[2]), int(parts[3])
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="hfep-emulator",
@@ -54,6 +62,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="inject faults: SCOPE management|inference|health, KIND 429|500|502|503|reset|timeout, RATE 0..1",
     )
     parser.add_argument("--seed", type=int, default=None, help="seed of the fault dice (reproducible faults)")
+    parser.add_argument(
+        "--quota",
+        action="append",
+        type=parse_quota,
+        default=[],
+        metavar="NAMESPACE:VENDOR:INSTANCE_TYPE:MAX",
+        help="accelerators a namespace may hold of one type (default 64 of each)",
+    )
+    parser.add_argument("--default-quota", type=int, default=64, help="accelerators of each type by default")
+    parser.add_argument(
+        "--no-logs-v3",
+        action="store_true",
+        help="answer 501 to the v3 (searchable) logs, as some endpoints do",
+    )
+    parser.add_argument("--page-size", type=int, default=20, help="endpoints per listing page without limit")
     return parser.parse_args(argv)
 
 
@@ -69,6 +92,10 @@ async def serve(args: argparse.Namespace) -> None:
         update_lag_seconds=args.update_lag_seconds,
         latency_ms=args.latency_ms,
         capacity=args.capacity,
+        default_quota=args.default_quota,
+        quotas=dict(args.quota),
+        logs_v3=not args.no_logs_v3,
+        page_size=args.page_size,
     )
     app = create_app(settings, args.fault, args.seed)
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET

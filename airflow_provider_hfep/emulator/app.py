@@ -3,7 +3,8 @@ The emulator as one ASGI application: its parts wired together.
 
 Layout of URLs on one server:
 
-- ``/api/whoami-v2`` and ``/v2/...``: the management API (:mod:`.management`).
+- ``/api/whoami-v2``, ``/v2/...`` and ``/v3/.../logs``: the management API (:mod:`.management`).
+- ``/api/v1/catalog/...`` (and ``/api/catalog/...`` for older clients): the model catalog (:mod:`.catalog`).
 - ``/endpoints/{namespace}/{name}/...``: the data plane of each endpoint, its ``status.url``
   (:mod:`.data_plane`).
 - ``/_emulator/...``: control for tests (:mod:`.control`).
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 
-from airflow_provider_hfep.emulator import control, management
+from airflow_provider_hfep.emulator import catalog, control, management
 from airflow_provider_hfep.emulator.faults import Fault, FaultPlan
 from airflow_provider_hfep.emulator.gate import Gate
 from airflow_provider_hfep.emulator.scenario import Scenario
@@ -52,5 +53,7 @@ def create_app(
     app.state.scenario = Scenario(world, plan)
     app.add_exception_handler(ApiError, _answer_api_error)
     app.include_router(management.router)
+    app.include_router(catalog.router)
+    app.include_router(catalog.legacy_router)
     app.include_router(control.router)
     return Gate(app, world, plan, app.state.request_log)

@@ -177,3 +177,20 @@ async def namespace_settings(namespace: str, body: JsonObject, world: TheWorld) 
     else:
         world.unbilled_namespaces.add(namespace)
     return {"namespace": namespace, "billing": namespace not in world.unbilled_namespaces}
+
+
+@router.put("/quotas/{namespace}")
+async def set_quota(namespace: str, body: JsonObject, world: TheWorld) -> dict[str, Any]:
+    """Set how many accelerators of one type the namespace may hold (``vendor``, ``instanceType``, ``max``)."""
+    vendor, instance_type, maximum = body.get("vendor"), body.get("instanceType"), body.get("max")
+    if not isinstance(vendor, str) or not isinstance(instance_type, str) or not isinstance(maximum, int):
+        raise ApiError(400, "expected {vendor: str, instanceType: str, max: int}")
+    world.quotas[(namespace, vendor, instance_type)] = maximum
+    return {"namespace": namespace, "vendor": vendor, "instanceType": instance_type, "max": maximum}
+
+
+@router.put("/logs")
+async def set_logs(body: JsonObject, world: TheWorld) -> dict[str, Any]:
+    """Offer the v3 (searchable) logs or not (they then answer 501, as where the service lacks them)."""
+    world.logs_v3 = bool(body.get("v3", True))
+    return {"v3": world.logs_v3}

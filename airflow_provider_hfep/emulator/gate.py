@@ -31,7 +31,7 @@ FAULT_HOLD_SECONDS = 60.0
 
 
 def _scope_of(world: World, method: str, path: str) -> str | None:
-    if path.startswith(("/v2/", "/api/")):
+    if path.startswith(("/v2/", "/v3/", "/api/")):
         return "management"
     match = DATA_PLANE.match(path)
     if match is None:

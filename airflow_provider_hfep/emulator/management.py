@@ -10,13 +10,15 @@ it exists (:data:`Target`).
 
 from __future__ import annotations
 
+import base64
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse
 
+from airflow_provider_hfep.emulator import observability
 from airflow_provider_hfep.emulator.scenario import Scenario
-from airflow_provider_hfep.emulator.state import Endpoint, User, World
+from airflow_provider_hfep.emulator.state import Endpoint, User, World, deep_merge
 from airflow_provider_hfep.emulator.validation import (
     ApiError,
     check_create_body,
@@ -119,6 +121,24 @@ async def json_body(request: Request) -> Any:
 Body = Annotated[Any, Depends(json_body)]
 
 
+def check_quota(
+    world: World, namespace: str, config: dict[str, Any], endpoint: Endpoint | None = None
+) -> None:
+    """Refuse a deployment the namespace's quota cannot hold, as the service does (it counts accelerators)."""
+    vendor, instance_type = config["provider"]["vendor"], config["compute"]["instanceType"]
+    size = str(config["compute"]["instanceSize"])
+    replicas = max(1, int(config["compute"]["scaling"].get("minReplica") or 0))
+    need = (int(size[1:]) if size[1:].isdigit() else 1) * replicas
+    used = world.used(namespace, vendor, instance_type, but=endpoint)
+    limit = world.quota(namespace, vendor, instance_type)
+    if used + need > limit:
+        raise ApiError(
+            400,
+            f"Quota exceeded: {used} of {limit} {instance_type} accelerators in {vendor} are in use "
+            f"and this needs {need}. Request a quota increase or pick other hardware",
+        )
+
+
 @router.get("/api/whoami-v2")
 async def whoami(request: Request, world: TheWorld) -> dict[str, Any]:
     user = bearer_user(request, world)
@@ -134,9 +154,59 @@ async def whoami(request: Request, world: TheWorld) -> dict[str, Any]:
     }
 
 
+def _cursor(direction: str, name: str) -> str:
+    return base64.urlsafe_b64encode(f"{direction}:{name}".encode()).decode()
+
+
+def _read_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        direction, _, name = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "Invalid cursor") from None
+    if direction not in ("after", "before"):
+        raise ApiError(400, "Invalid cursor")
+    return direction, name
+
+
 @router.get("/v2/endpoint/{namespace}")
-async def list_endpoints(namespace: str, caller: Caller, world: TheWorld) -> dict[str, Any]:
-    return {"items": [world.to_json(e) for e in world.in_namespace(namespace)]}
+async def list_endpoints(
+    namespace: str,
+    caller: Caller,
+    world: TheWorld,
+    limit: int | None = None,
+    cursor: str | None = None,
+    tags: str | None = None,
+    search: str | None = None,
+) -> dict[str, Any]:
+    """
+    One page of a namespace's endpoints, in name order.
+
+    Cursors name the endpoint a page ends (or starts) at, not a position: a page read after endpoints
+    were added or deleted neither repeats nor skips the ones that stayed.
+    """
+    size = world.settings.page_size if limit is None else limit
+    if size < 1:
+        raise ApiError(400, "limit must be at least 1")
+    wanted_tags = {t for t in (tags or "").split(",") if t}
+    matching = [
+        e
+        for e in world.in_namespace(namespace)
+        if (not search or search in e.name) and wanted_tags <= set(e.config.get("tags") or [])
+    ]
+    if cursor:
+        direction, edge = _read_cursor(cursor)
+        if direction == "after":
+            page = [e for e in matching if e.name > edge][:size]
+        else:
+            page = [e for e in matching if e.name < edge][-size:]
+    else:
+        page = matching[:size]
+    answer: dict[str, Any] = {"items": [world.to_json(e) for e in page]}
+    if page and any(e.name > page[-1].name for e in matching):
+        answer["nextCursor"] = _cursor("after", page[-1].name)
+    if page and any(e.name < page[0].name for e in matching):
+        answer["prevCursor"] = _cursor("before", page[0].name)
+    return answer
 
 
 @router.post("/v2/endpoint/{namespace}")
@@ -146,6 +216,7 @@ async def create_endpoint(
     check_create_body(body)
     if world.get(namespace, body["name"]) is not None:
         raise ApiError(409, "Endpoint name already exists")
+    check_quota(world, namespace, body)
     endpoint = world.create(namespace, body, caller.name)
     scenario.fire("create", endpoint)
     return world.to_json(endpoint)
@@ -173,6 +244,8 @@ async def update_endpoint(
         **(body.get("compute") or {}).get("scaling", {}),
     }
     check_shared({"compute": {"scaling": merged_scaling}})
+    if endpoint.holds_hardware and ("compute" in body or "provider" in body):
+        check_quota(world, endpoint.namespace, deep_merge(endpoint.config, body), endpoint)
     answer = world.to_json(endpoint)  # answered from the state before the update is applied
     world.update(endpoint, body)
     answer.update({k: v for k, v in world.to_json(endpoint).items() if k != "status"})
@@ -181,34 +254,14 @@ async def update_endpoint(
 
 
 @router.delete("/v2/endpoint/{namespace}/{name}")
-async def delete_endpoint(endpoint: Target, world: TheWorld, scenario: TheScenario) -> Response:
+async def delete_endpoint(endpoint: Target, world: TheWorld, scenario: TheScenario) -> dict[str, Any]:
     world.delete(endpoint)
     scenario.fire("delete", endpoint)
-    return Response(status_code=200)
-
-
-@router.post("/v2/endpoint/{namespace}/{name}/{action}")
-async def endpoint_action(
-    action: str, endpoint: Target, world: TheWorld, scenario: TheScenario
-) -> dict[str, Any]:
-    if action == "pause":
-        world.pause(endpoint)
-    elif action == "scale-to-zero":
-        if endpoint.state == "paused":
-            raise ApiError(400, "Bad Request: Invalid state: endpoint is paused, resume it first")
-        world.scale_to_zero(endpoint)
-    elif action == "resume":
-        if endpoint.state == "running":
-            raise ApiError(400, "Bad Request: Endpoint is already running")
-        world.resume(endpoint)
-    else:
-        raise ApiError(404, f"Unknown action {action}")
-    scenario.fire(action, endpoint)
-    return world.to_json(endpoint)
+    return {}  # the contract's Empty
 
 
 @router.get("/v2/provider/{namespace}")
-async def hardware(caller: Caller) -> dict[str, Any]:
+async def hardware(namespace: str, caller: Caller, world: TheWorld) -> dict[str, Any]:
     vendors: dict[str, dict[tuple[str, str], list[dict[str, Any]]]] = {}
     for vendor, region, label, instance_type, sizes, accelerator, architecture, gpu_gb in HARDWARE:
         computes = vendors.setdefault(vendor, {}).setdefault((region, label), [])
@@ -221,13 +274,16 @@ async def hardware(caller: Caller) -> dict[str, Any]:
                     "numAccelerators": count,
                     "numCpus": 4 * count,
                     "memoryGb": 16.0 * count,
-                    "gpuMemoryGb": None if gpu_gb is None else gpu_gb * count,
                     "instanceType": instance_type,
                     "instanceSize": size,
                     "architecture": architecture,
                     "status": "available",
                     "pricePerHour": price,
-                    "quota": {"maxAccelerators": 16, "usedAccelerators": 0},
+                    **({} if gpu_gb is None else {"gpuMemoryGb": gpu_gb}),  # per accelerator
+                    "quota": {
+                        "maxAccelerators": world.quota(namespace, vendor, instance_type),
+                        "usedAccelerators": world.used(namespace, vendor, instance_type),
+                    },
                 }
             )
     return {
@@ -243,3 +299,123 @@ async def hardware(caller: Caller) -> dict[str, Any]:
             for vendor, regions in vendors.items()
         ]
     }
+
+
+@router.get("/v2/provider/quotas/{namespace}")
+async def quotas(namespace: str, caller: Caller, world: TheWorld) -> dict[str, Any]:
+    """List, per vendor, each instance type's accelerators: the quota and what the namespace holds."""
+    vendors: dict[str, dict[str, str]] = {}
+    for vendor, _, _, instance_type, _, _, architecture, _ in HARDWARE:
+        vendors.setdefault(vendor, {})[instance_type] = architecture
+    return {
+        "vendors": [
+            {
+                "name": vendor,
+                "quotas": [
+                    {
+                        "architecture": architecture,
+                        "instanceType": instance_type,
+                        "maxAccelerators": world.quota(namespace, vendor, instance_type),
+                        "usedAccelerators": world.used(namespace, vendor, instance_type),
+                    }
+                    for instance_type, architecture in types.items()
+                ],
+            }
+            for vendor, types in vendors.items()
+        ]
+    }
+
+
+@router.get("/v2/endpoint/{namespace}/{name}/logs")
+async def logs_v2(
+    endpoint: Target, tail: int | None = None, replica: str | None = None, line_max_length: int | None = None
+) -> PlainTextResponse:
+    """Answer the log as text, one ``<timestamp> <LEVEL> <replica> <message>`` line each, the last ``tail``."""
+    records = [r for r in observability.log_records(endpoint) if replica is None or r["replica"] == replica]
+    lines = [f"{r['timestamp']} {r['level'].upper()} {r['replica'] or '-'} {r['message']}" for r in records]
+    if tail is not None:
+        lines = lines[-tail:] if tail > 0 else []
+    if line_max_length:
+        lines = [line[:line_max_length] for line in lines]
+    return PlainTextResponse("".join(f"{line}\n" for line in lines))
+
+
+@router.get("/v3/endpoint/{namespace}/{name}/logs")
+async def logs_v3(
+    endpoint: Target,
+    world: TheWorld,
+    replica: str | None = None,
+    level: str | None = None,
+    search: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    tail: int | None = None,
+    limit: int = 1000,
+) -> dict[str, Any]:
+    """Answer the log as structured records, filtered; 501 where the service offers no log search."""
+    if not world.logs_v3:
+        raise ApiError(501, "Log search is not available for this endpoint")
+    if not 1 <= limit <= 5000:
+        raise ApiError(400, "limit must be between 1 and 5000")
+    records = [
+        r
+        for r in observability.log_records(endpoint)
+        if (replica is None or r["replica"] == replica)
+        and (level is None or r["level"] == level.lower())
+        and (search is None or search.lower() in r["message"].lower())
+        and (since is None or r["timestamp"] >= since)
+        and (until is None or r["timestamp"] <= until)
+    ]
+    if tail is not None:
+        records = records[-tail:] if tail > 0 else []
+    return {"logs": records[:limit]}
+
+
+@router.get("/v2/endpoint/{namespace}/{name}/replica")
+async def replicas(endpoint: Target) -> dict[str, Any]:
+    return {"replicas": observability.replica_states(endpoint)}
+
+
+@router.post("/v2/endpoint/{namespace}/{name}/metrics/{metric:path}")
+async def metrics(endpoint: Target, metric: str, body: Body) -> dict[str, Any]:
+    if metric not in observability.METRICS:
+        raise ApiError(404, f"Unknown metric {metric}")
+    if not isinstance(body, dict) or not all(isinstance(body.get(k), int) for k in ("from", "to")):
+        raise validation_failed("from", "`from` and `to` are required integers (epoch seconds)")
+    step = int(str(body.get("step") or "60").rstrip("s"))
+    return observability.metric_series(endpoint, metric, body["from"], body["to"], step)
+
+
+@router.post("/v2/endpoint/{namespace}/{name}/metrics")
+async def all_metrics(endpoint: Target, body: Body) -> dict[str, Any]:
+    if not isinstance(body, dict) or not all(isinstance(body.get(k), int) for k in ("from", "to")):
+        raise validation_failed("from", "`from` and `to` are required integers (epoch seconds)")
+    step = int(str(body.get("step") or "60").rstrip("s"))
+    return {
+        "graphs": [
+            observability.metric_series(endpoint, metric, body["from"], body["to"], step)
+            for metric in observability.METRICS
+        ]
+    }
+
+
+@router.post("/v2/endpoint/{namespace}/{name}/{action}")
+async def endpoint_action(  # last: the routes above take their own paths first
+    action: str, endpoint: Target, world: TheWorld, scenario: TheScenario
+) -> dict[str, Any]:
+    if action == "pause":
+        world.pause(endpoint)
+    elif action == "scale-to-zero":
+        if endpoint.state == "paused":
+            raise ApiError(400, "Bad Request: Invalid state: endpoint is paused, resume it first")
+        world.scale_to_zero(endpoint)
+    elif action == "resume":
+        if endpoint.state == "running":
+            raise ApiError(400, "Bad Request: Endpoint is already running")
+        if not endpoint.holds_hardware:
+            check_quota(world, endpoint.namespace, endpoint.config, endpoint)
+        world.resume(endpoint)
+    else:
+        raise ApiError(404, f"Unknown action {action}")
+    scenario.fire(action, endpoint)
+    return world.to_json(endpoint)

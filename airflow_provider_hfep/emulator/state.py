@@ -81,6 +81,8 @@ class Endpoint:
     updated_at: float
     url: str | None = None
     timeline: list[tuple[float, str]] = field(default_factory=list)
+    #: every state it took: (epoch, state, message), what its logs tell
+    history: list[tuple[float, str, str]] = field(default_factory=list)
     segment_start: float = 0.0
     meter: Meter = field(default_factory=Meter)
     in_flight: int = 0
@@ -90,6 +92,18 @@ class Endpoint:
         """Replicas that run (and bill) while the endpoint is up."""
         scaling = self.config["compute"]["scaling"]
         return max(1, int(scaling.get("minReplica") or 0))
+
+    @property
+    def accelerators(self) -> int:
+        """Accelerators its replicas hold while it is up (``x4`` is four per replica)."""
+        size = self.config["compute"]["instanceSize"]
+        per_replica = int(size[1:]) if size[1:].isdigit() else 1
+        return per_replica * self.replicas
+
+    @property
+    def holds_hardware(self) -> bool:
+        """Whether it counts against the quota: everything but paused, scaled to zero or failed."""
+        return self.state not in ("paused", "scaledToZero", "failed")
 
     @property
     def health_route(self) -> str:
@@ -141,6 +155,14 @@ class Settings:
     update_lag_seconds: float = 0.3
     latency_ms: float = 20.0
     capacity: int = 32
+    #: accelerators a namespace may hold per (vendor, instance type), unless set otherwise per namespace
+    default_quota: int = 64
+    #: (namespace, vendor, instance type) -> maximum accelerators
+    quotas: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    #: whether the v3 (structured, searchable) logs are served; without, they answer 501
+    logs_v3: bool = True
+    #: page size of the endpoint listing when the caller gives no ``limit``
+    page_size: int = 20
 
 
 class World:
@@ -152,12 +174,33 @@ class World:
         self.endpoints: dict[tuple[str, str], Endpoint] = {}
         self.deleted_meters: dict[tuple[str, str], Meter] = {}
         self.unbilled_namespaces: set[str] = set()
+        self.quotas: dict[tuple[str, str, str], int] = dict(settings.quotas)
+        self.logs_v3 = settings.logs_v3
         self._tokens = {user.token: user for user in settings.users}
 
     def reset(self) -> None:
         self.endpoints.clear()
         self.deleted_meters.clear()
         self.unbilled_namespaces.clear()
+        self.quotas = dict(self.settings.quotas)
+        self.logs_v3 = self.settings.logs_v3
+
+    # -- quotas ----------------------------------------------------------------------------------
+
+    def quota(self, namespace: str, vendor: str, instance_type: str) -> int:
+        return self.quotas.get((namespace, vendor, instance_type), self.settings.default_quota)
+
+    def used(self, namespace: str, vendor: str, instance_type: str, but: Endpoint | None = None) -> int:
+        """Accelerators of this type the namespace's endpoints hold now (``but`` one of them)."""
+        return sum(
+            endpoint.accelerators
+            for (ns, _), endpoint in self.endpoints.items()
+            if ns == namespace
+            and endpoint is not but
+            and self.advance(endpoint).holds_hardware
+            and endpoint.config["provider"]["vendor"] == vendor
+            and endpoint.config["compute"]["instanceType"] == instance_type
+        )
 
     def user_for(self, token: str | None) -> User | None:
         return self._tokens.get(token) if token else None
@@ -177,6 +220,7 @@ class World:
         endpoint.state = state
         endpoint.message = message or STATE_MESSAGES[state]
         endpoint.updated_at = at
+        endpoint.history.append((at, state, endpoint.message))
         if state == "paused":
             endpoint.url = None
         elif state in ("initializing", "running", "updating", "scaledToZero") and endpoint.url is None:
@@ -212,13 +256,19 @@ class World:
         now = time.time()
         config = copy.deepcopy(body)
         model = config["model"]
-        model.setdefault("revision", None)
+        if not model.get("revision"):  # the service pins the revision it deployed: the commit of main
+            model["revision"] = hashlib.sha1(f"{model['repository']}@main".encode()).hexdigest()
         if model.get("task") is None:
             model["task"] = infer_task(model["repository"])
         model.setdefault("env", {})
         model.setdefault("secrets", {})
-        config["compute"]["scaling"].setdefault("scaleToZeroTimeout", None)
         config.pop("accountId", None)
+        # Fields every 2026 answer carries; a create body's top-level cacheHttpResponses lands here.
+        config.setdefault("tags", [])
+        features = config.setdefault("experimentalFeatures", {})
+        if "cacheHttpResponses" in config:
+            features["cacheHttpResponses"] = config.pop("cacheHttpResponses")
+        config.setdefault("notifications", {})
         endpoint = Endpoint(
             namespace,
             body["name"],
@@ -228,6 +278,7 @@ class World:
             STATE_MESSAGES["pending"],
             now,
             now,
+            history=[(now, "pending", STATE_MESSAGES["pending"])],
             segment_start=now,
         )
         self.endpoints[(namespace, endpoint.name)] = endpoint
@@ -239,6 +290,13 @@ class World:
 
     def update(self, endpoint: Endpoint, changes: dict[str, Any]) -> None:
         now = time.time()
+        changes = dict(changes)
+        if "cacheHttpResponses" in changes:
+            features = {
+                **changes.get("experimentalFeatures", {}),
+                "cacheHttpResponses": changes.pop("cacheHttpResponses"),
+            }
+            changes["experimentalFeatures"] = features
         endpoint.config = deep_merge(endpoint.config, changes)
         if endpoint.state in ("paused", "scaledToZero"):
             endpoint.updated_at = now
@@ -302,6 +360,8 @@ class World:
             if isinstance(variant, dict) and isinstance(variant.get("credentials"), dict):
                 variant["credentials"] = {"username": "", "password": None}
         compute = config["compute"]
+        if compute["scaling"].get("scaleToZeroTimeout") is None:  # unset: absent, never null
+            compute["scaling"].pop("scaleToZeroTimeout", None)
         compute["id"] = "-".join(
             (
                 config["provider"]["vendor"],
