@@ -3,6 +3,7 @@ provider's own pytest plugin, the one users get too."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,13 @@ def make_spec(name: str = "test-ep", **overrides) -> EndpointSpec:
 
 
 def client_kwargs(cloud: Emulator, **overrides) -> dict:
-    return {"api_url": cloud.url, "hub_url": cloud.url, "retry": FAST_RETRY, **overrides}
+    return {
+        "api_url": cloud.url,
+        "hub_url": cloud.url,
+        "catalog_url": cloud.catalog_url,
+        "retry": FAST_RETRY,
+        **overrides,
+    }
 
 
 @pytest.fixture
@@ -53,10 +60,50 @@ async def aclient(cloud: Emulator):
         yield async_client
 
 
+class _Blocking:
+    """Runs an AsyncEndpointsClient's coroutines to completion on a private loop, so one test body
+    checks both clients."""
+
+    def __init__(self, client: AsyncEndpointsClient, loop: asyncio.AbstractEventLoop) -> None:
+        self._client, self._loop = client, loop
+
+    def __getattr__(self, name):
+        method = getattr(self._client, name)
+        return lambda *args, **kwargs: self._loop.run_until_complete(method(*args, **kwargs))
+
+
+@pytest.fixture(params=["sync", "async"])
+def make_client(request, cloud):
+    """Factory of clients of the parametrized flavour, closed after the test."""
+    closers = []
+    loop = asyncio.new_event_loop()
+
+    def make(token: str | None = None, **overrides):
+        kwargs = client_kwargs(cloud, **overrides)
+        if request.param == "sync":
+            client = EndpointsClient(token or cloud.token, **kwargs)
+            closers.append(client.close)
+            return client
+        client = AsyncEndpointsClient(token or cloud.token, **kwargs)
+        closers.append(lambda: loop.run_until_complete(client.aclose()))
+        return _Blocking(client, loop)
+
+    yield make
+    for close in closers:
+        close()
+    loop.close()
+
+
+@pytest.fixture
+def api(make_client):
+    return make_client()
+
+
 @pytest.fixture
 def hub(cloud: Emulator, monkeypatch: pytest.MonkeyPatch) -> HfApi:
     """The real huggingface_hub client, its every management call, whoami and token sent to the emulator."""
     monkeypatch.setattr(huggingface_hub.constants, "INFERENCE_ENDPOINTS_ENDPOINT", f"{cloud.url}/v2")
+    monkeypatch.setattr(huggingface_hub.constants, "INFERENCE_CATALOG_ENDPOINT", f"{cloud.url}/api/catalog")
     monkeypatch.setenv(
         "HF_TOKEN", cloud.token
     )  # the personal listing of namespace="*" uses the ambient token
@@ -89,7 +136,7 @@ def dagbag():
 
 
 @pytest.fixture
-def run_dag(dagbag, capfd):
+def run_dag(dagbag, capfd, caplog):
     """Run a DAG of tests/dags with dag.test() (triggers inline) and collect what it left."""
     from airflow.models import TaskInstance
     from airflow.models.xcom import XComModel
@@ -97,14 +144,18 @@ def run_dag(dagbag, capfd):
 
     def run(dag_id: str, logical_date=None, conf: dict[str, Any] | None = None) -> Run:
         capfd.readouterr()
+        caplog.clear()
         dagrun = dagbag.get_dag(dag_id).test(logical_date=logical_date, run_after=logical_date, run_conf=conf)
         out, err = capfd.readouterr()
+        # stdlib loggers (ours among them) write to the stream pytest held when logging was set up,
+        # not to this fixture's: their records are collected by caplog instead
+        logged = caplog.text
         with create_session() as session:
             tis = session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=dagrun.run_id).all()
             xcoms = session.query(XComModel).filter_by(dag_id=dag_id, run_id=dagrun.run_id).all()
             tasks = {ti.task_id: str(ti.state) for ti in tis}
             returns = {x.task_id: x.value for x in xcoms if x.key == "return_value"}
             links = {x.task_id: x.value for x in xcoms if x.key == "_link_HuggingFaceEndpointLink"}
-        return Run(str(dagrun.state), tasks, returns, links, out + err)
+        return Run(str(dagrun.state), tasks, returns, links, out + err + logged)
 
     return run

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from airflow_provider_hfep.endpoints.client import AsyncEndpointsClient, EndpointsClient
+from airflow_provider_hfep.endpoints.diagnostics import Diagnosis
 from airflow_provider_hfep.endpoints.errors import (
     AuthenticationError,
+    CapacityError,
     ConflictError,
     EndpointFailedError,
     EndpointPausedError,
@@ -24,11 +26,15 @@ from airflow_provider_hfep.endpoints.errors import (
     ValidationFailedError,
 )
 from airflow_provider_hfep.endpoints.models import (
+    CatalogModel,
+    ComputeQuota,
     EndpointListing,
     EndpointStatus,
     EndpointType,
     HardwareOption,
     InferenceEndpoint,
+    LogLine,
+    Replica,
     ScalingMetric,
 )
 from airflow_provider_hfep.endpoints.payloads import EndpointSpec, EndpointUpdate
@@ -37,6 +43,10 @@ from airflow_provider_hfep.endpoints.retry import RetryPolicy
 __all__ = [
     "AsyncEndpointsClient",
     "AuthenticationError",
+    "CapacityError",
+    "CatalogModel",
+    "ComputeQuota",
+    "Diagnosis",
     "ConflictError",
     "EndpointFailedError",
     "EndpointListing",
@@ -57,9 +67,11 @@ __all__ = [
     "HardwareOption",
     "InferenceEndpoint",
     "InvalidEndpointArgumentError",
+    "LogLine",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitedError",
+    "Replica",
     "RetryPolicy",
     "ScalingMetric",
     "ServerError",

@@ -17,10 +17,14 @@ import httpx
 
 from airflow_provider_hfep.endpoints.errors import InvalidEndpointArgumentError
 from airflow_provider_hfep.endpoints.models import (
+    CatalogModel,
+    ComputeQuota,
     EndpointListing,
     EndpointStatus,
     HardwareOption,
     InferenceEndpoint,
+    LogLine,
+    Replica,
 )
 from airflow_provider_hfep.endpoints.plans import EndpointsApi, Plan, Send, Sleep
 from airflow_provider_hfep.endpoints.retry import RetryPolicy
@@ -32,6 +36,9 @@ from airflow_provider_hfep.endpoints.transport import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow_provider_hfep.endpoints.diagnostics import Diagnosis
     from airflow_provider_hfep.endpoints.payloads import EndpointSpec, EndpointUpdate
     from airflow_provider_hfep.endpoints.waiting import WatchResult
 
@@ -40,6 +47,7 @@ T = TypeVar("T")
 DEFAULT_API_URL = "https://api.endpoints.huggingface.cloud"
 DEFAULT_HUB_URL = "https://huggingface.co"
 DEFAULT_TIMEOUT = 30.0
+DEFAULT_CATALOG_URL = "https://endpoints.huggingface.co/api/v1/catalog"
 
 
 class _ClientBase:
@@ -56,6 +64,7 @@ class _ClientBase:
         verify: bool | str = True,
         retry: RetryPolicy | None = None,
         allow_insecure_http: bool = False,
+        catalog_url: str = DEFAULT_CATALOG_URL,
     ) -> None:
         if not isinstance(token, str) or not token.strip():
             raise InvalidEndpointArgumentError(
@@ -70,7 +79,9 @@ class _ClientBase:
             check_base_url("hub_url", hub_url, allow_insecure_http),
             namespace,
             retry or RetryPolicy(),
+            check_base_url("catalog_url", catalog_url, allow_insecure_http),
         )
+        self._redacted = (token,)  # never shown in what diagnose() reads from the endpoint's log
         self._verify = verify
         self._http_options: dict[str, Any] = {
             "auth": BearerAuth(token),
@@ -102,6 +113,8 @@ class _ClientBase:
         kwargs: dict[str, Any] = {"headers": send.headers}
         if send.json is not None:
             kwargs["json"] = send.json
+        if send.params:
+            kwargs["params"] = send.params
         if send.timeout is not None:
             kwargs["timeout"] = send.timeout
         return kwargs
@@ -162,9 +175,21 @@ class EndpointsClient(_ClientBase):
         """Return the namespace calls act in when none is given (whoami is asked at most once)."""
         return self._run(self._api.resolve_namespace(namespace))
 
-    def list_endpoints(self, namespace: str | None = None) -> EndpointListing:
-        """Endpoints of a namespace, or of the user and each organisation with ``"*"``."""
-        return self._run(self._api.list_endpoints(namespace))
+    def list_endpoints(
+        self,
+        namespace: str | None = None,
+        *,
+        tags: Sequence[str] | None = None,
+        search: str | None = None,
+        limit: int | None = None,
+    ) -> EndpointListing:
+        """
+        List every endpoint of a namespace, or of the user and each organisation with ``"*"``.
+
+        Every page is read (``limit`` is the page size); ``tags`` keeps the endpoints carrying all of
+        them, ``search`` those whose name contains it.
+        """
+        return self._run(self._api.list_endpoints(namespace, tags, search, limit))
 
     def get(self, name: str, *, namespace: str | None = None) -> InferenceEndpoint:
         """Read one endpoint."""
@@ -201,6 +226,90 @@ class EndpointsClient(_ClientBase):
     def list_hardware(self, namespace: str | None = None) -> list[HardwareOption]:
         """List the compute offers (with prices and quota) available to a namespace."""
         return self._run(self._api.list_hardware(namespace))
+
+    def quotas(self, namespace: str | None = None) -> list[ComputeQuota]:
+        """List, per vendor and instance type, the accelerators the namespace may hold and holds."""
+        return self._run(self._api.quotas(namespace))
+
+    def check_capacity(
+        self,
+        *,
+        vendor: str,
+        region: str,
+        instance_type: str,
+        instance_size: str,
+        replicas: int = 1,
+        already_held: int = 0,
+        namespace: str | None = None,
+    ) -> HardwareOption | None:
+        """Refuse (:class:`CapacityError`) hardware the namespace cannot get now: quota, availability."""
+        return self._run(
+            self._api.check_capacity(
+                namespace, vendor, region, instance_type, instance_size, replicas, already_held
+            )
+        )
+
+    def logs(
+        self,
+        name: str,
+        *,
+        namespace: str | None = None,
+        tail: int | None = 200,
+        replica: str | None = None,
+        level: str | None = None,
+        search: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> list[LogLine]:
+        """Read the endpoint's log, oldest first (v3 where offered, else v2), the token hidden."""
+        return self._run(
+            self._api.logs(name, namespace, tail, replica, level, search, since, until, self._redacted)
+        )
+
+    def replicas(self, name: str, *, namespace: str | None = None) -> list[Replica]:
+        """Read the state of each of the endpoint's replicas."""
+        return self._run(self._api.replicas(name, namespace))
+
+    def metrics(
+        self,
+        name: str,
+        metric: str,
+        *,
+        start: float,
+        end: float,
+        step_seconds: int = 60,
+        namespace: str | None = None,
+    ) -> dict[str, Any]:
+        """Read one metric (``replica-status``, ``pending-request``, ``response-elapsed``...) over a window."""
+        return self._run(self._api.metrics(name, namespace, metric, start, end, step_seconds))
+
+    def list_catalog(
+        self,
+        *,
+        task: str | None = None,
+        accelerator: str | None = None,
+        engine: str | None = None,
+        search: str | None = None,
+        limit: int | None = None,
+    ) -> list[CatalogModel]:
+        """List the models of Hugging Face's catalog, filtered."""
+        return self._run(self._api.list_catalog(task, accelerator, engine, search, limit))
+
+    def deploy_from_catalog(
+        self,
+        *,
+        repo_id: str | None = None,
+        recipe_id: str | None = None,
+        name: str | None = None,
+        accelerator: str | None = None,
+        namespace: str | None = None,
+    ) -> InferenceEndpoint:
+        """Deploy a catalog model (``repo_id``) or one of its recipes (``recipe_id``)."""
+        return self._run(self._api.deploy_from_catalog(namespace, repo_id, recipe_id, name, accelerator))
+
+    def diagnose(self, name: str, *, namespace: str | None = None, health_failing: bool = False) -> Diagnosis:
+        """Explain a failed, stuck or unhealthy deployment from its log and replicas (token hidden)."""
+        return self._run(self._api.diagnose(name, namespace, self._redacted, health_failing))
 
     def health_status(self, endpoint: InferenceEndpoint, timeout: float | None = None) -> int | None:
         """Return the HTTP status of the endpoint's health route, ``None`` without URL or answer."""
@@ -306,9 +415,16 @@ class AsyncEndpointsClient(_ClientBase):
         """See :meth:`EndpointsClient.resolve_namespace`."""
         return await self._run(self._api.resolve_namespace(namespace))
 
-    async def list_endpoints(self, namespace: str | None = None) -> EndpointListing:
+    async def list_endpoints(
+        self,
+        namespace: str | None = None,
+        *,
+        tags: Sequence[str] | None = None,
+        search: str | None = None,
+        limit: int | None = None,
+    ) -> EndpointListing:
         """See :meth:`EndpointsClient.list_endpoints`."""
-        return await self._run(self._api.list_endpoints(namespace))
+        return await self._run(self._api.list_endpoints(namespace, tags, search, limit))
 
     async def get(self, name: str, *, namespace: str | None = None) -> InferenceEndpoint:
         """See :meth:`EndpointsClient.get`."""
@@ -345,6 +461,94 @@ class AsyncEndpointsClient(_ClientBase):
     async def list_hardware(self, namespace: str | None = None) -> list[HardwareOption]:
         """See :meth:`EndpointsClient.list_hardware`."""
         return await self._run(self._api.list_hardware(namespace))
+
+    async def quotas(self, namespace: str | None = None) -> list[ComputeQuota]:
+        """See :meth:`EndpointsClient.quotas`."""
+        return await self._run(self._api.quotas(namespace))
+
+    async def check_capacity(
+        self,
+        *,
+        vendor: str,
+        region: str,
+        instance_type: str,
+        instance_size: str,
+        replicas: int = 1,
+        already_held: int = 0,
+        namespace: str | None = None,
+    ) -> HardwareOption | None:
+        """See :meth:`EndpointsClient.check_capacity`."""
+        return await self._run(
+            self._api.check_capacity(
+                namespace, vendor, region, instance_type, instance_size, replicas, already_held
+            )
+        )
+
+    async def logs(
+        self,
+        name: str,
+        *,
+        namespace: str | None = None,
+        tail: int | None = 200,
+        replica: str | None = None,
+        level: str | None = None,
+        search: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> list[LogLine]:
+        """See :meth:`EndpointsClient.logs`."""
+        return await self._run(
+            self._api.logs(name, namespace, tail, replica, level, search, since, until, self._redacted)
+        )
+
+    async def replicas(self, name: str, *, namespace: str | None = None) -> list[Replica]:
+        """See :meth:`EndpointsClient.replicas`."""
+        return await self._run(self._api.replicas(name, namespace))
+
+    async def metrics(
+        self,
+        name: str,
+        metric: str,
+        *,
+        start: float,
+        end: float,
+        step_seconds: int = 60,
+        namespace: str | None = None,
+    ) -> dict[str, Any]:
+        """See :meth:`EndpointsClient.metrics`."""
+        return await self._run(self._api.metrics(name, namespace, metric, start, end, step_seconds))
+
+    async def list_catalog(
+        self,
+        *,
+        task: str | None = None,
+        accelerator: str | None = None,
+        engine: str | None = None,
+        search: str | None = None,
+        limit: int | None = None,
+    ) -> list[CatalogModel]:
+        """See :meth:`EndpointsClient.list_catalog`."""
+        return await self._run(self._api.list_catalog(task, accelerator, engine, search, limit))
+
+    async def deploy_from_catalog(
+        self,
+        *,
+        repo_id: str | None = None,
+        recipe_id: str | None = None,
+        name: str | None = None,
+        accelerator: str | None = None,
+        namespace: str | None = None,
+    ) -> InferenceEndpoint:
+        """See :meth:`EndpointsClient.deploy_from_catalog`."""
+        return await self._run(
+            self._api.deploy_from_catalog(namespace, repo_id, recipe_id, name, accelerator)
+        )
+
+    async def diagnose(
+        self, name: str, *, namespace: str | None = None, health_failing: bool = False
+    ) -> Diagnosis:
+        """See :meth:`EndpointsClient.diagnose`."""
+        return await self._run(self._api.diagnose(name, namespace, self._redacted, health_failing))
 
     async def health_status(self, endpoint: InferenceEndpoint, timeout: float | None = None) -> int | None:
         """See :meth:`EndpointsClient.health_status`."""

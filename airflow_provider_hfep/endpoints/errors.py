@@ -77,6 +77,8 @@ class EndpointsApiError(EndpointsError):
 class ValidationFailedError(EndpointsApiError):
     """400/422: the server refused the request body or the operation in the current state."""
 
+    fix = "change what the service's message names (a field of the request, or the endpoint's state)"
+
 
 class AuthenticationError(EndpointsApiError):
     """401: the token is missing, wrong or expired."""
@@ -156,6 +158,20 @@ class EndpointScaledToZeroError(EndpointStateError):
 
 class EndpointWaitTimeoutError(EndpointsError, TimeoutError):
     """The endpoint did not reach the awaited state before the deadline."""
+
+
+class CapacityError(EndpointsError):
+    """
+    The hardware an operation needs is not there for this namespace now: refused before asking.
+
+    :param reason: what is missing, e.g. ``quota: 4 of 4 nvidia-a10g in aws/us-east-1 in use``.
+    :param fix: what to do instead.
+    """
+
+    def __init__(self, reason: str, fix: str) -> None:
+        self.reason = reason
+        self.fix = fix
+        super().__init__(f"{reason}. Fix: {fix}")
 
 
 _STATUS_CLASSES: dict[int, type[EndpointsApiError]] = {

@@ -102,6 +102,10 @@ class InferenceEndpoint:
     :param message: the status message the service gives (the reason of a failure).
     :param created_at: when it was created (aware, UTC).
     :param updated_at: when its status last changed (aware, UTC).
+    :param tags: its tags.
+    :param image_kind: the kind of container that serves it (``tgi``, ``tei``, ``vLLM``, ``custom``...).
+    :param experimental_features: the experimental features it has turned on (``cacheHttpResponses``...).
+    :param route: its custom routing (``domain``, ``path``), ``None`` without one.
     :param raw: the whole JSON object the API returned.
     """
 
@@ -118,7 +122,11 @@ class InferenceEndpoint:
     message: str
     created_at: datetime
     updated_at: datetime
-    raw: dict[str, Any] = field(repr=False, compare=False)
+    tags: tuple[str, ...] = ()
+    image_kind: str | None = None
+    experimental_features: dict[str, Any] = field(default_factory=dict, compare=False)
+    route: dict[str, Any] | None = field(default=None, compare=False)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_raw(cls, raw: dict[str, Any], namespace: str) -> InferenceEndpoint:
@@ -139,6 +147,10 @@ class InferenceEndpoint:
             message=status.get("message") or "",
             created_at=parse_timestamp(status["createdAt"]),
             updated_at=parse_timestamp(status["updatedAt"]),
+            tags=tuple(raw.get("tags") or ()),
+            image_kind=next(iter(model.get("image") or {}), None),
+            experimental_features=dict(raw.get("experimentalFeatures") or {}),
+            route=dict(raw["route"]) if isinstance(raw.get("route"), dict) else None,
             raw=raw,
         )
 
@@ -165,6 +177,10 @@ class InferenceEndpoint:
             "message": self.message,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
+            "tags": list(self.tags),
+            "image_kind": self.image_kind,
+            "experimental_features": self.experimental_features,
+            "route": self.route,
             "raw": _redact_secrets(self.raw),
         }
 
@@ -205,9 +221,11 @@ class HardwareOption:
     :param architecture: human name of the hardware.
     :param num_accelerators: accelerators per replica.
     :param memory_gb: memory per replica.
-    :param gpu_memory_gb: total GPU memory per replica, ``None`` on CPU.
-    :param price_per_hour: USD per replica-hour.
+    :param gpu_memory_gb: GPU memory per accelerator (the 2026 API's meaning), ``None`` on CPU.
+    :param price_per_hour: USD per replica-hour, for all of the replica's accelerators.
     :param status: ``available``, ``low_availability``, ``not_available``, ``reserved``, ``deprecated``.
+    :param quota_max: accelerators of this type the namespace may hold, if the listing says.
+    :param quota_used: accelerators of this type the namespace holds now, if the listing says.
     """
 
     vendor: str
@@ -222,6 +240,8 @@ class HardwareOption:
     gpu_memory_gb: float | None
     price_per_hour: float
     status: str
+    quota_max: int | None = None
+    quota_used: int | None = None
 
     @classmethod
     def list_from_raw(cls, raw: dict[str, Any]) -> list[HardwareOption]:
@@ -240,8 +260,160 @@ class HardwareOption:
                 gpu_memory_gb=compute.get("gpuMemoryGb"),
                 price_per_hour=compute["pricePerHour"],
                 status=compute["status"],
+                quota_max=(compute.get("quota") or {}).get("maxAccelerators"),
+                quota_used=(compute.get("quota") or {}).get("usedAccelerators"),
             )
             for vendor in raw.get("vendors", [])
             for region in vendor.get("regions", [])
             for compute in region.get("computes", [])
         ]
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """
+    One line of an endpoint's log.
+
+    :param message: the text.
+    :param timestamp: when it was written (as the service wrote it), if known.
+    :param level: ``info``, ``warning``, ``error``... if known.
+    :param replica: the replica that wrote it, if known.
+    """
+
+    message: str
+    timestamp: str | None = None
+    level: str | None = None
+    replica: str | None = None
+
+    @classmethod
+    def from_record(cls, record: Any) -> LogLine:
+        """Read one v3 record, whatever of its keys the service filled in (its schema is not published)."""
+        if not isinstance(record, dict):
+            return cls(message=str(record))
+        message = record.get("message", record.get("msg", record.get("text", "")))
+        return cls(
+            message=str(message),
+            timestamp=record.get("timestamp", record.get("time")),
+            level=(record.get("level") or record.get("severity") or None),
+            replica=record.get("replica", record.get("replicaId")),
+        )
+
+    @classmethod
+    def from_text(cls, line: str) -> LogLine:
+        """Read one v2 line: ``<timestamp> <LEVEL> <replica> <message>`` when it has that shape."""
+        parts = line.split(" ", 3)
+        if len(parts) == 4 and parts[0][:4].isdigit() and parts[1].isupper():
+            replica = None if parts[2] == "-" else parts[2]
+            return cls(message=parts[3], timestamp=parts[0], level=parts[1].lower(), replica=replica)
+        return cls(message=line)
+
+    def __str__(self) -> str:
+        head = " ".join(p for p in (self.timestamp, (self.level or "").upper(), self.replica) if p)
+        return f"{head} {self.message}" if head else self.message
+
+
+@dataclass(frozen=True)
+class Replica:
+    """
+    One replica of an endpoint (``GET .../replica``).
+
+    :param id: its name.
+    :param live: whether it serves.
+    :param updating: whether it is being replaced by an update.
+    :param stage: where it is in its life (``starting``, ``running``, ``failed``...).
+    :param exit_code: the exit code of its container, once it stopped.
+    :param started_at: when it started.
+    :param stopped_at: when it stopped.
+    """
+
+    id: str | None
+    live: bool
+    updating: bool
+    stage: str | None
+    exit_code: int | None = None
+    started_at: str | None = None
+    stopped_at: str | None = None
+
+    @classmethod
+    def list_from_raw(cls, raw: Any) -> list[Replica]:
+        items = raw.get("replicas", raw.get("items", [])) if isinstance(raw, dict) else raw
+        return [
+            cls(
+                id=item.get("id", item.get("name")),
+                live=bool(item.get("live")),
+                updating=bool(item.get("updating")),
+                stage=item.get("stage"),
+                exit_code=item.get("exitCode"),
+                started_at=item.get("startedAt"),
+                stopped_at=item.get("stoppedAt"),
+            )
+            for item in items or []
+            if isinstance(item, dict)
+        ]
+
+    def __str__(self) -> str:
+        exit_code = "" if self.exit_code is None else f", exit code {self.exit_code}"
+        return f"{self.id}: {self.stage}{' (live)' if self.live else ''}{exit_code}"
+
+
+@dataclass(frozen=True)
+class ComputeQuota:
+    """
+    How many accelerators of one type a namespace may hold at one vendor, and holds now.
+
+    :param vendor: the cloud vendor.
+    :param instance_type: e.g. ``nvidia-a10g``.
+    :param architecture: human name of the hardware.
+    :param max_accelerators: the quota.
+    :param used_accelerators: held now.
+    """
+
+    vendor: str
+    instance_type: str
+    architecture: str
+    max_accelerators: int
+    used_accelerators: int
+
+    @classmethod
+    def list_from_raw(cls, raw: Any) -> list[ComputeQuota]:
+        vendors = raw.get("vendors", raw.get("items", [])) if isinstance(raw, dict) else raw
+        return [
+            cls(
+                vendor=vendor["name"],
+                instance_type=quota["instanceType"],
+                architecture=quota.get("architecture", ""),
+                max_accelerators=quota["maxAccelerators"],
+                used_accelerators=quota["usedAccelerators"],
+            )
+            for vendor in vendors or []
+            for quota in vendor.get("quotas", [])
+        ]
+
+
+@dataclass(frozen=True)
+class CatalogModel:
+    """
+    A model of Hugging Face's catalog, deployable in one call.
+
+    :param repo_id: the model repository.
+    :param task: the task it serves.
+    :param license: its license.
+    :param recipes: the ready configurations: ``{publicId, accelerator, engineType, ...}`` each.
+    :param raw: the whole JSON object.
+    """
+
+    repo_id: str
+    task: str | None
+    license: str | None
+    recipes: tuple[dict[str, Any], ...]
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_raw(cls, raw: dict[str, Any]) -> CatalogModel:
+        return cls(
+            repo_id=raw["repoId"],
+            task=raw.get("task"),
+            license=raw.get("license"),
+            recipes=tuple(raw.get("recipes") or ()),
+            raw=raw,
+        )

@@ -9,6 +9,7 @@ a billable but unreachable ``private`` endpoint). Each refusal names the argumen
 from __future__ import annotations
 
 import difflib
+import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -18,9 +19,10 @@ from airflow_provider_hfep.endpoints.arguments import check_choice
 from airflow_provider_hfep.endpoints.errors import InvalidEndpointArgumentError
 from airflow_provider_hfep.endpoints.models import EndpointType, ScalingMetric
 
+log = logging.getLogger(__name__)
+
 NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
 ACCELERATORS = ("cpu", "gpu", "neuron")
-PRIVATE_LINK_REGIONS = ("us-east-1", "eu-west-1")
 IMAGE_VARIANTS = (
     "custom",
     "huggingface",
@@ -107,8 +109,8 @@ def validate_endpoint_name(name: Any, field: str = "endpoint_name") -> str:
 
 
 def validate_namespace(namespace: Any, field: str = "namespace") -> str:
-    """Check a namespace (user or organisation name) is a non-empty path segment."""
-    if not isinstance(namespace, str) or not namespace.strip() or "/" in namespace:
+    """Check a namespace (user or organisation name) is one path segment: no space, '/', '?', '#' or '%'."""
+    if not isinstance(namespace, str) or not re.fullmatch(r"[^\s/?#%]+", namespace):
         raise InvalidEndpointArgumentError(
             field,
             f"{namespace!r} is not a valid namespace",
@@ -117,13 +119,30 @@ def validate_namespace(namespace: Any, field: str = "namespace") -> str:
     return namespace
 
 
+def warn_if_unknown(field: str, value: Any, known: Iterable[str]) -> None:
+    """
+    Let through a value the service defines and extends (a task, an accelerator, an image kind).
+
+    Hugging Face adds engines, accelerators and tasks; refusing what this package does not know yet
+    would block what the API takes. An unknown value is logged (with the closest known one, a
+    likely typo) and sent: the service judges it.
+    """
+    known = sorted(known)
+    if value in known:
+        return
+    close = difflib.get_close_matches(str(value), known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    log.warning("%s: %r is not one this provider knows%s; sending it as is", field, value, hint)
+
+
 def validate_task(task: Any, field: str = "task") -> str:
-    """Check a task string is one the service knows; suggest the closest one if not."""
-    if isinstance(task, str) and task in KNOWN_TASKS:
-        return task
-    close = difflib.get_close_matches(str(task), sorted(KNOWN_TASKS), n=1)
-    hint = f"did you mean {close[0]!r}?" if close else "use a Hub pipeline tag such as 'text-generation'"
-    raise InvalidEndpointArgumentError(field, f"{task!r} is not a known task", hint)
+    """Check a task is a non-empty string; warn when the service's known tasks do not include it."""
+    if not isinstance(task, str) or not task.strip():
+        raise InvalidEndpointArgumentError(
+            field, f"{task!r} is not a task", "use a Hub pipeline tag such as 'text-generation'"
+        )
+    warn_if_unknown(field, task, KNOWN_TASKS)
+    return task
 
 
 def _check_type(value: Any) -> None:
@@ -212,13 +231,14 @@ def _check_custom_image(image: Any) -> None:
         )
     if "url" in image:
         return
-    unknown = [key for key in image if key not in IMAGE_VARIANTS]
-    if unknown:
+    if len(image) != 1:
         raise InvalidEndpointArgumentError(
             "custom_image",
-            f"{unknown[0]!r} is neither an image variant nor a flat container with 'url'",
-            f"use a flat dict with 'url', or one variant key among {', '.join(IMAGE_VARIANTS)}",
+            f"has {len(image)} keys: the image is either a flat container with 'url' or one variant",
+            f"use a flat dict with 'url', or one variant key such as {', '.join(IMAGE_VARIANTS[:4])}",
         )
+    for variant in image:
+        warn_if_unknown("custom_image", variant, IMAGE_VARIANTS)
     for variant, config in image.items():
         if variant != "huggingface" and not (isinstance(config, Mapping) and config.get("url")):
             raise InvalidEndpointArgumentError(
@@ -226,6 +246,14 @@ def _check_custom_image(image: Any) -> None:
                 f"variant {variant!r} has no 'url'",
                 f'add the container image: {{"{variant}": {{"url": ...}}}}',
             )
+
+
+def _check_accelerator(accelerator: Any) -> None:
+    if not isinstance(accelerator, str) or not accelerator.strip():
+        raise InvalidEndpointArgumentError(
+            "accelerator", f"{accelerator!r} is not an accelerator", "use e.g. 'gpu'"
+        )
+    warn_if_unknown("accelerator", accelerator, ACCELERATORS)
 
 
 def _check_route_path(path: Any) -> None:
@@ -265,7 +293,7 @@ def validate_arguments(values: Mapping[str, Any]) -> None:
     """
     present = {key: value for key, value in values.items() if value is not None}
     if "accelerator" in present:
-        check_choice("accelerator", present["accelerator"], ACCELERATORS)
+        _check_accelerator(present["accelerator"])
     _check_replicas(present.get("min_replica"), present.get("max_replica"))
     _check_scale_to_zero(present.get("scale_to_zero_timeout"), present.get("min_replica"))
     _check_scaling_metric(present.get("scaling_metric"))
@@ -285,8 +313,10 @@ def validate_arguments(values: Mapping[str, Any]) -> None:
     if "type" in present:
         _check_type(present["type"])
     _check_route_path(present.get("path"))
-    if "private_link_account_id" in present:
-        check_choice("private_link_region", present.get("private_link_region"), PRIVATE_LINK_REGIONS)
+    if "private_link_shared" in present and "private_link_account_id" not in present:
+        raise InvalidEndpointArgumentError(
+            "private_link_shared", "was given without private_link_account_id", "set the AWS account id too"
+        )
 
 
 def build_image(
@@ -342,8 +372,8 @@ class EndpointSpec:
     :param path: custom route path, starting with '/'.
     :param cache_http_responses: whether the proxy caches answers.
     :param tags: tags to attach.
-    :param private_link_account_id: AWS account for PrivateLink.
-    :param private_link_region: ``us-east-1`` or ``eu-west-1``, required with the account id.
+    :param private_link_account_id: AWS account allowed to connect through PrivateLink.
+    :param private_link_shared: share the PrivateLink service across the namespace's endpoints.
     """
 
     name: str
@@ -374,7 +404,7 @@ class EndpointSpec:
     cache_http_responses: bool | None = None
     tags: list[str] | None = None
     private_link_account_id: str | None = None
-    private_link_region: str | None = None
+    private_link_shared: bool | None = None
 
     def __repr__(self) -> str:  # secrets and registry passwords never appear in logs
         shown = {
@@ -392,7 +422,7 @@ class EndpointSpec:
                 raise InvalidEndpointArgumentError(
                     field, f"{value!r} is empty or not a string", f"set {field}"
                 )
-        check_choice("accelerator", self.accelerator, ACCELERATORS)
+        _check_accelerator(self.accelerator)
         _check_type(self.type)
         validate_arguments(vars(self))
 
@@ -422,10 +452,11 @@ class EndpointSpec:
             "type": str(self.type),
         }
         if self.private_link_account_id is not None:
-            body["privateService"] = {
-                "accountId": self.private_link_account_id,
-                "region": self.private_link_region,
-            }
+            # The 2026 contract's EndpointPrivateService: {accountId, shared}. (huggingface_hub 1.33
+            # sends a region there, which the API has no field for.)
+            body["privateService"] = {"accountId": self.private_link_account_id}
+            if self.private_link_shared is not None:
+                body["privateService"]["shared"] = self.private_link_shared
         if self.scaling_metric:
             body["compute"]["scaling"]["measure"] = {str(self.scaling_metric): self.scaling_threshold}
         model = body["model"]
@@ -445,8 +476,8 @@ class EndpointSpec:
                 for key, value in (("domain", self.domain), ("path", self.path))
                 if value is not None
             }
-        if self.cache_http_responses is not None:
-            body["cacheHttpResponses"] = self.cache_http_responses
+        if self.cache_http_responses is not None:  # where the 2026 API keeps it
+            body["experimentalFeatures"] = {"cacheHttpResponses": self.cache_http_responses}
         if self.tags is not None:
             body["tags"] = list(self.tags)
         return body
@@ -553,6 +584,6 @@ class EndpointUpdate:
         put(("model", "secrets"), None if self.secrets is None else dict(self.secrets))
         put(("route", "domain"), self.domain)
         put(("route", "path"), self.path)
-        put(("cacheHttpResponses",), self.cache_http_responses)
+        put(("experimentalFeatures", "cacheHttpResponses"), self.cache_http_responses)
         put(("tags",), None if self.tags is None else list(self.tags))
         return body

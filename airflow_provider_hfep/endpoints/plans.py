@@ -11,17 +11,21 @@ sync and async clients cannot drift apart.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
 
+from airflow_provider_hfep.endpoints.arguments import check_count
+from airflow_provider_hfep.endpoints.diagnostics import Diagnosis, explain, redact
 from airflow_provider_hfep.endpoints.errors import (
+    CapacityError,
     EndpointsApiError,
     EndpointsError,
     EndpointsTimeoutError,
@@ -34,10 +38,14 @@ from airflow_provider_hfep.endpoints.errors import (
     error_from_response,
 )
 from airflow_provider_hfep.endpoints.models import (
+    CatalogModel,
+    ComputeQuota,
     EndpointListing,
     EndpointStatus,
     HardwareOption,
     InferenceEndpoint,
+    LogLine,
+    Replica,
 )
 from airflow_provider_hfep.endpoints.payloads import (
     EndpointSpec,
@@ -75,6 +83,7 @@ class Send:
     json: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     timeout: float | None = None
+    params: dict[str, str | int] | None = None
 
 
 @dataclass(frozen=True)
@@ -95,17 +104,21 @@ class EndpointsApi:
     :param hub_url: base of the Hub, for ``/api/whoami-v2``.
     :param namespace: default namespace; when ``None`` it is resolved once from whoami.
     :param retry: the retry policy for requests that are safe to repeat.
+    :param catalog_url: base of the model catalog API.
     """
 
-    def __init__(self, api_url: str, hub_url: str, namespace: str | None, retry: RetryPolicy) -> None:
+    def __init__(
+        self, api_url: str, hub_url: str, namespace: str | None, retry: RetryPolicy, catalog_url: str = ""
+    ) -> None:
         api_url = api_url.rstrip("/")
         self.api_base = api_url[: -len("/v2")] if api_url.endswith("/v2") else api_url
         self.hub_url = hub_url.rstrip("/")
+        self.catalog_url = catalog_url.rstrip("/")
         self.retry = retry
         self.namespace = validate_namespace(namespace) if namespace else None
 
-    def _url(self, *segments: str) -> str:
-        return f"{self.api_base}/v2/" + "/".join(quote(s, safe="") for s in segments)
+    def _url(self, *segments: str, version: str = "v2") -> str:
+        return f"{self.api_base}/{version}/" + "/".join(quote(s, safe="") for s in segments)
 
     # -- the request layer ---------------------------------------------------------------------
 
@@ -195,15 +208,52 @@ class EndpointsApi:
         raw = yield from self.get_raw(ns, name)
         return InferenceEndpoint.from_raw(raw, ns)
 
-    def list_in(self, namespace: str) -> Plan[list[InferenceEndpoint]]:
-        response = yield from self.request(Send("GET", self._url("endpoint", namespace)))
-        return [InferenceEndpoint.from_raw(item, namespace) for item in response.json()["items"]]
+    def list_in(
+        self,
+        namespace: str,
+        tags: Sequence[str] | None = None,
+        search: str | None = None,
+        limit: int | None = None,
+    ) -> Plan[list[InferenceEndpoint]]:
+        """Every endpoint of one namespace: each page, following ``nextCursor`` to the end."""
+        params: dict[str, str | int] = {}
+        if tags:
+            params["tags"] = ",".join(tags)
+        if search:
+            params["search"] = search
+        if limit is not None:
+            params["limit"] = limit
+        endpoints: list[InferenceEndpoint] = []
+        seen: set[str] = set()
+        while True:
+            response = yield from self.request(
+                Send("GET", self._url("endpoint", namespace), params=dict(params))
+            )
+            page = response.json()
+            endpoints += [InferenceEndpoint.from_raw(item, namespace) for item in page["items"]]
+            cursor = page.get("nextCursor")
+            if not cursor or not page["items"]:
+                return endpoints
+            if cursor in seen:  # a service that hands the same cursor back would loop forever
+                raise EndpointsError(f"Listing {namespace}: the API returned the cursor {cursor!r} twice")
+            seen.add(cursor)
+            params["cursor"] = cursor
 
-    def list_endpoints(self, namespace: str | None) -> Plan[EndpointListing]:
+    def list_endpoints(
+        self,
+        namespace: str | None,
+        tags: Sequence[str] | None = None,
+        search: str | None = None,
+        limit: int | None = None,
+    ) -> Plan[EndpointListing]:
         """One namespace, or ``*``: the user's and each organisation's, failures reported per namespace."""
+        if limit is not None:
+            check_count("limit", limit, 1)
+        if isinstance(tags, str):
+            raise InvalidEndpointArgumentError("tags", f"{tags!r} is a string", "pass a list of tags")
         if namespace != "*":
             ns = yield from self.resolve_namespace(namespace)
-            items = yield from self.list_in(ns)
+            items = yield from self.list_in(ns, tags, search, limit)
             return EndpointListing(items)
         me = yield from self.whoami()
         namespaces = ([me["name"]] if me.get("type") == "user" else []) + [
@@ -213,7 +263,7 @@ class EndpointsApi:
         failures: dict[str, Exception] = {}
         for ns in namespaces:
             try:
-                endpoints += yield from self.list_in(ns)
+                endpoints += yield from self.list_in(ns, tags, search, limit)
             except EndpointsApiError as exc:
                 log.warning("Could not list endpoints of namespace %s: %s", ns, exc)
                 failures[ns] = exc
@@ -295,6 +345,232 @@ class EndpointsApi:
         ns = yield from self.resolve_namespace(namespace)
         response = yield from self.request(Send("GET", self._url("provider", ns)))
         return HardwareOption.list_from_raw(response.json())
+
+    def quotas(self, namespace: str | None) -> Plan[list[ComputeQuota]]:
+        ns = yield from self.resolve_namespace(namespace)
+        response = yield from self.request(Send("GET", self._url("provider", "quotas", ns)))
+        return ComputeQuota.list_from_raw(response.json())
+
+    def check_capacity(
+        self,
+        namespace: str | None,
+        vendor: str,
+        region: str,
+        instance_type: str,
+        instance_size: str,
+        replicas: int,
+        already_held: int = 0,
+    ) -> Plan[HardwareOption | None]:
+        """
+        Refuse, before any change, hardware the namespace cannot get now: quota or availability.
+
+        Reads the hardware listing (the offer's status and quota, per region). What the listing does
+        not describe (an instance type it does not list, a missing quota) is the service's to judge:
+        it passes. ``already_held`` accelerators of this type are the endpoint's own (an update).
+        """
+        check_count("replicas", replicas, 0)
+        check_count("already_held", already_held, 0)
+        offers = yield from self.list_hardware(namespace)
+        offer = next(
+            (
+                o
+                for o in offers
+                if (o.vendor, o.region, o.instance_type, o.instance_size)
+                == (vendor, region, instance_type, instance_size)
+            ),
+            None,
+        )
+        where = f"{vendor}/{region}"
+        if offer is None:
+            log.warning(
+                "%s %s in %s is not in the hardware listing: the service will judge",
+                instance_type,
+                instance_size,
+                where,
+            )
+            return None
+        if offer.status in ("not_available", "notAvailable", "deprecated"):
+            raise CapacityError(
+                f"{instance_type} {instance_size} in {where} is {offer.status}",
+                "choose another instance type or region (the hardware listing, list_hardware(), says which)",
+            )
+        if offer.quota_max is not None and offer.quota_used is not None:
+            needed = offer.num_accelerators * max(1, replicas) - already_held
+            if offer.quota_used + needed > offer.quota_max:
+                raise CapacityError(
+                    f"quota: {offer.quota_used} of {offer.quota_max} {instance_type} in {where} in use, "
+                    f"and this needs {needed} more",
+                    "pause or delete an endpoint that holds them, ask Hugging Face for more quota, or choose "
+                    "other hardware",
+                )
+        return offer
+
+    def logs(
+        self,
+        name: str,
+        namespace: str | None,
+        tail: int | None = 200,
+        replica: str | None = None,
+        level: str | None = None,
+        search: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        secrets: Sequence[str] = (),
+    ) -> Plan[list[LogLine]]:
+        """
+        Read the endpoint's log, oldest first: the searchable v3 logs, or the v2 text where v3 answers 501.
+
+        ``level``, ``search``, ``since`` and ``until`` (RFC 3339) filter on the service where it can (v3);
+        with v2 they are applied here to the lines read. ``secrets`` (and anything that looks like a
+        Hugging Face token) are hidden in the messages: a container may print its environment.
+        """
+        lines = yield from self._read_logs(name, namespace, tail, replica, level, search, since, until)
+        return [dataclasses.replace(line, message=redact(line.message, secrets)) for line in lines]
+
+    def _read_logs(
+        self,
+        name: str,
+        namespace: str | None,
+        tail: int | None,
+        replica: str | None,
+        level: str | None,
+        search: str | None,
+        since: str | None,
+        until: str | None,
+    ) -> Plan[list[LogLine]]:
+        validate_endpoint_name(name)
+        if tail is not None:
+            check_count("tail", tail, 1)
+        ns = yield from self.resolve_namespace(namespace)
+        params: dict[str, str | int] = {
+            k: v
+            for k, v in {
+                "tail": tail,
+                "replica": replica,
+                "level": level,
+                "search": search,
+                "since": since,
+                "until": until,
+            }.items()
+            if v is not None
+        }
+        response = yield from self.exchange(
+            Send("GET", self._url("endpoint", ns, name, "logs", version="v3"), params=params)
+        )
+        if response.status_code not in (404, 501):
+            if response.is_error:
+                response.read()
+                raise error_from_response(response)
+            body = response.json()
+            records = (
+                body.get("logs", body.get("items", body.get("data", []))) if isinstance(body, dict) else body
+            )
+            return [LogLine.from_record(record) for record in records or []]
+        v2 = {k: v for k, v in params.items() if k in ("tail", "replica")}
+        text = yield from self.request(Send("GET", self._url("endpoint", ns, name, "logs"), params=v2))
+        lines = [LogLine.from_text(line) for line in text.text.splitlines() if line.strip()]
+        return [
+            line
+            for line in lines
+            if (level is None or (line.level or "").lower() == level.lower())
+            and (search is None or search.lower() in line.message.lower())
+            and (since is None or line.timestamp is None or line.timestamp >= since)
+            and (until is None or line.timestamp is None or line.timestamp <= until)
+        ]
+
+    def replicas(self, name: str, namespace: str | None) -> Plan[list[Replica]]:
+        validate_endpoint_name(name)
+        ns = yield from self.resolve_namespace(namespace)
+        response = yield from self.request(Send("GET", self._url("endpoint", ns, name, "replica")))
+        return Replica.list_from_raw(response.json())
+
+    def metrics(
+        self, name: str, namespace: str | None, metric: str, start: float, end: float, step_seconds: int
+    ) -> Plan[dict[str, Any]]:
+        """One metric's series over ``[start, end]`` (epoch seconds), as the service answers it."""
+        validate_endpoint_name(name)
+        if end <= start:
+            raise InvalidEndpointArgumentError(
+                "start", f"{start} is not before end={end}", "give a window whose start is before its end"
+            )
+        check_count("step_seconds", step_seconds, 1)
+        ns = yield from self.resolve_namespace(namespace)
+        body = {"from": int(start), "to": int(end), "step": f"{int(step_seconds)}s"}
+        segments = ["endpoint", ns, name, "metrics", *metric.split("/")]
+        response = yield from self.request(Send("POST", self._url(*segments), json=body))
+        return response.json()
+
+    def list_catalog(
+        self,
+        task: str | None,
+        accelerator: str | None,
+        engine: str | None,
+        search: str | None,
+        limit: int | None,
+    ) -> Plan[list[CatalogModel]]:
+        params = {
+            k: v
+            for k, v in {
+                "task": task,
+                "accelerator": accelerator,
+                "engine": engine,
+                "search": search,
+                "limit": limit,
+            }.items()
+            if v is not None
+        }
+        response = yield from self.request(Send("GET", f"{self.catalog_url}/list", params=params))
+        return [CatalogModel.from_raw(item) for item in response.json().get("items", [])]
+
+    def deploy_from_catalog(
+        self,
+        namespace: str | None,
+        repo_id: str | None,
+        recipe_id: str | None,
+        name: str | None,
+        accelerator: str | None,
+    ) -> Plan[InferenceEndpoint]:
+        """Deploy a catalog model (by repository) or recipe; never re-sent blindly (it creates)."""
+        if (repo_id is None) == (recipe_id is None):
+            raise InvalidEndpointArgumentError(
+                "repo_id",
+                "give exactly one of repo_id and recipe_id",
+                "name the model, or one of its recipes",
+            )
+        if name is not None:
+            validate_endpoint_name(name)
+        ns = yield from self.resolve_namespace(namespace)
+        path = f"model/{quote(repo_id, safe='/')}" if repo_id else f"recipe/{quote(str(recipe_id), safe='')}"
+        body: dict[str, Any] = {"namespace": ns}
+        if name is not None:
+            body["config"] = {"name": name}
+        if accelerator is not None:
+            body["accelerator"] = accelerator
+        send = Send("POST", f"{self.catalog_url}/{path}/deploy", json=body)
+        response = yield from self.request(send, retry_statuses=frozenset({429}), retry_transport=False)
+        return InferenceEndpoint.from_raw(response.json()["endpoint"], ns)
+
+    def diagnose(
+        self, name: str, namespace: str | None, secrets: Sequence[str], health_failing: bool = False
+    ) -> Plan[Diagnosis]:
+        """Read the endpoint, its log and replicas (whatever of them can be read) and explain the failure."""
+        ns = yield from self.resolve_namespace(namespace)
+        endpoint, logs, replicas, missing = None, [], [], []
+        try:
+            logs = yield from self.logs(name, ns, tail=200, secrets=secrets)
+        except EndpointsError as exc:
+            missing.append(f"its logs ({exc})")
+        try:
+            endpoint = yield from self.get(name, ns)
+        except EndpointsError as exc:
+            missing.append(f"the endpoint ({exc})")
+        try:
+            replicas = yield from self.replicas(name, ns)
+        except EndpointsError as exc:
+            missing.append(f"its replicas ({exc})")
+        return explain(
+            endpoint, logs, replicas, secrets=secrets, health_failing=health_failing, unavailable=missing
+        )
 
     # -- the data plane and waiting ------------------------------------------------------------
 

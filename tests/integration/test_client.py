@@ -3,14 +3,12 @@ under injected faults, counted in the emulator's request log."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 
 import pytest
 
 from airflow_provider_hfep.endpoints import (
-    AsyncEndpointsClient,
     AuthenticationError,
     ConflictError,
     EndpointFailedError,
@@ -31,48 +29,9 @@ from airflow_provider_hfep.endpoints import (
     ValidationFailedError,
 )
 
-from tests.conftest import FAST_RETRY, client_kwargs, make_spec
+from tests.conftest import FAST_RETRY, make_spec
 
 pytestmark = pytest.mark.integration
-
-
-class _Blocking:
-    """Runs an AsyncEndpointsClient's coroutines to completion on a private loop, so one test body
-    checks both clients."""
-
-    def __init__(self, client: AsyncEndpointsClient, loop: asyncio.AbstractEventLoop) -> None:
-        self._client, self._loop = client, loop
-
-    def __getattr__(self, name):
-        method = getattr(self._client, name)
-        return lambda *args, **kwargs: self._loop.run_until_complete(method(*args, **kwargs))
-
-
-@pytest.fixture(params=["sync", "async"])
-def make_client(request, cloud):
-    """Factory of clients of the parametrized flavour, closed after the test."""
-    closers = []
-    loop = asyncio.new_event_loop()
-
-    def make(token: str | None = None, **overrides):
-        kwargs = client_kwargs(cloud, **overrides)
-        if request.param == "sync":
-            client = EndpointsClient(token or cloud.token, **kwargs)
-            closers.append(client.close)
-            return client
-        client = AsyncEndpointsClient(token or cloud.token, **kwargs)
-        closers.append(lambda: loop.run_until_complete(client.aclose()))
-        return _Blocking(client, loop)
-
-    yield make
-    for close in closers:
-        close()
-    loop.close()
-
-
-@pytest.fixture
-def api(make_client):
-    return make_client()
 
 
 def management_calls(cloud, method=None):
@@ -130,7 +89,10 @@ def test_list_star_reports_org_failures_instead_of_swallowing_them(make_client, 
 def test_update_is_a_deep_merge_and_passes_through_updating(api, cloud):
     cloud.seed_endpoint("upd", state="running")
     answer = api.update("upd", EndpointUpdate(max_replica=3, revision="abc"))
-    assert answer.raw["compute"]["scaling"] == {"minReplica": 1, "maxReplica": 3, "scaleToZeroTimeout": None}
+    assert answer.raw["compute"]["scaling"] == {
+        "minReplica": 1,
+        "maxReplica": 3,
+    }  # no timeout: omitted, never null
     assert answer.revision == "abc"
     assert answer.repository == "openai-community/gpt2"
     seen = set()

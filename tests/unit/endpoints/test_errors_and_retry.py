@@ -56,7 +56,8 @@ def test_status_maps_to_typed_error_with_status_message_and_request_id(status, c
     )
     assert type(error) is cls
     assert (error.status_code, error.server_message, error.request_id) == (status, "why", "req-42")
-    fix = f". Fix: {cls.fix}" if status in (401, 403, 404) else ""  # a status that alone says what to do
+    # a status that alone says what to do (a 400/422 points at the service's own words)
+    fix = f". Fix: {cls.fix}" if status in (400, 401, 403, 404, 422) else ""
     assert str(error) == f"HTTP {status} for POST /v2/endpoint/ns: why (Request ID: req-42){fix}"
     assert bool(cls.fix) == bool(fix)
     assert "hf_secret" not in str(error)

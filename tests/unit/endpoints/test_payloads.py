@@ -5,6 +5,8 @@ import pytest
 from airflow_provider_hfep.endpoints import EndpointSpec, EndpointUpdate, InvalidEndpointArgumentError
 from airflow_provider_hfep.endpoints.payloads import validate_endpoint_name, validate_task
 
+from tests.conftest import make_spec
+
 MINIMAL = dict(
     name="my-ep",
     repository="gpt2",
@@ -58,7 +60,8 @@ def test_create_body_conditional_keys():
     assert "secrets" not in body["model"]
     assert body["route"] == {"path": "/m"}
     assert body["tags"] == []
-    assert body["cacheHttpResponses"] is True
+    assert body["experimentalFeatures"] == {"cacheHttpResponses": True}  # where the 2026 API keeps it
+    assert "cacheHttpResponses" not in body
     assert (
         "task" not in EndpointSpec(**MINIMAL).to_body()["model"]
     )  # omitted when None (null is refused live)
@@ -107,7 +110,7 @@ BAD_SPECS = [
     ({"name": "x" * 33}, "name", "32"),
     ({"name": ""}, "name", "lowercase"),
     ({"repository": ""}, "repository", "set repository"),
-    ({"accelerator": "tpu"}, "accelerator", "cpu, gpu, neuron"),
+    ({"accelerator": ""}, "accelerator", "'gpu'"),
     ({"min_replica": 3, "max_replica": 2}, "min_replica", "min_replica <= max_replica"),
     ({"max_replica": 0, "min_replica": 0}, "max_replica", "1 or more"),
     ({"min_replica": -1}, "min_replica", ">= 0"),
@@ -117,21 +120,38 @@ BAD_SPECS = [
     ({"type": "protected"}, "type", "authenticated"),
     ({"type": "secret"}, "type", "public, authenticated, private"),
     ({"path": "models/x"}, "path", "start with '/'"),
-    ({"task": "text-generaton"}, "task", "'text-generation'"),
+    ({"task": ""}, "task", "'text-generation'"),
     ({"scaling_metric": "cpu"}, "scaling_metric", "pendingRequests"),
     ({"custom_image": {"health_route": "/health", "url": "x"}}, "custom_image", "healthRoute"),
     ({"custom_image": {"vLLM": {"port": 8000}}}, "custom_image", "url"),
-    ({"custom_image": {"tgix": {"url": "x"}}}, "custom_image", "variant"),
+    ({"custom_image": {"tgi": {"url": "x"}, "tei": {"url": "y"}}}, "custom_image", "one variant"),
     ({"env": {"A": 1}}, "env", "string values"),
     ({"container_args": "--port 80"}, "container_args", "list of strings"),
     ({"container_registry_password": "p"}, "container_registry_password", "username"),
     ({"container_registry_username": "u"}, "container_registry_username", "custom_image"),
-    (
-        {"private_link_account_id": "1", "private_link_region": "us-west-2"},
-        "private_link_region",
-        "eu-west-1",
-    ),
+    ({"private_link_shared": True}, "private_link_shared", "account id"),
 ]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"accelerator": "tpu"}, "accelerator"),
+        ({"task": "text-generaton"}, "task"),
+        ({"custom_image": {"tgiNext": {"url": "ghcr.io/x"}}}, "custom_image"),
+    ],
+)
+def test_values_the_service_defines_pass_with_a_warning(overrides, field, caplog):
+    """Hugging Face adds accelerators, engines and tasks: the service judges them, not this package."""
+    body = make_spec(**overrides).to_body()
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(m.startswith(f"{field}: ") and "sending it as is" in m for m in warned), warned
+    assert body  # built and sendable
+
+
+def test_private_service_has_the_2026_shape():
+    body = make_spec(private_link_account_id="123456789012", private_link_shared=True).to_body()
+    assert body["privateService"] == {"accountId": "123456789012", "shared": True}
 
 
 @pytest.mark.parametrize(

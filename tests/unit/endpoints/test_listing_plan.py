@@ -1,0 +1,36 @@
+"""The listing plan driven by hand: answers no service we can run gives (a cursor handed back twice)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from airflow_provider_hfep.endpoints import EndpointsError, RetryPolicy
+from airflow_provider_hfep.endpoints.plans import EndpointsApi, Send
+
+from tests.unit.endpoints.test_models import RAW_RUNNING
+
+
+def answer(send: Send, body: dict) -> httpx.Response:
+    return httpx.Response(200, json=body, request=httpx.Request(send.method, send.url, params=send.params))
+
+
+def test_a_cursor_handed_back_twice_ends_the_listing_with_an_error_not_a_loop():
+    plan = EndpointsApi("https://api.test", "https://hub.test", "ns", RetryPolicy()).list_in("ns")
+    sent = [next(plan)]
+    page = {"items": [RAW_RUNNING], "nextCursor": "c1"}
+    sent.append(plan.send(answer(sent[-1], page)))
+    with pytest.raises(EndpointsError, match="returned the cursor 'c1' twice"):
+        plan.send(answer(sent[-1], page))
+    assert [(s.params or {}).get("cursor") for s in sent] == [None, "c1"]
+
+
+def test_an_empty_page_ends_the_listing_even_with_a_cursor():
+    plan = EndpointsApi("https://api.test", "https://hub.test", "ns", RetryPolicy()).list_in("ns", limit=5)
+    first = next(plan)
+    assert first.params == {"limit": 5}
+    second = plan.send(answer(first, {"items": [RAW_RUNNING], "nextCursor": "c1"}))
+    assert second.params == {"limit": 5, "cursor": "c1"}
+    with pytest.raises(StopIteration) as done:
+        plan.send(answer(second, {"items": [], "nextCursor": "c2"}))
+    assert [e.name for e in done.value.value] == [RAW_RUNNING["name"]]
