@@ -24,6 +24,7 @@ __all__ = [
     "BaseHook",
     "conf",
     "get_connection_async",
+    "mask_secret",
 ]
 
 _installed = Version(Version(_airflow_version).base_version)
@@ -53,6 +54,11 @@ except ImportError:  # Airflow 3.0, 3.1
         AirflowNotFoundException,
         AirflowSensorTimeout,
     )
+
+try:
+    from airflow.sdk.log import mask_secret
+except ImportError:  # Airflow 3.0
+    from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
 
 
 def _masks_asynchronously() -> bool:

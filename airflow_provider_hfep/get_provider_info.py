@@ -34,6 +34,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_hfep.operators.endpoint",
                     "airflow_provider_hfep.operators.inference",
+                    "airflow_provider_hfep.operators.logs",
                 ],
             }
         ],
@@ -75,6 +76,15 @@ def get_provider_info() -> dict[str, Any]:
                         "schema": {
                             "type": ["string", "null"],
                             "default": "https://huggingface.co",
+                            "format": "url",
+                        },
+                    },
+                    "catalog_url": {
+                        "label": "Catalog URL",
+                        "description": "Base of the model catalog API (deploy from the catalog).",
+                        "schema": {
+                            "type": ["string", "null"],
+                            "default": "https://endpoints.huggingface.co/api/v1/catalog",
                             "format": "url",
                         },
                     },

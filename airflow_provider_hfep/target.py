@@ -9,11 +9,14 @@ failed task at night); templated ones are checked after rendering, before any re
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_hfep.endpoints.errors import EndpointsError
 from airflow_provider_hfep.endpoints.payloads import validate_endpoint_name, validate_namespace
-from airflow_provider_hfep.endpoints.waiting import DELETED, WatchResult, raise_for_result
+from airflow_provider_hfep.endpoints.waiting import DELETED, Outcome, WatchResult, raise_for_result
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
 from airflow_provider_hfep.links.endpoint import HuggingFaceEndpointLink
 
@@ -21,6 +24,8 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_hfep.endpoints.models import InferenceEndpoint
+
+log = logging.getLogger(__name__)
 
 
 def is_literal(value: Any) -> bool:
@@ -56,6 +61,30 @@ class EndpointTarget:
         HuggingFaceEndpointLink.persist(context, namespace, name)
         return name, namespace
 
+    def explain(self, result: WatchResult) -> WatchResult:
+        """
+        Tell why a wait ended badly, in the task log and in the error.
+
+        The endpoint's log lines and replicas go to the task log, the likely cause into the result's
+        message (so into the error).
+
+        Failed, update-failed and timed-out waits only; a success, a pause or a deletion needs no story.
+        Best effort: a diagnosis that cannot be read leaves the wait's own message as it was.
+        """
+        if result.status not in (Outcome.FAILED, Outcome.UPDATE_FAILED, Outcome.TIMEOUT):
+            return result
+        health_failing = "health route" in result.message
+        try:
+            diagnosis = self.hook.client.diagnose(
+                result.endpoint_name, namespace=result.namespace, health_failing=health_failing
+            )
+        except EndpointsError as exc:
+            log.warning("Could not read the endpoint's log and replicas to explain it: %s", exc)
+            return result
+        for line in diagnosis.report():
+            log.error("%s", line)
+        return dataclasses.replace(result, message=f"{result.message}. Likely cause: {diagnosis.cause}")
+
     def finish_wait(
         self, event: dict[str, Any] | None, endpoint: InferenceEndpoint | None = None
     ) -> dict[str, Any]:
@@ -66,7 +95,7 @@ class EndpointTarget:
         fresh operator instance with only the event, so it reads the endpoint afresh; an inline wait
         passes the ``endpoint`` its last look just read.
         """
-        result = WatchResult.from_event(event)
+        result = self.explain(WatchResult.from_event(event))
         raise_for_result(result)
         if result.state == DELETED:
             return {"name": result.endpoint_name, "namespace": result.namespace, "status": DELETED}

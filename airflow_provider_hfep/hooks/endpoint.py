@@ -41,7 +41,7 @@ class HuggingFaceEndpointHook(BaseHook):
 
     Connection fields: **Token** (the password; the only place the token lives), **API URL** (the
     host, default ``https://api.endpoints.huggingface.cloud``), and extras ``namespace``, ``hub_url``,
-    ``timeout``, ``max_retries``, ``verify`` and ``allow_insecure_http``.
+    ``catalog_url``, ``timeout``, ``max_retries``, ``verify`` and ``allow_insecure_http``.
 
     :param hf_conn_id: the Airflow connection id.
     :param namespace: act in this namespace instead of the connection's (or the token user's).
@@ -71,7 +71,12 @@ class HuggingFaceEndpointHook(BaseHook):
     def _client_settings(self, conn: Connection, extras: dict[str, Any]) -> dict[str, Any]:
         """Client arguments from a connection: shared by the sync and the async client."""
         from airflow_provider_hfep.endpoints.arguments import as_bool
-        from airflow_provider_hfep.endpoints.client import DEFAULT_API_URL, DEFAULT_HUB_URL, DEFAULT_TIMEOUT
+        from airflow_provider_hfep.endpoints.client import (
+            DEFAULT_API_URL,
+            DEFAULT_CATALOG_URL,
+            DEFAULT_HUB_URL,
+            DEFAULT_TIMEOUT,
+        )
         from airflow_provider_hfep.endpoints.errors import InvalidEndpointArgumentError
         from airflow_provider_hfep.endpoints.retry import RetryPolicy
 
@@ -105,6 +110,7 @@ class HuggingFaceEndpointHook(BaseHook):
             "retry": retry,
             "api_url": api_url,
             "hub_url": extras.get("hub_url") or DEFAULT_HUB_URL,
+            "catalog_url": extras.get("catalog_url") or DEFAULT_CATALOG_URL,
             "namespace": self._namespace or extras.get("namespace") or None,
             "timeout": timeout,
             "verify": _verify_setting(extras.get("verify", True)),

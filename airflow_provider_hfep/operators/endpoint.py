@@ -15,9 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_hfep._compat import conf
+from airflow_provider_hfep._compat import conf, mask_secret
 from airflow_provider_hfep.endpoints.arguments import check_choice, check_seconds
-from airflow_provider_hfep.endpoints.errors import ConflictError, InvalidEndpointArgumentError
+from airflow_provider_hfep.endpoints.errors import (
+    CapacityError,
+    ConflictError,
+    InvalidEndpointArgumentError,
+    NotFoundError,
+)
 from airflow_provider_hfep.endpoints.models import EndpointStatus, InferenceEndpoint
 from airflow_provider_hfep.endpoints.payloads import (
     EndpointSpec,
@@ -41,6 +46,23 @@ IF_UPDATING = ("fail", "wait")
 # Arguments of create and update that DAG authors template; all others are checked at parse time.
 TEMPLATED_SPEC_FIELDS = ("repository", "revision", "task", "custom_image", "env", "tags")
 UPDATE_FIELDS = tuple(EndpointUpdate.__dataclass_fields__)
+
+
+def _mask_secret_values(arguments: dict[str, Any]) -> None:
+    """Have Airflow mask the endpoint's secret values and the registry password wherever they would show."""
+    for value in (arguments.get("secrets") or {}).values():
+        mask_secret(value)
+    if arguments.get("container_registry_password"):
+        mask_secret(arguments["container_registry_password"])
+
+
+def _accelerators(instance_size: str) -> int:
+    """Accelerators of one replica: the ``N`` of an ``xN`` size."""
+    return int(instance_size[1:]) if instance_size[1:].isdigit() else 1
+
+
+def _min_replica(endpoint: InferenceEndpoint) -> int:
+    return int(endpoint.raw["compute"]["scaling"].get("minReplica") or 0)
 
 
 class HuggingFaceEndpointBaseOperator(EndpointTarget, BaseOperator):
@@ -145,13 +167,37 @@ class HuggingFaceEndpointStartOperator(HuggingFaceEndpointBaseOperator):
     :meth:`on_kill`, and while deferred through the trigger's ``on_kill`` (Airflow 3.3 and later; on
     3.0 to 3.2 Airflow kills a deferred task without telling it). A triggerer restart does neither.
 
+    Before it asks the service to start anything, it checks that the namespace can get the hardware
+    now (the hardware listing's availability and quota), and refuses with the numbers otherwise
+    (:class:`~airflow_provider_hfep.endpoints.CapacityError`): an endpoint that cannot be scheduled
+    would otherwise sit in ``pending`` until the wait's timeout.
+
     :param on_kill_action: ``pause`` (default), ``scale_to_zero`` or ``none`` (leave it as it is).
+    :param check_capacity: check quota and availability first. Default True.
     """
 
-    def __init__(self, *, on_kill_action: str = "pause", **kwargs: Any) -> None:
+    def __init__(self, *, on_kill_action: str = "pause", check_capacity: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         check_choice("on_kill_action", on_kill_action, ON_KILL_ACTIONS)
         self.on_kill_action = on_kill_action
+        self.check_capacity = check_capacity
+
+    def _check_capacity(
+        self, namespace: str, raw: dict[str, Any], replicas: int, already_held: int = 0
+    ) -> None:
+        """Refuse hardware the namespace cannot get now (``raw``: a body or an endpoint, API keys)."""
+        if not self.check_capacity:
+            return
+        compute, provider = raw["compute"], raw["provider"]
+        self.hook.client.check_capacity(
+            vendor=provider["vendor"],
+            region=provider["region"],
+            instance_type=compute["instanceType"],
+            instance_size=compute["instanceSize"],
+            replicas=replicas,
+            already_held=already_held,
+            namespace=namespace,
+        )
 
     def _starting(self, name: str, namespace: str) -> None:
         """Record, before the request that starts the endpoint, what :meth:`on_kill` would stop."""
@@ -201,7 +247,7 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
         (templated), ``container_registry_username``, ``container_registry_password``,
         ``container_command``, ``container_args``, ``env`` (templated), ``secrets``, ``type``,
         ``domain``, ``path``, ``cache_http_responses``, ``tags`` (templated),
-        ``private_link_account_id``, ``private_link_region``.
+        ``private_link_account_id``, ``private_link_shared``.
     :param wait_for_completion: wait until running and healthy. Default True.
     :return: the endpoint as a JSON-safe dict.
     """
@@ -244,7 +290,7 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
         cache_http_responses: bool | None = None,
         tags: list[str] | None = None,
         private_link_account_id: str | None = None,
-        private_link_region: str | None = None,
+        private_link_shared: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -273,7 +319,7 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
             "path": path,
             "cache_http_responses": cache_http_responses,
             "private_link_account_id": private_link_account_id,
-            "private_link_region": private_link_region,
+            "private_link_shared": private_link_shared,
         }
         # The static arguments are checked now, at parse time; the templated ones after rendering.
         static = {k: v for k, v in self.spec_arguments.items() if not k.startswith("container_registry")}
@@ -306,16 +352,23 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
         return f"airflow-ti-{hashlib.sha256(identity.encode()).hexdigest()[:16]}"
 
     def execute(self, context: Context) -> dict[str, Any]:
+        _mask_secret_values(self.spec_arguments)
         name, namespace = self._resolve(context)
         marker = self._marker(context)
         spec = self._spec(marker)
         settle_until = None
-        self._starting(name, namespace)
         try:
+            self._check_capacity(namespace, spec.to_body(), spec.min_replica)
+            self._starting(name, namespace)
             endpoint = self.hook.client.create(spec, namespace=namespace)
             self.log.info("Created endpoint %s/%s (%s)", namespace, name, endpoint.status)
-        except ConflictError:
-            existing = self.hook.client.get(name, namespace=namespace)
+        except (ConflictError, CapacityError) as refused:
+            # The name may be taken by an endpoint that already holds this hardware (an earlier try
+            # of this task, one to reuse): the quota it uses is its own.
+            try:
+                existing = self.hook.client.get(name, namespace=namespace)
+            except NotFoundError:
+                raise refused from None
             if marker in (existing.raw.get("tags") or []):
                 self.log.info(
                     "Endpoint %s/%s was created by an earlier try of this task: taking it over",
@@ -344,6 +397,85 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
                     "if_exists='reuse' or if_exists='update'",
                 ) from None
         return self._complete(context, endpoint, name, namespace, settle_until)
+
+
+class HuggingFaceCreateEndpointFromCatalogOperator(HuggingFaceEndpointStartOperator):
+    """
+    Deploy a model of Hugging Face's catalog (a ready recipe) and (by default) wait until it runs.
+
+    The catalog chooses the hardware and the engine for the model: give the repository (and, to pick
+    among its recipes, the accelerator) or one recipe's id. The quota check of the other start
+    operators does not apply (the hardware is the catalog's choice); the service refuses what the
+    quota cannot hold. A retry that finds the endpoint of this name deployed from the same model takes
+    it over.
+
+    :param endpoint_name: the new endpoint's name. (templated)
+    :param repo_id: the model repository, e.g. ``HuggingFaceH4/zephyr-7b-beta``. (templated)
+    :param recipe_id: instead of ``repo_id``: one recipe's ``publicId`` (see ``list_catalog()``). (templated)
+    :param accelerator: with ``repo_id``: ``cpu``, ``gpu`` or ``neuron``, to choose among its recipes.
+    :param if_exists: the name is taken by another endpoint: ``fail`` (default) or ``reuse`` it.
+    :param wait_for_completion: wait until running and healthy. Default True.
+    :return: the endpoint as a JSON-safe dict.
+    """
+
+    template_fields: Sequence[str] = (
+        *HuggingFaceEndpointBaseOperator.template_fields,
+        "repo_id",
+        "recipe_id",
+    )
+
+    def __init__(
+        self,
+        *,
+        repo_id: str | None = None,
+        recipe_id: str | None = None,
+        accelerator: str | None = None,
+        if_exists: str = "fail",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if (repo_id is None) == (recipe_id is None):
+            raise InvalidEndpointArgumentError(
+                "repo_id",
+                "give exactly one of repo_id and recipe_id",
+                "name the model, or one of its recipes",
+            )
+        check_choice("if_exists", if_exists, ("fail", "reuse"))
+        self.repo_id = repo_id
+        self.recipe_id = recipe_id
+        self.accelerator = accelerator
+        self.if_exists = if_exists
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        name, namespace = self._resolve(context)
+        self._starting(name, namespace)
+        try:
+            endpoint = self.hook.client.deploy_from_catalog(
+                repo_id=self.repo_id,
+                recipe_id=self.recipe_id,
+                name=name,
+                accelerator=self.accelerator,
+                namespace=namespace,
+            )
+            self.log.info(
+                "Deployed %s from the catalog as %s/%s", self.repo_id or self.recipe_id, namespace, name
+            )
+        except ConflictError:
+            existing = self.hook.client.get(name, namespace=namespace)
+            ours = existing.raw.get("model", {}).get("fromCatalog") and (
+                self.repo_id is None or existing.repository == self.repo_id
+            )
+            if not ours and self.if_exists != "reuse":
+                raise ConflictError(
+                    409,
+                    f"Endpoint {namespace}/{name} already exists. Fix: choose another endpoint_name, or set "
+                    "if_exists='reuse'",
+                ) from None
+            if not ours:
+                self._started = None  # someone else's: a kill leaves it alone
+            self.log.info("Endpoint %s/%s exists (%s): taking it as it is", namespace, name, existing.status)
+            endpoint = existing
+        return self._complete(context, endpoint, name, namespace)
 
 
 class HuggingFaceUpdateEndpointOperator(HuggingFaceEndpointStartOperator):
@@ -433,7 +565,30 @@ class HuggingFaceUpdateEndpointOperator(HuggingFaceEndpointStartOperator):
         self.env = env
         self.tags = tags
 
+    def _check_update_capacity(
+        self, namespace: str, current: InferenceEndpoint, changes: EndpointUpdate
+    ) -> None:
+        """Check the hardware an update moves to, counting what the endpoint already holds."""
+        if changes.instance_type is None and changes.instance_size is None and changes.min_replica is None:
+            return
+        if current.status in (EndpointStatus.PAUSED, EndpointStatus.SCALED_TO_ZERO):
+            return  # it takes hardware only when resumed: the resume checks
+        compute = current.raw["compute"]
+        target = {
+            "provider": current.raw["provider"],
+            "compute": {
+                "instanceType": changes.instance_type or compute["instanceType"],
+                "instanceSize": changes.instance_size or compute["instanceSize"],
+            },
+        }
+        replicas = max(1, changes.min_replica if changes.min_replica is not None else _min_replica(current))
+        held = 0
+        if target["compute"]["instanceType"] == compute["instanceType"]:
+            held = _accelerators(compute["instanceSize"]) * max(1, _min_replica(current))
+        self._check_capacity(namespace, target, replicas, held)
+
     def execute(self, context: Context) -> dict[str, Any]:
+        _mask_secret_values(self.update_arguments)
         changes = EndpointUpdate(
             repository=self.repository,
             revision=self.revision,
@@ -445,6 +600,7 @@ class HuggingFaceUpdateEndpointOperator(HuggingFaceEndpointStartOperator):
         )
         name, namespace = self._resolve(context)
         current = self.hook.client.get(name, namespace=namespace)
+        self._check_update_capacity(namespace, current, changes)
         if current.status == EndpointStatus.UPDATING:
             if self.if_updating == "fail":
                 raise InvalidEndpointArgumentError(
@@ -483,6 +639,14 @@ class HuggingFaceResumeEndpointOperator(HuggingFaceEndpointStartOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         name, namespace = self._resolve(context)
+        if self.check_capacity:
+            current = self.hook.client.get(name, namespace=namespace)
+            if current.status in (
+                EndpointStatus.PAUSED,
+                EndpointStatus.SCALED_TO_ZERO,
+                EndpointStatus.FAILED,
+            ):
+                self._check_capacity(namespace, current.raw, _min_replica(current))
         self._starting(name, namespace)
         endpoint = self.hook.client.resume(name, namespace=namespace, running_ok=self.running_ok)
         self.log.info("Resumed endpoint %s/%s: %s", namespace, name, endpoint.status)

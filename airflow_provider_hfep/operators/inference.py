@@ -274,6 +274,7 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         task = get_task(self.task)
         total, jobs = self._jobs(task)  # every job checked before the namespace may need a request
         name, namespace = self._resolve(context)
+        self._target = (name, namespace)
         url = self._endpoint_url(name, namespace)
         if self.output_path is not None:
             return self._run_to_file(context, self.output_path, task, url, total, jobs)
@@ -297,13 +298,32 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
 
         return asyncio.run(main())
 
+    def _endpoint_failing(self, summary) -> str:
+        """
+        Explain an endpoint that failed every input it was sent with a server error (it broke mid-batch).
+
+        Its log and replicas go to the task log; the likely cause is returned for the error message.
+        """
+        server_errors = [e for e in summary.first_errors if str(e.get("error", "")).startswith("HTTP 5")]
+        if not summary.first_errors or len(server_errors) < len(summary.first_errors):
+            return ""
+        name, namespace = self._target
+        try:
+            diagnosis = self.hook.client.diagnose(name, namespace=namespace)
+        except EndpointsError as exc:
+            self.log.warning("Could not read the endpoint's log and replicas: %s", exc)
+            return ""
+        for line in diagnosis.report():
+            self.log.error("%s", line)
+        return f" Likely cause: {diagnosis.cause}"
+
     def _finish(self, context: Context, summary, errors: list[dict[str, Any]]) -> None:
         context["ti"].xcom_push(key="summary", value=summary.to_dict())
         self.log.info("Batch done: %s", summary.to_dict())
         if summary.failed and self.on_item_error == "fail":
             raise EndpointsError(
                 f"{summary.failed} of {summary.total} inputs failed (the {summary.succeeded} others are saved); "
-                f"first errors: {summary.first_errors}"
+                f"first errors: {summary.first_errors}.{self._endpoint_failing(summary)}"
             )
         if errors:
             context["ti"].xcom_push(key="errors", value=errors)

@@ -124,10 +124,9 @@ class HuggingFaceEndpointSensor(EndpointTarget, BaseSensorOperator):
             check_health=self.check_health,
         )
 
-    def poke(self, context: Context) -> PokeReturnValue:
-        name, namespace = self._resolve(context)
-        # A deadline already passed makes watch() take exactly one look.
-        result = self.hook.client.watch(
+    def _look(self, name: str, namespace: str) -> WatchResult:
+        """Take exactly one look (a deadline already passed); ``timeout`` means not there yet."""
+        return self.hook.client.watch(
             name,
             namespace=namespace,
             target=self.target_status,
@@ -135,13 +134,24 @@ class HuggingFaceEndpointSensor(EndpointTarget, BaseSensorOperator):
             poll_interval=self.poke_interval,
             check_health=self.check_health,
         )
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        result = self._look(*self._resolve(context))
         if result.status is Outcome.TIMEOUT:
             return PokeReturnValue(is_done=False)
         return PokeReturnValue(is_done=True, xcom_value=self.finish_wait(result.to_event(), result.endpoint))
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
-            return super().execute(context)
+            try:
+                return super().execute(context)
+            except AirflowSensorTimeout as timeout:  # poke and reschedule: Airflow's loop timed out
+                # Pokes may have run in other processes (reschedule): one more look tells where it is.
+                last = self._look(*self._resolve(context))
+                waited = dataclasses.replace(
+                    last, status=Outcome.TIMEOUT, message=f"{timeout}. {last.message}"
+                )
+                raise AirflowSensorTimeout(self.explain(waited).message) from timeout
         first = self.poke(context)
         if first.is_done:
             return first.xcom_value
@@ -155,7 +165,7 @@ class HuggingFaceEndpointSensor(EndpointTarget, BaseSensorOperator):
         """Finish after the trigger fired, on a fresh instance: everything comes from the event."""
         result = WatchResult.from_event(event)
         if result.status is Outcome.TIMEOUT:
-            raise AirflowSensorTimeout(result.message)
+            raise AirflowSensorTimeout(self.explain(result).message)
         if self.start_from_trigger and result.namespace:  # no worker ran before: record the link now
             HuggingFaceEndpointLink.persist(context, result.namespace, result.endpoint_name)
         return self.finish_wait(event)

@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import Any
 
 CONN_TYPE = "hf_inference_endpoints"
-EXTRA_FIELDS = {"namespace", "hub_url", "timeout", "max_retries", "verify", "allow_insecure_http"}
+EXTRA_FIELDS = {
+    "namespace",
+    "hub_url",
+    "catalog_url",
+    "timeout",
+    "max_retries",
+    "verify",
+    "allow_insecure_http",
+}
 EXAMPLE_DAGS = {"hf_endpoint_lifecycle", "hf_nightly_batch", "hf_tgi_chat"}
 
 

@@ -10,6 +10,7 @@ import pendulum
 from airflow.sdk import DAG
 
 from airflow_provider_hfep.operators.endpoint import (
+    HuggingFaceCreateEndpointFromCatalogOperator,
     HuggingFaceCreateEndpointOperator,
     HuggingFaceDeleteEndpointOperator,
     HuggingFacePauseEndpointOperator,
@@ -17,6 +18,7 @@ from airflow_provider_hfep.operators.endpoint import (
     HuggingFaceScaleToZeroEndpointOperator,
     HuggingFaceUpdateEndpointOperator,
 )
+from airflow_provider_hfep.operators.logs import HuggingFaceEndpointLogsOperator
 from airflow_provider_hfep.sensors.endpoint import HuggingFaceEndpointSensor
 
 from tests.specs import GPU_ENDPOINT
@@ -75,6 +77,22 @@ for deferrable in (False, True):
         HuggingFaceCreateEndpointOperator(
             task_id="create", endpoint_name="doomed", deferrable=deferrable, **SPEC, **FAST
         )
+
+    # A model of the catalog deployed, waited for, its log read into the task log, then deleted.
+    with DAG(f"hfep_catalog_{mode}", schedule=None, start_date=START, catchup=False, tags=["test"]):
+        name = f"zephyr-{mode}"
+        deploy = HuggingFaceCreateEndpointFromCatalogOperator(
+            task_id="deploy",
+            endpoint_name=name,
+            repo_id="{{ dag_run.conf.get('repo_id', 'HuggingFaceH4/zephyr-7b-beta') }}",
+            deferrable=deferrable,
+            **FAST,
+        )
+        logs = HuggingFaceEndpointLogsOperator(task_id="logs", endpoint_name=name, tail=20)
+        delete = HuggingFaceDeleteEndpointOperator(
+            task_id="delete", endpoint_name=name, wait_for_completion=True, deferrable=deferrable, **FAST
+        )
+        deploy >> logs >> delete
 
     # The sensor on an endpoint the test prepared (paused, failed, missing, slow...).
     with DAG(f"hfep_sensor_{mode}", schedule=None, start_date=START, catchup=False, tags=["test"]):
@@ -139,3 +157,16 @@ with DAG("hfep_sensor_reschedule", schedule=None, start_date=START, catchup=Fals
 # The sensor as most DAGs write it: no deferrable argument.
 with DAG("hfep_sensor_default", schedule=None, start_date=START, catchup=False, tags=["test"]):
     HuggingFaceEndpointSensor(task_id="ready", endpoint_name="watched", poke_interval=0.1, timeout=30)
+
+# Start operators on hardware the namespace has no quota left for (the test sets the quota).
+with DAG("hfep_quota", schedule=None, start_date=START, catchup=False, tags=["test"]):
+    HuggingFaceCreateEndpointOperator(task_id="create", endpoint_name="over-quota", **SPEC, **FAST)
+    HuggingFaceResumeEndpointOperator(task_id="resume", endpoint_name="sleeping", **FAST)
+    HuggingFaceUpdateEndpointOperator(
+        task_id="update", endpoint_name="small", instance_type="nvidia-l4", instance_size="x4", **FAST
+    )
+
+# The log of an endpoint the test prepared, filtered.
+with DAG("hfep_logs", schedule=None, start_date=START, catchup=False, tags=["test"]):
+    HuggingFaceEndpointLogsOperator(task_id="errors", endpoint_name="crashed", level="error")
+    HuggingFaceEndpointLogsOperator(task_id="all", endpoint_name="crashed", tail=50)

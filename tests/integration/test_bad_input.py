@@ -12,6 +12,7 @@ import pytest
 
 from airflow_provider_hfep.endpoints import InvalidEndpointArgumentError
 from airflow_provider_hfep.operators.endpoint import (
+    HuggingFaceCreateEndpointFromCatalogOperator,
     HuggingFaceCreateEndpointOperator,
     HuggingFaceDeleteEndpointOperator,
     HuggingFacePauseEndpointOperator,
@@ -20,6 +21,7 @@ from airflow_provider_hfep.operators.endpoint import (
     HuggingFaceUpdateEndpointOperator,
 )
 from airflow_provider_hfep.operators.inference import HuggingFaceEndpointInferenceOperator
+from airflow_provider_hfep.operators.logs import HuggingFaceEndpointLogsOperator
 from airflow_provider_hfep.sensors.endpoint import HuggingFaceEndpointSensor
 
 from tests.specs import GPU_ENDPOINT
@@ -54,6 +56,16 @@ def infer(**overrides: Any) -> HuggingFaceEndpointInferenceOperator:
     )
 
 
+def catalog(**overrides: Any) -> HuggingFaceCreateEndpointFromCatalogOperator:
+    return HuggingFaceCreateEndpointFromCatalogOperator(
+        task_id="deploy", **{"endpoint_name": "fine-new", "repo_id": "openai-community/gpt2", **overrides}
+    )
+
+
+def logs(**overrides: Any) -> HuggingFaceEndpointLogsOperator:
+    return HuggingFaceEndpointLogsOperator(task_id="logs", **{"endpoint_name": "fine", **overrides})
+
+
 def jsonl(tmp_path, text: str) -> str:
     path = tmp_path / "jobs.jsonl"
     path.write_text(text)
@@ -72,7 +84,8 @@ CASES: list[tuple[str, Callable[[Any], Any], str, str]] = [
         "endpoint_name",
         "run",
     ),
-    ("create: unknown accelerator", lambda t: create(accelerator="tpu"), "accelerator", "parse"),
+    # The service defines accelerators (it adds some): an unknown one is sent, and the service refuses it.
+    ("create: unknown accelerator", lambda t: create(accelerator="tpu"), "accelerator", "service"),
     ("create: min above max replicas", lambda t: create(min_replica=3, max_replica=1), "replica", "parse"),
     ("create: negative replicas", lambda t: create(min_replica=-1), "min_replica", "parse"),
     ("create: unknown type", lambda t: create(type="secret"), "type", "parse"),
@@ -88,7 +101,7 @@ CASES: list[tuple[str, Callable[[Any], Any], str, str]] = [
         "scale_to_zero_timeout",
         "parse",
     ),
-    ("create: unknown task", lambda t: create(task="text-generaton"), "task", "run"),
+    ("create: empty task", lambda t: create(task=" "), "task", "run"),
     (
         "create: custom image without url",
         lambda t: create(custom_image={"health_route": "/health"}),
@@ -147,6 +160,24 @@ CASES: list[tuple[str, Callable[[Any], Any], str, str]] = [
         "parse",
     ),
     ("sensor: bad name", lambda t: sensor(endpoint_name="my endpoint"), "endpoint_name", "parse"),
+    (
+        "create: PrivateLink sharing without the account",
+        lambda t: create(private_link_shared=True),
+        "private_link_shared",
+        "parse",
+    ),
+    ("catalog: neither repo_id nor recipe_id", lambda t: catalog(repo_id=None), "repo_id", "parse"),
+    ("catalog: both repo_id and recipe_id", lambda t: catalog(recipe_id="gpt2-cpu"), "repo_id", "parse"),
+    ("catalog: bad name", lambda t: catalog(endpoint_name="Fine New"), "endpoint_name", "parse"),
+    (
+        "catalog: templated name, bad once rendered",
+        lambda t: catalog(endpoint_name="{{ 'Fine_New' }}"),
+        "endpoint_name",
+        "run",
+    ),
+    ("catalog: unknown if_exists", lambda t: catalog(if_exists="replace"), "if_exists", "parse"),
+    ("logs: zero tail", lambda t: logs(tail=0), "tail", "parse"),
+    ("logs: bad name", lambda t: logs(endpoint_name="-fine"), "endpoint_name", "parse"),
     ("infer: unknown task", lambda t: infer(task="text2text"), "task", "parse"),
     ("infer: inputs and input_path", lambda t: infer(input_path="/tmp/jobs.jsonl"), "inputs", "parse"),
     ("infer: a job of the wrong type", lambda t: infer(inputs=["ok", 3]), r"inputs\[1\]", "run"),
@@ -257,6 +288,11 @@ def test_bad_input_is_refused_with_the_field_and_the_fix(cloud, tmp_path, make, 
         assert refused_at == "run"
         assert len(sent) == 1
         assert sent[0]["status"] in (401, 403, 404)
+    elif stage == "service":  # only the service can judge it: the change itself is refused, once
+        assert refused_at == "run"
+        changes = [r for r in sent if r["method"] != "GET"]
+        assert len(changes) == 1
+        assert changes[0]["status"] == 400
     else:
         assert refused_at == stage
         assert sent == []  # nothing reached the service
@@ -279,4 +315,6 @@ def test_the_table_is_wide_enough():
         "infer",
         "conn",
         "api",
+        "catalog",
+        "logs",
     } <= kinds

@@ -46,10 +46,16 @@ def acting_when(condition: Callable[[], bool], action: Callable[[], object]) -> 
     assert done.is_set(), "the condition never held"
 
 
+def before_diagnosis(requests: list[dict]) -> list[dict]:
+    """The requests of the wait itself: those before a failed wait reads the endpoint's logs to explain it."""
+    diagnosis = next((i for i, r in enumerate(requests) if r["path"].endswith("/logs")), len(requests))
+    return requests[:diagnosis]
+
+
 def gets(cloud, name: str) -> list[dict]:
     return [
         r
-        for r in cloud.requests("management")
+        for r in before_diagnosis(cloud.requests("management"))
         if r["method"] == "GET" and r["path"] == f"/v2/endpoint/demo/{name}"
     ]
 
@@ -108,6 +114,11 @@ def test_create_fails_fast_when_the_endpoint_fails(run_dag, cloud, mode):
     assert "failed to deploy: Container exited: CUDA out of memory" in run.output
     assert run.deferrals() == (1 if mode == "deferred" else 0)
     assert len(gets(cloud, "doomed")) == 2  # ended at the look that saw the failure, not at its timeout
+    # explained from the endpoint's own log and replicas, in the task log and in the error
+    assert "Likely cause: the model does not fit in the instance's memory" in run.output
+    assert "Log: " in run.output
+    assert "Container exited with code 137" in run.output
+    assert "exit code 137" in run.output  # the replica's state
 
 
 def burst(*kinds: str) -> list[dict]:
@@ -137,12 +148,8 @@ def test_a_real_failure_is_still_reported_at_once_between_bursts(run_dag, cloud,
     assert run.tasks == {"ready": "failed"}
     assert "failed to deploy: Container exited: CUDA out of memory" in run.output
     assert "AirflowSensorTimeout" not in run.output
-    assert [r["status"] for r in cloud.requests("management")] == [
-        503,
-        500,
-        502,
-        200,
-    ]  # decided on the first answer
+    wait = before_diagnosis(cloud.requests("management"))
+    assert [r["status"] for r in wait] == [503, 500, 502, 200]  # decided on the first answer
 
 
 @pytest.mark.parametrize("mode", ["inline", "deferred"])
@@ -180,6 +187,9 @@ def test_sensor_times_out_as_a_sensor_timeout(run_dag, cloud, mode):
     run = run_dag(f"hfep_sensor_{mode}")
     assert run.tasks == {"ready": "failed"}
     assert "AirflowSensorTimeout" in run.output
+    # explained in both modes: the endpoint's replicas and the likely cause
+    assert "Likely cause: " in run.output
+    assert "Replica " in run.output
 
 
 def test_sensor_deletion_mid_wait_is_reported_as_not_found(run_dag, cloud):
@@ -285,7 +295,7 @@ def test_static_arguments_are_checked_at_parse_time():
     with pytest.raises(InvalidEndpointArgumentError, match="poll_interval"):
         HuggingFaceUpdateEndpointOperator(task_id="u", endpoint_name="e", max_replica=2, poll_interval=0)
     with pytest.raises(InvalidEndpointArgumentError, match="accelerator"):
-        HuggingFaceUpdateEndpointOperator(task_id="u", endpoint_name="e", accelerator="tpu")
+        HuggingFaceUpdateEndpointOperator(task_id="u", endpoint_name="e", accelerator="")
     # templated values are not judged before rendering
     HuggingFaceCreateEndpointOperator(
         task_id="c", endpoint_name="{{ params.name }}", task="{{ params.task }}", **spec

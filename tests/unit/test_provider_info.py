@@ -40,6 +40,7 @@ def test_declared_hook_matches_connection_type():
     assert set(connection["conn-fields"]) == {
         "namespace",
         "hub_url",
+        "catalog_url",
         "timeout",
         "max_retries",
         "verify",
