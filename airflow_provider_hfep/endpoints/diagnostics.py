@@ -20,9 +20,10 @@ if TYPE_CHECKING:
 MAX_LINES = 20
 MAX_LINE_LENGTH = 300
 _HF_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{6,}")
-# A container printing its environment: the value of any variable named like a credential is hidden.
+# A container printing its environment: the value of any variable named like a credential is hidden
+# (TOKEN but not TOKENS: an engine's max_total_tokens is worth reading).
 _CREDENTIAL_ASSIGNMENT = re.compile(
-    r"\b(\w*(?:TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL)\w*)(\s*[=:]\s*)(\S+)",
+    r"\b(\w*(?:TOKEN(?!S)|SECRET|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL)\w*)(\s*[=:]\s*)(\S+)",
     re.IGNORECASE,
 )
 _ERROR_WORDS = re.compile(r"error|exception|traceback|fatal|exited with code|killed|oom", re.IGNORECASE)
@@ -139,6 +140,12 @@ def explain(
         cause = f"the container reported: {redact(errors[0].message, secrets)[:200]}"
     if cause is None and exit_codes:
         cause = f"the container exited with code {', '.join(map(str, exit_codes))}"
+    running = endpoint is not None and str(endpoint.status) == "running"
+    if cause is None and running:  # its status message ("Endpoint is ready") explains nothing then
+        cause = (
+            "it runs and its log shows no error: the requests themselves may be what fails (check the "
+            "inputs and parameters against what the model takes)"
+        )
     if cause is None and endpoint is not None and endpoint.message:
         cause = f"the service says: {redact(endpoint.message, secrets)[:200]}"
     return Diagnosis(

@@ -22,9 +22,9 @@ class HuggingFaceEndpointLogsOperator(EndpointTarget, BaseOperator):
     Read an endpoint's log lines and replicas into the task log, and return them.
 
     For a DAG that wants to see what the service did (after a failure, or as a record of the night):
-    the searchable v3 logs where the endpoint has them, else the v2 text. Anything that looks like a
-    Hugging Face token, and the connection's own token, is hidden before the lines are logged or
-    returned.
+    the searchable v3 logs where the endpoint has them, else the v2 text. The connection's token,
+    anything that looks like a Hugging Face token, and the value of any variable named like a
+    credential (``HF_TOKEN=...``, ``*_SECRET: ...``) are hidden before the lines are logged or returned.
 
     :param endpoint_name: the endpoint. (templated)
     :param namespace: its namespace. (templated)

@@ -246,6 +246,24 @@ def test_item_errors_recorded_or_failing_after_the_rest(cloud, tmp_path):
     assert sum("error" in line for line in lines) == 1
 
 
+def test_an_endpoint_failing_every_request_is_explained_from_its_log_and_replicas(cloud, capsys):
+    cloud.seed_endpoint("gen")
+    cloud.set_faults([{"scope": "inference", "kind": "500", "rate": 1.0}])
+    with pytest.raises(EndpointsError, match=r"3 of 3 inputs failed .* Likely cause: ") as failed:
+        run(task="text-generation", inputs=["a", "b", "c"])
+    assert "hf_demo_token" not in str(failed.value)
+    assert "Likely cause: it runs and its log shows no error" in str(failed.value)
+    assert "Replica gen-" in capsys.readouterr().out  # the replicas' states, in the task log
+    assert any(r["path"].endswith("/gen/logs") for r in cloud.requests("management"))
+    # one input failing on its own (a 422) is the input's trouble, not the endpoint's: no diagnosis
+    cloud.clear_faults()
+    cloud.clear_requests()
+    with pytest.raises(EndpointsError, match="1 of 2 inputs failed") as one:
+        run(task="raw", inputs=[{"inputs": "fine"}, {"prompt": "no inputs"}])
+    assert "Likely cause" not in str(one.value)
+    assert not any("/logs" in r["path"] for r in cloud.requests("management"))
+
+
 def test_results_too_large_for_xcom_need_output_path(cloud):
     cloud.seed_endpoint("gen")
     with pytest.raises(EndpointsError, match="exceed max_xcom_bytes=200 .* Fix: set output_path"):
