@@ -14,7 +14,6 @@ import logging
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_hfep.endpoints.errors import EndpointsError
 from airflow_provider_hfep.endpoints.payloads import validate_endpoint_name, validate_namespace
 from airflow_provider_hfep.endpoints.waiting import DELETED, Outcome, WatchResult, raise_for_result
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
@@ -61,6 +60,14 @@ class EndpointTarget:
         HuggingFaceEndpointLink.persist(context, namespace, name)
         return name, namespace
 
+    def _secrets_to_hide(self) -> list[str]:
+        """
+        Return the secret values this task knows (those it sends), never to be shown from the endpoint's log.
+
+        None here; create and update know theirs (and hand them to Airflow's masker as well).
+        """
+        return []
+
     def explain(self, result: WatchResult) -> WatchResult:
         """
         Tell why a wait ended badly, in the task log and in the error.
@@ -76,9 +83,12 @@ class EndpointTarget:
         health_failing = "health route" in result.message
         try:
             diagnosis = self.hook.client.diagnose(
-                result.endpoint_name, namespace=result.namespace, health_failing=health_failing
+                result.endpoint_name,
+                namespace=result.namespace,
+                health_failing=health_failing,
+                secrets=self._secrets_to_hide(),
             )
-        except EndpointsError as exc:
+        except Exception as exc:  # best effort: never in the way of the wait's own error
             log.warning("Could not read the endpoint's log and replicas to explain it: %s", exc)
             return result
         for line in diagnosis.report():

@@ -376,24 +376,29 @@ async def replicas(endpoint: Target) -> dict[str, Any]:
     return {"replicas": observability.replica_states(endpoint)}
 
 
+def metrics_window(body: Any) -> tuple[int, int, int]:
+    """Check a MetricsParams body (``dnsPrefix``, ``from`` and ``to`` required) and return from, to, step."""
+    if not isinstance(body, dict) or not isinstance(body.get("dnsPrefix"), str) or not body["dnsPrefix"]:
+        raise validation_failed("dnsPrefix", "`dnsPrefix` is a required string")
+    if not all(isinstance(body.get(k), int) for k in ("from", "to")):
+        raise validation_failed("from", "`from` and `to` are required integers (epoch seconds)")
+    return body["from"], body["to"], int(str(body.get("step") or "60").rstrip("s"))
+
+
 @router.post("/v2/endpoint/{namespace}/{name}/metrics/{metric:path}")
 async def metrics(endpoint: Target, metric: str, body: Body) -> dict[str, Any]:
     if metric not in observability.METRICS:
         raise ApiError(404, f"Unknown metric {metric}")
-    if not isinstance(body, dict) or not all(isinstance(body.get(k), int) for k in ("from", "to")):
-        raise validation_failed("from", "`from` and `to` are required integers (epoch seconds)")
-    step = int(str(body.get("step") or "60").rstrip("s"))
-    return observability.metric_series(endpoint, metric, body["from"], body["to"], step)
+    start, end, step = metrics_window(body)
+    return observability.metric_series(endpoint, metric, start, end, step)
 
 
 @router.post("/v2/endpoint/{namespace}/{name}/metrics")
 async def all_metrics(endpoint: Target, body: Body) -> dict[str, Any]:
-    if not isinstance(body, dict) or not all(isinstance(body.get(k), int) for k in ("from", "to")):
-        raise validation_failed("from", "`from` and `to` are required integers (epoch seconds)")
-    step = int(str(body.get("step") or "60").rstrip("s"))
+    start, end, step = metrics_window(body)
     return {
         "graphs": [
-            observability.metric_series(endpoint, metric, body["from"], body["to"], step)
+            observability.metric_series(endpoint, metric, start, end, step)
             for metric in observability.METRICS
         ]
     }

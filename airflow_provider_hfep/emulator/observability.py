@@ -40,6 +40,15 @@ def log_records(endpoint: Endpoint) -> list[dict[str, Any]]:
     def line(at: float, level: str, text: str) -> None:
         records.append({"timestamp": zulu(at), "level": level, "message": text, "replica": replica})
 
+    def starting(at: float) -> None:
+        line(at, "info", f"Pulling image {image_url or 'huggingface/inference-toolkit'}")
+        line(at, "info", f"Downloading model {endpoint.config['model']['repository']}")
+        model = endpoint.config["model"]
+        environment = {**(model.get("env") or {}), **(model.get("secrets") or {})}
+        for key, value in sorted(environment.items()):
+            line(at, "info", f"env {key}={value}")  # containers print their environment, secrets too
+
+    started = False
     for at, state, message in endpoint.history:
         if state == "pending":
             line(
@@ -48,12 +57,8 @@ def log_records(endpoint: Endpoint) -> list[dict[str, Any]]:
                 f"Scheduling on {compute['instanceType']} {compute['instanceSize']} in {provider['vendor']}/{provider['region']}",
             )
         elif state == "initializing":
-            line(at, "info", f"Pulling image {image_url or 'huggingface/inference-toolkit'}")
-            line(at, "info", f"Downloading model {endpoint.config['model']['repository']}")
-            model = endpoint.config["model"]
-            environment = {**(model.get("env") or {}), **(model.get("secrets") or {})}
-            for key, value in sorted(environment.items()):
-                line(at, "info", f"env {key}={value}")  # containers print their environment, secrets too
+            starting(at)
+            started = True
         elif state == "running":
             line(
                 at,
@@ -64,6 +69,9 @@ def log_records(endpoint: Endpoint) -> list[dict[str, Any]]:
         elif state == "updating":
             line(at, "info", "Applying the update: starting new replicas")
         elif state in ("failed", "updateFailed"):
+            if not started:  # forced straight from pending: the container still started, then crashed
+                starting(at)
+                started = True
             line(at, "error", message)
             line(at, "error", f"Container exited with code {_exit_code(message)}")
         elif state == "paused":

@@ -260,10 +260,18 @@ class EndpointsClient(_ClientBase):
         search: str | None = None,
         since: str | None = None,
         until: str | None = None,
+        secrets: Sequence[str] = (),
     ) -> list[LogLine]:
-        """Read the endpoint's log, oldest first (v3 where offered, else v2), the token hidden."""
+        """
+        Read the endpoint's log, oldest first (v3 where offered, else v2).
+
+        The token, ``secrets`` (values the caller knows, such as the endpoint's secrets it sent) and
+        anything shaped like a credential are hidden (:func:`~.diagnostics.redact`).
+        """
         return self._run(
-            self._api.logs(name, namespace, tail, replica, level, search, since, until, self._redacted)
+            self._api.logs(
+                name, namespace, tail, replica, level, search, since, until, (*self._redacted, *secrets)
+            )
         )
 
     def replicas(self, name: str, *, namespace: str | None = None) -> list[Replica]:
@@ -307,9 +315,16 @@ class EndpointsClient(_ClientBase):
         """Deploy a catalog model (``repo_id``) or one of its recipes (``recipe_id``)."""
         return self._run(self._api.deploy_from_catalog(namespace, repo_id, recipe_id, name, accelerator))
 
-    def diagnose(self, name: str, *, namespace: str | None = None, health_failing: bool = False) -> Diagnosis:
-        """Explain a failed, stuck or unhealthy deployment from its log and replicas (token hidden)."""
-        return self._run(self._api.diagnose(name, namespace, self._redacted, health_failing))
+    def diagnose(
+        self,
+        name: str,
+        *,
+        namespace: str | None = None,
+        health_failing: bool = False,
+        secrets: Sequence[str] = (),
+    ) -> Diagnosis:
+        """Explain a failed, stuck or unhealthy deployment from its log and replicas (secrets hidden, as in logs)."""
+        return self._run(self._api.diagnose(name, namespace, (*self._redacted, *secrets), health_failing))
 
     def health_status(self, endpoint: InferenceEndpoint, timeout: float | None = None) -> int | None:
         """Return the HTTP status of the endpoint's health route, ``None`` without URL or answer."""
@@ -495,10 +510,13 @@ class AsyncEndpointsClient(_ClientBase):
         search: str | None = None,
         since: str | None = None,
         until: str | None = None,
+        secrets: Sequence[str] = (),
     ) -> list[LogLine]:
         """See :meth:`EndpointsClient.logs`."""
         return await self._run(
-            self._api.logs(name, namespace, tail, replica, level, search, since, until, self._redacted)
+            self._api.logs(
+                name, namespace, tail, replica, level, search, since, until, (*self._redacted, *secrets)
+            )
         )
 
     async def replicas(self, name: str, *, namespace: str | None = None) -> list[Replica]:
@@ -545,10 +563,17 @@ class AsyncEndpointsClient(_ClientBase):
         )
 
     async def diagnose(
-        self, name: str, *, namespace: str | None = None, health_failing: bool = False
+        self,
+        name: str,
+        *,
+        namespace: str | None = None,
+        health_failing: bool = False,
+        secrets: Sequence[str] = (),
     ) -> Diagnosis:
         """See :meth:`EndpointsClient.diagnose`."""
-        return await self._run(self._api.diagnose(name, namespace, self._redacted, health_failing))
+        return await self._run(
+            self._api.diagnose(name, namespace, (*self._redacted, *secrets), health_failing)
+        )
 
     async def health_status(self, endpoint: InferenceEndpoint, timeout: float | None = None) -> int | None:
         """See :meth:`EndpointsClient.health_status`."""

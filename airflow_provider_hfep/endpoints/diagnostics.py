@@ -20,12 +20,19 @@ if TYPE_CHECKING:
 MAX_LINES = 20
 MAX_LINE_LENGTH = 300
 _HF_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{6,}")
-# A container printing its environment: the value of any variable named like a credential is hidden
-# (TOKEN but not TOKENS: an engine's max_total_tokens is worth reading).
-_CREDENTIAL_ASSIGNMENT = re.compile(
-    r"\b(\w*(?:TOKEN(?!S)|SECRET|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL)\w*)(\s*[=:]\s*)(\S+)",
+# A container printing its environment or its config: ``NAME=value``, ``NAME: value``, ``"NAME": "value"``.
+# The value is hidden when the name says credential: TOKEN (not TOKENS: an engine's max_total_tokens is
+# worth reading, a tokenizer's name too), SECRET, PASSWORD, KEY as a word of the name (API_KEY, OPENAI_KEY;
+# not MONKEY)...
+_NAME_AND_SEPARATOR = re.compile(r"""(["']?)\b([A-Za-z_][\w.-]*)\1\s*[=:]\s*["']?""")
+_VALUE = re.compile(r"""[^\s"',;}]+""")
+_CREDENTIAL_NAME = re.compile(
+    r"TOKEN(?![A-Z])|SECRET|PASSWORD|PASSWD|PWD|CREDENTIAL|AUTHORIZATION|COOKIE|(?:^|[_.-])KEY(?:$|[_.-])",
     re.IGNORECASE,
 )
+# ``Authorization: Bearer x`` and a URL's user:password@ (a database URL in the environment)
+_BEARER = re.compile(r"\b(Bearer|Basic)\s+[\w.~+/=-]+", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(\w+://[^\s:/@]+:)[^\s@/]+@")
 _ERROR_WORDS = re.compile(r"error|exception|traceback|fatal|exited with code|killed|oom", re.IGNORECASE)
 # What a log says -> the likely cause, in the words of someone who has seen it before.
 _CAUSES: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -83,15 +90,33 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """
     Hide ``secrets`` (the token, known secret values) and anything that looks like a credential.
 
-    That is a Hugging Face token, and the value of any ``NAME=value`` whose name says credential (``*TOKEN*``, ``*SECRET*``,
-    ``*PASSWORD*``, ``*API_KEY*``...): the service never returns secret values, so a log line is the
-    only place the provider could meet one it was not given.
+    That is a Hugging Face token, a ``Bearer``/``Basic`` credential, a URL's password, and the value
+    of any ``NAME=value``, ``NAME: value`` or ``"NAME": "value"`` whose name says credential (``HF_TOKEN``,
+    ``*SECRET*``, ``*PASSWORD*``, ``*_KEY``...). The service never returns secret values: a log line is
+    where the provider could meet one it was not given, and a pattern cannot know every name, so what
+    the caller knows (the token, the secrets it sent) is passed in ``secrets``.
     """
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
-    text = _CREDENTIAL_ASSIGNMENT.sub(r"\1\2***", text)
+    text = _BEARER.sub(r"\1 ***", text)
+    text = _hide_credential_values(text)
+    text = _URL_PASSWORD.sub(r"\1***@", text)
     return _HF_TOKEN.sub("hf_***", text)
+
+
+def _hide_credential_values(text: str) -> str:
+    """Replace the value after each credential-named ``NAME=``/``NAME:`` (names may follow names)."""
+    shown, position = [], 0
+    for match in _NAME_AND_SEPARATOR.finditer(text):
+        if match.start() < position or not _CREDENTIAL_NAME.search(match.group(2)):
+            continue
+        value = _VALUE.match(text, match.end())
+        if value is None:
+            continue
+        shown += [text[position : match.end()], "***"]
+        position = value.end()
+    return "".join([*shown, text[position:]])
 
 
 def _is_error(line: LogLine) -> bool:

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import copy
+import ipaddress
+import json
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
 
 
 class EndpointStatus(StrEnum):
@@ -63,6 +69,41 @@ def _status(value: str) -> EndpointStatus | str:
 
 
 _REDACTED = "***"
+
+
+def items_of(raw: Any, what: str, *keys: str) -> list[Any]:
+    """
+    Find the list an answer carries: the answer itself, the value of one of ``keys``, or its only list.
+
+    For answers whose wrapper the API does not publish (replicas, quotas, v3 logs): a list under
+    another name is still read; an answer with no list at all is logged, never silently empty.
+    """
+    if isinstance(raw, list):
+        return raw
+    if isinstance(raw, dict):
+        for key in keys:
+            if isinstance(raw.get(key), list):
+                return raw[key]
+        lists = [value for value in raw.values() if isinstance(value, list)]
+        if len(lists) == 1:
+            return lists[0]
+    log.warning("The %s answer has no list this provider can read: %.200r", what, raw)
+    return []
+
+
+def log_records(text: str) -> list[Any]:
+    """Read the records of a v3 log answer: one JSON document (whatever its wrapper), or JSON lines."""
+    try:
+        return items_of(json.loads(text), "logs", "logs", "items", "data")
+    except ValueError:
+        records: list[Any] = []
+        for line in text.splitlines():
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except ValueError:
+                    records.append(line)
+        return records
 
 
 def _redact_secrets(raw: dict[str, Any]) -> dict[str, Any]:
@@ -153,6 +194,17 @@ class InferenceEndpoint:
             route=dict(raw["route"]) if isinstance(raw.get("route"), dict) else None,
             raw=raw,
         )
+
+    @property
+    def dns_prefix(self) -> str:
+        """The first label of its URL's host name (what the metrics routes take), else its name."""
+        host = urlsplit(self.url).hostname if self.url else None
+        if host and "." in host:
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:
+                return host.split(".", 1)[0]
+        return self.name
 
     @property
     def health_url(self) -> str | None:
@@ -336,10 +388,9 @@ class Replica:
 
     @classmethod
     def list_from_raw(cls, raw: Any) -> list[Replica]:
-        items = raw.get("replicas", raw.get("items", [])) if isinstance(raw, dict) else raw
         return [
             cls(
-                id=item.get("id", item.get("name")),
+                id=item.get("id", item.get("name", item.get("replicaId", f"replica-{index}"))),
                 live=bool(item.get("live")),
                 updating=bool(item.get("updating")),
                 stage=item.get("stage"),
@@ -347,13 +398,19 @@ class Replica:
                 started_at=item.get("startedAt"),
                 stopped_at=item.get("stoppedAt"),
             )
-            for item in items or []
+            for index, item in enumerate(items_of(raw, "replica", "replicas", "items"))
             if isinstance(item, dict)
         ]
 
     def __str__(self) -> str:
-        exit_code = "" if self.exit_code is None else f", exit code {self.exit_code}"
-        return f"{self.id}: {self.stage}{' (live)' if self.live else ''}{exit_code}"
+        details = [
+            *(["live"] if self.live else []),
+            *(["updating"] if self.updating else []),
+            *([f"exit code {self.exit_code}"] if self.exit_code is not None else []),
+            *([f"started {self.started_at}"] if self.started_at else []),
+            *([f"stopped {self.stopped_at}"] if self.stopped_at else []),
+        ]
+        return f"{self.id}: {self.stage}" + (f" ({', '.join(details)})" if details else "")
 
 
 @dataclass(frozen=True)
@@ -376,7 +433,7 @@ class ComputeQuota:
 
     @classmethod
     def list_from_raw(cls, raw: Any) -> list[ComputeQuota]:
-        vendors = raw.get("vendors", raw.get("items", [])) if isinstance(raw, dict) else raw
+        vendors = items_of(raw, "quotas", "vendors", "items")
         return [
             cls(
                 vendor=vendor["name"],
@@ -385,7 +442,7 @@ class ComputeQuota:
                 max_accelerators=quota["maxAccelerators"],
                 used_accelerators=quota["usedAccelerators"],
             )
-            for vendor in vendors or []
+            for vendor in vendors
             for quota in vendor.get("quotas", [])
         ]
 

@@ -46,6 +46,7 @@ from airflow_provider_hfep.endpoints.models import (
     InferenceEndpoint,
     LogLine,
     Replica,
+    log_records,
 )
 from airflow_provider_hfep.endpoints.payloads import (
     EndpointSpec,
@@ -232,7 +233,7 @@ class EndpointsApi:
             page = response.json()
             endpoints += [InferenceEndpoint.from_raw(item, namespace) for item in page["items"]]
             cursor = page.get("nextCursor")
-            if not cursor or not page["items"]:
+            if not cursor:  # an empty page may still have a next one (the service filters pages)
                 return endpoints
             if cursor in seen:  # a service that hands the same cursor back would loop forever
                 raise EndpointsError(f"Listing {namespace}: the API returned the cursor {cursor!r} twice")
@@ -461,11 +462,7 @@ class EndpointsApi:
             if response.is_error:
                 response.read()
                 raise error_from_response(response)
-            body = response.json()
-            records = (
-                body.get("logs", body.get("items", body.get("data", []))) if isinstance(body, dict) else body
-            )
-            return [LogLine.from_record(record) for record in records or []]
+            return [LogLine.from_record(record) for record in log_records(response.text)]
         v2 = {k: v for k, v in params.items() if k in ("tail", "replica")}
         text = yield from self.request(Send("GET", self._url("endpoint", ns, name, "logs"), params=v2))
         lines = [LogLine.from_text(line) for line in text.text.splitlines() if line.strip()]
@@ -495,7 +492,13 @@ class EndpointsApi:
             )
         check_count("step_seconds", step_seconds, 1)
         ns = yield from self.resolve_namespace(namespace)
-        body = {"from": int(start), "to": int(end), "step": f"{int(step_seconds)}s"}
+        endpoint = yield from self.get(name, ns)
+        body = {
+            "dnsPrefix": endpoint.dns_prefix,
+            "from": int(start),
+            "to": int(end),
+            "step": f"{int(step_seconds)}s",
+        }
         segments = ["endpoint", ns, name, "metrics", *metric.split("/")]
         response = yield from self.request(Send("POST", self._url(*segments), json=body))
         return response.json()

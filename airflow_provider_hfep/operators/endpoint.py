@@ -20,6 +20,7 @@ from airflow_provider_hfep.endpoints.arguments import check_choice, check_second
 from airflow_provider_hfep.endpoints.errors import (
     CapacityError,
     ConflictError,
+    EndpointsApiError,
     InvalidEndpointArgumentError,
     NotFoundError,
 )
@@ -48,12 +49,18 @@ TEMPLATED_SPEC_FIELDS = ("repository", "revision", "task", "custom_image", "env"
 UPDATE_FIELDS = tuple(EndpointUpdate.__dataclass_fields__)
 
 
-def _mask_secret_values(arguments: dict[str, Any]) -> None:
-    """Have Airflow mask the endpoint's secret values and the registry password wherever they would show."""
-    for value in (arguments.get("secrets") or {}).values():
-        mask_secret(value)
+def _secret_values(arguments: dict[str, Any]) -> list[str]:
+    """
+    Return the endpoint's secret values and the registry password among ``arguments``.
+
+    They are handed to Airflow's masker too, so wherever the task log would show them, it shows ``***``.
+    """
+    values = [str(v) for v in (arguments.get("secrets") or {}).values() if v]
     if arguments.get("container_registry_password"):
-        mask_secret(arguments["container_registry_password"])
+        values.append(str(arguments["container_registry_password"]))
+    for value in values:
+        mask_secret(value)
+    return values
 
 
 def _accelerators(instance_size: str) -> int:
@@ -63,6 +70,14 @@ def _accelerators(instance_size: str) -> int:
 
 def _min_replica(endpoint: InferenceEndpoint) -> int:
     return int(endpoint.raw["compute"]["scaling"].get("minReplica") or 0)
+
+
+def _held_replicas(endpoint: InferenceEndpoint) -> int:
+    """Replicas the endpoint holds hardware for now: its target (autoscaled), none once failed or stopped."""
+    if endpoint.status in (EndpointStatus.FAILED, EndpointStatus.PAUSED, EndpointStatus.SCALED_TO_ZERO):
+        return 0
+    status = endpoint.raw.get("status", {})
+    return int(status.get("targetReplica") or status.get("readyReplica") or _min_replica(endpoint))
 
 
 class HuggingFaceEndpointBaseOperator(EndpointTarget, BaseOperator):
@@ -185,19 +200,49 @@ class HuggingFaceEndpointStartOperator(HuggingFaceEndpointBaseOperator):
     def _check_capacity(
         self, namespace: str, raw: dict[str, Any], replicas: int, already_held: int = 0
     ) -> None:
-        """Refuse hardware the namespace cannot get now (``raw``: a body or an endpoint, API keys)."""
+        """
+        Refuse hardware the namespace cannot get now (``raw``: a body or an endpoint, API keys).
+
+        Best effort: a hardware listing that cannot be read (a token that may not list it, the API's
+        trouble) is logged and the change goes ahead; the service still judges it.
+        """
         if not self.check_capacity:
             return
         compute, provider = raw["compute"], raw["provider"]
-        self.hook.client.check_capacity(
-            vendor=provider["vendor"],
-            region=provider["region"],
-            instance_type=compute["instanceType"],
-            instance_size=compute["instanceSize"],
-            replicas=replicas,
-            already_held=already_held,
-            namespace=namespace,
-        )
+        try:
+            self.hook.client.check_capacity(
+                vendor=provider["vendor"],
+                region=provider["region"],
+                instance_type=compute["instanceType"],
+                instance_size=compute["instanceSize"],
+                replicas=replicas,
+                already_held=already_held,
+                namespace=namespace,
+            )
+        except EndpointsApiError as exc:
+            self.log.warning("Could not check the quota (going ahead, the service will judge): %s", exc)
+
+    def _check_change_capacity(
+        self, namespace: str, current: InferenceEndpoint, changes: EndpointUpdate
+    ) -> None:
+        """Check the hardware an update moves to, counting what the endpoint already holds."""
+        if changes.instance_type is None and changes.instance_size is None and changes.min_replica is None:
+            return
+        if current.status in (EndpointStatus.PAUSED, EndpointStatus.SCALED_TO_ZERO):
+            return  # it takes hardware only when resumed: the resume checks
+        compute = current.raw["compute"]
+        target = {
+            "provider": current.raw["provider"],
+            "compute": {
+                "instanceType": changes.instance_type or compute["instanceType"],
+                "instanceSize": changes.instance_size or compute["instanceSize"],
+            },
+        }
+        replicas = max(1, changes.min_replica if changes.min_replica is not None else _min_replica(current))
+        held = 0
+        if target["compute"]["instanceType"] == compute["instanceType"]:
+            held = _accelerators(compute["instanceSize"]) * _held_replicas(current)
+        self._check_capacity(namespace, target, replicas, held)
 
     def _starting(self, name: str, namespace: str) -> None:
         """Record, before the request that starts the endpoint, what :meth:`on_kill` would stop."""
@@ -351,8 +396,11 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
         identity = f"{ti.dag_id}/{ti.task_id}/{ti.run_id}/{ti.map_index}"
         return f"airflow-ti-{hashlib.sha256(identity.encode()).hexdigest()[:16]}"
 
+    def _secrets_to_hide(self) -> list[str]:
+        return _secret_values(self.spec_arguments)
+
     def execute(self, context: Context) -> dict[str, Any]:
-        _mask_secret_values(self.spec_arguments)
+        self._secrets_to_hide()
         name, namespace = self._resolve(context)
         marker = self._marker(context)
         spec = self._spec(marker)
@@ -378,6 +426,7 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
                 endpoint = existing
                 if existing.status in (EndpointStatus.PAUSED, EndpointStatus.SCALED_TO_ZERO):
                     # The earlier try was killed and its on_kill_action stopped it: start it again.
+                    self._check_capacity(namespace, existing.raw, _min_replica(existing))
                     endpoint = self.hook.client.resume(name, namespace=namespace)
             elif self.if_exists == "reuse":
                 self._started = None  # not started by this task: a kill leaves it alone
@@ -387,6 +436,7 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
                 endpoint = existing
             elif self.if_exists == "update":
                 changes = EndpointUpdate(**{f: getattr(spec, f) for f in UPDATE_FIELDS})
+                self._check_change_capacity(namespace, existing, changes)
                 settle_until = time.time() + self.update_settle_seconds
                 endpoint = self.hook.client.update(name, changes, namespace=namespace)
                 self.log.info("Endpoint %s/%s exists: updated it to these arguments", namespace, name)
@@ -412,7 +462,7 @@ class HuggingFaceCreateEndpointFromCatalogOperator(HuggingFaceEndpointStartOpera
     :param endpoint_name: the new endpoint's name. (templated)
     :param repo_id: the model repository, e.g. ``HuggingFaceH4/zephyr-7b-beta``. (templated)
     :param recipe_id: instead of ``repo_id``: one recipe's ``publicId`` (see ``list_catalog()``). (templated)
-    :param accelerator: with ``repo_id``: ``cpu``, ``gpu`` or ``neuron``, to choose among its recipes.
+    :param accelerator: with ``repo_id``: ``cpu``, ``gpu`` or ``neuron``, to choose among its recipes. (templated)
     :param if_exists: the name is taken by another endpoint: ``fail`` (default) or ``reuse`` it.
     :param wait_for_completion: wait until running and healthy. Default True.
     :return: the endpoint as a JSON-safe dict.
@@ -422,6 +472,7 @@ class HuggingFaceCreateEndpointFromCatalogOperator(HuggingFaceEndpointStartOpera
         *HuggingFaceEndpointBaseOperator.template_fields,
         "repo_id",
         "recipe_id",
+        "accelerator",
     )
 
     def __init__(
@@ -565,30 +616,11 @@ class HuggingFaceUpdateEndpointOperator(HuggingFaceEndpointStartOperator):
         self.env = env
         self.tags = tags
 
-    def _check_update_capacity(
-        self, namespace: str, current: InferenceEndpoint, changes: EndpointUpdate
-    ) -> None:
-        """Check the hardware an update moves to, counting what the endpoint already holds."""
-        if changes.instance_type is None and changes.instance_size is None and changes.min_replica is None:
-            return
-        if current.status in (EndpointStatus.PAUSED, EndpointStatus.SCALED_TO_ZERO):
-            return  # it takes hardware only when resumed: the resume checks
-        compute = current.raw["compute"]
-        target = {
-            "provider": current.raw["provider"],
-            "compute": {
-                "instanceType": changes.instance_type or compute["instanceType"],
-                "instanceSize": changes.instance_size or compute["instanceSize"],
-            },
-        }
-        replicas = max(1, changes.min_replica if changes.min_replica is not None else _min_replica(current))
-        held = 0
-        if target["compute"]["instanceType"] == compute["instanceType"]:
-            held = _accelerators(compute["instanceSize"]) * max(1, _min_replica(current))
-        self._check_capacity(namespace, target, replicas, held)
+    def _secrets_to_hide(self) -> list[str]:
+        return _secret_values(self.update_arguments)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        _mask_secret_values(self.update_arguments)
+        self._secrets_to_hide()
         changes = EndpointUpdate(
             repository=self.repository,
             revision=self.revision,
@@ -600,7 +632,7 @@ class HuggingFaceUpdateEndpointOperator(HuggingFaceEndpointStartOperator):
         )
         name, namespace = self._resolve(context)
         current = self.hook.client.get(name, namespace=namespace)
-        self._check_update_capacity(namespace, current, changes)
+        self._check_change_capacity(namespace, current, changes)
         if current.status == EndpointStatus.UPDATING:
             if self.if_updating == "fail":
                 raise InvalidEndpointArgumentError(

@@ -310,7 +310,7 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         name, namespace = self._target
         try:
             diagnosis = self.hook.client.diagnose(name, namespace=namespace)
-        except EndpointsError as exc:
+        except Exception as exc:  # best effort: never in the way of the batch's own error
             self.log.warning("Could not read the endpoint's log and replicas: %s", exc)
             return ""
         for line in diagnosis.report():

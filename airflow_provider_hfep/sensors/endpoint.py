@@ -147,9 +147,13 @@ class HuggingFaceEndpointSensor(EndpointTarget, BaseSensorOperator):
                 return super().execute(context)
             except AirflowSensorTimeout as timeout:  # poke and reschedule: Airflow's loop timed out
                 # Pokes may have run in other processes (reschedule): one more look tells where it is.
-                last = self._look(*self._resolve(context))
+                name, namespace = self._resolve(context)
+                try:
+                    last = self._look(name, namespace)
+                except Exception:  # best effort: the timeout is the error
+                    last = WatchResult(Outcome.TIMEOUT, name, namespace, None, "", None)
                 waited = dataclasses.replace(
-                    last, status=Outcome.TIMEOUT, message=f"{timeout}. {last.message}"
+                    last, status=Outcome.TIMEOUT, message=f"{timeout}. {last.message}".rstrip(". ")
                 )
                 raise AirflowSensorTimeout(self.explain(waited).message) from timeout
         first = self.poke(context)

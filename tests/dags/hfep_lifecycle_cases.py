@@ -75,7 +75,13 @@ for deferrable in (False, True):
     # The endpoint is made to fail (through the emulator's control API) while the create waits.
     with DAG(f"hfep_create_fails_{mode}", schedule=None, start_date=START, catchup=False, tags=["test"]):
         HuggingFaceCreateEndpointOperator(
-            task_id="create", endpoint_name="doomed", deferrable=deferrable, **SPEC, **FAST
+            task_id="create",
+            endpoint_name="doomed",
+            deferrable=deferrable,
+            # a secret not named like one: only knowing its value can hide it in the echoed log
+            secrets={"MODEL_CONFIG_BLOB": "blob-value-7f3a9c"},
+            **SPEC,
+            **FAST,
         )
 
     # A model of the catalog deployed, waited for, its log read into the task log, then deleted.

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from airflow_provider_hfep.endpoints import EndpointSpec, EndpointUpdate
+
 from tests.contract.validate import CONTRACT, Validator
 
 if TYPE_CHECKING:
@@ -55,9 +57,9 @@ LEFT_OUT = {
 ROUTES = {(route["method"], route["path"]): route for route in CONTRACT["routes"]}
 
 
-def window() -> dict[str, int]:
+def window() -> dict[str, Any]:
     now = int(time.time())
-    return {"from": now - 600, "to": now, "step": "60s"}
+    return {"dnsPrefix": "a1b2c3", "from": now - 600, "to": now, "step": "60s"}
 
 
 def metric(name: str) -> Callable[[Emulator, str], httpx.Response]:
@@ -339,3 +341,51 @@ def test_the_checker_finds_what_the_contract_forbids(cloud):
         "(['pending', 'initializing', 'updating', 'updateFailed', 'running', 'paused', 'failed', 'scaledToZero'])",
         "$.tags: required by EndpointWithStatus, missing",
     ]
+
+
+def test_what_our_client_sends_is_what_the_contract_describes(api, cloud):
+    """The other direction: our create, update and metrics bodies against the contract's request schemas."""
+    cloud.clear_requests()
+    api.create(
+        EndpointSpec(
+            name="sent",
+            repository="meta-llama/Llama-3.1-8B-Instruct",
+            framework="pytorch",
+            accelerator="gpu",
+            instance_size="x1",
+            instance_type="nvidia-l4",
+            region="us-east-1",
+            vendor="aws",
+            min_replica=0,
+            max_replica=2,
+            scaling_metric="pendingRequests",
+            scaling_threshold=4,
+            scale_to_zero_timeout=15,
+            revision="main",
+            task="text-generation",
+            custom_image={"tgi": {"url": "ghcr.io/huggingface/text-generation-inference:3.3.4"}},
+            env={"MAX_BATCH_SIZE": "8"},
+            secrets={"API_SECRET": "s3cr3t-value"},
+            tags=["nightly"],
+            domain="models.example.com",
+            path="/v1",
+            cache_http_responses=True,
+            private_link_account_id="123456789012",
+            private_link_shared=True,
+        )
+    )
+    api.update("sent", EndpointUpdate(max_replica=3, cache_http_responses=False, tags=["nightly", "b"]))
+    api.metrics("sent", "pending-request", start=time.time() - 600, end=time.time())
+    check = Validator()
+    sent = [r for r in cloud.requests("management") if r["json"] is not None]
+    schemas = {
+        ("POST", "/v2/endpoint/demo"): "Endpoint",
+        ("PUT", "/v2/endpoint/demo/sent"): "EndpointUpdate",
+        ("POST", "/v2/endpoint/demo/sent/metrics/pending-request"): "MetricsParams",
+    }
+    assert {(r["method"], r["path"]) for r in sent} == set(schemas)
+    for request in sent:
+        check.check(request["json"], schemas[request["method"], request["path"]], request["path"])
+    assert check.problems == []
+    assert check.checked["schema:MetricsParams"] == 1
+    assert check.checked["key"] > 30  # the bodies were looked into, not just counted

@@ -119,6 +119,9 @@ def test_create_fails_fast_when_the_endpoint_fails(run_dag, cloud, mode):
     assert "Log: " in run.output
     assert "Container exited with code 137" in run.output
     assert "exit code 137" in run.output  # the replica's state
+    # the container printed its environment: the secret value this task sent is hidden, in both modes
+    assert "MODEL_CONFIG_BLOB=***" in run.output
+    assert "blob-value-7f3a9c" not in run.output
 
 
 def burst(*kinds: str) -> list[dict]:
@@ -173,7 +176,9 @@ def test_sensor_fails_fast_with_a_clear_message(run_dag, cloud, mode, prepare, t
 
 @pytest.mark.parametrize("mode", ["inline", "deferred"])
 def test_sensor_waits_for_running_then_succeeds(run_dag, cloud, mode):
-    cloud.seed_endpoint("watched", state="pending")  # deploys in 0.5 s
+    # not yet running at the first look (seeded states stay put), running from the second one on
+    cloud.seed_endpoint("watched", state="initializing")
+    cloud.on("get", "watched", state="running", after=1)
     run = run_dag(f"hfep_sensor_{mode}")
     assert run.tasks == {"ready": "success"}
     assert run.returns["ready"]["status"] == "running"
@@ -303,7 +308,8 @@ def test_static_arguments_are_checked_at_parse_time():
 
 
 def test_sensor_in_reschedule_mode(run_dag, cloud):
-    cloud.seed_endpoint("watched", state="pending")  # deploys in 0.5 s
+    cloud.seed_endpoint("watched", state="initializing")
+    cloud.on("get", "watched", state="running", after=1)
     run = run_dag("hfep_sensor_reschedule")
     assert run.tasks == {"ready": "success"}, run.output[-3000:]
     assert run.returns["ready"]["status"] == "running"
@@ -321,7 +327,9 @@ def test_the_sensor_defers_by_default_whatever_default_deferrable_says(run_dag, 
     monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "False")
     assert conf.getboolean("operators", "default_deferrable") is False  # Airflow's own default, too
     assert HuggingFaceEndpointSensor(task_id="ready", endpoint_name="watched").deferrable is True
-    cloud.seed_endpoint("watched", state="pending")  # running after the 0.5 s deployment
+    # seeded states stay put: it is initializing at the worker's look, running from the next one on
+    cloud.seed_endpoint("watched", state="initializing")
+    cloud.on("get", "watched", state="running", after=1)
     run = run_dag("hfep_sensor_default")
     assert run.tasks == {"ready": "success"}
     assert run.deferrals() == 1  # it looked once on the worker, then waited in the triggerer

@@ -76,6 +76,11 @@ def test_errors_come_first_and_the_report_is_bounded():
         ("env: AWS_SECRET_ACCESS_KEY: wJalrXUtnFEMI", "wJalrXUtnFEMI"),
         ("db_password=hunter22 port=5432", "hunter22"),
         ("the given secret s3cr3t-value appears", "s3cr3t-value"),
+        ("OPENAI_KEY=sk-abc123xyz", "sk-abc123xyz"),
+        ("DATABASE_URL=postgres://app:pw123secret@db:5432/x", "pw123secret"),
+        ('config {"DB_PASSWORD": "x9x9x9", "port": 1}', "x9x9x9"),
+        ("headers: Authorization: Bearer abc.def-ghi", "abc.def-ghi"),
+        ("curl -H 'authorization: Basic dXNlcjpwYXNz'", "dXNlcjpwYXNz"),
     ],
 )
 def test_redact_hides_tokens_given_secrets_and_credential_named_values(text, hidden):
@@ -85,7 +90,7 @@ def test_redact_hides_tokens_given_secrets_and_credential_named_values(text, hid
 
 
 def test_redact_leaves_ordinary_text_alone():
-    text = "port=5432 max_total_tokens: 4096 MAX_INPUT_TOKENS=1024 model=gpt2 Tokenizer loaded"
+    text = "port=5432 max_total_tokens: 4096 MAX_INPUT_TOKENS=1024 tokenizer: gpt2 monkey=1 keys=3 Loaded"
     assert redact(text) == text
 
 

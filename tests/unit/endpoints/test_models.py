@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import json
 from datetime import UTC, datetime
 
@@ -9,6 +10,9 @@ from airflow_provider_hfep.endpoints.models import (
     EndpointStatus,
     HardwareOption,
     InferenceEndpoint,
+    LogLine,
+    Replica,
+    log_records,
     parse_timestamp,
 )
 
@@ -154,3 +158,44 @@ def test_hardware_listing_is_flattened():
     )
     assert option.price_per_hour == 0.8
     assert option.gpu_memory_gb == 24
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        [{"live": True, "stage": "running", "updating": False}],
+        {"replicas": [{"live": True, "stage": "running", "updating": False}]},
+        {"status": [{"live": True, "stage": "running", "updating": False}], "count": 1},
+    ],
+    ids=["bare-list", "replicas", "another-name"],
+)
+def test_replicas_are_read_from_whatever_wrapper_holds_the_one_list(answer):
+    (replica,) = Replica.list_from_raw(answer)
+    assert (replica.id, replica.stage, replica.live) == ("replica-0", "running", True)
+
+
+def test_an_answer_without_a_list_is_logged_not_silently_empty(caplog):
+    assert Replica.list_from_raw({"count": 0, "note": "odd"}) == []
+    assert "has no list" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("text", "messages"),
+    [
+        ('{"logs": [{"message": "a"}, {"message": "b"}]}', ["a", "b"]),
+        ('{"entries": [{"message": "a"}]}', ["a"]),
+        ('{"message": "a"}\n{"message": "b"}\n', ["a", "b"]),  # JSON lines
+        ('{"message": "a"}\nplain text\n', ["a", "plain text"]),
+    ],
+    ids=["wrapped", "other-wrapper", "json-lines", "mixed"],
+)
+def test_v3_log_answers_are_read_whatever_their_shape(text, messages):
+    assert [LogLine.from_record(r).message for r in log_records(text)] == messages
+
+
+def test_the_dns_prefix_is_the_first_label_of_the_url_host_else_the_name():
+    raw = copy.deepcopy(RAW_RUNNING)
+    raw["status"]["url"] = "https://a1b2c3.us-east-1.aws.endpoints.huggingface.cloud"
+    assert InferenceEndpoint.from_raw(raw, "ns").dns_prefix == "a1b2c3"
+    raw["status"]["url"] = "http://127.0.0.1:8080/e/x"
+    assert InferenceEndpoint.from_raw(raw, "ns").dns_prefix == raw["name"]
