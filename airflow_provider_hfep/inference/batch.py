@@ -94,6 +94,8 @@ class BatchSummary:
     duration_s: float = 0.0
     concurrency: int = 0
     first_errors: list[dict[str, Any]] = field(default_factory=list)
+    #: inputs in a row, at the end, that failed with a server error (5xx): an endpoint that broke
+    ending_server_errors: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -314,6 +316,8 @@ async def run_batch(
             summary.failed += 1
             if len(summary.first_errors) < 5:
                 summary.first_errors.append(result.to_json())
+        server_error = not result.ok and str(result.error).startswith("HTTP 5")
+        summary.ending_server_errors = summary.ending_server_errors + 1 if server_error else 0
         on_result(result)
 
     async def worker() -> None:

@@ -300,12 +300,11 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
 
     def _endpoint_failing(self, summary) -> str:
         """
-        Explain an endpoint that failed every input it was sent with a server error (it broke mid-batch).
+        Explain an endpoint that broke: the batch ended with server errors (5xx) only, at least 5 in a row.
 
         Its log and replicas go to the task log; the likely cause is returned for the error message.
         """
-        server_errors = [e for e in summary.first_errors if str(e.get("error", "")).startswith("HTTP 5")]
-        if not summary.first_errors or len(server_errors) < len(summary.first_errors):
+        if not summary.ending_server_errors or summary.ending_server_errors < min(summary.failed, 5):
             return ""
         name, namespace = self._target
         try:
@@ -320,11 +319,14 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
     def _finish(self, context: Context, summary, errors: list[dict[str, Any]]) -> None:
         context["ti"].xcom_push(key="summary", value=summary.to_dict())
         self.log.info("Batch done: %s", summary.to_dict())
+        cause = self._endpoint_failing(summary) if summary.failed else ""
         if summary.failed and self.on_item_error == "fail":
             raise EndpointsError(
                 f"{summary.failed} of {summary.total} inputs failed (the {summary.succeeded} others are saved); "
-                f"first errors: {summary.first_errors}.{self._endpoint_failing(summary)}"
+                f"first errors: {summary.first_errors}.{cause}"
             )
+        if cause:
+            self.log.warning("%d inputs failed, the last ones with server errors.%s", summary.failed, cause)
         if errors:
             context["ti"].xcom_push(key="errors", value=errors)
 

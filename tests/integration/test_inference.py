@@ -255,6 +255,11 @@ def test_an_endpoint_failing_every_request_is_explained_from_its_log_and_replica
     assert "Likely cause: it runs and its log shows no error" in str(failed.value)
     assert "Replica gen-" in capsys.readouterr().out  # the replicas' states, in the task log
     assert any(r["path"].endswith("/gen/logs") for r in cloud.requests("management"))
+    # recorded instead of failing the task: the same story, as a warning
+    cloud.clear_requests()
+    results, _ = run(task="text-generation", inputs=["a", "b"], on_item_error="record")
+    assert results == [None, None]
+    assert "Likely cause: it runs and its log shows no error" in capsys.readouterr().out
     # one input failing on its own (a 422) is the input's trouble, not the endpoint's: no diagnosis
     cloud.clear_faults()
     cloud.clear_requests()
