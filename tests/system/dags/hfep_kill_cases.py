@@ -1,5 +1,6 @@
 """DAGs for the kill tests: a create that waits on the worker, one that waits in the triggerer, and a
-sensor that starts in the triggerer. The test holds each endpoint in `initializing` (an emulator rule)."""
+sensor that starts in the triggerer. The test holds each endpoint in `initializing` (an emulator rule).
+And a deferred create whose deployment fails (test_failure_story)."""
 
 from __future__ import annotations
 
@@ -40,4 +41,23 @@ with DAG(
 ):
     HuggingFaceEndpointSensor(
         task_id="ready", endpoint_name="from-trigger", start_from_trigger=True, poke_interval=1, timeout=300
+    )
+
+# A create whose deployment fails while it waits in the triggerer: the worker that ends it (a fresh
+# process) must tell the endpoint's story, hiding the secret value it sent (not named like one).
+with DAG(
+    "hfep_fails_deferred",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["test"],
+):
+    HuggingFaceCreateEndpointOperator(
+        task_id="create",
+        endpoint_name="fails-deferred",
+        deferrable=True,
+        poll_interval=1,
+        timeout=600,
+        secrets={"MODEL_CONFIG_BLOB": "story-secret-9d41e2"},
+        **SPEC,
     )
