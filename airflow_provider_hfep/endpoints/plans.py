@@ -74,6 +74,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+#: filtered v2 logs: how many more lines than ``tail`` to read (the filter runs here), and the most
+V2_FILTER_READ_FACTOR = 10
+V2_FILTER_READ_MAX = 10_000
+
 
 @dataclass(frozen=True)
 class Send:
@@ -463,10 +467,15 @@ class EndpointsApi:
                 response.read()
                 raise error_from_response(response)
             return [LogLine.from_record(record) for record in log_records(response.text)]
-        v2 = {k: v for k, v in params.items() if k in ("tail", "replica")}
+        # v2 cannot filter: with filters, read further back (bounded) so that, as with v3, ``tail``
+        # counts the lines that pass them rather than the lines read.
+        filtering = any(v is not None for v in (level, search, since, until))
+        v2: dict[str, str | int] = {"replica": replica} if replica is not None else {}
+        if tail is not None:
+            v2["tail"] = min(tail * V2_FILTER_READ_FACTOR, V2_FILTER_READ_MAX) if filtering else tail
         text = yield from self.request(Send("GET", self._url("endpoint", ns, name, "logs"), params=v2))
         lines = [LogLine.from_text(line) for line in text.text.splitlines() if line.strip()]
-        return [
+        kept = [
             line
             for line in lines
             if (level is None or (line.level or "").lower() == level.lower())
@@ -474,6 +483,7 @@ class EndpointsApi:
             and (since is None or line.timestamp is None or line.timestamp >= since)
             and (until is None or line.timestamp is None or line.timestamp <= until)
         ]
+        return kept[-tail:] if tail is not None else kept
 
     def replicas(self, name: str, namespace: str | None) -> Plan[list[Replica]]:
         validate_endpoint_name(name)

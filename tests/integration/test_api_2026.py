@@ -89,6 +89,13 @@ def test_logs_come_from_v3_and_from_v2_where_v3_is_not_offered(api, cloud):
         (line.level, line.message, line.replica) for line in structured
     ]
     assert api.logs("crashy", tail=2)[-1].message == "Container exited with code 137"
+    # filtered with tail: the same lines from v2 (filtered here, read further back) as from v3
+    # (the log ends with two error lines: the last info line lies further back than tail=1)
+    v2_info = api.logs("crashy", level="info", tail=1)
+    cloud.set_logs_v3(True)
+    assert v2_info == api.logs("crashy", level="info", tail=1)
+    assert len(v2_info) == 1
+    assert v2_info[0].level == "info"
 
 
 def test_logs_and_diagnosis_never_show_the_token_or_a_secret(api, cloud):
