@@ -47,6 +47,9 @@ class BatchSettings:
     :param wake_scaled_to_zero: send ``X-Scale-Up-Timeout`` so a scaled-to-zero endpoint starts and
         holds the requests, and keep retrying 503s until ``cold_start_timeout``.
     :param cold_start_timeout: seconds a waking endpoint is waited for.
+    :param overload_timeout: seconds a batch may go without any input succeeding while the endpoint
+        answers 429: until then a 429 is backpressure (the input waits its turn, its retries are not
+        counted); after that, 429s count as failed attempts like any other.
     :param progress_interval: seconds between two progress log lines.
     :param retry: backoff of retries.
     """
@@ -56,6 +59,7 @@ class BatchSettings:
     max_retries: int = 8
     wake_scaled_to_zero: bool = True
     cold_start_timeout: float = 600.0
+    overload_timeout: float = 300.0
     progress_interval: float = 30.0
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(backoff_base=0.05, backoff_max=10.0))
 
@@ -252,6 +256,7 @@ async def run_batch(
     summary = BatchSummary()
     started = time.monotonic()
     cold_deadline = started + settings.cold_start_timeout
+    last_success = started  # when an input last succeeded: a 429 is backpressure while this is recent
     source: Iterator[tuple[int, Any]] = iter(items)
 
     async def attempt(item: Any) -> Any:
@@ -287,30 +292,37 @@ async def run_batch(
             await limit.release(ticket, overloaded=overloaded)
 
     async def one(index: int, item: Any) -> ItemResult:
-        retries = 0
+        retries = attempts = throttled = 0
         while True:
+            attempts += 1
             try:
-                return ItemResult(index, await attempt(item), attempts=retries + 1)
+                return ItemResult(index, await attempt(item), attempts=attempts)
             except _Outcome as failure:
-                waking = failure.cold and settings.wake_scaled_to_zero and time.monotonic() < cold_deadline
-                if retries >= settings.max_retries and not waking:
-                    return ItemResult(index, error=str(failure), attempts=retries + 1)
-                if not waking:
+                now = time.monotonic()
+                waking = failure.cold and settings.wake_scaled_to_zero and now < cold_deadline
+                # Overload while the batch makes progress is backpressure: this input waits its turn.
+                backpressure = failure.overloaded and now - last_success < settings.overload_timeout
+                if retries >= settings.max_retries and not (waking or backpressure):
+                    return ItemResult(index, error=str(failure), attempts=attempts)
+                if not (waking or backpressure):
                     retries += 1
+                throttled = throttled + 1 if failure.overloaded else 0
                 summary.retries += 1
-                delay = settings.retry.delay(max(1, retries), failure.retry_after)
+                delay = settings.retry.delay(max(1, retries, min(throttled, 8)), failure.retry_after)
                 if failure.overloaded and failure.retry_after is None:
                     delay *= random.random()  # spread a burst of 429s instead of returning it whole
                 await asyncio.sleep(delay)
             except _Refused as refusal:
-                return ItemResult(index, error=str(refusal), attempts=retries + 1)
+                return ItemResult(index, error=str(refusal), attempts=attempts)
             except (ValueError, KeyError, IndexError, TypeError) as exc:  # an answer of an unexpected shape
                 return ItemResult(
-                    index, error=f"unexpected answer: {type(exc).__name__}: {exc}", attempts=retries + 1
+                    index, error=f"unexpected answer: {type(exc).__name__}: {exc}", attempts=attempts
                 )
 
     def record(result: ItemResult) -> None:
+        nonlocal last_success
         if result.ok:
+            last_success = time.monotonic()
             summary.succeeded += 1
         else:
             summary.failed += 1

@@ -77,9 +77,12 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
     :param parameters: parameters sent with every job (e.g. ``{"max_new_tokens": 64}``). (templated)
     :param max_concurrency: requests in flight at most. Default 32.
     :param request_timeout: seconds one request may take. Default 60.
-    :param max_retries: retries of one job after transient failures. Default 8.
+    :param max_retries: retries of one job after transient failures. Default 8. A 429 (overloaded)
+        is not counted while other jobs succeed: it is backpressure, the job waits its turn.
     :param wake_scaled_to_zero: wake a scaled-to-zero endpoint and wait for it. Default True.
     :param cold_start_timeout: seconds a waking endpoint is waited for. Default 600.
+    :param overload_timeout: seconds the batch may go with no job succeeding while the endpoint answers
+        429; after that, 429s count as retries. Default 300.
     :param output_path: JSON Lines file (path or URI) for the results. (templated)
     :param on_item_error: ``fail`` (default): the task fails once every other job finished (and was
         saved), naming how many failed and the first errors; ``record``: failed jobs get ``None`` and
@@ -116,6 +119,7 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         max_retries: int = 8,
         wake_scaled_to_zero: bool = True,
         cold_start_timeout: float = 600.0,
+        overload_timeout: float = 300.0,
         output_path: str | ObjectStoragePath | None = None,
         on_item_error: str = "fail",
         max_xcom_bytes: int = DEFAULT_MAX_XCOM_BYTES,
@@ -137,6 +141,7 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         for field, value in (
             ("request_timeout", request_timeout),
             ("cold_start_timeout", cold_start_timeout),
+            ("overload_timeout", overload_timeout),
             ("progress_interval", progress_interval),
         ):
             check_seconds(field, value)
@@ -151,6 +156,7 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
             max_retries=max_retries,
             wake_scaled_to_zero=wake_scaled_to_zero,
             cold_start_timeout=cold_start_timeout,
+            overload_timeout=overload_timeout,
             progress_interval=progress_interval,
         )
         self.output_path = output_path

@@ -86,7 +86,9 @@ def test_nightly_batch_of_1000_jobs_under_faults(cloud, tmp_path, capsys):
     attempts = Counter(r["json"]["inputs"] for r in inference)
     injected = Counter(r["fault"] for r in inference if r["fault"])
     assert set(attempts) == set(prompts)  # nothing sent that was not a job
-    assert max(attempts.values()) <= MAX_RETRIES + 1  # bounded per job
+    # bounded per job: every failed attempt but a 429 (backpressure while the batch progresses) counts
+    counted = Counter(r["json"]["inputs"] for r in inference if r["fault"] and r["fault"] != "429")
+    assert max(counted.values()) <= MAX_RETRIES
     assert len(inference) - JOBS == sum(injected.values())  # exactly one resend per fault, none wasted
     assert set(injected) == set(INFERENCE_KINDS)
     assert 0.15 < sum(injected.values()) / len(inference) < 0.25

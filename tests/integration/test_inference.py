@@ -386,3 +386,25 @@ def test_plain_http_url_on_another_machine_gets_no_token(cloud, monkeypatch):
         operator.execute({"ti": TaskInstanceStub()})
     assert sent == []
     assert inference_requests(cloud) == []
+
+
+def test_overload_is_backpressure_not_an_inputs_failure_while_the_batch_progresses(cloud):
+    cloud.seed_endpoint("gen")
+    # the first 40 requests are refused as overloaded: far more than one input's max_retries=2
+    cloud.set_faults([{"scope": "inference", "kind": "429", "count": 40}])
+    jobs = [f"busy {i}" for i in range(30)]
+    results, xcom = run(task="text-generation", inputs=jobs, max_retries=2, max_concurrency=4)
+    assert results == [expected_text(job) for job in jobs]  # none ended by the 429s
+    assert xcom["summary"]["failed"] == 0
+    assert xcom["summary"]["throttled"] == 40
+    per_input = Counter(r["json"]["inputs"] for r in inference_requests(cloud))
+    assert max(per_input.values()) > 3, per_input  # some input waited through more 429s than its retries
+
+
+def test_an_endpoint_refusing_everything_as_overloaded_ends_the_batch_after_overload_timeout(cloud):
+    cloud.seed_endpoint("gen")
+    cloud.set_faults([{"scope": "inference", "kind": "429", "rate": 1.0}])
+    with pytest.raises(EndpointsError, match=r"3 of 3 inputs failed .*HTTP 429"):
+        run(task="text-generation", inputs=["a", "b", "c"], max_retries=2, overload_timeout=0.5)
+    # no input succeeded for overload_timeout: from then on each 429 counted as a retry
+    assert len(inference_requests(cloud)) >= 9
