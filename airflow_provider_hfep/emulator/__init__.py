@@ -325,6 +325,10 @@ class Emulator:
         """Return the billing meter of an endpoint: billable_seconds, replica_seconds, requests."""
         return self._call("GET", f"/endpoints/{namespace or self.user}/{name}/billing")
 
+    def load(self, name: str, *, namespace: str | None = None) -> dict[str, int]:
+        """Return the endpoint's data-plane load: ``in_flight`` requests and its ``capacity``."""
+        return self._call("GET", f"/endpoints/{namespace or self.user}/{name}/load")
+
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """
         Send one request to the emulated service (management API or a data plane) with the user's token.

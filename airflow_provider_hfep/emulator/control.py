@@ -170,6 +170,15 @@ async def endpoint_billing(namespace: str, name: str, world: TheWorld) -> dict[s
     return vars(meter)
 
 
+@router.get("/endpoints/{namespace}/{name}/load")
+async def endpoint_load(namespace: str, name: str, world: TheWorld) -> dict[str, Any]:
+    """Tell the requests in flight on the endpoint's data plane now, and how many it takes before a 429."""
+    endpoint = world.get(namespace, name)
+    if endpoint is None:
+        raise ApiError(404, f"Endpoint {namespace}/{name} not found")
+    return {"in_flight": endpoint.in_flight, "capacity": world.settings.capacity * max(1, endpoint.replicas)}
+
+
 @router.put("/namespaces/{namespace}")
 async def namespace_settings(namespace: str, body: JsonObject, world: TheWorld) -> dict[str, Any]:
     if body.get("billing", True):

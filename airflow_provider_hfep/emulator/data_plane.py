@@ -9,16 +9,19 @@ them.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from airflow_provider_hfep.emulator import runners
 
 if TYPE_CHECKING:
-    from airflow_provider_hfep.emulator.state import World
+    from collections.abc import AsyncIterator
+
+    from airflow_provider_hfep.emulator.state import Endpoint, World
 
 DATA_PLANE = re.compile(r"^/endpoints/(?P<namespace>[^/]+)/(?P<name>[^/]+)(?P<rest>/.*)?$")
 #: a request body that is not JSON (kept apart from ``None``, an empty body)
@@ -62,6 +65,20 @@ async def serve_data_plane(
             if endpoint.state in ("running", "updating"):
                 return PlainTextResponse("Ok")
             return JSONResponse({"error": "unhealthy", "error_type": "healthcheck"}, 503)
+        if rest in ("/info", "/v1/models") and endpoint.state not in ("running", "updating"):
+            return JSONResponse({"error": f"Endpoint is {endpoint.state}, service unavailable"}, 503)
+        if rest == "/info":
+            return JSONResponse(_info(endpoint, settings.capacity))
+        if rest == "/v1/models":
+            model = endpoint.config["model"]
+            created = int(endpoint.history[0][0]) if endpoint.history else int(time.time())
+            entry = {
+                "id": model["repository"],
+                "object": "model",
+                "created": created,
+                "owned_by": "hfep-emulator",
+            }
+            return JSONResponse({"object": "list", "data": [entry]})
         return PlainTextResponse("Not Found", 404)
     if method != "POST":
         return PlainTextResponse("Method Not Allowed", 405)
@@ -81,6 +98,18 @@ async def serve_data_plane(
         return JSONResponse({"error": "Model is overloaded", "error_type": "overloaded"}, 429)
     if payload is NOT_JSON:
         return JSONResponse({"error": "Failed to parse the request body as JSON"}, 400)
+    try:
+        events = runners.streamed(rest, payload)
+    except runners.BadInput as exc:
+        return JSONResponse({"error": str(exc), "error_type": "validation"}, 422)
+    if events is not None:
+        # The slot is held while the stream runs and freed when it ends or the client goes away.
+        endpoint.in_flight += 1
+        done_marker = rest.startswith("/v1/")  # OpenAI-compatible routes end with data: [DONE]
+        return StreamingResponse(
+            _stream(endpoint, events, done_marker, arrived, settings.latency_ms / 1000.0),
+            media_type="text/event-stream",
+        )
     endpoint.in_flight += 1
     try:
         # The request takes latency_ms in all, counted from its arrival: the emulator's own work is part of it.
@@ -93,3 +122,41 @@ async def serve_data_plane(
             return PlainTextResponse("Not Found", 404)
     finally:
         endpoint.in_flight -= 1
+
+
+async def _stream(
+    endpoint: Endpoint, events: list[dict[str, Any]], done_marker: bool, arrived: float, latency: float
+) -> AsyncIterator[bytes]:
+    """Frame ``events`` as server-sent events over ``latency`` seconds in all, as the engines do."""
+    try:
+        step = latency / max(1, len(events))
+        for number, event in enumerate(events, start=1):
+            await asyncio.sleep(max(0.0, arrived + step * number - time.monotonic()))
+            yield b"data:" + json.dumps(event, separators=(",", ":")).encode() + b"\n\n"
+        if done_marker:
+            yield b"data: [DONE]\n\n"
+    finally:
+        endpoint.in_flight -= 1
+
+
+def _info(endpoint: Endpoint, capacity: int) -> dict[str, Any]:
+    """TGI's ``GET /info``: what the router serves and its limits."""
+    model = endpoint.config["model"]
+    return {
+        "model_id": model["repository"],
+        "model_sha": model.get("revision"),
+        "model_pipeline_tag": endpoint.task,
+        "model_dtype": "torch.bfloat16",
+        "model_device_type": "cuda",
+        "max_concurrent_requests": capacity * max(1, endpoint.replicas),
+        "max_best_of": 2,
+        "max_stop_sequences": 4,
+        "max_input_tokens": 4095,
+        "max_total_tokens": 4096,
+        "validation_workers": 2,
+        "max_client_batch_size": 4,
+        "router": "text-generation-router",
+        "version": "3.3.4",
+        "sha": None,
+        "docker_label": None,
+    }

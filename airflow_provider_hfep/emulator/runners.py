@@ -64,6 +64,23 @@ def generate_text(prompt: str, max_new_tokens: int = 20) -> str:
     return " " + " ".join(_WORDS[digest[i % len(digest)] % len(_WORDS)] for i in range(count))
 
 
+def tokens_of(text: str) -> list[dict[str, Any]]:
+    """Split generated ``text`` into TGI tokens (a word with its leading space), with stable ids and logprobs."""
+    tokens = []
+    for position, word in enumerate(text.split()):
+        piece = word if position == 0 and not text.startswith(" ") else " " + word
+        rank = _WORDS.index(word) if word in _WORDS else len(_WORDS)
+        tokens.append(
+            {
+                "id": 1000 + rank,
+                "text": piece,
+                "logprob": -round(0.05 + 0.1 * (rank % 7), 2),
+                "special": False,
+            }
+        )
+    return tokens
+
+
 def embed(text: str) -> list[float]:
     """Embed ``text`` as a deterministic unit vector of :data:`EMBEDDING_SIZE` floats."""
     digest = _digest(text)
@@ -107,19 +124,68 @@ def text_generation(body: dict[str, Any], single: bool = False) -> Any:
         text = prompt + text
     answer: dict[str, Any] = {"generated_text": text}
     if parameters.get("details"):
-        tokens = text.split()
+        tokens = tokens_of(generate_text(prompt, parameters.get("max_new_tokens", 20)))
         answer["details"] = {
             "finish_reason": "length",
             "generated_tokens": len(tokens),
-            "seed": None,
+            "seed": parameters.get("seed"),
             "prefill": [],
-            "tokens": [],
+            "tokens": tokens,
         }
     return answer if single else [answer]
 
 
-def chat_completion(body: dict[str, Any]) -> dict[str, Any]:
-    """TGI ``/v1/chat/completions``, OpenAI shape, answering the last user message."""
+def text_generation_stream(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """TGI ``/generate_stream`` (and ``/`` with ``stream: true``): one event per token, the text and details on the last."""
+    prompt = _text_input(body)
+    if not isinstance(prompt, str):
+        raise BadInput("'inputs' must be a string for text-generation")
+    parameters = body.get("parameters") or {}
+    generated = generate_text(prompt, parameters.get("max_new_tokens", 20))
+    tokens = tokens_of(generated)
+    full = prompt + generated if parameters.get("return_full_text") else generated
+    events = []
+    for index, token in enumerate(tokens, start=1):
+        last = index == len(tokens)
+        events.append(
+            {
+                "index": index,
+                "token": token,
+                "top_tokens": None,
+                "generated_text": full if last else None,
+                "details": {
+                    "finish_reason": "length",
+                    "generated_tokens": len(tokens),
+                    "seed": parameters.get("seed"),
+                    "input_length": len(prompt.split()),
+                }
+                if last
+                else None,
+            }
+        )
+    return events
+
+
+def _openai_head(kind: str, prompt: str, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": f"{'chatcmpl' if kind.startswith('chat') else 'cmpl'}-" + _digest(prompt).hex()[:12],
+        "object": kind,
+        "created": int(time.time()),
+        "model": body.get("model") or "tgi",
+        "system_fingerprint": "hfep-emulator",
+    }
+
+
+def _usage(prompt: str, completion: str) -> dict[str, int]:
+    prompt_tokens, completion_tokens = len(prompt.split()), len(completion.split())
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
+def _chat_prompt(body: Any) -> str:
     messages = body.get("messages") if isinstance(body, dict) else None
     if (
         not isinstance(messages, list)
@@ -127,16 +193,89 @@ def chat_completion(body: dict[str, Any]) -> dict[str, Any]:
         or not all(isinstance(m, dict) and "content" in m for m in messages)
     ):
         raise BadInput("'messages' must be a non-empty list of {role, content}")
-    prompt = "\n".join(str(m["content"]) for m in messages)
-    content = generate_text(prompt, body.get("max_tokens") or 20).strip()
-    prompt_tokens = len(prompt.split())
-    completion_tokens = len(content.split())
+    return "\n".join(str(m["content"]) for m in messages)
+
+
+def _max_tokens(body: dict[str, Any], default: int = 20) -> int:
+    return body.get("max_tokens") or body.get("max_completion_tokens") or default
+
+
+def chat_completion_stream(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """``/v1/chat/completions`` with ``stream: true``: ``chat.completion.chunk`` events (usage if asked)."""
+    prompt = _chat_prompt(body)
+    content = generate_text(prompt, _max_tokens(body)).strip()
+    head = _openai_head("chat.completion.chunk", prompt, body)
+    tokens = tokens_of(content)
+    chunks = [
+        {
+            **head,
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"role": "assistant", "content": token["text"]},
+                    "logprobs": None,
+                    "finish_reason": "length" if index == len(tokens) - 1 else None,
+                }
+            ],
+        }
+        for index, token in enumerate(tokens)
+    ]
+    if (body.get("stream_options") or {}).get("include_usage"):
+        chunks.append({**head, "choices": [], "usage": _usage(prompt, content)})
+    return chunks
+
+
+def completion(body: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI ``/v1/completions``: one choice per prompt (a string or a list of strings)."""
+    prompts = body.get("prompt") if isinstance(body, dict) else None
+    if isinstance(prompts, str):
+        prompts = [prompts]
+    if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
+        raise BadInput("'prompt' must be a string or a non-empty list of strings")
+    texts = [generate_text(prompt, _max_tokens(body, 16)) for prompt in prompts]
     return {
-        "id": "chatcmpl-" + _digest(prompt).hex()[:12],
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": body.get("model") or "tgi",
-        "system_fingerprint": "hfep-emulator",
+        **_openai_head("text_completion", prompts[0], body),
+        "choices": [
+            {"index": i, "text": text, "logprobs": None, "finish_reason": "length"}
+            for i, text in enumerate(texts)
+        ],
+        "usage": _usage(" ".join(prompts), " ".join(texts)),
+    }
+
+
+def completion_stream(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """``/v1/completions`` with ``stream: true``: one ``text_completion`` chunk per token (one prompt)."""
+    prompt = body.get("prompt") if isinstance(body, dict) else None
+    if not isinstance(prompt, str):
+        raise BadInput("'prompt' must be a string when streaming")
+    text = generate_text(prompt, _max_tokens(body, 16))
+    head = _openai_head("text_completion", prompt, body)
+    tokens = tokens_of(text)
+    chunks = [
+        {
+            **head,
+            "choices": [
+                {
+                    "index": 0,
+                    "text": token["text"],
+                    "logprobs": None,
+                    "finish_reason": "length" if index == len(tokens) - 1 else None,
+                }
+            ],
+        }
+        for index, token in enumerate(tokens)
+    ]
+    if (body.get("stream_options") or {}).get("include_usage"):
+        chunks.append({**head, "choices": [], "usage": _usage(prompt, text)})
+    return chunks
+
+
+def chat_completion(body: dict[str, Any]) -> dict[str, Any]:
+    """TGI ``/v1/chat/completions``, OpenAI shape, answering the last user message."""
+    prompt = _chat_prompt(body)
+    content = generate_text(prompt, _max_tokens(body)).strip()
+    return {
+        **_openai_head("chat.completion", prompt, body),
         "choices": [
             {
                 "index": 0,
@@ -145,11 +284,7 @@ def chat_completion(body: dict[str, Any]) -> dict[str, Any]:
                 "finish_reason": "length",
             }
         ],
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        },
+        "usage": _usage(prompt, content),
     }
 
 
@@ -199,10 +334,24 @@ ROOT_HANDLERS = {
 }
 
 
+def streamed(path: str, body: Any) -> list[dict[str, Any]] | None:
+    """Make the events of a streaming request (``/generate_stream``, ``stream: true``); ``None`` if not one."""
+    wants = isinstance(body, dict) and body.get("stream") is True
+    if path == "/generate_stream" or (wants and path in ("", "/")):
+        return text_generation_stream(body)
+    if wants and path == "/v1/chat/completions":
+        return chat_completion_stream(body)
+    if wants and path == "/v1/completions":
+        return completion_stream(body)
+    return None
+
+
 def answer(task: str, path: str, body: Any) -> Any:
     """Dispatch a data-plane POST to the handler for the endpoint's task and the route."""
     if path in ("/v1/chat/completions",):
         return chat_completion(body)
+    if path == "/v1/completions":
+        return completion(body)
     if path == "/generate":
         return text_generation(body, single=True)
     if path in ("/embed",):
