@@ -1,7 +1,7 @@
 """
 Clients nobody here wrote against the emulator's data plane: the real huggingface_hub InferenceClient
-(sync and async) streams text and chat as TGI frames it, reads ``details.tokens``, and calls the
-OpenAI-compatible ``/v1/completions`` and ``/v1/models``. A stream that came back empty, or a shape the
+(sync and async) streams text and chat as TGI frames it and reads ``details.tokens``; the real openai
+client (sync and async) lists models, completes and streams on the OpenAI-compatible routes. A stream that came back empty, or a shape the
 client cannot read, fails here.
 """
 
@@ -13,6 +13,7 @@ import time
 import httpx
 import pytest
 from huggingface_hub import AsyncInferenceClient, InferenceClient
+from openai import AsyncOpenAI, OpenAI
 
 from airflow_provider_hfep.emulator import Emulator, runners
 
@@ -142,3 +143,38 @@ def wait_until(condition, what: str, limit: float = 30.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.02)
+
+
+def test_the_openai_client_lists_models_completes_and_streams(cloud, endpoint_url):
+    client = OpenAI(base_url=f"{endpoint_url}/v1", api_key=cloud.token, max_retries=0)
+    (model,) = client.models.list().data
+    assert model.id == cloud.endpoint("gen")["model"]["repository"]
+    completion = client.completions.create(model=model.id, prompt=PROMPT, max_tokens=5)
+    assert completion.choices[0].text == runners.generate_text(PROMPT, 5)
+    assert completion.usage.completion_tokens == 5
+    streamed = client.completions.create(model=model.id, prompt=PROMPT, max_tokens=5, stream=True)
+    assert "".join(chunk.choices[0].text for chunk in streamed) == completion.choices[0].text
+    messages = [{"role": "user", "content": "Hello"}]
+    whole = client.chat.completions.create(model=model.id, messages=messages, max_tokens=6)
+    chunks = list(
+        client.chat.completions.create(
+            model=model.id,
+            messages=messages,
+            max_tokens=6,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    assert (
+        "".join(c.choices[0].delta.content for c in chunks if c.choices) == whole.choices[0].message.content
+    )
+    assert chunks[-1].usage.completion_tokens == 6
+
+    async def main() -> str:
+        async_client = AsyncOpenAI(base_url=f"{endpoint_url}/v1", api_key=cloud.token, max_retries=0)
+        stream = await async_client.chat.completions.create(
+            model=model.id, messages=messages, max_tokens=6, stream=True
+        )
+        return "".join([chunk.choices[0].delta.content async for chunk in stream])
+
+    assert asyncio.run(main()) == whole.choices[0].message.content
