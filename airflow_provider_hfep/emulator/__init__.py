@@ -43,7 +43,9 @@ class Emulator:
     :param cold_start_seconds: wake-up time of a scaled-to-zero endpoint.
     :param update_lag_seconds: how long reads still show the old state after an update.
     :param latency_ms: time each inference request takes.
+    :param item_latency_ms: extra time per input a request carries.
     :param capacity: inference requests in flight per replica before 429.
+    :param max_client_batch_size: inputs a TEI endpoint takes in one request before answering 413.
     :param faults: ``SCOPE:KIND:RATE`` strings injected from the start.
     :param seed: seed of the fault dice.
     :param quotas: ``NAMESPACE:VENDOR:INSTANCE_TYPE:MAX`` strings: accelerators a namespace may hold.
@@ -63,7 +65,9 @@ class Emulator:
         cold_start_seconds: float = 2.0,
         update_lag_seconds: float = 0.3,
         latency_ms: float = 20.0,
+        item_latency_ms: float = 0.0,
         capacity: int = 32,
+        max_client_batch_size: int = 32,
         faults: Iterable[str] = (),
         seed: int | None = None,
         quotas: Iterable[str] = (),
@@ -96,8 +100,12 @@ class Emulator:
             str(update_lag_seconds),
             "--latency-ms",
             str(latency_ms),
+            "--item-latency-ms",
+            str(item_latency_ms),
             "--capacity",
             str(capacity),
+            "--max-client-batch-size",
+            str(max_client_batch_size),
         ]
         for fault in faults:
             self._argv += ["--fault", fault]
@@ -235,7 +243,7 @@ class Emulator:
     def seed_endpoint(
         self, name: str, *, state: str = "running", namespace: str | None = None, **body: Any
     ) -> dict[str, Any]:
-        """Put an endpoint in place directly in ``state`` (``body`` overrides the default create body)."""
+        """Put an endpoint in place directly in ``state``: a TGI text-generation one unless ``body`` overrides it."""
         payload = {
             "name": name,
             "type": "authenticated",
@@ -250,7 +258,7 @@ class Emulator:
                 "repository": "openai-community/gpt2",
                 "framework": "pytorch",
                 "task": "text-generation",
-                "image": {"huggingface": {}},
+                "image": {"tgi": {"url": "ghcr.io/huggingface/text-generation-inference:3.3.4"}},
             },
         }
         payload.update(body)

@@ -52,7 +52,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="how long reads still show the old state after a PUT",
     )
     parser.add_argument("--latency-ms", type=float, default=20.0, help="time each inference request takes")
+    parser.add_argument(
+        "--item-latency-ms", type=float, default=0.0, help="extra time per input a request carries"
+    )
     parser.add_argument("--capacity", type=int, default=32, help="requests in flight per replica before 429")
+    parser.add_argument(
+        "--max-client-batch-size",
+        type=int,
+        default=32,
+        help="inputs a TEI endpoint takes in one request before answering 413",
+    )
     parser.add_argument(
         "--fault",
         action="append",
@@ -91,7 +100,9 @@ async def serve(args: argparse.Namespace) -> None:
         cold_start_seconds=args.cold_start_seconds,
         update_lag_seconds=args.update_lag_seconds,
         latency_ms=args.latency_ms,
+        item_latency_ms=args.item_latency_ms,
         capacity=args.capacity,
+        max_client_batch_size=args.max_client_batch_size,
         default_quota=args.default_quota,
         quotas=dict(args.quota),
         logs_v3=not args.no_logs_v3,

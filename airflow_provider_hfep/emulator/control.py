@@ -75,7 +75,9 @@ async def config(world: TheWorld, faults: TheFaults) -> dict[str, Any]:
         "cold_start_seconds": settings.cold_start_seconds,
         "update_lag_seconds": settings.update_lag_seconds,
         "latency_ms": settings.latency_ms,
+        "item_latency_ms": settings.item_latency_ms,
         "capacity": settings.capacity,
+        "max_client_batch_size": settings.max_client_batch_size,
         "faults": [f.to_json() for f in faults.faults],
         "seed": faults.seed,
     }

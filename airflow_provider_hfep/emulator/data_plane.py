@@ -60,15 +60,19 @@ async def serve_data_plane(
     rest = match["rest"] or "/"
     if endpoint.state == "paused":
         return PlainTextResponse("Bad Gateway", 502)
+    image = endpoint.config["model"].get("image") or {}
+    engine = runners.engine_of(next(iter(image), None))
     if method == "GET":
         if rest == endpoint.health_route or rest in ("/", "/health"):
             if endpoint.state in ("running", "updating"):
                 return PlainTextResponse("Ok")
             return JSONResponse({"error": "unhealthy", "error_type": "healthcheck"}, 503)
+        if not runners.serves(engine, rest):
+            return PlainTextResponse("Not Found", 404)
         if rest in ("/info", "/v1/models") and endpoint.state not in ("running", "updating"):
             return JSONResponse({"error": f"Endpoint is {endpoint.state}, service unavailable"}, 503)
         if rest == "/info":
-            return JSONResponse(_info(endpoint, settings.capacity))
+            return JSONResponse(_info(endpoint, settings.capacity, settings.max_client_batch_size))
         if rest == "/v1/models":
             model = endpoint.config["model"]
             created = int(endpoint.history[0][0]) if endpoint.history else int(time.time())
@@ -82,6 +86,8 @@ async def serve_data_plane(
         return PlainTextResponse("Not Found", 404)
     if method != "POST":
         return PlainTextResponse("Method Not Allowed", 405)
+    if not runners.serves(engine, rest):
+        return PlainTextResponse("Not Found", 404)  # not this engine's route, as its server would answer
     endpoint.meter.requests += 1
     if endpoint.state == "scaledToZero":
         world.wake(endpoint)
@@ -99,7 +105,10 @@ async def serve_data_plane(
     if payload is NOT_JSON:
         return JSONResponse({"error": "Failed to parse the request body as JSON"}, 400)
     try:
+        runners.check_batch(engine, payload, settings.max_client_batch_size)
         events = runners.streamed(rest, payload)
+    except runners.TooLarge as exc:
+        return JSONResponse({"error": str(exc), "error_type": "Validation"}, 413)
     except runners.BadInput as exc:
         return JSONResponse({"error": str(exc), "error_type": "validation"}, 422)
     if events is not None:
@@ -112,8 +121,10 @@ async def serve_data_plane(
         )
     endpoint.in_flight += 1
     try:
-        # The request takes latency_ms in all, counted from its arrival: the emulator's own work is part of it.
-        await asyncio.sleep(max(0.0, arrived + settings.latency_ms / 1000.0 - time.monotonic()))
+        # The request takes latency_ms (and item_latency_ms per input it carries) in all, counted from its
+        # arrival: the emulator's own work is part of it.
+        service = settings.latency_ms + settings.item_latency_ms * runners.input_count(payload)
+        await asyncio.sleep(max(0.0, arrived + service / 1000.0 - time.monotonic()))
         try:
             return JSONResponse(runners.answer(endpoint.task, rest, payload))
         except runners.BadInput as exc:
@@ -139,7 +150,7 @@ async def _stream(
         endpoint.in_flight -= 1
 
 
-def _info(endpoint: Endpoint, capacity: int) -> dict[str, Any]:
+def _info(endpoint: Endpoint, capacity: int, max_client_batch_size: int) -> dict[str, Any]:
     """TGI's ``GET /info``: what the router serves and its limits."""
     model = endpoint.config["model"]
     return {
@@ -154,7 +165,7 @@ def _info(endpoint: Endpoint, capacity: int) -> dict[str, Any]:
         "max_input_tokens": 4095,
         "max_total_tokens": 4096,
         "validation_workers": 2,
-        "max_client_batch_size": 4,
+        "max_client_batch_size": max_client_batch_size,
         "router": "text-generation-router",
         "version": "3.3.4",
         "sha": None,

@@ -53,6 +53,64 @@ class BadInput(ValueError):
     """The request body does not fit the task (answered 400 / 422 like the real containers)."""
 
 
+class TooLarge(BadInput):
+    """More inputs in one request than the server takes (TEI's max_client_batch_size: 413)."""
+
+
+#: Image kinds -> which server answers; each serves its own routes only (404 elsewhere, as the real
+#: servers do). An image kind not listed (custom, hfServe) is the user's server: every route.
+ENGINE_OF_IMAGE = {
+    "tgi": "tgi",
+    "tgiNeuron": "tgi",
+    "tei": "tei",
+    "vLLM": "openai",
+    "vLLMNeuron": "openai",
+    "sGLang": "openai",
+    "llamacpp": "openai",
+    "huggingface": "toolkit",
+    "huggingfaceNeuron": "toolkit",
+}
+ROUTES = {
+    "tgi": {
+        "/",
+        "/generate",
+        "/generate_stream",
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/info",
+        "/v1/models",
+    },
+    "tei": {"/", "/embed", "/predict", "/rerank", "/v1/embeddings", "/info"},
+    "openai": {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models"},
+    "toolkit": {"/", "/predict", "/invocations"},
+}
+
+
+def engine_of(image_kind: str | None) -> str | None:
+    """Name the server behind an image kind, ``None`` for a custom one."""
+    return ENGINE_OF_IMAGE.get(image_kind or "")
+
+
+def serves(engine: str | None, path: str) -> bool:
+    """Tell whether the engine's server has this route (health routes are everyone's)."""
+    return engine is None or (path or "/") in ROUTES[engine]
+
+
+def input_count(body: Any) -> int:
+    """How many inputs one request carries (a list of them, or one)."""
+    if not isinstance(body, dict):
+        return 1
+    inputs = body.get("inputs", body.get("input", body.get("texts", body.get("prompt"))))
+    return len(inputs) if isinstance(inputs, list) and inputs else 1
+
+
+def check_batch(engine: str | None, body: Any, limit: int) -> None:
+    """Refuse, as TEI does, a request carrying more inputs than its max_client_batch_size."""
+    count = input_count(body)
+    if engine == "tei" and count > limit:
+        raise TooLarge(f"batch size {count} > maximum allowed batch size {limit}")
+
+
 def _digest(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8")).digest()
 
@@ -295,6 +353,48 @@ def feature_extraction(body: dict[str, Any]) -> Any:
     return [vectors] if isinstance(inputs, str) else vectors
 
 
+def embed_route(body: dict[str, Any]) -> Any:
+    """TEI ``/embed``: one vector per input, always a list of them."""
+    inputs = _text_input(body)
+    vectors = _each(inputs, embed)
+    return [vectors] if isinstance(inputs, str) else vectors
+
+
+def predict(body: dict[str, Any]) -> Any:
+    """TEI ``/predict``: the labels of one input, or a list of them per input."""
+    return _each(_text_input(body), classify)
+
+
+def rerank(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """TEI ``/rerank``: each text's relevance to the query, most relevant first."""
+    query, texts = (body.get("query"), body.get("texts")) if isinstance(body, dict) else (None, None)
+    if (
+        not isinstance(query, str)
+        or not isinstance(texts, list)
+        or not all(isinstance(t, str) for t in texts)
+    ):
+        raise BadInput("'query' must be a string and 'texts' a list of strings")
+    scores = [
+        {"index": i, "score": round(_digest(query + "\x00" + t)[0] / 255, 6)} for i, t in enumerate(texts)
+    ]
+    return sorted(scores, key=lambda item: item["score"], reverse=True)
+
+
+def openai_embeddings(body: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI ``/v1/embeddings`` (TEI, vLLM...): one ``embedding`` object per input, in order."""
+    inputs = body.get("input") if isinstance(body, dict) else None
+    texts = [inputs] if isinstance(inputs, str) else inputs
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+        raise BadInput("'input' must be a string or a non-empty list of strings")
+    tokens = sum(len(t.split()) for t in texts)
+    return {
+        "object": "list",
+        "data": [{"object": "embedding", "index": i, "embedding": embed(t)} for i, t in enumerate(texts)],
+        "model": body.get("model") or "tei",
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
 def text_classification(body: dict[str, Any]) -> Any:
     """``[[{label, score}, ...]]`` per input, as the inference toolkit answers."""
     inputs = _text_input(body)
@@ -352,10 +452,16 @@ def answer(task: str, path: str, body: Any) -> Any:
         return chat_completion(body)
     if path == "/v1/completions":
         return completion(body)
+    if path == "/v1/embeddings":
+        return openai_embeddings(body)
+    if path == "/embed":
+        return embed_route(body)
+    if path == "/rerank":
+        return rerank(body)
+    if path == "/predict" and task == "text-classification":
+        return predict(body)
     if path == "/generate":
         return text_generation(body, single=True)
-    if path in ("/embed",):
-        return feature_extraction(body)
     if path in ("", "/", "/predict", "/invocations"):
         handler = ROOT_HANDLERS.get(task)
         if handler is None:

@@ -154,7 +154,11 @@ class Settings:
     cold_start_seconds: float = 2.0
     update_lag_seconds: float = 0.3
     latency_ms: float = 20.0
+    #: extra time per input a request carries (a list of inputs takes longer than one)
+    item_latency_ms: float = 0.0
     capacity: int = 32
+    #: inputs a TEI endpoint takes in one request (its max_client_batch_size): 413 beyond
+    max_client_batch_size: int = 32
     #: accelerators a namespace may hold per (vendor, instance type), unless set otherwise per namespace
     default_quota: int = 64
     #: (namespace, vendor, instance type) -> maximum accelerators

@@ -81,10 +81,32 @@ class InferenceTask:
     parse: Callable[[Any], Any]
 
 
-def _chat_body(item: Any, parameters: dict[str, Any]) -> dict[str, Any]:
+def _chat_body(item: Any, parameters: dict[str, Any], model: str = "tgi") -> dict[str, Any]:
     extra = {k: v for k, v in item.items() if k != "messages"} if isinstance(item, dict) else {}
     messages = item["messages"] if isinstance(item, dict) else item
-    return {"model": "tgi", **parameters, **extra, "messages": messages, "stream": False}
+    return {"model": model, **parameters, **extra, "messages": messages, "stream": False}
+
+
+def _openai_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
+    """TGI-style parameters in OpenAI's words (``max_new_tokens`` is ``max_tokens`` there)."""
+    renamed = {"max_new_tokens": "max_tokens", "stop_sequences": "stop"}
+    return {renamed.get(key, key): value for key, value in parameters.items() if key != "return_full_text"}
+
+
+def _completion_body(model: str) -> Callable[[Any, dict[str, Any]], dict[str, Any]]:
+    return lambda x, p: {"model": model, **_openai_parameters(p), "prompt": x, "stream": False}
+
+
+def _embeddings_body(model: str) -> Callable[[Any, dict[str, Any]], dict[str, Any]]:
+    return lambda x, p: {"model": model, **p, "input": x}
+
+
+def _completion_text(answer: Any) -> Any:
+    return answer["choices"][0]["text"]
+
+
+def _embedding(answer: Any) -> Any:
+    return answer["data"][0]["embedding"]
 
 
 TASKS: dict[str, InferenceTask] = {
@@ -117,10 +139,101 @@ TASKS: dict[str, InferenceTask] = {
             lambda a: _first(a)["summary_text"],
         ),
         InferenceTask("fill-mask", "/", _fill_mask, lambda x, p: {"inputs": x, "parameters": p}, lambda a: a),
+        # OpenAI shapes: the completion's text; the input's vector.
+        InferenceTask("completion", "/v1/completions", _text, _completion_body("tgi"), _completion_text),
+        InferenceTask("embeddings", "/v1/embeddings", _text, _embeddings_body("tei"), _embedding),
         # The caller's JSON, posted as is; the answer, returned as is.
         InferenceTask("raw", "/", _raw, lambda x, p: x, lambda a: a),
     )
 }
+
+
+#: Image kinds (``model.image``'s key) -> the engine family that serves them.
+ENGINES = {
+    "tgi": "TGI",
+    "tgiNeuron": "TGI",
+    "tei": "TEI",
+    "vLLM": "vLLM",
+    "vLLMNeuron": "vLLM",
+    "sGLang": "SGLang",
+    "llamacpp": "llama.cpp",
+    "huggingface": "inference toolkit",
+    "huggingfaceNeuron": "inference toolkit",
+}
+_OPENAI_ONLY = ("vLLM", "SGLang", "llama.cpp")
+
+
+def _engine_tasks(engine: str, model: str) -> dict[str, InferenceTask]:
+    """Tell what each engine serves, task by task: the route and body its server takes, one result shape."""
+    generic = TASKS
+    chat = InferenceTask(
+        "chat-completion",
+        "/v1/chat/completions",
+        _messages,
+        lambda x, p: _chat_body(x, p, model),
+        generic["chat-completion"].parse,
+    )
+    completion = InferenceTask(
+        "completion", "/v1/completions", _text, _completion_body(model), _completion_text
+    )
+    embeddings = InferenceTask("embeddings", "/v1/embeddings", _text, _embeddings_body(model), _embedding)
+    if engine == "TGI":
+        served = [generic["text-generation"], generic["chat-completion"], generic["completion"]]
+    elif engine == "TEI":
+        served = [
+            InferenceTask("feature-extraction", "/embed", _text, lambda x, p: {"inputs": x, **p}, _first),
+            InferenceTask(
+                "text-classification", "/predict", _text, lambda x, p: {"inputs": x, **p}, lambda a: a
+            ),
+            embeddings,
+        ]
+    elif engine in _OPENAI_ONLY:
+        served = [
+            InferenceTask(
+                "text-generation", "/v1/completions", _text, _completion_body(model), _completion_text
+            ),
+            chat,
+            completion,
+            embeddings,
+            InferenceTask("feature-extraction", "/v1/embeddings", _text, _embeddings_body(model), _embedding),
+        ]
+    else:  # the inference toolkit: one route, the pipeline of the endpoint's task
+        served = [
+            generic[name]
+            for name in (
+                "text-generation",
+                "feature-extraction",
+                "text-classification",
+                "summarization",
+                "fill-mask",
+            )
+        ]
+    return {task.name: task for task in [*served, generic["raw"]]}
+
+
+def task_for_engine(
+    name: str, image_kind: str | None, model: str, endpoint: str = "the endpoint"
+) -> InferenceTask:
+    """
+    Return how task ``name`` talks to an endpoint whose image kind is ``image_kind``.
+
+    The route follows the engine (``text-generation`` is ``POST /`` on TGI and the toolkit,
+    ``/v1/completions`` on vLLM, SGLang and llama.cpp); the result a user gets does not. A task the
+    engine does not serve is refused, naming the engine and what it serves; a custom container (or an
+    image kind this package does not know) gets the generic routes: it is the user's server.
+    """
+    task = get_task(name)
+    engine = ENGINES.get(image_kind or "")
+    if engine is None:
+        return task
+    served = _engine_tasks(engine, model)
+    if name not in served:
+        raise InvalidEndpointArgumentError(
+            "task",
+            f"{name!r} is not served by {endpoint}, which runs {engine} ({image_kind})",
+            f"use one of {', '.join(served)}, or an endpoint whose engine serves {name}",
+        )
+    return served[name]
 
 
 def get_task(name: Any) -> InferenceTask:

@@ -10,12 +10,12 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_hfep.endpoints.arguments import check_choice, check_count, check_seconds
 from airflow_provider_hfep.endpoints.errors import EndpointsError, InvalidEndpointArgumentError
-from airflow_provider_hfep.endpoints.models import EndpointStatus
+from airflow_provider_hfep.endpoints.models import EndpointStatus, InferenceEndpoint
 from airflow_provider_hfep.endpoints.transport import is_loopback
 from airflow_provider_hfep.endpoints.waiting import Outcome, WatchResult, assess, raise_for_result
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
 from airflow_provider_hfep.inference.batch import BatchSettings, ItemResult, batch_client, run_batch
-from airflow_provider_hfep.inference.tasks import InferenceTask, get_task
+from airflow_provider_hfep.inference.tasks import InferenceTask, get_task, task_for_engine
 from airflow_provider_hfep.links.endpoint import HuggingFaceEndpointLink
 from airflow_provider_hfep.target import EndpointTarget
 
@@ -215,7 +215,8 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
 
     # -- the endpoint ------------------------------------------------------------------------------
 
-    def _endpoint_url(self, name: str, namespace: str) -> str:
+    def _running_endpoint(self, name: str, namespace: str) -> InferenceEndpoint:
+        """Read the endpoint: it must serve (or be waking), with a URL the token may be sent to."""
         endpoint = self.hook.client.get(name, namespace=namespace)
         state = endpoint.status
         # The waits' own judgement: failed, updateFailed and paused end here with their typed error;
@@ -239,7 +240,7 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
                 state,
                 self.settings.cold_start_timeout,
             )
-        return endpoint.url
+        return endpoint
 
     # -- results -----------------------------------------------------------------------------------
 
@@ -277,11 +278,16 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         return done
 
     def execute(self, context: Context) -> Any:
-        task = get_task(self.task)
-        total, jobs = self._jobs(task)  # every job checked before the namespace may need a request
+        total, jobs = self._jobs(get_task(self.task))  # every job checked before any request
         name, namespace = self._resolve(context)
         self._target = (name, namespace)
-        url = self._endpoint_url(name, namespace)
+        endpoint = self._running_endpoint(name, namespace)
+        # The route follows the endpoint's engine; a task it does not serve is refused here.
+        task = task_for_engine(self.task, endpoint.image_kind, endpoint.repository, f"endpoint {name}")
+        url = str(endpoint.url)
+        self.log.info(
+            "Task %s on %s: %s%s", self.task, endpoint.image_kind or "unknown engine", url, task.path
+        )
         if self.output_path is not None:
             return self._run_to_file(context, self.output_path, task, url, total, jobs)
         return self._run_to_xcom(context, task, url, total, jobs)
