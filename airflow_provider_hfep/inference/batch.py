@@ -10,6 +10,7 @@ accepts instead of being hammered, and a scaled-to-zero endpoint is woken and wa
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
 import time
@@ -47,6 +48,11 @@ class BatchSettings:
     :param wake_scaled_to_zero: send ``X-Scale-Up-Timeout`` so a scaled-to-zero endpoint starts and
         holds the requests, and keep retrying 503s until ``cold_start_timeout``.
     :param cold_start_timeout: seconds a waking endpoint is waited for.
+    :param batch_size: inputs sent in one request, for tasks whose route takes a list (feature
+        extraction, classification, embeddings); 1 sends one input per request. A group the endpoint
+        refuses as too large (413) or as bad (another 4xx) is split in halves and sent again, down to
+        single inputs, so each input still ends with exactly one result; after a 413 the groups that
+        follow are no larger than what was taken.
     :param overload_timeout: seconds a batch may go without any input succeeding while the endpoint
         answers 429: until then a 429 is backpressure (the input waits its turn, its retries are not
         counted); after that, 429s count as failed attempts like any other.
@@ -60,6 +66,7 @@ class BatchSettings:
     wake_scaled_to_zero: bool = True
     cold_start_timeout: float = 600.0
     overload_timeout: float = 300.0
+    batch_size: int = 1
     progress_interval: float = 30.0
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(backoff_base=0.05, backoff_max=10.0))
 
@@ -220,7 +227,11 @@ class _Outcome(Exception):
 
 
 class _Refused(Exception):
-    """Internal: the endpoint refused this input (4xx): retrying it would not help."""
+    """Internal: the endpoint refused this input (4xx): retrying it as it is would not help."""
+
+    def __init__(self, reason: str, too_large: bool = False) -> None:
+        super().__init__(reason)
+        self.too_large = too_large
 
 
 async def run_batch(
@@ -259,14 +270,14 @@ async def run_batch(
     last_success = started  # when an input last succeeded: a 429 is backpressure while this is recent
     source: Iterator[tuple[int, Any]] = iter(items)
 
-    async def attempt(item: Any) -> Any:
+    batch_limit = settings.batch_size if task.batch_body is not None else 1
+
+    async def attempt(body: Any, parse: Callable[[Any], Any]) -> Any:
         ticket = await limit.acquire()
         overloaded = False
         try:
             summary.requests += 1
-            response = await client.post(
-                target, json=task.body(item, parameters), headers=headers, timeout=settings.request_timeout
-            )
+            response = await client.post(target, json=body, headers=headers, timeout=settings.request_timeout)
         except httpx.TimeoutException as exc:
             raise _Outcome(f"timeout after {settings.request_timeout} s ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
@@ -274,7 +285,7 @@ async def run_batch(
         else:
             status = response.status_code
             if status == 200:
-                return task.parse(response.json())
+                return parse(response.json())
             message = server_message(response) or response.reason_phrase
             if status in FATAL:
                 raise BatchAbortedError(f"the endpoint answered {status} to {target}: {message}")
@@ -287,23 +298,38 @@ async def run_batch(
                     cold=status == 503,
                     overloaded=overloaded,
                 )
-            raise _Refused(f"HTTP {status}: {message}")  # the input itself is refused: no retry
+            raise _Refused(f"HTTP {status}: {message}", too_large=status == 413)  # no retry as it is
         finally:
             await limit.release(ticket, overloaded=overloaded)
 
-    async def one(index: int, item: Any) -> ItemResult:
+    def request_of(group: list[tuple[int, Any]]) -> tuple[Any, Callable[[Any], list[Any]]]:
+        """Build the body and the parser of one request: one input as the task sends it, or a list."""
+        if task.batch_body is None or task.batch_parse is None or (len(group) == 1 and batch_limit == 1):
+            return task.body(group[0][1], parameters), lambda answer: [task.parse(answer)]
+        return task.batch_body([item for _, item in group], parameters), task.batch_parse
+
+    async def one(group: list[tuple[int, Any]]) -> list[ItemResult]:
+        """Send one group of inputs (often one input) until each has its one result."""
+        nonlocal batch_limit
+        if len(group) > batch_limit:  # a 413 lowered the limit since this group was taken
+            half = len(group) // 2
+            return [*await one(group[:half]), *await one(group[half:])]
         retries = attempts = throttled = 0
+        body, parse = request_of(group)
         while True:
             attempts += 1
             try:
-                return ItemResult(index, await attempt(item), attempts=attempts)
+                outputs = await attempt(body, parse)
+                if len(outputs) != len(group):
+                    raise ValueError(f"{len(outputs)} results for {len(group)} inputs")
+                return [ItemResult(i, out, attempts=attempts) for (i, _), out in zip(group, outputs)]
             except _Outcome as failure:
                 now = time.monotonic()
                 waking = failure.cold and settings.wake_scaled_to_zero and now < cold_deadline
                 # Overload while the batch makes progress is backpressure: this input waits its turn.
                 backpressure = failure.overloaded and now - last_success < settings.overload_timeout
                 if retries >= settings.max_retries and not (waking or backpressure):
-                    return ItemResult(index, error=str(failure), attempts=attempts)
+                    return [ItemResult(i, error=str(failure), attempts=attempts) for i, _ in group]
                 if not (waking or backpressure):
                     retries += 1
                 throttled = throttled + 1 if failure.overloaded else 0
@@ -312,12 +338,18 @@ async def run_batch(
                 if failure.overloaded and failure.retry_after is None:
                     delay *= random.random()  # spread a burst of 429s instead of returning it whole
                 await asyncio.sleep(delay)
-            except _Refused as refusal:
-                return ItemResult(index, error=str(refusal), attempts=attempts)
-            except (ValueError, KeyError, IndexError, TypeError) as exc:  # an answer of an unexpected shape
-                return ItemResult(
-                    index, error=f"unexpected answer: {type(exc).__name__}: {exc}", attempts=attempts
+            except (_Refused, ValueError, KeyError, IndexError, TypeError) as exc:
+                if len(group) > 1:  # too large, or one bad input among them: halves, until it is found
+                    if isinstance(exc, _Refused) and exc.too_large:
+                        batch_limit = max(1, min(batch_limit, len(group) // 2))
+                    half = len(group) // 2
+                    return [*await one(group[:half]), *await one(group[half:])]
+                error = (
+                    str(exc)
+                    if isinstance(exc, _Refused)
+                    else f"unexpected answer: {type(exc).__name__}: {exc}"
                 )
+                return [ItemResult(group[0][0], error=error, attempts=attempts)]
 
     def record(result: ItemResult) -> None:
         nonlocal last_success
@@ -333,8 +365,10 @@ async def run_batch(
         on_result(result)
 
     async def worker() -> None:
-        for index, item in source:  # one shared iterator: each input is taken by exactly one worker
-            record(await one(index, item))
+        # One shared iterator: each input is taken by exactly one worker (taking never awaits).
+        while group := list(itertools.islice(source, batch_limit)):
+            for result in await one(group):
+                record(result)
 
     async def progress() -> None:
         while True:

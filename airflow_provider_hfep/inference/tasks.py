@@ -7,6 +7,7 @@ InferenceClient sends them. Every input is checked before anything is sent.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +73,8 @@ class InferenceTask:
     :param check: refuses a malformed input (index, item, task name).
     :param body: builds the request body from one input and the shared parameters.
     :param parse: extracts the result of one input from the response JSON.
+    :param batch_body: builds one request body from a list of inputs, where the route takes lists.
+    :param batch_parse: extracts each input's result, in order, from the answer to ``batch_body``.
     """
 
     name: str
@@ -79,6 +82,8 @@ class InferenceTask:
     check: Callable[[int, Any, str], None]
     body: Callable[[Any, dict[str, Any]], Any]
     parse: Callable[[Any], Any]
+    batch_body: Callable[[list[Any], dict[str, Any]], Any] | None = None
+    batch_parse: Callable[[Any], list[Any]] | None = None
 
 
 def _chat_body(item: Any, parameters: dict[str, Any], model: str = "tgi") -> dict[str, Any]:
@@ -99,6 +104,16 @@ def _completion_body(model: str) -> Callable[[Any, dict[str, Any]], dict[str, An
 
 def _embeddings_body(model: str) -> Callable[[Any, dict[str, Any]], dict[str, Any]]:
     return lambda x, p: {"model": model, **p, "input": x}
+
+
+def _embeddings(answer: Any) -> list[Any]:
+    return [item["embedding"] for item in sorted(answer["data"], key=lambda item: item["index"])]
+
+
+def _as_list(answer: Any) -> list[Any]:
+    if not isinstance(answer, list):
+        raise TypeError(f"expected a list of results, got {type(answer).__name__}")
+    return answer
 
 
 def _completion_text(answer: Any) -> Any:
@@ -129,8 +144,24 @@ TASKS: dict[str, InferenceTask] = {
             lambda a: a["choices"][0]["message"]["content"],
         ),
         # TEI: parameters sit at the top level; one string gives [[floats]].
-        InferenceTask("feature-extraction", "/", _text, lambda x, p: {"inputs": x, **p}, _first),
-        InferenceTask("text-classification", "/", _text, lambda x, p: {"inputs": x, "parameters": p}, _first),
+        InferenceTask(
+            "feature-extraction",
+            "/",
+            _text,
+            lambda x, p: {"inputs": x, **p},
+            _first,
+            lambda xs, p: {"inputs": xs, **p},
+            _as_list,
+        ),
+        InferenceTask(
+            "text-classification",
+            "/",
+            _text,
+            lambda x, p: {"inputs": x, "parameters": p},
+            _first,
+            lambda xs, p: {"inputs": xs, "parameters": p},
+            _as_list,
+        ),
         InferenceTask(
             "summarization",
             "/",
@@ -141,7 +172,15 @@ TASKS: dict[str, InferenceTask] = {
         InferenceTask("fill-mask", "/", _fill_mask, lambda x, p: {"inputs": x, "parameters": p}, lambda a: a),
         # OpenAI shapes: the completion's text; the input's vector.
         InferenceTask("completion", "/v1/completions", _text, _completion_body("tgi"), _completion_text),
-        InferenceTask("embeddings", "/v1/embeddings", _text, _embeddings_body("tei"), _embedding),
+        InferenceTask(
+            "embeddings",
+            "/v1/embeddings",
+            _text,
+            _embeddings_body("tei"),
+            _embedding,
+            _embeddings_body("tei"),
+            _embeddings,
+        ),
         # The caller's JSON, posted as is; the answer, returned as is.
         InferenceTask("raw", "/", _raw, lambda x, p: x, lambda a: a),
     )
@@ -176,14 +215,36 @@ def _engine_tasks(engine: str, model: str) -> dict[str, InferenceTask]:
     completion = InferenceTask(
         "completion", "/v1/completions", _text, _completion_body(model), _completion_text
     )
-    embeddings = InferenceTask("embeddings", "/v1/embeddings", _text, _embeddings_body(model), _embedding)
+    embeddings = InferenceTask(
+        "embeddings",
+        "/v1/embeddings",
+        _text,
+        _embeddings_body(model),
+        _embedding,
+        _embeddings_body(model),
+        _embeddings,
+    )
     if engine == "TGI":
         served = [generic["text-generation"], generic["chat-completion"], generic["completion"]]
     elif engine == "TEI":
         served = [
-            InferenceTask("feature-extraction", "/embed", _text, lambda x, p: {"inputs": x, **p}, _first),
             InferenceTask(
-                "text-classification", "/predict", _text, lambda x, p: {"inputs": x, **p}, lambda a: a
+                "feature-extraction",
+                "/embed",
+                _text,
+                lambda x, p: {"inputs": x, **p},
+                _first,
+                lambda xs, p: {"inputs": xs, **p},
+                _as_list,
+            ),
+            InferenceTask(
+                "text-classification",
+                "/predict",
+                _text,
+                lambda x, p: {"inputs": x, **p},
+                lambda a: a,
+                lambda xs, p: {"inputs": xs, **p},
+                _as_list,
             ),
             embeddings,
         ]
@@ -195,7 +256,7 @@ def _engine_tasks(engine: str, model: str) -> dict[str, InferenceTask]:
             chat,
             completion,
             embeddings,
-            InferenceTask("feature-extraction", "/v1/embeddings", _text, _embeddings_body(model), _embedding),
+            dataclasses.replace(embeddings, name="feature-extraction"),
         ]
     else:  # the inference toolkit: one route, the pipeline of the endpoint's task
         served = [

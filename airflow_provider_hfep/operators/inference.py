@@ -76,6 +76,10 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
     :param hf_conn_id: the Airflow connection. (templated)
     :param parameters: parameters sent with every job (e.g. ``{"max_new_tokens": 64}``). (templated)
     :param max_concurrency: requests in flight at most. Default 32.
+    :param batch_size: inputs in one request for tasks whose route takes a list (``feature-extraction``,
+        ``text-classification``, ``embeddings``). Default 32 (TEI's default ``max_client_batch_size``);
+        a group refused as too large (413) or as bad is split and sent again, each input still ending
+        with exactly one result. 1 sends one input per request.
     :param request_timeout: seconds one request may take. Default 60.
     :param max_retries: retries of one job after transient failures. Default 8. A 429 (overloaded)
         is not counted while other jobs succeed: it is backpressure, the job waits its turn.
@@ -115,6 +119,7 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         hf_conn_id: str = HuggingFaceEndpointHook.default_conn_name,
         parameters: dict[str, Any] | None = None,
         max_concurrency: int = 32,
+        batch_size: int = 32,
         request_timeout: float = 60.0,
         max_retries: int = 8,
         wake_scaled_to_zero: bool = True,
@@ -136,6 +141,7 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
             )
         check_choice("on_item_error", on_item_error, ON_ITEM_ERROR)
         check_count("max_concurrency", max_concurrency, 1)
+        check_count("batch_size", batch_size, 1)
         check_count("max_retries", max_retries, 0)
         check_count("max_xcom_bytes", max_xcom_bytes, 1)
         for field, value in (
@@ -152,6 +158,7 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         self.parameters = parameters
         self.settings = BatchSettings(
             max_concurrency=max_concurrency,
+            batch_size=batch_size,
             request_timeout=request_timeout,
             max_retries=max_retries,
             wake_scaled_to_zero=wake_scaled_to_zero,

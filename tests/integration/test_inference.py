@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 
 import pytest
 
-from airflow_provider_hfep.emulator import runners
+from airflow_provider_hfep.emulator import Emulator, runners
 from airflow_provider_hfep.endpoints import EndpointPausedError, EndpointsError, InvalidEndpointArgumentError
 from airflow_provider_hfep.operators.inference import HuggingFaceEndpointInferenceOperator
 
@@ -105,7 +106,7 @@ def test_chat_completion(cloud):
             ["a", "b"],
             {"normalize": True},
             [runners.embed("a"), runners.embed("b")],
-            {"inputs": "a", "normalize": True},
+            {"inputs": ["a", "b"], "normalize": True},  # batched: one request for both
         ),
         (
             CLASSIFIER,
@@ -113,7 +114,7 @@ def test_chat_completion(cloud):
             ["good", "bad"],
             {},
             [runners.classify("good"), runners.classify("bad")],
-            {"inputs": "good", "parameters": {}},
+            {"inputs": ["good", "bad"], "parameters": {}},
         ),
         (
             SUMMARIZER,
@@ -161,6 +162,7 @@ def test_other_tasks(cloud, model, task, jobs, parameters, expected, body):
         ({"task": "text-generation", "inputs": ["x"], "input_path": "/tmp/x.jsonl"}, "inputs"),
         ({"task": "text-generation", "inputs": ["x"], "on_item_error": "ignore"}, "on_item_error"),
         ({"task": "text-generation", "inputs": ["x"], "max_concurrency": 0}, "max_concurrency"),
+        ({"task": "embeddings", "inputs": ["x"], "batch_size": 0}, "batch_size"),
         ({"task": "text-generation", "inputs": ["x"], "endpoint_name": "Bad_Name"}, "endpoint_name"),
     ],
 )
@@ -408,3 +410,61 @@ def test_an_endpoint_refusing_everything_as_overloaded_ends_the_batch_after_over
         run(task="text-generation", inputs=["a", "b", "c"], max_retries=2, overload_timeout=0.5)
     # no input succeeded for overload_timeout: from then on each 429 counted as a retry
     assert len(inference_requests(cloud)) >= 9
+
+
+TEI_EMBEDDER = {
+    "repository": "BAAI/bge-small-en-v1.5",
+    "framework": "pytorch",
+    "task": "feature-extraction",
+    "image": {"tei": {"url": "ghcr.io/huggingface/text-embeddings-inference:1.8"}},
+}
+
+
+@pytest.mark.parametrize("task", ["feature-extraction", "embeddings"])
+def test_embeddings_are_batched_each_result_once_in_order(cloud, task):
+    cloud.seed_endpoint("gen", model=TEI_EMBEDDER)
+    texts = [f"document {i}" for i in range(100)]
+    results, xcom = run(task=task, inputs=texts, batch_size=32)
+    assert results == [runners.embed(t) for t in texts]
+    sizes = sorted(len(r["json"].get("inputs", r["json"].get("input"))) for r in inference_requests(cloud))
+    assert sizes == [4, 32, 32, 32]  # 100 inputs in 4 requests
+    assert xcom["summary"]["requests"] == 4
+    assert xcom["summary"]["succeeded"] == 100
+
+
+def test_a_batch_too_large_for_the_endpoint_is_split_and_later_batches_fit():
+    with Emulator(max_client_batch_size=8, deploy_seconds=0.5) as cloud:
+        os.environ["AIRFLOW_CONN_HF_INFERENCE_ENDPOINTS_DEFAULT"] = cloud.airflow_connection()
+        try:
+            cloud.seed_endpoint("gen", model=TEI_EMBEDDER)
+            texts = [f"document {i}" for i in range(200)]
+            results, xcom = run(task="feature-extraction", inputs=texts, batch_size=32, max_concurrency=1)
+        finally:
+            os.environ.pop("AIRFLOW_CONN_HF_INFERENCE_ENDPOINTS_DEFAULT")
+        assert results == [runners.embed(t) for t in texts]  # each exactly once, in order
+        sent = inference_requests(cloud)
+        refused = [r for r in sent if r["status"] == 413]
+        assert [len(r["json"]["inputs"]) for r in refused] == [32, 16]  # halved until it fit, once
+        accepted = [len(r["json"]["inputs"]) for r in sent if r["status"] == 200]
+        assert max(accepted) == 8
+        assert sum(accepted) == 200
+        assert xcom["summary"]["failed"] == 0
+
+
+def test_batched_results_resume_per_input_from_output_path(cloud, tmp_path):
+    cloud.seed_endpoint("gen", model=TEI_EMBEDDER)
+    jobs_file = tmp_path / "jobs.jsonl"
+    jobs_file.write_text("".join(json.dumps(f"text {i}") + "\n" for i in range(90)))
+    out = tmp_path / "results.jsonl"
+    run(task="embeddings", input_path=str(jobs_file), output_path=str(out), batch_size=16)
+    lines = out.read_text().splitlines(keepends=True)
+    out.write_text("".join(lines[:50]))  # a kill: 50 results kept (whatever groups they came in)
+    kept = {json.loads(line)["index"] for line in lines[:50]}
+    cloud.clear_requests()
+    second, _ = run(task="embeddings", input_path=str(jobs_file), output_path=str(out), batch_size=16)
+    sent = [text for r in inference_requests(cloud) for text in r["json"]["input"]]
+    assert sorted(sent) == sorted(f"text {i}" for i in range(90) if i not in kept)  # only the missing, once
+    assert second["summary"]["reused"] == 50
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["index"] for r in records) == list(range(90))
+    assert all(r["output"] == runners.embed(f"text {r['index']}") for r in records)
