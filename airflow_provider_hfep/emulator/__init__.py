@@ -46,6 +46,8 @@ class Emulator:
     :param item_latency_ms: extra time per input a request carries.
     :param capacity: inference requests in flight per replica before 429.
     :param max_client_batch_size: inputs a TEI endpoint takes in one request before answering 413.
+    :param scale_up_seconds: autoscaling: seconds of load before a replica is added (up to maxReplica).
+    :param scale_down_seconds: autoscaling: seconds idle before an added replica is removed.
     :param faults: ``SCOPE:KIND:RATE`` strings injected from the start.
     :param seed: seed of the fault dice.
     :param quotas: ``NAMESPACE:VENDOR:INSTANCE_TYPE:MAX`` strings: accelerators a namespace may hold.
@@ -68,6 +70,8 @@ class Emulator:
         item_latency_ms: float = 0.0,
         capacity: int = 32,
         max_client_batch_size: int = 32,
+        scale_up_seconds: float = 5.0,
+        scale_down_seconds: float = 60.0,
         faults: Iterable[str] = (),
         seed: int | None = None,
         quotas: Iterable[str] = (),
@@ -106,6 +110,10 @@ class Emulator:
             str(capacity),
             "--max-client-batch-size",
             str(max_client_batch_size),
+            "--scale-up-seconds",
+            str(scale_up_seconds),
+            "--scale-down-seconds",
+            str(scale_down_seconds),
         ]
         for fault in faults:
             self._argv += ["--fault", fault]

@@ -57,6 +57,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--capacity", type=int, default=32, help="requests in flight per replica before 429")
     parser.add_argument(
+        "--scale-up-seconds",
+        type=float,
+        default=5.0,
+        help="autoscaling: seconds of load before a replica is added (up to maxReplica)",
+    )
+    parser.add_argument(
+        "--scale-down-seconds",
+        type=float,
+        default=60.0,
+        help="autoscaling: seconds idle before an added replica is removed",
+    )
+    parser.add_argument(
         "--max-client-batch-size",
         type=int,
         default=32,
@@ -101,6 +113,8 @@ async def serve(args: argparse.Namespace) -> None:
         update_lag_seconds=args.update_lag_seconds,
         latency_ms=args.latency_ms,
         item_latency_ms=args.item_latency_ms,
+        scale_up_seconds=args.scale_up_seconds,
+        scale_down_seconds=args.scale_down_seconds,
         capacity=args.capacity,
         max_client_batch_size=args.max_client_batch_size,
         default_quota=args.default_quota,

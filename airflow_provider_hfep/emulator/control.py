@@ -78,6 +78,8 @@ async def config(world: TheWorld, faults: TheFaults) -> dict[str, Any]:
         "item_latency_ms": settings.item_latency_ms,
         "capacity": settings.capacity,
         "max_client_batch_size": settings.max_client_batch_size,
+        "scale_up_seconds": settings.scale_up_seconds,
+        "scale_down_seconds": settings.scale_down_seconds,
         "faults": [f.to_json() for f in faults.faults],
         "seed": faults.seed,
     }
@@ -178,7 +180,11 @@ async def endpoint_load(namespace: str, name: str, world: TheWorld) -> dict[str,
     endpoint = world.get(namespace, name)
     if endpoint is None:
         raise ApiError(404, f"Endpoint {namespace}/{name} not found")
-    return {"in_flight": endpoint.in_flight, "capacity": world.settings.capacity * max(1, endpoint.replicas)}
+    return {
+        "in_flight": endpoint.in_flight,
+        "capacity": world.settings.capacity * max(1, endpoint.replicas),
+        "replicas": endpoint.replicas,
+    }
 
 
 @router.put("/namespaces/{namespace}")

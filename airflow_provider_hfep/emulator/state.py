@@ -86,12 +86,24 @@ class Endpoint:
     segment_start: float = 0.0
     meter: Meter = field(default_factory=Meter)
     in_flight: int = 0
+    #: replicas the autoscaler added above the minimum, and when the load last called for more / was nil
+    scaled_up: int = 0
+    busy_since: float | None = None
+    last_busy: float = 0.0
+    idle_since: float | None = None
+
+    @property
+    def min_replicas(self) -> int:
+        return max(1, int(self.config["compute"]["scaling"].get("minReplica") or 0))
+
+    @property
+    def max_replicas(self) -> int:
+        return max(self.min_replicas, int(self.config["compute"]["scaling"].get("maxReplica") or 1))
 
     @property
     def replicas(self) -> int:
-        """Replicas that run (and bill) while the endpoint is up."""
-        scaling = self.config["compute"]["scaling"]
-        return max(1, int(scaling.get("minReplica") or 0))
+        """Replicas that run (and bill) while the endpoint is up: the minimum, plus what autoscaling added."""
+        return min(self.max_replicas, self.min_replicas + self.scaled_up)
 
     @property
     def accelerators(self) -> int:
@@ -154,6 +166,9 @@ class Settings:
     cold_start_seconds: float = 2.0
     update_lag_seconds: float = 0.3
     latency_ms: float = 20.0
+    #: autoscaling: seconds of load at the threshold before a replica is added, of idleness before one goes
+    scale_up_seconds: float = 5.0
+    scale_down_seconds: float = 60.0
     #: extra time per input a request carries (a list of inputs takes longer than one)
     item_latency_ms: float = 0.0
     capacity: int = 32
@@ -240,7 +255,43 @@ class World:
         while endpoint.timeline and endpoint.timeline[0][0] <= now:
             at, state = endpoint.timeline.pop(0)
             self.set_state(endpoint, state, at)
+        self.autoscale(endpoint, now)
         return endpoint
+
+    def autoscale(self, endpoint: Endpoint, now: float) -> None:
+        """
+        Add a replica (up to ``maxReplica``) after ``scale_up_seconds`` of load, remove one after ``scale_down_seconds`` idle.
+
+        Load is requests in flight at the endpoint's threshold: ``measure.pendingRequests`` per replica
+        if set, else 80 % of the capacity. Called on each data-plane request and each read, so the
+        change shows in the management API, the replica listing, the capacity and the billing meter.
+        """
+        if endpoint.state not in ("running", "updating"):
+            endpoint.scaled_up, endpoint.busy_since, endpoint.idle_since = 0, None, None
+            return
+        measure = endpoint.config["compute"]["scaling"].get("measure") or {}
+        threshold = measure.get("pendingRequests") or 0.8 * self.settings.capacity
+        if endpoint.in_flight >= threshold * endpoint.replicas:
+            endpoint.last_busy, endpoint.idle_since = now, None
+            endpoint.busy_since = endpoint.busy_since or now
+            if (
+                now - endpoint.busy_since >= self.settings.scale_up_seconds
+                and endpoint.replicas < endpoint.max_replicas
+            ):
+                self._account(endpoint, now)
+                endpoint.scaled_up += 1
+                endpoint.busy_since = now  # the next one needs its own stretch of load
+            return
+        if now - endpoint.last_busy > 1.0:
+            endpoint.busy_since = None
+        if endpoint.in_flight:
+            endpoint.idle_since = None
+            return
+        endpoint.idle_since = endpoint.idle_since or now
+        if endpoint.scaled_up and now - endpoint.idle_since >= self.settings.scale_down_seconds:
+            self._account(endpoint, now)
+            endpoint.scaled_up -= 1
+            endpoint.idle_since = now
 
     def deploy_steps(self, seconds: float) -> list[tuple[float, str]]:
         return [(0.25 * seconds, "initializing"), (seconds, "running")]

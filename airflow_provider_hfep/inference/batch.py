@@ -24,7 +24,7 @@ from airflow_provider_hfep.endpoints.retry import RETRYABLE_STATUSES, RetryPolic
 from airflow_provider_hfep.endpoints.transport import tls_verification
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Awaitable, Callable, Iterable, Iterator
 
     from airflow_provider_hfep.inference.tasks import InferenceTask
 
@@ -56,6 +56,8 @@ class BatchSettings:
     :param overload_timeout: seconds a batch may go without any input succeeding while the endpoint
         answers 429: until then a 429 is backpressure (the input waits its turn, its retries are not
         counted); after that, 429s count as failed attempts like any other.
+    :param replica_poll_interval: seconds between two reads of the endpoint's replica count, when the
+        batch is given a way to read it: the concurrency follows the replicas autoscaling adds or removes.
     :param progress_interval: seconds between two progress log lines.
     :param retry: backoff of retries.
     """
@@ -67,6 +69,7 @@ class BatchSettings:
     cold_start_timeout: float = 600.0
     overload_timeout: float = 300.0
     batch_size: int = 1
+    replica_poll_interval: float = 5.0
     progress_interval: float = 30.0
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(backoff_base=0.05, backoff_max=10.0))
 
@@ -170,6 +173,13 @@ class AdaptiveLimit:
                     self._successes = 0
             self._changed.notify_all()
 
+    async def rescale(self, factor: float) -> None:
+        """Scale the limit with the endpoint's capacity (replicas added or removed), within ``maximum``."""
+        async with self._changed:
+            self.limit = max(1, min(self.maximum, round(self.limit * factor)))
+            self._successes = 0
+            self._changed.notify_all()
+
 
 class ShardedTransport(httpx.AsyncBaseTransport):
     """
@@ -244,6 +254,7 @@ async def run_batch(
     on_result: Callable[[ItemResult], None],
     settings: BatchSettings | None = None,
     total: int | None = None,
+    replicas: Callable[[], Awaitable[int | None]] | None = None,
 ) -> BatchSummary:
     """
     Send every ``(index, input)`` of ``items`` to the endpoint at ``url``; return the summary.
@@ -256,6 +267,8 @@ async def run_batch(
     :param on_result: called once per input, as results arrive (not in input order).
     :param settings: concurrency, timeouts and retries.
     :param total: the number of inputs, for progress and ETA, when known.
+    :param replicas: reads the endpoint's ready replicas (``None`` when unknown); with it, the
+        concurrency grows and shrinks with them, every ``replica_poll_interval`` seconds.
     """
     settings = settings or BatchSettings()
     parameters = dict(parameters or {})
@@ -388,12 +401,29 @@ async def run_batch(
                 limit.limit,
             )
 
+    async def follow_replicas(read: Callable[[], Awaitable[int | None]]) -> None:
+        known = None
+        while True:
+            try:
+                count = await read()
+            except Exception as exc:  # best effort: the batch goes on at the limit it has
+                log.debug("Could not read the endpoint's replicas: %s", exc)
+                count = None
+            if count and known and count != known:
+                log.info("The endpoint has %d replicas (was %d): concurrency follows", count, known)
+                await limit.rescale(count / known)
+            known = count or known
+            await asyncio.sleep(settings.replica_poll_interval)
+
     reporter = asyncio.ensure_future(progress())
+    follower = asyncio.ensure_future(follow_replicas(replicas)) if replicas is not None else None
     workers = [asyncio.ensure_future(worker()) for _ in range(settings.max_concurrency)]
     try:
         await asyncio.gather(*workers)
     finally:
         reporter.cancel()
+        if follower is not None:
+            follower.cancel()
         for pending in workers:
             pending.cancel()
     summary.total = summary.succeeded + summary.failed

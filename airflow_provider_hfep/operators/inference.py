@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,10 @@ class _XComTooLargeError(EndpointsError):
     pass
 
 
+#: requests in flight per replica the endpoint may scale to, unless max_concurrency says otherwise
+CONCURRENCY_PER_REPLICA = 32
+
+
 class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
     """
     Send a batch of jobs to a running endpoint and return every result, in input order.
@@ -75,7 +80,9 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
     :param namespace: the endpoint's namespace. (templated)
     :param hf_conn_id: the Airflow connection. (templated)
     :param parameters: parameters sent with every job (e.g. ``{"max_new_tokens": 64}``). (templated)
-    :param max_concurrency: requests in flight at most. Default 32.
+    :param max_concurrency: requests in flight at most. Default: 32 per replica the endpoint may
+        scale to (its ``maxReplica``). Within it, the concurrency adapts to what the endpoint takes and
+        follows the replicas autoscaling adds or removes.
     :param batch_size: inputs in one request for tasks whose route takes a list (``feature-extraction``,
         ``text-classification``, ``embeddings``). Default 32 (TEI's default ``max_client_batch_size``);
         a group refused as too large (413) or as bad is split and sent again, each input still ending
@@ -118,7 +125,7 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         namespace: str | None = None,
         hf_conn_id: str = HuggingFaceEndpointHook.default_conn_name,
         parameters: dict[str, Any] | None = None,
-        max_concurrency: int = 32,
+        max_concurrency: int | None = None,
         batch_size: int = 32,
         request_timeout: float = 60.0,
         max_retries: int = 8,
@@ -140,7 +147,8 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
                 "pass a list of jobs, or a JSON Lines file",
             )
         check_choice("on_item_error", on_item_error, ON_ITEM_ERROR)
-        check_count("max_concurrency", max_concurrency, 1)
+        if max_concurrency is not None:
+            check_count("max_concurrency", max_concurrency, 1)
         check_count("batch_size", batch_size, 1)
         check_count("max_retries", max_retries, 0)
         check_count("max_xcom_bytes", max_xcom_bytes, 1)
@@ -157,7 +165,7 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         self.input_path = input_path
         self.parameters = parameters
         self.settings = BatchSettings(
-            max_concurrency=max_concurrency,
+            max_concurrency=max_concurrency or CONCURRENCY_PER_REPLICA,
             batch_size=batch_size,
             request_timeout=request_timeout,
             max_retries=max_retries,
@@ -166,6 +174,7 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
             overload_timeout=overload_timeout,
             progress_interval=progress_interval,
         )
+        self.max_concurrency = max_concurrency
         self.output_path = output_path
         self.on_item_error = on_item_error
         self.max_xcom_bytes = max_xcom_bytes
@@ -292,14 +301,33 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         # The route follows the endpoint's engine; a task it does not serve is refused here.
         task = task_for_engine(self.task, endpoint.image_kind, endpoint.repository, f"endpoint {name}")
         url = str(endpoint.url)
+        scaling = endpoint.raw.get("compute", {}).get("scaling", {})
+        least, most = int(scaling.get("minReplica") or 0), int(scaling.get("maxReplica") or 1)
+        self.settings = dataclasses.replace(
+            self.settings, max_concurrency=self.max_concurrency or CONCURRENCY_PER_REPLICA * max(1, most)
+        )
+        self._autoscales = most > max(1, least)
         self.log.info(
-            "Task %s on %s: %s%s", self.task, endpoint.image_kind or "unknown engine", url, task.path
+            "Task %s on %s: %s%s, at most %d requests in flight",
+            self.task,
+            endpoint.image_kind or "unknown engine",
+            url,
+            task.path,
+            self.settings.max_concurrency,
         )
         if self.output_path is not None:
             return self._run_to_file(context, self.output_path, task, url, total, jobs)
         return self._run_to_xcom(context, task, url, total, jobs)
 
+    def _ready_replicas(self) -> int | None:
+        name, namespace = self._target
+        return self.hook.client.get(name, namespace=namespace).raw.get("status", {}).get("readyReplica")
+
     def _run(self, task: InferenceTask, url: str, items, total: int, on_result) -> Any:
+        # An endpoint that autoscales: the batch reads its replicas now and then (in a thread: the
+        # management client is a blocking one) and its concurrency follows them.
+        replicas = (lambda: asyncio.to_thread(self._ready_replicas)) if self._autoscales else None
+
         async def main():
             async with batch_client(
                 self.hook.client.auth, self.settings.max_concurrency, self.hook.client.verify
@@ -313,6 +341,7 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
                     on_result=on_result,
                     settings=self.settings,
                     total=total,
+                    replicas=replicas,
                 )
 
         return asyncio.run(main())
