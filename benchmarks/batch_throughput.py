@@ -6,10 +6,14 @@
     semaphore at the endpoint's capacity and retries with jittered exponential backoff on 429, 503
     and connection errors (told the capacity, which our runner has to find out);
 (c) this provider's runner (run_batch, the operator's engine) with the operator's defaults;
-(c') the same runner allowed 256 in flight, to show it settles at what the endpoint accepts.
+(c') the same runner allowed 256 in flight, to show it settles at what the endpoint accepts;
+(f) the floor: a bare httpx.AsyncClient loop under a semaphore(32), no retries, no parsing beyond
+    json(): what any client pays at least on this machine.
 
 Each variant runs in a fresh process against a fresh emulator. For each: successful results per
-second, the 429 (overload) answers it caused, and items lost. Then peak RSS of the operator on a
+second, the 429 (overload) answers it caused, items lost, and where the time goes: the client
+process's CPU per request (user + system) and the emulator's CPU in the same run (both share the
+machine's cores, so a client that costs less leaves more to the emulator). Then peak RSS of the operator on a
 file-to-file batch (10,000 and 100,000 items), each in a fresh process. The last line is
 `ratio_vs_ideal=X ratio_vs_peer=Y lost=N` for (c).
 
@@ -94,6 +98,27 @@ def peer(url: str, token: str, jobs: list[str]) -> int:
     return asyncio.run(main())
 
 
+def bare_httpx(url: str, token: str, jobs: list[str]) -> int:
+    import httpx
+
+    async def main() -> int:
+        gate = asyncio.Semaphore(CAPACITY)
+        limits = httpx.Limits(max_connections=CAPACITY, max_keepalive_connections=CAPACITY)
+        headers = {"authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(headers=headers, limits=limits, timeout=60) as client:
+
+            async def one(job: str) -> bool:
+                async with gate:
+                    response = await client.post(
+                        url, json={"inputs": job, "parameters": {"max_new_tokens": 8}}
+                    )
+                    return response.status_code == 200 and bool(response.json())
+
+            return sum(await asyncio.gather(*(one(job) for job in jobs)))
+
+    return asyncio.run(main())
+
+
 def runner(url: str, token: str, jobs: list[str], max_concurrency: int | None) -> int:
     from airflow_provider_hfep.endpoints.transport import BearerAuth
     from airflow_provider_hfep.inference.batch import BatchSettings, batch_client, run_batch
@@ -154,11 +179,17 @@ def peak_rss(items: int) -> dict:
         return result
 
 
+def process_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--rss-items", type=int, default=100_000)
-    parser.add_argument("--variant", choices=["a", "b", "d", "c", "c256"], help=argparse.SUPPRESS)
+    parser.add_argument("--variant", choices=["a", "b", "d", "c", "c256", "f"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.variant:  # one variant, in this fresh process: print (ok, seconds)
@@ -169,10 +200,11 @@ def main() -> None:
             "d": lambda: peer(args.url, token, jobs),
             "c": lambda: runner(args.url, token, jobs, None),
             "c256": lambda: runner(args.url, token, jobs, 256),
+            "f": lambda: bare_httpx(args.url, token, jobs),
         }[args.variant]
-        started = time.monotonic()
+        started, cpu = time.monotonic(), time.process_time()
         ok = run()
-        print(json.dumps([ok, time.monotonic() - started]))
+        print(json.dumps([ok, time.monotonic() - started, time.process_time() - cpu]))
         return
     from airflow_provider_hfep.emulator import Emulator
 
@@ -186,6 +218,7 @@ def main() -> None:
         "d": "(d) peer: semaphore(32) + retries",
         "c": "(c) run_batch, operator defaults",
         "c256": "(c') run_batch, max_concurrency=256",
+        "f": "(f) floor: bare httpx + semaphore(32)",
     }
     print(
         f"{args.jobs} text-generation jobs, emulator latency {LATENCY_MS} ms, capacity {CAPACITY}: ideal {ideal:.0f} results/s"
@@ -205,15 +238,20 @@ def main() -> None:
                 str(args.jobs),
             ]
             env = {**os.environ, "HFEP_BENCH_TOKEN": cloud.token}
-            ok, seconds = json.loads(
+            emulator_cpu = process_cpu(cloud.pid)
+            ok, seconds, client_cpu = json.loads(
                 subprocess.run(command, env=env, capture_output=True, text=True, check=True)
                 .stdout.strip()
                 .splitlines()[-1]
             )
-            overloads = sum(1 for r in cloud.requests("inference") if r["status"] == 429)
+            emulator_cpu = process_cpu(cloud.pid) - emulator_cpu
+            sent = cloud.requests("inference")
+            overloads = sum(1 for r in sent if r["status"] == 429)
         rates[label], lost[label] = ok / seconds, args.jobs - ok
         print(
-            f"  {label:<38} {ok:5d} ok in {seconds:7.2f} s = {ok / seconds:6.1f} results/s  429s={overloads:5d}  lost={args.jobs - ok}"
+            f"  {label:<38} {ok:5d} ok in {seconds:7.2f} s = {ok / seconds:6.1f} results/s  429s={overloads:5d}  "
+            f"lost={args.jobs - ok}  client CPU {1000 * client_cpu / max(1, len(sent)):.2f} ms/request, "
+            f"emulator CPU {emulator_cpu:.1f} s"
         )
     for items in sorted({10_000, args.rss_items}):
         result = peak_rss(items)
@@ -221,6 +259,10 @@ def main() -> None:
             f"  file-to-file {items:>7} items: peak RSS {result['peak_rss_mib']:.0f} MiB, {result['lines']} lines, "
             f"{result['failed']} failed, {result['seconds']:.0f} s"
         )
+    floor = rates[labels["f"]]
+    print(
+        f"  the floor reaches {floor / ideal:.2f} of the ideal on this machine; this runner {rates[labels['c']] / floor:.2f} of the floor"
+    )
     ours, best_peer = rates[labels["c"]], rates[labels["d"]]
     print(f"ratio_vs_ideal={ours / ideal:.2f} ratio_vs_peer={ours / best_peer:.2f} lost={lost[labels['c']]}")
 

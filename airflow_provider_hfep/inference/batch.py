@@ -69,7 +69,7 @@ class BatchSettings:
     cold_start_timeout: float = 600.0
     overload_timeout: float = 300.0
     batch_size: int = 1
-    replica_poll_interval: float = 5.0
+    replica_poll_interval: float = 2.0
     progress_interval: float = 30.0
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(backoff_base=0.05, backoff_max=10.0))
 

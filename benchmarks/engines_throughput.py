@@ -1,0 +1,227 @@
+"""Two batches the engines make different, each variant in a fresh process against a fresh emulator.
+
+Embeddings: 20,000 texts on a TEI endpoint whose requests take 20 ms plus 0.5 ms per input, 8 in
+flight at most (``--latency-ms 20 --item-latency-ms 0.5 --capacity 8``):
+  (e1) this runner, batched (the operator's defaults: 32 inputs per request);
+  (e2) this runner, one input per request (``batch_size=1``);
+  (e3) the peer: ``openai``'s ``AsyncOpenAI.embeddings.create`` with lists of 32 under a semaphore at
+       the capacity, retrying 429s with jittered backoff (told the capacity; ours finds it).
+Last line of the section: ``embeddings: ratio_vs_single=X ratio_vs_peer=Y lost=N`` for (e1).
+
+Autoscaling: 4,000 text-generation jobs on an endpoint that goes from 1 to 4 replicas under load
+(``--latency-ms 200 --capacity 32 --scale-up-seconds 2``; minReplica 1, maxReplica 4):
+  (s1) this runner, the operator's defaults (it reads the ready replicas every 2 s);
+  (s2) the peer loop (AsyncInferenceClient, retries) with its semaphore fixed at the starting capacity (32);
+  (s3) the same with its semaphore fixed at four times it (128).
+Last line: ``autoscale: ratio_vs_fixed=X ratio_vs_best_fixed=Y lost=N`` for (s1).
+
+    .venv/bin/python benchmarks/engines_throughput.py [--texts 20000] [--jobs 4000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+
+TEI = {
+    "repository": "BAAI/bge-small-en-v1.5",
+    "framework": "pytorch",
+    "task": "feature-extraction",
+    "image": {"tei": {"url": "ghcr.io/huggingface/text-embeddings-inference:1.8"}},
+}
+EMBED = {"latency_ms": 20, "item_latency_ms": 0.5, "capacity": 8}
+SCALE = {"latency_ms": 200, "capacity": 32, "scale_up_seconds": 2.0, "scale_down_seconds": 600.0}
+AUTOSCALING = {"accelerator": "gpu", "instanceType": "nvidia-l4", "instanceSize": "x1"}
+
+
+def ours(url: str, token: str, task: str, jobs: list[str], **settings: object) -> int:
+    """The operator's engine: the task as the endpoint's engine serves it, run_batch, the defaults."""
+    from airflow_provider_hfep.endpoints import EndpointsClient
+    from airflow_provider_hfep.endpoints.transport import BearerAuth
+    from airflow_provider_hfep.inference.batch import BatchSettings, batch_client, run_batch
+    from airflow_provider_hfep.inference.tasks import task_for_engine
+
+    api_url = url.split("/endpoints/")[0]
+    namespace, name = url.split("/endpoints/")[1].split("/")[:2]
+    client = EndpointsClient(token, api_url=api_url, hub_url=api_url, namespace=namespace)
+    endpoint = client.get(name)
+    most = int(endpoint.raw["compute"]["scaling"].get("maxReplica") or 1)
+    batch_settings = BatchSettings(max_concurrency=32 * most, **settings)  # type: ignore[arg-type]
+    engine_task = task_for_engine(task, endpoint.image_kind, endpoint.repository)
+    results: dict[int, object] = {}
+
+    async def replicas() -> int | None:
+        return (await asyncio.to_thread(client.get, name)).raw["status"].get("readyReplica")
+
+    async def main() -> None:
+        async with batch_client(BearerAuth(token), batch_settings.max_concurrency) as http:
+            await run_batch(
+                client=http,
+                url=url,
+                task=engine_task,
+                items=enumerate(jobs),
+                parameters={"max_new_tokens": 8} if task == "text-generation" else {},
+                on_result=lambda r: results.__setitem__(r.index, r),
+                settings=batch_settings,
+                replicas=replicas if most > 1 else None,
+            )
+
+    asyncio.run(main())
+    return sum(1 for r in results.values() if r.ok)
+
+
+def openai_peer(url: str, token: str, texts: list[str], capacity: int) -> int:
+    from openai import AsyncOpenAI, RateLimitError
+
+    async def main() -> int:
+        client = AsyncOpenAI(base_url=f"{url}/v1", api_key=token, max_retries=0)
+        gate = asyncio.Semaphore(capacity)
+
+        async def group(chunk: list[str]) -> int:
+            for attempt in range(9):
+                async with gate:
+                    try:
+                        answer = await client.embeddings.create(model="tei", input=chunk)
+                        return len(answer.data)
+                    except RateLimitError:
+                        pass
+                await asyncio.sleep(min(10.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
+            return 0
+
+        chunks = [texts[i : i + 32] for i in range(0, len(texts), 32)]
+        return sum(await asyncio.gather(*(group(chunk) for chunk in chunks)))
+
+    return asyncio.run(main())
+
+
+def hub_peer(url: str, token: str, jobs: list[str], gate_size: int) -> int:
+    import httpx
+    from huggingface_hub import AsyncInferenceClient
+    from huggingface_hub.errors import HfHubHTTPError, OverloadedError
+
+    async def main() -> int:
+        client = AsyncInferenceClient(model=url, token=token)
+        gate = asyncio.Semaphore(gate_size)
+
+        async def one(job: str) -> bool:
+            for attempt in range(9):
+                async with gate:
+                    try:
+                        await client.text_generation(job, max_new_tokens=8)
+                        return True
+                    except OverloadedError:  # 429, as huggingface_hub's text_generation raises it
+                        pass
+                    except HfHubHTTPError as exc:
+                        if exc.response is None or exc.response.status_code not in (429, 503):
+                            return False
+                    except httpx.TransportError:
+                        pass
+                await asyncio.sleep(min(10.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
+            return False
+
+        return sum(await asyncio.gather(*(one(job) for job in jobs)))
+
+    return asyncio.run(main())
+
+
+VARIANTS = {
+    "e1": ("(e1) run_batch, batched (defaults)", "embed"),
+    "e2": ("(e2) run_batch, batch_size=1", "embed"),
+    "e3": ("(e3) peer: AsyncOpenAI, lists of 32", "embed"),
+    "s1": ("(s1) run_batch, follows the replicas", "scale"),
+    "s2": ("(s2) peer: semaphore fixed at 32", "scale"),
+    "s3": ("(s3) peer: semaphore fixed at 128", "scale"),
+}
+
+
+def run_variant(key: str, url: str, count: int) -> int:
+    token = os.environ["HFEP_BENCH_TOKEN"]
+    if VARIANTS[key][1] == "embed":
+        texts = [f"a document to embed, number {i}" for i in range(count)]
+        if key == "e3":
+            return openai_peer(url, token, texts, EMBED["capacity"])
+        return ours(url, token, "embeddings", texts, **({"batch_size": 32} if key == "e1" else {}))
+    jobs = [f"nightly job {i}" for i in range(count)]
+    if key == "s1":
+        return ours(url, token, "text-generation", jobs)
+    return hub_peer(url, token, jobs, 32 if key == "s2" else 128)
+
+
+def measure(key: str, count: int) -> tuple[int, float, int, dict]:
+    from airflow_provider_hfep.emulator import Emulator
+
+    section = VARIANTS[key][1]
+    options = EMBED if section == "embed" else SCALE
+    with Emulator(**options) as cloud:  # type: ignore[arg-type]
+        if section == "embed":
+            cloud.seed_endpoint("batch", model=TEI)
+        else:
+            cloud.seed_endpoint(
+                "batch", compute={**AUTOSCALING, "scaling": {"minReplica": 1, "maxReplica": 4}}
+            )
+        command = [sys.executable, __file__, "--variant", key, "--url", cloud.endpoint_url("batch")]
+        command += ["--count", str(count)]
+        env = {**os.environ, "HFEP_BENCH_TOKEN": cloud.token}
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        if done.returncode:
+            raise SystemExit(f"{key} failed:\n{done.stderr[-3000:]}")
+        ok, seconds = json.loads(done.stdout.strip().splitlines()[-1])
+        overloads = sum(1 for r in cloud.requests("inference") if r["status"] == 429)
+        return ok, seconds, overloads, cloud.load("batch")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--texts", type=int, default=20_000)
+    parser.add_argument("--jobs", type=int, default=4_000)
+    parser.add_argument("--variant", choices=list(VARIANTS), help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.variant:  # one variant, in this fresh process: print (ok, seconds)
+        started = time.monotonic()
+        ok = run_variant(args.variant, args.url, args.count)
+        print(json.dumps([ok, time.monotonic() - started]))
+        return
+    rates: dict[str, float] = {}
+    lost: dict[str, int] = {}
+    print(
+        f"embeddings: {args.texts} texts on TEI, {EMBED['latency_ms']} ms + {EMBED['item_latency_ms']} ms "
+        f"per input a request, capacity {EMBED['capacity']}"
+    )
+    for key in ("e1", "e2", "e3"):
+        ok, seconds, overloads, _ = measure(key, args.texts)
+        rates[key], lost[key] = ok / seconds, args.texts - ok
+        print(
+            f"  {VARIANTS[key][0]:<40} {ok:6d} ok in {seconds:7.2f} s = {ok / seconds:7.1f} texts/s  "
+            f"429s={overloads:5d}  lost={lost[key]}"
+        )
+    print(
+        f"embeddings: ratio_vs_single={rates['e1'] / rates['e2']:.2f} "
+        f"ratio_vs_peer={rates['e1'] / rates['e3']:.2f} lost={lost['e1']}"
+    )
+    print(
+        f"autoscale: {args.jobs} text-generation jobs, {SCALE['latency_ms']} ms, capacity "
+        f"{SCALE['capacity']} a replica, 1 to 4 replicas (one more after {SCALE['scale_up_seconds']} s of load)"
+    )
+    for key in ("s1", "s2", "s3"):
+        ok, seconds, overloads, load = measure(key, args.jobs)
+        rates[key], lost[key] = ok / seconds, args.jobs - ok
+        print(
+            f"  {VARIANTS[key][0]:<40} {ok:6d} ok in {seconds:7.2f} s = {ok / seconds:7.1f} results/s  "
+            f"429s={overloads:5d}  lost={lost[key]}  replicas at the end={load['replicas']}"
+        )
+    print(
+        f"autoscale: ratio_vs_fixed={rates['s1'] / rates['s2']:.2f} "
+        f"ratio_vs_best_fixed={rates['s1'] / max(rates['s2'], rates['s3']):.2f} lost={lost['s1']}"
+    )
+
+
+if __name__ == "__main__":
+    main()
