@@ -112,13 +112,8 @@ async def serve_data_plane(
     except runners.BadInput as exc:
         return JSONResponse({"error": str(exc), "error_type": "validation"}, 422)
     if events is not None:
-        # The slot is held while the stream runs and freed when it ends or the client goes away.
-        endpoint.in_flight += 1
         done_marker = rest.startswith("/v1/")  # OpenAI-compatible routes end with data: [DONE]
-        return StreamingResponse(
-            _stream(endpoint, events, done_marker, arrived, settings.latency_ms / 1000.0),
-            media_type="text/event-stream",
-        )
+        return HeldStream(endpoint, _stream(events, done_marker, arrived, settings.latency_ms / 1000.0))
     endpoint.in_flight += 1
     try:
         # The request takes latency_ms (and item_latency_ms per input it carries) in all, counted from its
@@ -135,19 +130,42 @@ async def serve_data_plane(
         endpoint.in_flight -= 1
 
 
+class HeldStream(StreamingResponse):
+    """
+    A server-sent event stream that holds one of the endpoint's capacity slots until it is done.
+
+    The slot is taken now and given back exactly once: when the stream ends, when its client goes
+    away (Starlette cancels the stream), when sending fails, or when the answer is never sent (a fault
+    that loses it: the gate calls :meth:`release`).
+    """
+
+    def __init__(self, endpoint: Endpoint, content: AsyncIterator[bytes]) -> None:
+        super().__init__(content, media_type="text/event-stream")
+        self._endpoint: Endpoint | None = endpoint
+        endpoint.in_flight += 1
+
+    def release(self) -> None:
+        if self._endpoint is not None:
+            self._endpoint.in_flight -= 1
+            self._endpoint = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.release()
+
+
 async def _stream(
-    endpoint: Endpoint, events: list[dict[str, Any]], done_marker: bool, arrived: float, latency: float
+    events: list[dict[str, Any]], done_marker: bool, arrived: float, latency: float
 ) -> AsyncIterator[bytes]:
     """Frame ``events`` as server-sent events over ``latency`` seconds in all, as the engines do."""
-    try:
-        step = latency / max(1, len(events))
-        for number, event in enumerate(events, start=1):
-            await asyncio.sleep(max(0.0, arrived + step * number - time.monotonic()))
-            yield b"data:" + json.dumps(event, separators=(",", ":")).encode() + b"\n\n"
-        if done_marker:
-            yield b"data: [DONE]\n\n"
-    finally:
-        endpoint.in_flight -= 1
+    step = latency / max(1, len(events))
+    for number, event in enumerate(events, start=1):
+        await asyncio.sleep(max(0.0, arrived + step * number - time.monotonic()))
+        yield b"data:" + json.dumps(event, separators=(",", ":")).encode() + b"\n\n"
+    if done_marker:
+        yield b"data: [DONE]\n\n"
 
 
 def _info(endpoint: Endpoint, capacity: int, max_client_batch_size: int) -> dict[str, Any]:

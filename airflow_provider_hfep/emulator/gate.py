@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi.responses import JSONResponse, Response
 
-from airflow_provider_hfep.emulator.data_plane import DATA_PLANE, NOT_JSON, serve_data_plane
+from airflow_provider_hfep.emulator.data_plane import DATA_PLANE, NOT_JSON, HeldStream, serve_data_plane
 from airflow_provider_hfep.emulator.validation import api_error
 
 if TYPE_CHECKING:
@@ -98,6 +98,8 @@ class Gate:
                 self.world, scope["method"], scope["path"], headers, payload, arrived
             )
             if fault is not None:  # "after": processed, then the answer is lost
+                if isinstance(response, HeldStream):
+                    response.release()  # the stream never runs: its slot goes back now
                 await self._inflict(fault, kind, receive, send, entry)
                 return
             entry["status"] = response.status_code

@@ -104,11 +104,25 @@ def input_count(body: Any) -> int:
     return len(inputs) if isinstance(inputs, list) and inputs else 1
 
 
+#: the longest input a TEI endpoint takes, in tokens (words, here): 413 beyond, as TEI answers
+TEI_MAX_INPUT_TOKENS = 512
+
+
 def check_batch(engine: str | None, body: Any, limit: int) -> None:
-    """Refuse, as TEI does, a request carrying more inputs than its max_client_batch_size."""
+    """Refuse, as TEI does (413), more inputs than its max_client_batch_size, or an input too long."""
+    if engine != "tei":
+        return
     count = input_count(body)
-    if engine == "tei" and count > limit:
+    if count > limit:
         raise TooLarge(f"batch size {count} > maximum allowed batch size {limit}")
+    inputs = body.get("inputs", body.get("input")) if isinstance(body, dict) else None
+    for text in inputs if isinstance(inputs, list) else [inputs]:
+        words = len(text.split()) if isinstance(text, str) else 0
+        if words > TEI_MAX_INPUT_TOKENS:
+            raise TooLarge(
+                f"Input validation error: `inputs` must have less than {TEI_MAX_INPUT_TOKENS} tokens. "
+                f"Given: {words}"
+            )
 
 
 def _digest(text: str) -> bytes:
@@ -291,6 +305,8 @@ def completion(body: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
         raise BadInput("'prompt' must be a string or a non-empty list of strings")
     texts = [generate_text(prompt, _max_tokens(body, 16)) for prompt in prompts]
+    if body.get("echo"):
+        texts = [prompt + text for prompt, text in zip(prompts, texts)]
     return {
         **_openai_head("text_completion", prompts[0], body),
         "choices": [
@@ -361,8 +377,24 @@ def embed_route(body: dict[str, Any]) -> Any:
 
 
 def predict(body: dict[str, Any]) -> Any:
-    """TEI ``/predict``: the labels of one input, or a list of them per input."""
-    return _each(_text_input(body), classify)
+    """
+    Classify as TEI's ``/predict`` does.
+
+    A string, or a flat list of one or two strings (a sentence pair), is one input; a list of such
+    lists is a batch, answered with one list of labels each.
+    """
+    inputs = _text_input(body)
+    if isinstance(inputs, str):
+        return classify(inputs)
+    if isinstance(inputs, list) and inputs and all(isinstance(item, str) for item in inputs):
+        if len(inputs) > 2:
+            raise BadInput(
+                "`inputs` must be a string, a pair of strings, or a list of them (at most 2 a pair)"
+            )
+        return classify("\x00".join(inputs))
+    if isinstance(inputs, list) and inputs and all(isinstance(item, list) for item in inputs):
+        return [predict({"inputs": item if len(item) > 1 else item[0]}) if item else [] for item in inputs]
+    raise BadInput("`inputs` must be a string, a pair of strings, or a list of them")
 
 
 def rerank(body: dict[str, Any]) -> list[dict[str, Any]]:

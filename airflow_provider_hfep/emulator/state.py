@@ -288,10 +288,12 @@ class World:
             endpoint.idle_since = None
             return
         endpoint.idle_since = endpoint.idle_since or now
-        if endpoint.scaled_up and now - endpoint.idle_since >= self.settings.scale_down_seconds:
-            self._account(endpoint, now)
+        # Each removal happens (and is billed) when it was due, however late a read notices it.
+        while endpoint.scaled_up and now - endpoint.idle_since >= self.settings.scale_down_seconds:
+            due = endpoint.idle_since + self.settings.scale_down_seconds
+            self._account(endpoint, due)
             endpoint.scaled_up -= 1
-            endpoint.idle_since = now
+            endpoint.idle_since = due
 
     def deploy_steps(self, seconds: float) -> list[tuple[float, str]]:
         return [(0.25 * seconds, "initializing"), (seconds, "running")]

@@ -50,9 +50,9 @@ class BatchSettings:
     :param cold_start_timeout: seconds a waking endpoint is waited for.
     :param batch_size: inputs sent in one request, for tasks whose route takes a list (feature
         extraction, classification, embeddings); 1 sends one input per request. A group the endpoint
-        refuses as too large (413) or as bad (another 4xx) is split in halves and sent again, down to
-        single inputs, so each input still ends with exactly one result; after a 413 the groups that
-        follow are no larger than what was taken.
+        refuses (a 4xx: too many inputs, or one bad input among them) is split in halves and sent
+        again, down to single inputs, so each input still ends with exactly one result; after a 413
+        about the batch size, the groups that follow are no larger than what was taken.
     :param overload_timeout: seconds a batch may go without any input succeeding while the endpoint
         answers 429: until then a 429 is backpressure (the input waits its turn, its retries are not
         counted); after that, 429s count as failed attempts like any other.
@@ -237,11 +237,21 @@ class _Outcome(Exception):
 
 
 class _Refused(Exception):
-    """Internal: the endpoint refused this input (4xx): retrying it as it is would not help."""
+    """Internal: the endpoint refused the request (4xx, or a 5xx not worth repeating) as it is."""
 
-    def __init__(self, reason: str, too_large: bool = False) -> None:
+    def __init__(self, reason: str, status: int) -> None:
         super().__init__(reason)
-        self.too_large = too_large
+        self.status = status
+
+    @property
+    def splits(self) -> bool:
+        """Whether sending the group in halves may help: the request's own fault (4xx), not the server's."""
+        return 400 <= self.status < 500
+
+    @property
+    def batch_too_large(self) -> bool:
+        """A 413 about the number of inputs (TEI's max_client_batch_size), not about one long input."""
+        return self.status == 413 and "batch size" in str(self).lower()
 
 
 async def run_batch(
@@ -311,7 +321,7 @@ async def run_batch(
                     cold=status == 503,
                     overloaded=overloaded,
                 )
-            raise _Refused(f"HTTP {status}: {message}", too_large=status == 413)  # no retry as it is
+            raise _Refused(f"HTTP {status}: {message}", status)  # no retry as it is
         finally:
             await limit.release(ticket, overloaded=overloaded)
 
@@ -352,8 +362,11 @@ async def run_batch(
                     delay *= random.random()  # spread a burst of 429s instead of returning it whole
                 await asyncio.sleep(delay)
             except (_Refused, ValueError, KeyError, IndexError, TypeError) as exc:
-                if len(group) > 1:  # too large, or one bad input among them: halves, until it is found
-                    if isinstance(exc, _Refused) and exc.too_large:
+                refused = exc if isinstance(exc, _Refused) else None
+                if len(group) > 1 and (refused is None or refused.splits):
+                    # Too many inputs, or one bad input among them: halves, until it is found. Only a
+                    # 413 about the batch size lowers the size of the groups that follow.
+                    if refused is not None and refused.batch_too_large:
                         batch_limit = max(1, min(batch_limit, len(group) // 2))
                     half = len(group) // 2
                     return [*await one(group[:half]), *await one(group[half:])]
@@ -362,7 +375,7 @@ async def run_batch(
                     if isinstance(exc, _Refused)
                     else f"unexpected answer: {type(exc).__name__}: {exc}"
                 )
-                return [ItemResult(group[0][0], error=error, attempts=attempts)]
+                return [ItemResult(i, error=error, attempts=attempts) for i, _ in group]
 
     def record(result: ItemResult) -> None:
         nonlocal last_success

@@ -94,8 +94,8 @@ def _chat_body(item: Any, parameters: dict[str, Any], model: str = "tgi") -> dic
 
 def _openai_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
     """TGI-style parameters in OpenAI's words (``max_new_tokens`` is ``max_tokens`` there)."""
-    renamed = {"max_new_tokens": "max_tokens", "stop_sequences": "stop"}
-    return {renamed.get(key, key): value for key, value in parameters.items() if key != "return_full_text"}
+    renamed = {"max_new_tokens": "max_tokens", "stop_sequences": "stop", "return_full_text": "echo"}
+    return {renamed.get(key, key): value for key, value in parameters.items()}
 
 
 def _completion_body(model: str) -> Callable[[Any, dict[str, Any]], dict[str, Any]]:
@@ -199,7 +199,9 @@ ENGINES = {
     "huggingface": "inference toolkit",
     "huggingfaceNeuron": "inference toolkit",
 }
-_OPENAI_ONLY = ("vLLM", "SGLang", "llama.cpp")
+#: engines that serve the OpenAI routes only (their ``model`` is the name ``/v1/models`` gives)
+OPENAI_ONLY = ("vLLM", "SGLang", "llama.cpp")
+_OPENAI_ONLY = OPENAI_ONLY
 
 
 def _engine_tasks(engine: str, model: str) -> dict[str, InferenceTask]:
@@ -243,7 +245,8 @@ def _engine_tasks(engine: str, model: str) -> dict[str, InferenceTask]:
                 _text,
                 lambda x, p: {"inputs": x, **p},
                 lambda a: a,
-                lambda xs, p: {"inputs": xs, **p},
+                # TEI reads a flat list as one sentence pair: a batch is a list of one-text lists.
+                lambda xs, p: {"inputs": [[x] for x in xs], **p},
                 _as_list,
             ),
             embeddings,
@@ -269,19 +272,45 @@ def _engine_tasks(engine: str, model: str) -> dict[str, InferenceTask]:
                 "fill-mask",
             )
         ]
-    return {task.name: task for task in [*served, generic["raw"]]}
+    if engine not in _OPENAI_ONLY:  # raw posts to "/", which the OpenAI-only servers do not serve
+        served.append(generic["raw"])
+    return {task.name: task for task in served}
+
+
+#: What a model does, whatever the task is called: a task of one family cannot run on a model of another.
+_FAMILIES = {
+    "text-generation": "generative",
+    "text2text-generation": "generative",
+    "conversational": "generative",
+    "chat-completion": "generative",
+    "completion": "generative",
+    "feature-extraction": "embedding",
+    "sentence-embeddings": "embedding",
+    "sentence-similarity": "embedding",
+    "embeddings": "embedding",
+    "text-classification": "classification",
+    "sentiment-analysis": "classification",
+    "summarization": "summarization",
+    "fill-mask": "fill-mask",
+}
 
 
 def task_for_engine(
-    name: str, image_kind: str | None, model: str, endpoint: str = "the endpoint"
+    name: str,
+    image_kind: str | None,
+    model: str,
+    endpoint: str = "the endpoint",
+    endpoint_task: str | None = None,
 ) -> InferenceTask:
     """
     Return how task ``name`` talks to an endpoint whose image kind is ``image_kind``.
 
     The route follows the engine (``text-generation`` is ``POST /`` on TGI and the toolkit,
-    ``/v1/completions`` on vLLM, SGLang and llama.cpp); the result a user gets does not. A task the
-    engine does not serve is refused, naming the engine and what it serves; a custom container (or an
-    image kind this package does not know) gets the generic routes: it is the user's server.
+    ``/v1/completions`` on vLLM, SGLang and llama.cpp); the result a user gets does not. Refused,
+    naming the engine and what it serves: a task the engine does not serve, and a task the endpoint's
+    model cannot do (``endpoint_task``, when the API gives it: no embeddings from a text-generation
+    model). A custom container (or an image kind this package does not know) gets the generic routes:
+    it is the user's server.
     """
     task = get_task(name)
     engine = ENGINES.get(image_kind or "")
@@ -293,6 +322,14 @@ def task_for_engine(
             "task",
             f"{name!r} is not served by {endpoint}, which runs {engine} ({image_kind})",
             f"use one of {', '.join(served)}, or an endpoint whose engine serves {name}",
+        )
+    wanted, offered = _FAMILIES.get(name), _FAMILIES.get(endpoint_task or "")
+    if wanted and offered and wanted != offered:
+        fitting = [task for task in served if _FAMILIES.get(task) in (offered, None)]
+        raise InvalidEndpointArgumentError(
+            "task",
+            f"{name!r} needs a {wanted} model, and {endpoint} serves a {endpoint_task} model with {engine}",
+            f"use one of {', '.join(fitting)}, or an endpoint whose model does {name}",
         )
     return served[name]
 

@@ -7,16 +7,23 @@ import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from airflow.sdk import BaseOperator
 
 from airflow_provider_hfep.endpoints.arguments import check_choice, check_count, check_seconds
 from airflow_provider_hfep.endpoints.errors import EndpointsError, InvalidEndpointArgumentError
 from airflow_provider_hfep.endpoints.models import EndpointStatus, InferenceEndpoint
-from airflow_provider_hfep.endpoints.transport import is_loopback
+from airflow_provider_hfep.endpoints.transport import is_loopback, tls_verification
 from airflow_provider_hfep.endpoints.waiting import Outcome, WatchResult, assess, raise_for_result
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
 from airflow_provider_hfep.inference.batch import BatchSettings, ItemResult, batch_client, run_batch
-from airflow_provider_hfep.inference.tasks import InferenceTask, get_task, task_for_engine
+from airflow_provider_hfep.inference.tasks import (
+    ENGINES,
+    OPENAI_ONLY,
+    InferenceTask,
+    get_task,
+    task_for_engine,
+)
 from airflow_provider_hfep.links.endpoint import HuggingFaceEndpointLink
 from airflow_provider_hfep.target import EndpointTarget
 
@@ -299,7 +306,10 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         self._target = (name, namespace)
         endpoint = self._running_endpoint(name, namespace)
         # The route follows the endpoint's engine; a task it does not serve is refused here.
-        task = task_for_engine(self.task, endpoint.image_kind, endpoint.repository, f"endpoint {name}")
+        where = f"endpoint {name}"
+        task = task_for_engine(self.task, endpoint.image_kind, endpoint.repository, where, endpoint.task)
+        if ENGINES.get(endpoint.image_kind or "") in OPENAI_ONLY:  # served: ask its server for the name
+            task = task_for_engine(self.task, endpoint.image_kind, self._served_model(endpoint), where)
         url = str(endpoint.url)
         scaling = endpoint.raw.get("compute", {}).get("scaling", {})
         least, most = int(scaling.get("minReplica") or 0), int(scaling.get("maxReplica") or 1)
@@ -318,6 +328,28 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         if self.output_path is not None:
             return self._run_to_file(context, self.output_path, task, url, total, jobs)
         return self._run_to_xcom(context, task, url, total, jobs)
+
+    def _served_model(self, endpoint: InferenceEndpoint) -> str:
+        """
+        Name the model as the endpoint's server calls it.
+
+        That is what ``/v1/models`` lists (vLLM may serve it under another name than the repository);
+        the repository when it cannot be read.
+        """
+        if endpoint.url is None:
+            return endpoint.repository
+        try:
+            response = httpx.get(
+                f"{endpoint.url.rstrip('/')}/v1/models",
+                auth=self.hook.client.auth,
+                verify=tls_verification(self.hook.client.verify),
+                timeout=self.settings.request_timeout,
+            )
+            response.raise_for_status()
+            return str(response.json()["data"][0]["id"])
+        except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
+            self.log.warning("Could not read /v1/models (%s): naming the model %s", exc, endpoint.repository)
+            return endpoint.repository
 
     def _ready_replicas(self) -> int | None:
         name, namespace = self._target

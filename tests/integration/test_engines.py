@@ -131,3 +131,98 @@ def test_a_task_the_engine_does_not_serve_is_refused_before_any_inference_reques
         run(task=task, inputs=jobs)
     assert task in str(refused.value)
     assert cloud.requests("inference") == []
+
+
+def test_tei_classifies_a_batch_sent_as_it_reads_one(cloud):
+    """TEI reads a flat list as one sentence pair (3 or more: 422): a batch is a list of one-text lists."""
+    seed(cloud, "cls", "tei", "text-classification")
+    url = cloud.endpoint_url("cls")
+    with httpx.Client(headers={"authorization": f"Bearer {cloud.token}"}, timeout=10) as http:
+        assert http.post(f"{url}/predict", json={"inputs": ["a", "b", "c"]}).status_code == 422
+        pair = http.post(f"{url}/predict", json={"inputs": ["a", "b"]}).json()
+        assert pair == runners.classify("a\x00b")  # one pair, one answer
+    texts = [f"review {i}" for i in range(5)]
+    cloud.clear_requests()
+    results, _ = run(task="text-classification", inputs=texts, endpoint_name="cls")
+    assert results == [runners.classify(t) for t in texts]
+    (sent,) = cloud.requests("inference")
+    assert sent["json"]["inputs"] == [[t] for t in texts]
+
+
+def test_one_input_too_long_is_its_own_error_and_does_not_shrink_the_batches(cloud):
+    seed(cloud, "emb", "tei", "feature-extraction")
+    texts = [f"document {i}" for i in range(96)]
+    texts[5] = "word " * 600  # more than TEI's 512 tokens: 413, about that input
+    results, xcom = run(
+        task="feature-extraction",
+        inputs=texts,
+        on_item_error="record",
+        max_concurrency=1,
+        endpoint_name="emb",
+    )
+    assert results[5] is None
+    assert [e["index"] for e in xcom["errors"]] == [5]
+    assert "must have less than 512 tokens" in xcom["errors"][0]["error"]
+    assert results[:5] + results[6:] == [runners.embed(t) for i, t in enumerate(texts) if i != 5]
+    later = [
+        len(r["json"]["inputs"])
+        for r in cloud.requests("inference")
+        if r["json"]["inputs"][0] == "document 32"
+    ]
+    assert later == [32]  # the groups after it still carry 32
+
+
+def test_a_server_error_on_a_group_is_every_inputs_error_without_splitting(cloud):
+    seed(cloud, "emb", "tei", "feature-extraction")
+    cloud.set_faults([{"scope": "inference", "kind": "500", "rate": 1.0}])
+    results, xcom = run(
+        task="feature-extraction",
+        inputs=[f"t{i}" for i in range(40)],
+        on_item_error="record",
+        endpoint_name="emb",
+    )
+    assert results == [None] * 40
+    assert len(xcom["errors"]) == 40
+    assert (
+        len(cloud.requests("inference")) == 2
+    )  # a group of 32 and one of 8: no halves sent to a broken server
+
+
+@pytest.mark.parametrize(
+    ("kind", "model_task", "task", "needs"),
+    [
+        ("tei", "feature-extraction", "text-classification", "classification"),
+        ("vLLM", "text-generation", "embeddings", "embedding"),
+        ("huggingface", "summarization", "text-generation", "generative"),
+    ],
+)
+def test_a_task_the_endpoints_model_cannot_do_is_refused_before_any_inference_request(
+    cloud, kind, model_task, task, needs
+):
+    seed(cloud, "gen", kind, model_task)
+    with pytest.raises(
+        InvalidEndpointArgumentError, match=rf"needs a {needs} model.* serves a {model_task} model"
+    ):
+        run(task=task, inputs=["hi"])
+    assert cloud.requests("inference") == []
+
+
+def test_raw_is_refused_on_the_openai_only_engines(cloud):
+    seed(cloud, "gen", "vLLM")
+    with pytest.raises(
+        InvalidEndpointArgumentError, match="'raw' is not served by endpoint gen, which runs vLLM"
+    ):
+        run(task="raw", inputs=[{"prompt": "x"}])
+    assert cloud.requests("inference") == []
+
+
+def test_the_openai_model_name_is_the_one_the_server_lists(cloud):
+    seed(cloud, "gen", "vLLM")
+    results, _ = run(
+        task="text-generation", inputs=["p"], parameters={"max_new_tokens": 4, "return_full_text": True}
+    )
+    assert results == ["p" + runners.generate_text("p", 4)]  # return_full_text sent as echo
+    listed = cloud.api("GET", "/endpoints/demo/gen/v1/models").json()["data"][0]["id"]
+    (sent,) = [r for r in cloud.requests("inference") if r["method"] == "POST"]
+    assert sent["json"]["model"] == listed
+    assert sent["json"]["echo"] is True

@@ -108,8 +108,9 @@ def test_tgi_generate_stream_route_and_openai_routes(cloud, endpoint_url):
 
 def test_a_stream_holds_its_capacity_slot_until_the_client_leaves():
     """A client that goes away mid-stream (a killed worker) must not leak the endpoint's capacity."""
-    # each stream takes 5 s in all: it is still running when its client hangs up after one frame
-    with Emulator(latency_ms=5000, capacity=2) as cloud:
+    # each stream takes 120 s in all: still running when its client hangs up after one frame, and
+    # still running when the wait below gives up if the hang-up went unnoticed
+    with Emulator(latency_ms=120_000, capacity=2) as cloud:
         cloud.seed_endpoint("gen")
         url = cloud.endpoint_url("gen")
         body = {"inputs": PROMPT, "parameters": {"max_new_tokens": 64}}
@@ -120,8 +121,17 @@ def test_a_stream_holds_its_capacity_slot_until_the_client_leaves():
                     assert next(lines).startswith("data:{")
                     assert cloud.load("gen")["in_flight"] >= 1  # held while it streams
             # the emulator notices each hang-up and frees its slot
-            wait_until(lambda: cloud.load("gen")["in_flight"] == 0, "the abandoned streams' slots")
+            wait_until(lambda: cloud.load("gen")["in_flight"] == 0, "the abandoned streams' slots", 20.0)
             assert cloud.load("gen") == {"in_flight": 0, "capacity": 2, "replicas": 1}
+
+
+def test_a_stream_whose_answer_a_fault_loses_gives_its_slot_back(cloud, endpoint_url):
+    cloud.set_faults([{"scope": "inference", "kind": "reset", "phase": "after", "count": 1}])
+    with httpx.Client(headers={"authorization": f"Bearer {cloud.token}"}, timeout=10) as http:
+        with pytest.raises(httpx.TransportError):  # processed, then the connection dropped
+            http.post(f"{endpoint_url}/generate_stream", json={"inputs": PROMPT})
+        assert cloud.load("gen")["in_flight"] == 0
+        assert http.post(f"{endpoint_url}/generate_stream", json={"inputs": PROMPT}).status_code == 200
 
 
 def test_a_request_abandoned_mid_answer_frees_its_slot():

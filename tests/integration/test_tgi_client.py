@@ -8,6 +8,7 @@ project's package cache) and reused.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -53,10 +54,15 @@ print(json.dumps({
 @pytest.fixture(scope="session")
 def tgi_client_python() -> Path:
     python = CLIENT_ENV / "bin" / "python"
-    if not python.exists():
+    if not python.exists():  # built aside, then moved in place: a failed install is never reused
         uv = Path(sys.executable).parent / "uv"
-        subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, CLIENT_ENV], check=True)
-        subprocess.run([uv, "pip", "install", "--quiet", "--python", python, CLIENT], check=True)
+        building = CLIENT_ENV.with_name(CLIENT_ENV.name + ".building")
+        shutil.rmtree(building, ignore_errors=True)
+        subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, building], check=True)
+        subprocess.run(
+            [uv, "pip", "install", "--quiet", "--python", building / "bin" / "python", CLIENT], check=True
+        )
+        building.rename(CLIENT_ENV)
     return python
 
 
