@@ -28,6 +28,7 @@ import random
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 TEI = {
     "repository": "BAAI/bge-small-en-v1.5",
@@ -40,7 +41,7 @@ SCALE = {"latency_ms": 200, "capacity": 32, "scale_up_seconds": 2.0, "scale_down
 AUTOSCALING = {"accelerator": "gpu", "instanceType": "nvidia-l4", "instanceSize": "x1"}
 
 
-def ours(url: str, token: str, task: str, jobs: list[str], **settings: object) -> int:
+def ours(url: str, token: str, task: str, jobs: list[str], **settings: object) -> tuple[int, float]:
     """The operator's engine: the task as the endpoint's engine serves it, run_batch, the defaults."""
     from airflow_provider_hfep.endpoints import EndpointsClient
     from airflow_provider_hfep.endpoints.transport import BearerAuth
@@ -72,11 +73,12 @@ def ours(url: str, token: str, task: str, jobs: list[str], **settings: object) -
                 replicas=replicas if most > 1 else None,
             )
 
+    started = time.monotonic()
     asyncio.run(main())
-    return sum(1 for r in results.values() if r.ok)
+    return sum(1 for r in results.values() if r.ok), time.monotonic() - started
 
 
-def openai_peer(url: str, token: str, texts: list[str], capacity: int) -> int:
+def openai_peer(url: str, token: str, texts: list[str], capacity: int) -> tuple[int, float]:
     from openai import AsyncOpenAI, RateLimitError
 
     async def main() -> int:
@@ -97,10 +99,11 @@ def openai_peer(url: str, token: str, texts: list[str], capacity: int) -> int:
         chunks = [texts[i : i + 32] for i in range(0, len(texts), 32)]
         return sum(await asyncio.gather(*(group(chunk) for chunk in chunks)))
 
-    return asyncio.run(main())
+    started = time.monotonic()
+    return asyncio.run(main()), time.monotonic() - started
 
 
-def hub_peer(url: str, token: str, jobs: list[str], gate_size: int) -> int:
+def hub_peer(url: str, token: str, jobs: list[str], gate_size: int) -> tuple[int, float]:
     import httpx
     from huggingface_hub import AsyncInferenceClient
     from huggingface_hub.errors import HfHubHTTPError, OverloadedError
@@ -127,7 +130,8 @@ def hub_peer(url: str, token: str, jobs: list[str], gate_size: int) -> int:
 
         return sum(await asyncio.gather(*(one(job) for job in jobs)))
 
-    return asyncio.run(main())
+    started = time.monotonic()
+    return asyncio.run(main()), time.monotonic() - started
 
 
 VARIANTS = {
@@ -140,7 +144,8 @@ VARIANTS = {
 }
 
 
-def run_variant(key: str, url: str, count: int) -> int:
+def run_variant(key: str, url: str, count: int) -> tuple[int, float]:
+    """Run one variant; return its successes and the seconds of the batch itself (imports and set-up excluded)."""
     token = os.environ["HFEP_BENCH_TOKEN"]
     if VARIANTS[key][1] == "embed":
         texts = [f"a document to embed, number {i}" for i in range(count)]
@@ -153,7 +158,13 @@ def run_variant(key: str, url: str, count: int) -> int:
     return hub_peer(url, token, jobs, 32 if key == "s2" else 128)
 
 
-def measure(key: str, count: int) -> tuple[int, float, int, dict]:
+def process_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(key: str, count: int) -> tuple[int, float, int, dict, str]:
     from airflow_provider_hfep.emulator import Emulator
 
     section = VARIANTS[key][1]
@@ -168,12 +179,19 @@ def measure(key: str, count: int) -> tuple[int, float, int, dict]:
         command = [sys.executable, __file__, "--variant", key, "--url", cloud.endpoint_url("batch")]
         command += ["--count", str(count)]
         env = {**os.environ, "HFEP_BENCH_TOKEN": cloud.token}
+        emulator_cpu = process_cpu(cloud.pid)
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
         if done.returncode:
             raise SystemExit(f"{key} failed:\n{done.stderr[-3000:]}")
-        ok, seconds = json.loads(done.stdout.strip().splitlines()[-1])
-        overloads = sum(1 for r in cloud.requests("inference") if r["status"] == 429)
-        return ok, seconds, overloads, cloud.load("batch")
+        ok, seconds, client_cpu = json.loads(done.stdout.strip().splitlines()[-1])
+        emulator_cpu = process_cpu(cloud.pid) - emulator_cpu
+        sent = cloud.requests("inference")
+        overloads = sum(1 for r in sent if r["status"] == 429)
+        cpu = (
+            f"client CPU {1000 * client_cpu / max(1, len(sent)):.2f} ms/request, "
+            f"CPU client {client_cpu:.1f} s + emulator {emulator_cpu:.1f} s in {seconds:.1f} s on {os.cpu_count()} cores"
+        )
+        return ok, seconds, overloads, cloud.load("batch"), cpu
 
 
 def main() -> None:
@@ -184,10 +202,10 @@ def main() -> None:
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.variant:  # one variant, in this fresh process: print (ok, seconds)
-        started = time.monotonic()
-        ok = run_variant(args.variant, args.url, args.count)
-        print(json.dumps([ok, time.monotonic() - started]))
+    if args.variant:  # one variant, in this fresh process: print (ok, seconds, CPU seconds)
+        cpu = time.process_time()
+        ok, seconds = run_variant(args.variant, args.url, args.count)
+        print(json.dumps([ok, seconds, time.process_time() - cpu]))
         return
     rates: dict[str, float] = {}
     lost: dict[str, int] = {}
@@ -196,11 +214,11 @@ def main() -> None:
         f"per input a request, capacity {EMBED['capacity']}"
     )
     for key in ("e1", "e2", "e3"):
-        ok, seconds, overloads, _ = measure(key, args.texts)
+        ok, seconds, overloads, _, cpu = measure(key, args.texts)
         rates[key], lost[key] = ok / seconds, args.texts - ok
         print(
             f"  {VARIANTS[key][0]:<40} {ok:6d} ok in {seconds:7.2f} s = {ok / seconds:7.1f} texts/s  "
-            f"429s={overloads:5d}  lost={lost[key]}"
+            f"429s={overloads:5d}  lost={lost[key]}  {cpu}"
         )
     print(
         f"embeddings: ratio_vs_single={rates['e1'] / rates['e2']:.2f} "
@@ -211,7 +229,7 @@ def main() -> None:
         f"{SCALE['capacity']} a replica, 1 to 4 replicas (one more after {SCALE['scale_up_seconds']} s of load)"
     )
     for key in ("s1", "s2", "s3"):
-        ok, seconds, overloads, load = measure(key, args.jobs)
+        ok, seconds, overloads, load, _ = measure(key, args.jobs)
         rates[key], lost[key] = ok / seconds, args.jobs - ok
         print(
             f"  {VARIANTS[key][0]:<40} {ok:6d} ok in {seconds:7.2f} s = {ok / seconds:7.1f} results/s  "
