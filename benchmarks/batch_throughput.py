@@ -67,16 +67,17 @@ def gathered(url: str, token: str, jobs: list[str]) -> int:
     return asyncio.run(main())
 
 
-def peer(url: str, token: str, jobs: list[str]) -> int:
+def peer(url: str, token: str, jobs: list[str], gate_size: int = CAPACITY) -> int:
+    """The strongest huggingface_hub loop: a semaphore of ``gate_size``, retries with jittered backoff."""
     import random
 
     import httpx
     from huggingface_hub import AsyncInferenceClient
-    from huggingface_hub.errors import HfHubHTTPError
+    from huggingface_hub.errors import HfHubHTTPError, OverloadedError
 
     async def main() -> int:
         client = AsyncInferenceClient(model=url, token=token)
-        gate = asyncio.Semaphore(CAPACITY)
+        gate = asyncio.Semaphore(gate_size)
 
         async def one(job: str) -> bool:
             for attempt in range(9):  # like the operator's max_retries=8
@@ -84,6 +85,8 @@ def peer(url: str, token: str, jobs: list[str]) -> int:
                     try:
                         await client.text_generation(job, max_new_tokens=8)
                         return True
+                    except OverloadedError:  # 429, as huggingface_hub's text_generation raises it
+                        pass
                     except HfHubHTTPError as exc:
                         if exc.response is None or exc.response.status_code not in (429, 503):
                             return False

@@ -10,7 +10,10 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 EMBEDDING_SIZE = 16
 _WORDS = (
@@ -276,25 +279,13 @@ def chat_completion_stream(body: dict[str, Any]) -> list[dict[str, Any]]:
     """``/v1/chat/completions`` with ``stream: true``: ``chat.completion.chunk`` events (usage if asked)."""
     prompt = _chat_prompt(body)
     content = generate_text(prompt, _max_tokens(body)).strip()
-    head = _openai_head("chat.completion.chunk", prompt, body)
-    tokens = tokens_of(content)
-    chunks = [
-        {
-            **head,
-            "choices": [
-                {
-                    "index": 0,
-                    "delta": {"role": "assistant", "content": token["text"]},
-                    "logprobs": None,
-                    "finish_reason": "length" if index == len(tokens) - 1 else None,
-                }
-            ],
-        }
-        for index, token in enumerate(tokens)
-    ]
-    if (body.get("stream_options") or {}).get("include_usage"):
-        chunks.append({**head, "choices": [], "usage": _usage(prompt, content)})
-    return chunks
+    return _openai_chunks(
+        "chat.completion.chunk",
+        body,
+        prompt,
+        content,
+        lambda text: {"delta": {"role": "assistant", "content": text}},
+    )
 
 
 def completion(body: dict[str, Any]) -> dict[str, Any]:
@@ -323,7 +314,19 @@ def completion_stream(body: dict[str, Any]) -> list[dict[str, Any]]:
     if not isinstance(prompt, str):
         raise BadInput("'prompt' must be a string when streaming")
     text = generate_text(prompt, _max_tokens(body, 16))
-    head = _openai_head("text_completion", prompt, body)
+    return _openai_chunks("text_completion", body, prompt, text, lambda piece: {"text": piece})
+
+
+def _openai_chunks(
+    kind: str, body: dict[str, Any], prompt: str, text: str, carry: Callable[[str], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """
+    Stream ``text`` as OpenAI-compatible servers do.
+
+    A chunk per token (``carry`` puts the token in its choice), ``finish_reason`` on the last, then
+    the usage when ``stream_options.include_usage`` asks for it.
+    """
+    head = _openai_head(kind, prompt, body)
     tokens = tokens_of(text)
     chunks = [
         {
@@ -331,7 +334,7 @@ def completion_stream(body: dict[str, Any]) -> list[dict[str, Any]]:
             "choices": [
                 {
                     "index": 0,
-                    "text": token["text"],
+                    **carry(token["text"]),
                     "logprobs": None,
                     "finish_reason": "length" if index == len(tokens) - 1 else None,
                 }

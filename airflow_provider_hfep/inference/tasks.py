@@ -201,44 +201,22 @@ ENGINES = {
 }
 #: engines that serve the OpenAI routes only (their ``model`` is the name ``/v1/models`` gives)
 OPENAI_ONLY = ("vLLM", "SGLang", "llama.cpp")
-_OPENAI_ONLY = OPENAI_ONLY
 
 
 def _engine_tasks(engine: str, model: str) -> dict[str, InferenceTask]:
     """Tell what each engine serves, task by task: the route and body its server takes, one result shape."""
     generic = TASKS
-    chat = InferenceTask(
-        "chat-completion",
-        "/v1/chat/completions",
-        _messages,
-        lambda x, p: _chat_body(x, p, model),
-        generic["chat-completion"].parse,
-    )
-    completion = InferenceTask(
-        "completion", "/v1/completions", _text, _completion_body(model), _completion_text
-    )
-    embeddings = InferenceTask(
-        "embeddings",
-        "/v1/embeddings",
-        _text,
-        _embeddings_body(model),
-        _embedding,
-        _embeddings_body(model),
-        _embeddings,
+    # The OpenAI routes name the model the engine serves; the rest is the generic task's.
+    chat = dataclasses.replace(generic["chat-completion"], body=lambda x, p: _chat_body(x, p, model))
+    completion = dataclasses.replace(generic["completion"], body=_completion_body(model))
+    embeddings = dataclasses.replace(
+        generic["embeddings"], body=_embeddings_body(model), batch_body=_embeddings_body(model)
     )
     if engine == "TGI":
         served = [generic["text-generation"], generic["chat-completion"], generic["completion"]]
     elif engine == "TEI":
         served = [
-            InferenceTask(
-                "feature-extraction",
-                "/embed",
-                _text,
-                lambda x, p: {"inputs": x, **p},
-                _first,
-                lambda xs, p: {"inputs": xs, **p},
-                _as_list,
-            ),
+            dataclasses.replace(generic["feature-extraction"], path="/embed"),
             InferenceTask(
                 "text-classification",
                 "/predict",
@@ -251,11 +229,9 @@ def _engine_tasks(engine: str, model: str) -> dict[str, InferenceTask]:
             ),
             embeddings,
         ]
-    elif engine in _OPENAI_ONLY:
+    elif engine in OPENAI_ONLY:
         served = [
-            InferenceTask(
-                "text-generation", "/v1/completions", _text, _completion_body(model), _completion_text
-            ),
+            dataclasses.replace(completion, name="text-generation"),
             chat,
             completion,
             embeddings,
@@ -272,7 +248,7 @@ def _engine_tasks(engine: str, model: str) -> dict[str, InferenceTask]:
                 "fill-mask",
             )
         ]
-    if engine not in _OPENAI_ONLY:  # raw posts to "/", which the OpenAI-only servers do not serve
+    if engine not in OPENAI_ONLY:  # raw posts to "/", which the OpenAI-only servers do not serve
         served.append(generic["raw"])
     return {task.name: task for task in served}
 

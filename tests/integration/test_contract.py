@@ -82,18 +82,11 @@ SERVED: dict[tuple[str, str], Callable[[Emulator, str], httpx.Response]] = {
     ("POST", "/v2/endpoint/{namespace}/{name}/metrics"): lambda cloud, endpoint: cloud.api(
         "POST", f"{EP}/{endpoint}/metrics", json=window()
     ),
+    # each metric route the contract lists
     **{
-        ("POST", f"/v2/endpoint/{{namespace}}/{{name}}/metrics/{name}"): metric(name)
-        for name in (
-            "hardware-cpu",
-            "replica-running",
-            "replica-status",
-            "response-status-code",
-            "response-elapsed",
-            "pending-request",
-            "vllm/requests",
-            "vllm/prefix-cache",
-        )
+        ("POST", route["path"]): metric(route["path"].rsplit("/metrics/", 1)[1])
+        for route in CONTRACT["routes"]
+        if route["method"] == "POST" and "/metrics/" in route["path"]
     },
     ("GET", "/v2/provider/{namespace}"): lambda cloud, _: cloud.api("GET", f"/v2/provider/{NS}"),
     ("GET", "/v2/provider/quotas/{namespace}"): lambda cloud, _: cloud.api(
