@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import DAG, ObjectStoragePath, task
+from airflow.sdk import DAG, AssetAlias, ObjectStoragePath, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from airflow_provider_hfep.operators.inference import HuggingFaceEndpointInferenceOperator
@@ -64,6 +64,8 @@ with DAG(
             request_timeout=REQUEST_TIMEOUT,
             retries=2,
             retry_delay=timedelta(seconds=RETRY_SECONDS),
+            # each finished chunk file is announced: hf_nightly_results runs on it
+            outlets=[AssetAlias("hf-nightly-results")],
         ).expand(inputs=read_jobs())
 
         @task

@@ -120,6 +120,7 @@ class Run:
     returns: dict[str, Any]
     links: dict[str, Any]
     output: str
+    run_id: str
 
     def deferrals(self) -> int:
         return self.output.count("Pausing task as DEFERRED")
@@ -156,6 +157,6 @@ def run_dag(dagbag, capfd, caplog):
             tasks = {ti.task_id: str(ti.state) for ti in tis}
             returns = {x.task_id: x.value for x in xcoms if x.key == "return_value"}
             links = {x.task_id: x.value for x in xcoms if x.key == "_link_HuggingFaceEndpointLink"}
-        return Run(str(dagrun.state), tasks, returns, links, out + err + logged)
+        return Run(str(dagrun.state), tasks, returns, links, out + err + logged, dagrun.run_id)
 
     return run

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import signal
+import threading
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -17,6 +19,7 @@ from airflow_provider_hfep.endpoints.transport import is_loopback, tls_verificat
 from airflow_provider_hfep.endpoints.waiting import Outcome, WatchResult, assess, raise_for_result
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
 from airflow_provider_hfep.inference.batch import BatchSettings, ItemResult, batch_client, run_batch
+from airflow_provider_hfep.inference.results import CommitSettings, InputsDigest, ResultStore, work_key
 from airflow_provider_hfep.inference.tasks import (
     ENGINES,
     OPENAI_ONLY,
@@ -28,7 +31,7 @@ from airflow_provider_hfep.links.endpoint import HuggingFaceEndpointLink
 from airflow_provider_hfep.target import EndpointTarget
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Coroutine, Iterator, Sequence
 
     from airflow.sdk import Context, ObjectStoragePath
 
@@ -36,26 +39,40 @@ ON_ITEM_ERROR = ("fail", "record")
 DEFAULT_MAX_XCOM_BYTES = 1024 * 1024
 
 
-class _DoneIndices:
-    """Which inputs already have a result, one byte per index: flat memory for large batches."""
-
-    def __init__(self) -> None:
-        self._flags = bytearray()
-        self.count = 0
-
-    def add(self, index: int) -> None:
-        if index >= len(self._flags):
-            self._flags.extend(bytes(index + 1 - len(self._flags) + 1024))
-        if not self._flags[index]:
-            self._flags[index] = 1
-            self.count += 1
-
-    def __contains__(self, index: int) -> bool:
-        return index < len(self._flags) and bool(self._flags[index])
-
-
 class _XComTooLargeError(EndpointsError):
     pass
+
+
+def results_uri(path: ObjectStoragePath) -> str:
+    """Name results as an Asset or a lineage dataset does: the store's scheme and path, no connection id."""
+    protocol = path.protocol or "file"
+    return f"file://{path.path}" if protocol in ("file", "local") else f"{protocol}://{path.path}"
+
+
+def emit_results_asset(
+    context: Context, outlets: Sequence[Any], path: ObjectStoragePath, *, results: int, failed: int
+) -> None:
+    """
+    Mark the results ready for downstream DAGs, through the task's outlets.
+
+    ``output_path`` is rendered at run time, so the Asset it names cannot be declared when the DAG is
+    parsed: declare an ``AssetAlias`` as outlet and each run adds ``Asset(<output uri>)`` to it; a
+    declared ``Asset`` gets the output's URI in its event's ``extra``.
+    """
+    from airflow.sdk import Asset, AssetAlias
+
+    # output_path as given (with its connection: what ObjectStoragePath reads back), the URI without it
+    extra: dict[str, Any] = {
+        "output_path": str(path),
+        "uri": results_uri(path),
+        "results": results,  # lines in the file (earlier tries' included)
+        "failed": failed,
+    }
+    for outlet in outlets:
+        if isinstance(outlet, AssetAlias):
+            context["outlet_events"][outlet].add(Asset(uri=results_uri(path)), extra=extra)
+        elif isinstance(outlet, Asset):
+            context["outlet_events"][outlet].extra.update(extra)
 
 
 #: requests in flight per replica the endpoint may scale to, unless max_concurrency says otherwise
@@ -73,11 +90,20 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
     endpoint is woken and waited for; a paused one fails at once ("resume it first"). Every input ends
     with exactly one result.
 
-    Small results are returned (XCom) as a list in input order. Larger batches need ``output_path``:
-    JSON Lines ``{"index": i, "output": ...}`` (or ``"error"``) written as results arrive; the return
-    value is then ``{"output_path", "summary"}``, and a retry with the same path sends only the inputs
-    that have no result there yet. A summary (count, errors, duration, requests, retries) is pushed
-    under the XCom key ``summary``.
+    Small results are returned (XCom) as a list in input order. Larger batches need ``output_path``
+    (a local path, or an object store through an Airflow connection: ``s3://<conn_id>@bucket/key``):
+    results are committed as they arrive, in pieces next to it (``<output_path>.parts/``, each one
+    object written whole, so a hard-killed task keeps all but the open piece); when the batch succeeds
+    they are joined into one JSON Lines file at ``output_path``, ``{"index": i, "output": ...}`` (or
+    ``"error"``) a line, each index once, and the pieces removed. A retry sends only the inputs with no
+    result yet, if the results belong to the same work: the same inputs, task, ``parameters`` and
+    model revision (the *work key*); otherwise it starts afresh and says so. The return value is then
+    ``{"output_path", "summary"}``, and an Airflow Asset event for ``output_path`` marks the results
+    ready. A summary (count, errors, duration, requests, retries) is pushed under the XCom key
+    ``summary``.
+
+    A timeout (``execution_timeout``) or a kill stops the requests at once, commits what was
+    answered and fails the task.
 
     :param endpoint_name: the endpoint. (templated)
     :param task: ``text-generation``, ``chat-completion``, ``feature-extraction``,
@@ -102,6 +128,9 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
     :param overload_timeout: seconds the batch may go with no job succeeding while the endpoint answers
         429; after that, 429s count as retries. Default 300.
     :param output_path: JSON Lines file (path or URI) for the results. (templated)
+    :param commit_max_results: with ``output_path``: results in one committed piece at most. Default 500.
+    :param commit_max_seconds: with ``output_path``: seconds before an open piece is committed.
+        Default 10. A hard kill loses at most this much work (and the piece being written).
     :param on_item_error: ``fail`` (default): the task fails once every other job finished (and was
         saved), naming how many failed and the first errors; ``record``: failed jobs get ``None`` and
         their errors go to XCom key ``errors`` (and to ``output_path``).
@@ -140,6 +169,8 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         cold_start_timeout: float = 600.0,
         overload_timeout: float = 300.0,
         output_path: str | ObjectStoragePath | None = None,
+        commit_max_results: int = 500,
+        commit_max_seconds: float = 10.0,
         on_item_error: str = "fail",
         max_xcom_bytes: int = DEFAULT_MAX_XCOM_BYTES,
         progress_interval: float = 30.0,
@@ -159,11 +190,13 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         check_count("batch_size", batch_size, 1)
         check_count("max_retries", max_retries, 0)
         check_count("max_xcom_bytes", max_xcom_bytes, 1)
+        check_count("commit_max_results", commit_max_results, 1)
         for field, value in (
             ("request_timeout", request_timeout),
             ("cold_start_timeout", cold_start_timeout),
             ("overload_timeout", overload_timeout),
             ("progress_interval", progress_interval),
+            ("commit_max_seconds", commit_max_seconds),
         ):
             check_seconds(field, value)
         self._set_target(endpoint_name, namespace, hf_conn_id)
@@ -183,8 +216,12 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         )
         self.max_concurrency = max_concurrency
         self.output_path = output_path
+        self.commit = CommitSettings(max_results=commit_max_results, max_seconds=commit_max_seconds)
         self.on_item_error = on_item_error
         self.max_xcom_bytes = max_xcom_bytes
+        self._running: tuple[asyncio.AbstractEventLoop, asyncio.Task[Any] | None] | None = None
+        self._stopped_by: int | None = None
+        self._ran_on: dict[str, Any] | None = None  # the endpoint and model, for lineage
 
     # -- inputs ------------------------------------------------------------------------------------
 
@@ -217,9 +254,10 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
                     ) from None
                 index += 1
 
-    def _jobs(self, task: InferenceTask) -> tuple[int, Callable[[], Iterator[tuple[int, Any]]]]:
-        """Check every job before any request; return the count and a way to iterate them again."""
+    def _jobs(self, task: InferenceTask) -> tuple[InputsDigest, Callable[[], Iterator[tuple[int, Any]]]]:
+        """Check every job before any request; return their digest (and count) and a way to iterate them again."""
         source = self.input_path
+        digest = InputsDigest()
         if source is None:
             if not isinstance(self.inputs, (list, tuple)):
                 raise InvalidEndpointArgumentError(
@@ -228,13 +266,13 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
             jobs = list(self.inputs)
             for index, job in enumerate(jobs):
                 task.check(index, job, task.name)
-            return len(jobs), lambda: enumerate(jobs)
-        count = 0
+                digest.add(job)
+            return digest, lambda: enumerate(jobs)
         # A first streaming pass: nothing is sent before all are checked.
         for index, job in self._read_lines(source):
             task.check(index, job, task.name)
-            count += 1
-        return count, lambda: self._read_lines(source)
+            digest.add(job)
+        return digest, lambda: self._read_lines(source)
 
     # -- the endpoint ------------------------------------------------------------------------------
 
@@ -267,41 +305,9 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
 
     # -- results -----------------------------------------------------------------------------------
 
-    def _resume(self, path: ObjectStoragePath) -> _DoneIndices:
-        """Keep the results an earlier try wrote; drop its errors and a torn last line."""
-        done = _DoneIndices()
-        if not path.exists():
-            return done
-        kept, dropped = [], 0
-        with path.open("r") as lines:
-            for line in iter(lines.readline, ""):  # Airflow 3.0's files cannot be iterated
-                try:
-                    record = json.loads(line) if line.endswith("\n") else None
-                except ValueError:
-                    record = None
-                if (
-                    isinstance(record, dict)
-                    and "output" in record
-                    and isinstance(record.get("index"), int)
-                    and record["index"] not in done
-                ):
-                    done.add(record["index"])
-                    kept.append(line)
-                else:
-                    dropped += 1
-        if dropped:
-            with path.open("w") as out:
-                out.writelines(kept)
-        self.log.info(
-            "%s holds %d results from an earlier try (%d lines dropped): sending only the rest",
-            path,
-            done.count,
-            dropped,
-        )
-        return done
-
     def execute(self, context: Context) -> Any:
-        total, jobs = self._jobs(get_task(self.task))  # every job checked before any request
+        inputs, jobs = self._jobs(get_task(self.task))  # every job checked before any request
+        total = inputs.count
         name, namespace = self._resolve(context)
         self._target = (name, namespace)
         endpoint = self._running_endpoint(name, namespace)
@@ -310,6 +316,14 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         task = task_for_engine(self.task, endpoint.image_kind, endpoint.repository, where, endpoint.task)
         if ENGINES.get(endpoint.image_kind or "") in OPENAI_ONLY:  # served: ask its server for the name
             task = task_for_engine(self.task, endpoint.image_kind, self._served_model(endpoint), where)
+        self._ran_on = {
+            "endpoint": name,
+            "namespace": namespace,
+            "repository": endpoint.repository,
+            "revision": endpoint.revision,
+            "engine": endpoint.image_kind,
+            "task": self.task,
+        }
         url = str(endpoint.url)
         scaling = endpoint.raw.get("compute", {}).get("scaling", {})
         least, most = int(scaling.get("minReplica") or 0), int(scaling.get("maxReplica") or 1)
@@ -326,8 +340,28 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
             self.settings.max_concurrency,
         )
         if self.output_path is not None:
-            return self._run_to_file(context, self.output_path, task, url, total, jobs)
+            key = {
+                "inputs_sha256": inputs.hexdigest(),
+                "inputs": total,
+                "task": self.task,
+                "parameters": self.parameters,
+                "model": endpoint.repository,
+                "revision": endpoint.revision,
+            }
+            return self._run_to_file(context, self.output_path, key, task, url, jobs)
         return self._run_to_xcom(context, task, url, total, jobs)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Report the input and output files, the endpoint and the model (the OpenLineage provider calls it)."""
+        from airflow.sdk import ObjectStoragePath
+
+        from airflow_provider_hfep.lineage import batch_lineage
+
+        return batch_lineage(
+            self._ran_on,
+            ObjectStoragePath(self.input_path) if self.input_path is not None else None,
+            ObjectStoragePath(self.output_path) if self.output_path is not None else None,
+        )
 
     def _served_model(self, endpoint: InferenceEndpoint) -> str:
         """
@@ -355,28 +389,84 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         name, namespace = self._target
         return self.hook.client.get(name, namespace=namespace).raw.get("status", {}).get("readyReplica")
 
-    def _run(self, task: InferenceTask, url: str, items, total: int, on_result) -> Any:
+    def _run(
+        self,
+        task: InferenceTask,
+        url: str,
+        items,
+        total: int,
+        on_result,
+        beside: Callable[[], Coroutine[Any, Any, None]] | None = None,
+    ) -> Any:
+        """
+        Run the batch in an event loop; ``beside`` runs alongside it (and is cancelled after).
+
+        Airflow's ``execution_timeout`` raises from a SIGALRM handler wherever the main thread is: in
+        the event loop that can be a callback, whose errors asyncio only logs, and the batch would run
+        on. So while the batch runs, the alarm (and :meth:`on_kill`, Airflow's answer to SIGTERM) only
+        cancels it; once every request is stopped and the results are handed over, Airflow's own
+        handler raises its timeout.
+        """
         # An endpoint that autoscales: the batch reads its replicas now and then (in a thread: the
         # management client is a blocking one) and its concurrency follows them.
         replicas = (lambda: asyncio.to_thread(self._ready_replicas)) if self._autoscales else None
 
         async def main():
-            async with batch_client(
-                self.hook.client.auth, self.settings.max_concurrency, self.hook.client.verify
-            ) as client:
-                return await run_batch(
-                    client=client,
-                    url=url,
-                    task=task,
-                    items=items,
-                    parameters=self.parameters,
-                    on_result=on_result,
-                    settings=self.settings,
-                    total=total,
-                    replicas=replicas,
-                )
+            self._running = (asyncio.get_running_loop(), asyncio.current_task())
+            if self._stopped_by is not None:  # stopped before the loop ran: not one request
+                raise asyncio.CancelledError
+            alongside = asyncio.ensure_future(beside()) if beside is not None else None
+            try:
+                async with batch_client(
+                    self.hook.client.auth, self.settings.max_concurrency, self.hook.client.verify
+                ) as client:
+                    return await run_batch(
+                        client=client,
+                        url=url,
+                        task=task,
+                        items=items,
+                        parameters=self.parameters,
+                        on_result=on_result,
+                        settings=self.settings,
+                        total=total,
+                        replicas=replicas,
+                    )
+            finally:
+                if alongside is not None:
+                    alongside.cancel()
 
-        return asyncio.run(main())
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        alarm = signal.getsignal(signal.SIGALRM) if in_main_thread else None
+        if callable(alarm):
+            signal.signal(signal.SIGALRM, lambda signum, frame: self._stop(signum))
+        try:
+            summary = asyncio.run(main())
+        except asyncio.CancelledError:
+            if self._stopped_by is None:
+                raise
+        finally:
+            self._running = None
+            if callable(alarm):
+                signal.signal(signal.SIGALRM, alarm)
+        if self._stopped_by == signal.SIGALRM and callable(alarm):
+            alarm(signal.SIGALRM, None)  # Airflow's timeout error, now that the batch has stopped
+        if self._stopped_by is not None:
+            raise EndpointsError(
+                f"The batch was stopped ({signal.Signals(self._stopped_by).name}): "
+                "the results answered until then are kept"
+            )
+        return summary
+
+    def _stop(self, signum: int) -> None:
+        """Cancel the running batch (from a signal handler: it only schedules the cancellation)."""
+        self._stopped_by = signum
+        if self._running is not None:
+            loop, batch = self._running
+            if batch is not None:
+                loop.call_soon_threadsafe(batch.cancel)
+
+    def on_kill(self) -> None:
+        self._stop(signal.SIGTERM)
 
     def _endpoint_failing(self, summary) -> str:
         """
@@ -437,28 +527,32 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         self,
         context: Context,
         output: str | ObjectStoragePath,
+        key: dict[str, Any],
         task: InferenceTask,
         url: str,
-        total: int,
         jobs: Callable[[], Iterator[tuple[int, Any]]],
     ) -> dict[str, Any]:
         from airflow.sdk import ObjectStoragePath
 
         path = ObjectStoragePath(output)
         path.parent.mkdir(parents=True, exist_ok=True)
-        done = self._resume(path)
+        store = ResultStore(path, work_key(**key), context["ti"].try_number, self.commit, describe=key)
+        done = store.resume()
         errors: list[dict[str, Any]] = []
-        with path.open("a") as out:
 
-            def write(result: ItemResult) -> None:
-                out.write(json.dumps(result.to_json()) + "\n")
-                out.flush()  # a killed worker loses no finished result
-                if not result.ok and len(errors) < 100:
-                    errors.append(result.to_json())
+        def keep(result: ItemResult) -> None:
+            store.add(result.to_json())
+            if not result.ok and len(errors) < 100:
+                errors.append(result.to_json())
 
-            missing = ((index, job) for index, job in jobs() if index not in done)
-            summary = self._run(task, url, missing, total - done.count, write)
+        missing = ((index, job) for index, job in jobs() if index not in done)
+        reused = done.count
+        try:
+            summary = self._run(task, url, missing, key["inputs"] - reused, keep, store.keep_committing)
+        finally:
+            store.close()  # after a success, a failure or a stop: the open piece is committed
         summary_dict = summary.to_dict()
-        summary_dict["reused"] = done.count
+        summary_dict["reused"] = reused
         self._finish(context, summary, errors)
+        emit_results_asset(context, self.outlets, path, results=store.finish(), failed=summary.failed)
         return {"output_path": str(path), "summary": summary_dict}

@@ -35,7 +35,7 @@ EXTRA_FIELDS = {
     "verify",
     "allow_insecure_http",
 }
-EXAMPLE_DAGS = {"hf_endpoint_lifecycle", "hf_nightly_batch", "hf_tgi_chat"}
+EXAMPLE_DAGS = {"hf_endpoint_lifecycle", "hf_nightly_batch", "hf_nightly_results", "hf_tgi_chat"}
 
 
 def registered() -> str:
@@ -75,7 +75,8 @@ def every_module_imports() -> str:
     names = [
         module.name
         for module in pkgutil.walk_packages(airflow_provider_hfep.__path__, "airflow_provider_hfep.")
-        if module.name != "airflow_provider_hfep.emulator.__main__"  # a program, not a module
+        # a program, not a module; and what only the OpenLineage provider calls, which needs it
+        if module.name not in ("airflow_provider_hfep.emulator.__main__", "airflow_provider_hfep.lineage")
     ]
     for name in names:
         importlib.import_module(name)

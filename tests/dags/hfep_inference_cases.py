@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pendulum
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, Asset, AssetAlias, task
 
 from airflow_provider_hfep.operators.inference import HuggingFaceEndpointInferenceOperator
 
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
+TIMEOUTS = (1, 2, 3)
 
 with DAG("hfep_inference_mapped", schedule=None, start_date=START, catchup=False, tags=["test"]):
 
@@ -61,3 +64,43 @@ with DAG("hfep_inference_tasks", schedule=None, start_date=START, catchup=False,
         HuggingFaceEndpointInferenceOperator(
             task_id=task_name.replace("-", "_"), endpoint_name=endpoint, task=task_name, inputs=jobs
         )
+
+# A batch far longer than its execution_timeout (5,000 inputs, 2 at a time): stopped, committed, failed.
+# Three timeouts, so that the alarm lands at different points of the batch.
+with DAG(
+    "hfep_inference_timeout",
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    params={"dir": "/tmp"},
+    tags=["test"],
+):
+    for seconds in TIMEOUTS:
+        HuggingFaceEndpointInferenceOperator(
+            task_id=f"infer_{seconds}s",
+            endpoint_name="gen",
+            task="text-generation",
+            input_path="{{ params.dir }}/jobs.jsonl",
+            output_path=f"{{{{ params.dir }}}}/results-{seconds}s.jsonl",
+            max_concurrency=2,
+            commit_max_results=50,
+            execution_timeout=timedelta(seconds=seconds),
+        )
+
+# The results announced to downstream DAGs: an AssetAlias outlet gets one Asset per output_path.
+with DAG(
+    "hfep_inference_asset",
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    params={"dir": "/tmp"},
+    tags=["test"],
+):
+    HuggingFaceEndpointInferenceOperator(
+        task_id="infer",
+        endpoint_name="gen",
+        task="text-generation",
+        inputs=["a", "b", "c"],
+        output_path="{{ params.dir }}/results.jsonl",
+        outlets=[AssetAlias("hfep-test-results"), Asset("hfep-test-results-folder")],
+    )

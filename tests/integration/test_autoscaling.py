@@ -18,7 +18,7 @@ from airflow_provider_hfep.inference.batch import BatchSettings, batch_client, r
 from airflow_provider_hfep.inference.tasks import get_task
 from airflow_provider_hfep.operators.inference import HuggingFaceEndpointInferenceOperator
 
-from tests.integration.test_inference import TaskInstanceStub
+from tests.integration.batch_child import TaskInstanceStub
 
 pytestmark = pytest.mark.integration
 

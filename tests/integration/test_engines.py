@@ -13,7 +13,7 @@ import pytest
 from airflow_provider_hfep.emulator import runners
 from airflow_provider_hfep.endpoints import InvalidEndpointArgumentError
 
-from tests.integration.test_inference import run
+from tests.integration.batch_child import run
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,12 @@ def test_every_example_parses():
 
     bag = DagBag(dag_folder=str(EXAMPLES))
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {"hf_endpoint_lifecycle", "hf_nightly_batch", "hf_tgi_chat"}
+    assert set(bag.dag_ids) == {
+        "hf_endpoint_lifecycle",
+        "hf_nightly_batch",
+        "hf_nightly_results",
+        "hf_tgi_chat",
+    }
 
 
 def dags_test(cloud, dag_id: str, *conf: str, env: dict[str, str] | None = None) -> str:

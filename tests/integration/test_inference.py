@@ -12,6 +12,8 @@ from airflow_provider_hfep.emulator import Emulator, runners
 from airflow_provider_hfep.endpoints import EndpointPausedError, EndpointsError, InvalidEndpointArgumentError
 from airflow_provider_hfep.operators.inference import HuggingFaceEndpointInferenceOperator
 
+from tests.integration.batch_child import TaskInstanceStub, run
+
 pytestmark = pytest.mark.integration
 
 CLASSIFIER = {
@@ -38,24 +40,6 @@ FILLER = {
     "task": "fill-mask",
     "image": {"huggingface": {}},
 }
-
-
-class TaskInstanceStub:
-    """The one thing execute() needs from a task instance when called directly: XCom pushes."""
-
-    def __init__(self) -> None:
-        self.xcom: dict[str, object] = {}
-
-    def xcom_push(self, key: str, value: object) -> None:
-        self.xcom[key] = value
-
-
-def run(**kwargs):
-    ti = TaskInstanceStub()
-    operator = HuggingFaceEndpointInferenceOperator(
-        task_id="infer", endpoint_name=kwargs.pop("endpoint_name", "gen"), **kwargs
-    )
-    return operator.execute({"ti": ti}), ti.xcom
 
 
 def expected_text(prompt: str, tokens: int = 20) -> str:
@@ -243,9 +227,20 @@ def test_item_errors_recorded_or_failing_after_the_rest(cloud, tmp_path):
     out = tmp_path / "results.jsonl"
     with pytest.raises(EndpointsError, match=r"1 of 3 inputs failed \(the 2 others are saved\)"):
         run(task="raw", inputs=jobs, output_path=str(out))
+    # a failed task leaves its committed pieces for the retry, and no joined file
+    assert not out.exists()
+    pieces = sorted((tmp_path / "results.jsonl.parts").glob("part-*.jsonl"))
+    lines = [json.loads(line) for piece in pieces for line in piece.read_text().splitlines()]
+    assert sorted(line["index"] for line in lines) == [0, 1, 2]
+    assert sum("error" in line for line in lines) == 1
+    # recorded: the retry sends only the failed input again, and the joined file holds each index once
+    cloud.clear_requests()
+    run(task="raw", inputs=jobs, output_path=str(out), on_item_error="record")
+    assert len(inference_requests(cloud)) == 1
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(line["index"] for line in lines) == [0, 1, 2]
     assert sum("error" in line for line in lines) == 1
+    assert not list((tmp_path / "results.jsonl.parts").glob("part-*.jsonl"))
 
 
 def test_an_endpoint_failing_every_request_is_explained_from_its_log_and_replicas(cloud, capsys):
@@ -468,3 +463,54 @@ def test_batched_results_resume_per_input_from_output_path(cloud, tmp_path):
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(r["index"] for r in records) == list(range(90))
     assert all(r["output"] == runners.embed(f"text {r['index']}") for r in records)
+
+
+def test_execution_timeout_stops_the_batch_commits_what_was_answered_and_fails(cloud, tmp_path, run_dag):
+    """The alarm is Airflow's own (dag.test() runs the task with its timeout); each of three timeouts
+    must end its batch early, with every answer received kept, and the task failed."""
+    from tests.dags.hfep_inference_cases import TIMEOUTS
+
+    cloud.seed_endpoint("gen")
+    total = 5000  # 2 at a time: well over 10 s of work for at most 3 s of time
+    (tmp_path / "jobs.jsonl").write_text("".join(json.dumps(f"long job {i}") + "\n" for i in range(total)))
+    run_ = run_dag("hfep_inference_timeout", conf={"dir": str(tmp_path)})
+    assert run_.state == "failed"
+    assert run_.tasks == {f"infer_{seconds}s": "failed" for seconds in TIMEOUTS}
+    assert run_.output.count("AirflowTaskTimeout") >= len(TIMEOUTS)
+    sent = Counter(r["json"]["inputs"] for r in inference_requests(cloud))
+    answered = {r["json"]["inputs"] for r in inference_requests(cloud) if r["status"] == 200}
+    assert sum(sent.values()) < total  # three batches together sent less than one would have
+    for seconds in TIMEOUTS:
+        assert not (tmp_path / f"results-{seconds}s.jsonl").exists()  # failed: nothing joined
+        pieces = sorted((tmp_path / f"results-{seconds}s.jsonl.parts").glob("part-*.jsonl"))
+        committed = [json.loads(line) for piece in pieces for line in piece.read_text().splitlines()]
+        assert committed, f"the {seconds} s batch committed nothing"
+        assert all(f"long job {r['index']}" in answered for r in committed)
+        assert len({r["index"] for r in committed}) == len(committed)
+    # what was answered and not committed: only the answers on their way when the batch stopped (2 at a time,
+    # per batch), never an open piece
+    kept = sum(
+        len(piece.read_text().splitlines()) for piece in tmp_path.glob("results-*.jsonl.parts/part-*.jsonl")
+    )
+    assert len(answered) - kept <= 2 * len(TIMEOUTS)
+
+
+def test_results_are_announced_as_asset_events(cloud, tmp_path, run_dag):
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    cloud.seed_endpoint("gen")
+    run_ = run_dag("hfep_inference_asset", conf={"dir": str(tmp_path)})
+    assert run_.state == "success"
+    with create_session() as session:
+        events = {
+            uri: extra
+            for uri, extra in session.query(AssetModel.uri, AssetEvent.extra)
+            .join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetEvent.source_run_id == run_.run_id)
+        }
+    output = f"file://{tmp_path}/results.jsonl"
+    assert events[output]["output_path"] == f"{tmp_path}/results.jsonl"
+    assert events[output]["uri"] == output
+    assert events[output]["results"] == 3
+    assert events["hfep-test-results-folder"]["uri"] == output

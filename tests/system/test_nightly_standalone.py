@@ -15,9 +15,12 @@ if TYPE_CHECKING:
 
     from tests.system.standalone import Standalone
 
+from tests.system.test_restarts import wait_until
+
 pytestmark = pytest.mark.system
 
 DAG_ID = "hf_nightly_batch"
+DOWNSTREAM = "hf_nightly_results"
 SENSOR = "endpoint_window.ready"
 TGI = {
     "repository": "HuggingFaceH4/zephyr-7b-beta",
@@ -57,10 +60,26 @@ def endpoint_state(cloud: Emulator) -> str | None:
     return cloud.state("batch-endpoint")
 
 
+def downstream_counts(airflow: Standalone) -> dict[str, int]:
+    """What hf_nightly_results counted in the files its finished runs were triggered for."""
+    counts: dict[str, int] = {}
+    for run in airflow.api("GET", f"/dags/{DOWNSTREAM}/dagRuns")["dag_runs"]:
+        if run["state"] == "success":
+            entry = airflow.api(
+                "GET",
+                f"/dags/{DOWNSTREAM}/dagRuns/{run['dag_run_id']}/taskInstances/count_results/xcomEntries/return_value",
+                params={"deserialize": "true", "stringify": "false"},
+            )
+            counts.update(entry["value"])
+    return counts
+
+
 def test_nightly_batch_runs_in_real_airflow(stack, tmp_path):
     cloud, airflow, home = stack
     cloud.reset()
     cloud.seed_endpoint("batch-endpoint", state="paused", model=TGI)
+    airflow.wait_for_dag(DOWNSTREAM)
+    airflow.api("PATCH", f"/dags/{DOWNSTREAM}", json={"is_paused": False})
     state, states, sensor_seconds = run_and_watch(airflow, tmp_path)
     assert state == "success", states
     assert set(states.values()) == {"success"}
@@ -83,6 +102,16 @@ def test_nightly_batch_runs_in_real_airflow(stack, tmp_path):
         if '"output"' in line
     )
     assert results == 120
+    # each chunk's file, announced through the asset alias, was read by the downstream DAG
+    chunks = sorted(str(f) for f in tmp_path.rglob("chunk-*.jsonl"))
+    # (the scheduler may also run the latest scheduled night: its files are not this run's)
+    counts = wait_until(
+        lambda: set(chunks) <= set(found := downstream_counts(airflow)) and found,
+        120,
+        "the downstream runs",
+        1,
+    )
+    assert sum(counts[chunk] for chunk in chunks) == 120
     assert cloud.token not in "".join(
         p.read_text(errors="replace") for p in (home / "logs").rglob("*") if p.is_file()
     )
