@@ -11,7 +11,7 @@ export UV_COMPILE_BYTECODE := 1
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 
-.PHONY: install browser lint format test compat unit demo bench lock clean
+.PHONY: install browser services lint format test compat unit demo bench lock clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -38,8 +38,12 @@ format: install
 browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# Debian's redis-server and PostgreSQL binaries for the Celery topology test (it runs its own). Needs root, as on CI.
+services:
+	@bash scripts/services.sh
+
 # The whole suite, against a throw-away AIRFLOW_HOME with a migrated SQLite DB.
-test: install browser
+test: install browser services
 	@export AIRFLOW_HOME=$$(mktemp -d -t hfep-airflow-XXXXXX) && \
 	  $(BIN)/airflow db migrate > $$AIRFLOW_HOME/migrate.log 2>&1 && \
 	  PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest $(PYTEST_ARGS); \

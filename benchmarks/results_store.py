@@ -68,19 +68,25 @@ def jobs_text(count: int) -> str:
     return "".join(json.dumps(f"night job {i}") + "\n" for i in range(count))
 
 
+def batch(store: str, s3: MotoS3, folder: Path, cloud: Emulator, total: int, **extra) -> tuple[dict, dict]:
+    """A fresh bucket and folder, the jobs in place: the task process's environment and arguments."""
+    s3.reset()
+    cloud.seed_endpoint("gen")
+    put(store, s3, folder, "in/jobs.jsonl", jobs_text(total))
+    env = {**os.environ, "AIRFLOW_CONN_HF_INFERENCE_ENDPOINTS_DEFAULT": cloud.airflow_connection()}
+    arguments = {
+        "task": "text-generation",
+        "input_path": uri(store, s3, folder, "in/jobs.jsonl"),
+        "output_path": uri(store, s3, folder, "out/results.jsonl"),
+        **extra,
+    }
+    return env, arguments
+
+
 def kill_and_retry(store: str, s3: MotoS3, total: int) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="hfep-bench-"))
-    s3.reset()
     with Emulator(latency_ms=20) as cloud:
-        cloud.seed_endpoint("gen")
-        env = {**os.environ, "AIRFLOW_CONN_HF_INFERENCE_ENDPOINTS_DEFAULT": cloud.airflow_connection()}
-        put(store, s3, folder, "in/jobs.jsonl", jobs_text(total))
-        arguments = {
-            "task": "text-generation",
-            "input_path": uri(store, s3, folder, "in/jobs.jsonl"),
-            "output_path": uri(store, s3, folder, "out/results.jsonl"),
-            "max_concurrency": 16,
-        }
+        env, arguments = batch(store, s3, folder, cloud, total, max_concurrency=16)
         child = subprocess.Popen(
             [sys.executable, "-c", CHILD, json.dumps(arguments)],
             cwd=ROOT,
@@ -119,17 +125,8 @@ def kill_and_retry(store: str, s3: MotoS3, total: int) -> dict:
 
 def large(store: str, s3: MotoS3, total: int) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="hfep-bench-"))
-    s3.reset()
     with Emulator(latency_ms=0, capacity=256) as cloud:
-        cloud.seed_endpoint("gen")
-        env = {**os.environ, "AIRFLOW_CONN_HF_INFERENCE_ENDPOINTS_DEFAULT": cloud.airflow_connection()}
-        put(store, s3, folder, "in/jobs.jsonl", jobs_text(total))
-        arguments = {
-            "task": "text-generation",
-            "input_path": uri(store, s3, folder, "in/jobs.jsonl"),
-            "output_path": uri(store, s3, folder, "out/results.jsonl"),
-            "parameters": {"max_new_tokens": 8},
-        }
+        env, arguments = batch(store, s3, folder, cloud, total, parameters={"max_new_tokens": 8})
         done = subprocess.run(
             [sys.executable, "-c", CHILD, json.dumps(arguments)],
             cwd=ROOT,

@@ -12,6 +12,12 @@ from airflow_provider_hfep.operators.inference import HuggingFaceEndpointInferen
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 TIMEOUTS = (1, 2, 3)
 
+
+def files_dag(dag_id: str) -> DAG:
+    """A test DAG whose files are in ``params.dir`` (the test passes its own folder)."""
+    return DAG(dag_id, schedule=None, start_date=START, catchup=False, params={"dir": "/tmp"}, tags=["test"])
+
+
 with DAG("hfep_inference_mapped", schedule=None, start_date=START, catchup=False, tags=["test"]):
 
     @task
@@ -33,14 +39,7 @@ with DAG("hfep_inference_mapped", schedule=None, start_date=START, catchup=False
 
     gather(infer.output)
 
-with DAG(
-    "hfep_inference_file",
-    schedule=None,
-    start_date=START,
-    catchup=False,
-    params={"dir": "/tmp"},
-    tags=["test"],
-):
+with files_dag("hfep_inference_file"):
     HuggingFaceEndpointInferenceOperator(
         task_id="infer",
         endpoint_name="gen",
@@ -67,14 +66,7 @@ with DAG("hfep_inference_tasks", schedule=None, start_date=START, catchup=False,
 
 # A batch far longer than its execution_timeout (5,000 inputs, 2 at a time): stopped, committed, failed.
 # Three timeouts, so that the alarm lands at different points of the batch.
-with DAG(
-    "hfep_inference_timeout",
-    schedule=None,
-    start_date=START,
-    catchup=False,
-    params={"dir": "/tmp"},
-    tags=["test"],
-):
+with files_dag("hfep_inference_timeout"):
     for seconds in TIMEOUTS:
         HuggingFaceEndpointInferenceOperator(
             task_id=f"infer_{seconds}s",
@@ -88,14 +80,7 @@ with DAG(
         )
 
 # The results announced to downstream DAGs: an AssetAlias outlet gets one Asset per output_path.
-with DAG(
-    "hfep_inference_asset",
-    schedule=None,
-    start_date=START,
-    catchup=False,
-    params={"dir": "/tmp"},
-    tags=["test"],
-):
+with files_dag("hfep_inference_asset"):
     HuggingFaceEndpointInferenceOperator(
         task_id="infer",
         endpoint_name="gen",

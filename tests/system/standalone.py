@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -69,9 +69,12 @@ class Standalone:
     def log_path(self) -> Path:
         return self.home / "standalone.log"
 
-    def start(self, timeout: float = 180) -> Standalone:
+    def migrate(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         subprocess.run([str(AIRFLOW), "db", "migrate"], env=self.env, check=True, capture_output=True)
+
+    def start(self, timeout: float = 180) -> Self:
+        self.migrate()
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [str(AIRFLOW), "standalone"],
@@ -81,23 +84,36 @@ class Standalone:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"airflow standalone exited: {self.log_path.read_text()[-3000:]}")
-            try:
-                health = self.http.get("/api/v2/monitor/health").json()
-                if all(
-                    health.get(part, {}).get("status") == "healthy"
-                    for part in ("metadatabase", "scheduler", "triggerer", "dag_processor")
-                ):
-                    self._authenticate()
-                    return self
-            except (httpx.HTTPError, ValueError):
-                pass
-            time.sleep(1)
-        self.stop()
-        raise RuntimeError(f"airflow standalone not healthy after {timeout} s")
+        return self.wait_healthy(timeout)
+
+    def ready(self) -> bool:
+        """Whether what the health endpoint does not report is up too (nothing here; Celery workers...)."""
+        return True
+
+    def wait_healthy(self, timeout: float) -> Self:
+        """Wait until every component is healthy, then authenticate; stop everything if one exits or time runs out."""
+        try:
+            deadline = time.time() + timeout
+            while time.time() < deadline:
+                for process in [self.process, *self.extra]:
+                    if process is not None and process.poll() is not None:
+                        log = self.log_path if process is self.process else self.home
+                        raise RuntimeError(f"{process.args!r} exited ({process.returncode}): see {log}")
+                try:
+                    health = self.http.get("/api/v2/monitor/health").json()
+                    if self.ready() and all(
+                        health.get(part, {}).get("status") == "healthy"
+                        for part in ("metadatabase", "scheduler", "triggerer", "dag_processor")
+                    ):
+                        self._authenticate()
+                        return self
+                except (httpx.HTTPError, ValueError):
+                    pass
+                time.sleep(1)
+            raise RuntimeError(f"airflow not healthy after {timeout} s: see the logs in {self.home}")
+        except BaseException:
+            self.stop()
+            raise
 
     def _authenticate(self) -> None:
         """Use a token where the API asks for one (3.1 does even with all users admins)."""
@@ -105,9 +121,12 @@ class Standalone:
         if answer.is_success and "access_token" in answer.json():
             self.http.headers["authorization"] = f"Bearer {answer.json()['access_token']}"
 
-    def start_component(self, *command: str) -> subprocess.Popen[bytes]:
-        """Start another component (e.g. ``triggerer``) in its own process group, stopped with the rest."""
-        env = {**self.env, "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())}
+    def start_component(self, *command: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """Start another component (e.g. ``triggerer``) in its own process group, stopped with the rest.
+
+        ``env``: variables of its own, over the stack's.
+        """
+        env = {**self.env, "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()), **(env or {})}
         log = open(self.home / f"{'-'.join(command)}-{len(self.extra)}.log", "wb")  # closed with the process
         process = subprocess.Popen(
             [str(AIRFLOW), *command],
@@ -190,7 +209,7 @@ class Standalone:
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)
 
-    def __enter__(self) -> Standalone:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
