@@ -68,6 +68,7 @@ bench: install
 	$(BIN)/python benchmarks/worker_slot_seconds.py
 	$(BIN)/python benchmarks/batch_throughput.py
 	$(BIN)/python benchmarks/engines_throughput.py
+	$(BIN)/python benchmarks/results_store.py
 
 lock: $(BIN)/uv
 	$(BIN)/uv pip compile --quiet --python-version 3.11 --no-emit-package airflow-provider-hfep \

@@ -6,4 +6,4 @@ The package root imports nothing, so that Airflow reads the provider's registrat
 (``hooks``, ``operators``, ``sensors``, ``triggers``, ``links``, ``window``) are imported where used.
 """
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"

@@ -7,9 +7,10 @@ provider's s3fs object storage), as a user's stack reaches S3. Each figure comes
     default pieces of 500 results or 10 s), the task's process SIGKILLed once half the inputs were
     answered, then the retry. Printed per store: answered before the kill, results committed at the
     kill, requests the retry sent, answered inputs paid for twice.
-(2) A large batch: 100,000 inputs file to file; wall time and the task process's peak RSS.
+(2) A large batch: 100,000 inputs file to file (or the sizes given, to see that memory stays flat);
+    wall time and the task process's peak RSS.
 
-    .venv/bin/python benchmarks/results_store.py [--kill-inputs 3000] [--large-inputs 100000] [--repeat 1]
+    .venv/bin/python benchmarks/results_store.py [--kill-inputs 3000] [--large-inputs 100000 ...] [--repeat 1]
 """
 
 from __future__ import annotations
@@ -146,8 +147,8 @@ def large(store: str, s3: MotoS3, total: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--kill-inputs", type=int, default=3000)
-    parser.add_argument("--large-inputs", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--large-inputs", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--repeat", type=int, default=1, help="runs of the kill")
     options = parser.parse_args()
     os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="hfep-bench-home-"))
     with MotoS3(Path(tempfile.mkdtemp(prefix="hfep-moto-"))) as s3:
@@ -157,11 +158,9 @@ def main() -> None:
                 print(
                     f"kill {options.kill_inputs} half-way [{store}]: {kill_and_retry(store, s3, options.kill_inputs)}"
                 )
-        for store in ("local", "s3"):
-            print(
-                f"{options.large_inputs} inputs [{store}]: {large(store, s3, options.large_inputs)}",
-                flush=True,
-            )
+        for count in options.large_inputs:
+            for store in ("local", "s3"):
+                print(f"{count} inputs [{store}]: {large(store, s3, count)}", flush=True)
 
 
 if __name__ == "__main__":

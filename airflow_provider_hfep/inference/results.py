@@ -10,11 +10,12 @@ piece. A piece is written in the batch's event loop, which waits for it: a few m
 Lines object at the output path (what downstream readers expect) and removed.
 
 Beside the output, ``<name>.parts/`` holds the pieces (``part-<seq>-t<try>.jsonl``) and ``manifest.json``:
-the *work key*, a fingerprint of the inputs, task, parameters and model revision. A retry reuses results
-only under the same key; other work's results are removed and the batch starts afresh.
+the *work key*, a fingerprint of the inputs, task, parameters, engine and model revision. A retry reuses
+results only under the same key; other work's results are removed and the batch starts afresh.
 
 Paths are ``pathlib``-like objects over fsspec (Airflow's ``ObjectStoragePath``): this module needs no
-Airflow.
+Airflow. Its own objects are read and written through the path's filesystem (``path.fs``), not the
+path's ``open()``: Airflow's wrapper would report every piece, and every write, to its lineage collector.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterator
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +53,9 @@ class StorePath(Protocol):
     def fs(self) -> Any: ...
     def __truediv__(self, other: str) -> Any: ...
     def exists(self) -> bool: ...
-    def open(self, mode: str = ...) -> Any: ...
     def iterdir(self) -> Any: ...
     def unlink(self) -> None: ...
     def mkdir(self, *, parents: bool = ..., exist_ok: bool = ...) -> None: ...
-    def rename(self, target: Any) -> Any: ...
 
 
 class IndexSet:
@@ -84,10 +83,13 @@ class CommitSettings:
 
     :param max_results: results in one piece at most.
     :param max_seconds: seconds a piece stays open at most (while results arrive).
+    :param max_bytes: bytes in one piece at most: below s3fs's block size (50 MiB), so that a piece is
+        one PUT, never a multipart upload a kill could leave open.
     """
 
     max_results: int = 500
     max_seconds: float = 10.0
+    max_bytes: int = 16 * 1024 * 1024
 
 
 def work_key(**parts: Any) -> str:
@@ -111,9 +113,14 @@ class InputsDigest:
         return self._hash.hexdigest()
 
 
+def _open(path: StorePath, mode: str) -> Any:
+    """Open through the path's filesystem (see the module's docstring)."""
+    return path.fs.open(path.path, mode)
+
+
 def read_records(path: StorePath) -> Iterator[dict[str, Any]]:
     """Yield the complete records of a JSON Lines file: a torn last line (a write cut short) is skipped."""
-    with path.open("r") as lines:
+    with _open(path, "r") as lines:
         for line in iter(lines.readline, ""):  # Airflow 3.0's files cannot be iterated
             if not line.endswith("\n"):
                 continue
@@ -155,10 +162,10 @@ class ResultStore:
         self.settings = settings
         self.describe = describe or {}
         self.answered = IndexSet()  # indices with an output (not an error), earlier tries included
-        self.committed = 0  # results committed by this try
         self._pieces: list[StorePath] = []
         self._next_piece = 1
         self._open: list[str] = []
+        self._open_bytes = 0
         self._opened_at = 0.0
 
     # -- resuming ------------------------------------------------------------------------------
@@ -183,7 +190,7 @@ class ResultStore:
                     piece.unlink()
                 if self.output.exists():
                     self.output.unlink()
-            self._write_manifest(complete=False)
+            self._write_manifest()
             return self.answered
         self._pieces = pieces
         self._next_piece = 1 + max((_piece_number(piece) for piece in pieces), default=0)
@@ -207,15 +214,15 @@ class ResultStore:
         if not path.exists():
             return {}
         try:
-            with path.open("r") as file:
+            with _open(path, "r") as file:
                 manifest = json.loads(file.read())
         except ValueError:
             return {}
         return manifest if isinstance(manifest, dict) else {}
 
-    def _write_manifest(self, *, complete: bool) -> None:
-        manifest = {"key": self.key, "work": self.describe, "complete": complete}
-        with (self.parts / MANIFEST).open("w") as file:
+    def _write_manifest(self) -> None:
+        manifest = {"key": self.key, "work": self.describe}
+        with _open(self.parts / MANIFEST, "w") as file:
             file.write(json.dumps(manifest, sort_keys=True, default=str) + "\n")
 
     def _listed_pieces(self) -> list[StorePath]:
@@ -226,17 +233,36 @@ class ResultStore:
         return sorted(found, key=_piece_number)
 
     def _abort_open_uploads(self) -> None:
-        """Abort multipart uploads a killed try left under the output (S3 bills them until removed)."""
+        """
+        Abort multipart uploads a killed try left under the output (S3 bills them until removed).
+
+        Best effort: a role without ``s3:ListBucketMultipartUploads`` gets a warning, not a failed task.
+        """
         fs = self.output.fs
-        if not hasattr(fs, "list_multipart_uploads"):  # only S3 (s3fs) has them
+        if not hasattr(fs, "call_s3"):  # only S3 (s3fs) has multipart uploads to abort
             return
         bucket, _, key = self.output.path.partition("/")
-        for upload in fs.list_multipart_uploads(bucket):
-            if upload["Key"] == key or upload["Key"].startswith(f"{key}.parts/"):
-                fs.call_s3(
-                    "abort_multipart_upload", Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-                )
-                log.warning("Aborted an upload a killed try left open: %s/%s", bucket, upload["Key"])
+        page: dict[str, str] = {}
+        try:
+            while True:
+                listing = fs.call_s3("list_multipart_uploads", Bucket=bucket, Prefix=key, **page)
+                for upload in listing.get("Uploads", []):
+                    if upload["Key"] == key or upload["Key"].startswith(f"{key}.parts/"):
+                        fs.call_s3(
+                            "abort_multipart_upload",
+                            Bucket=bucket,
+                            Key=upload["Key"],
+                            UploadId=upload["UploadId"],
+                        )
+                        log.warning("Aborted an upload a killed try left open: %s/%s", bucket, upload["Key"])
+                if not listing.get("IsTruncated"):
+                    return
+                page = {
+                    "KeyMarker": listing["NextKeyMarker"],
+                    "UploadIdMarker": listing["NextUploadIdMarker"],
+                }
+        except Exception as exc:  # best effort (permissions): never in the way of the batch
+            log.warning("Could not look for uploads a killed try left open under %s: %s", self.output, exc)
 
     # -- committing ----------------------------------------------------------------------------
 
@@ -244,10 +270,12 @@ class ResultStore:
         """Keep one result (``{"index", "output"}`` or ``{"index", "error"}``); commit a full piece."""
         if not self._open:
             self._opened_at = time.monotonic()
-        self._open.append(json.dumps(record) + "\n")
+        line = json.dumps(record) + "\n"
+        self._open.append(line)
+        self._open_bytes += len(line)
         if "output" in record:
             self.answered.add(record["index"])
-        if len(self._open) >= self.settings.max_results:
+        if len(self._open) >= self.settings.max_results or self._open_bytes >= self.settings.max_bytes:
             self._commit()
 
     async def keep_committing(self) -> None:
@@ -261,12 +289,11 @@ class ResultStore:
     def _commit(self) -> None:
         """Write the open piece whole: on S3 a single PUT, visible whole or not at all."""
         piece = self.parts / f"part-{self._next_piece:06d}-t{self.attempt}.jsonl"
-        with piece.open("w") as file:
+        with _open(piece, "w") as file:
             file.write("".join(self._open))
         self._next_piece += 1
         self._pieces.append(piece)
-        self.committed += len(self._open)
-        self._open = []
+        self._open, self._open_bytes = [], 0
 
     def close(self) -> None:
         """Commit the open piece (always: after a success, a failure or a stop)."""
@@ -279,25 +306,29 @@ class ResultStore:
         """
         Join everything into one JSON Lines object at ``output`` and remove the pieces.
 
-        Each index appears once: its output, else its error. Returns how many records it holds.
+        Each index appears once: its output, else its error. The joined file is written in the pieces'
+        folder and moved into place (a rename on a disk, a server-side copy on S3), so ``output`` is
+        never a partial file, even when the join fails half-way. Returns how many records it holds.
         """
         sources = [self.output, *self._pieces] if self.output.exists() else list(self._pieces)
         if sources == [self.output]:  # a finished file, nothing new: keep it as it is
-            self._write_manifest(complete=True)
-            return self.answered.count
+            return sum(1 for _ in read_records(self.output))
         written = IndexSet()
-
-        def records() -> Iterable[str]:
+        joined = self.parts / "joined.jsonl.tmp"
+        with _open(joined, "w") as file:
+            chunk: list[str] = []  # about 1 MiB a write
             for source in sources:
                 for record in read_records(source):
                     index = record["index"]
                     if index in written or ("output" not in record and index in self.answered):
                         continue
                     written.add(index)
-                    yield json.dumps(record) + "\n"
-
-        _replace(self.output, self.parts, records())
-        self._write_manifest(complete=True)
+                    chunk.append(json.dumps(record) + "\n")
+                    if len(chunk) >= 4096:
+                        file.write("".join(chunk))
+                        chunk = []
+            file.write("".join(chunk))
+        self.output.fs.mv(joined.path, self.output.path)
         for piece in self._pieces:
             piece.unlink()
         log.info("%s: %d results joined from %d pieces", self.output, written.count, len(self._pieces))
@@ -314,20 +345,3 @@ def _forget_listings(path: StorePath) -> None:
     invalidate = getattr(path.fs, "invalidate_cache", None)
     if invalidate is not None:
         invalidate()
-
-
-def _replace(output: StorePath, parts: StorePath, lines: Iterable[str]) -> None:
-    """
-    Write ``output`` anew from ``lines``, which may read the old ``output``.
-
-    An object store replaces an object only when its upload completes, so the old one stays readable
-    meanwhile. A local file would be truncated when opened: it is written beside, then renamed.
-    """
-    protocols = output.fs.protocol
-    local = "file" in (protocols if isinstance(protocols, (tuple, list)) else (protocols,))
-    target = parts / "joined.jsonl.tmp" if local else output
-    with target.open("w") as file:
-        for line in lines:
-            file.write(line)
-    if local:
-        target.rename(output)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import signal
@@ -314,8 +315,10 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         # The route follows the endpoint's engine; a task it does not serve is refused here.
         where = f"endpoint {name}"
         task = task_for_engine(self.task, endpoint.image_kind, endpoint.repository, where, endpoint.task)
+        served_as = None
         if ENGINES.get(endpoint.image_kind or "") in OPENAI_ONLY:  # served: ask its server for the name
-            task = task_for_engine(self.task, endpoint.image_kind, self._served_model(endpoint), where)
+            served_as = self._served_model(endpoint)
+            task = task_for_engine(self.task, endpoint.image_kind, served_as, where)
         self._ran_on = {
             "endpoint": name,
             "namespace": namespace,
@@ -347,6 +350,9 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
                 "parameters": self.parameters,
                 "model": endpoint.repository,
                 "revision": endpoint.revision,
+                "engine": endpoint.image_kind,
+                "route": task.path,
+                "served_as": served_as,
             }
             return self._run_to_file(context, self.output_path, key, task, url, jobs)
         return self._run_to_xcom(context, task, url, total, jobs)
@@ -432,6 +438,7 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
                         replicas=replicas,
                     )
             finally:
+                self._running = None  # before the loop closes: a late signal finds nothing to cancel
                 if alongside is not None:
                     alongside.cancel()
 
@@ -445,7 +452,6 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
             if self._stopped_by is None:
                 raise
         finally:
-            self._running = None
             if callable(alarm):
                 signal.signal(signal.SIGALRM, alarm)
         if self._stopped_by == signal.SIGALRM and callable(alarm):
@@ -463,7 +469,8 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         if self._running is not None:
             loop, batch = self._running
             if batch is not None:
-                loop.call_soon_threadsafe(batch.cancel)
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: the batch is over
+                    loop.call_soon_threadsafe(batch.cancel)
 
     def on_kill(self) -> None:
         self._stop(signal.SIGTERM)

@@ -72,10 +72,11 @@ with files_dag("hfep_inference_timeout"):
             task_id=f"infer_{seconds}s",
             endpoint_name="gen",
             task="text-generation",
-            input_path="{{ params.dir }}/jobs.jsonl",
+            input_path=f"{{{{ params.dir }}}}/jobs-{seconds}s.jsonl",
             output_path=f"{{{{ params.dir }}}}/results-{seconds}s.jsonl",
             max_concurrency=2,
             commit_max_results=50,
+            commit_max_seconds=3600,  # only the stop's own commit can save the open piece
             execution_timeout=timedelta(seconds=seconds),
         )
 

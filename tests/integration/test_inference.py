@@ -472,27 +472,27 @@ def test_execution_timeout_stops_the_batch_commits_what_was_answered_and_fails(c
 
     cloud.seed_endpoint("gen")
     total = 5000  # 2 at a time: well over 10 s of work for at most 3 s of time
-    (tmp_path / "jobs.jsonl").write_text("".join(json.dumps(f"long job {i}") + "\n" for i in range(total)))
+    for seconds in TIMEOUTS:
+        jobs = "".join(json.dumps(f"job {seconds}s {i}") + "\n" for i in range(total))
+        (tmp_path / f"jobs-{seconds}s.jsonl").write_text(jobs)
     run_ = run_dag("hfep_inference_timeout", conf={"dir": str(tmp_path)})
     assert run_.state == "failed"
     assert run_.tasks == {f"infer_{seconds}s": "failed" for seconds in TIMEOUTS}
     assert run_.output.count("AirflowTaskTimeout") >= len(TIMEOUTS)
-    sent = Counter(r["json"]["inputs"] for r in inference_requests(cloud))
-    answered = {r["json"]["inputs"] for r in inference_requests(cloud) if r["status"] == 200}
-    assert sum(sent.values()) < total  # three batches together sent less than one would have
     for seconds in TIMEOUTS:
+        # (a request cancelled before its body was read is logged without one)
+        sent = [r for r in inference_requests(cloud) if r["json"]]
+        mine = [r for r in sent if r["json"]["inputs"].startswith(f"job {seconds}s ")]
+        answered = {r["json"]["inputs"] for r in mine if r["status"] == 200}
+        assert len(mine) < total  # stopped, not run to the end
         assert not (tmp_path / f"results-{seconds}s.jsonl").exists()  # failed: nothing joined
         pieces = sorted((tmp_path / f"results-{seconds}s.jsonl.parts").glob("part-*.jsonl"))
         committed = [json.loads(line) for piece in pieces for line in piece.read_text().splitlines()]
-        assert committed, f"the {seconds} s batch committed nothing"
-        assert all(f"long job {r['index']}" in answered for r in committed)
-        assert len({r["index"] for r in committed}) == len(committed)
-    # what was answered and not committed: only the answers on their way when the batch stopped (2 at a time,
-    # per batch), never an open piece
-    kept = sum(
-        len(piece.read_text().splitlines()) for piece in tmp_path.glob("results-*.jsonl.parts/part-*.jsonl")
-    )
-    assert len(answered) - kept <= 2 * len(TIMEOUTS)
+        kept = {f"job {seconds}s {r['index']}" for r in committed}
+        assert len(kept) == len(committed)  # each once
+        assert kept <= answered
+        # the open piece was committed by the stop: lost are only the answers on their way (2 in flight)
+        assert len(answered - kept) <= 2, (seconds, len(answered), len(kept))
 
 
 def test_results_are_announced_as_asset_events(cloud, tmp_path, run_dag):

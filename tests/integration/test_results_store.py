@@ -99,8 +99,8 @@ def test_results_are_committed_in_pieces_and_joined_into_one_file(cloud, store):
     assert all(r["output"] == runners.generate_text(f"night job {r['index']}") for r in records)
     assert store.names("out/results.jsonl.parts/") == ["out/results.jsonl.parts/manifest.json"]
     manifest = json.loads(store.read("out/results.jsonl.parts/manifest.json"))
-    assert manifest["complete"] is True
     assert manifest["work"]["inputs"] == 120
+    assert manifest["work"]["engine"] == "tgi"
     assert manifest["work"]["task"] == "text-generation"
     assert xcom["summary"]["succeeded"] == 120
     assert result["output_path"] == store.uri("out/results.jsonl")
@@ -164,6 +164,28 @@ def test_a_file_no_work_key_vouches_for_is_replaced(cloud, store, caplog):
     assert "belong to other work (no work key" in caplog.text
     assert len(cloud.requests("inference")) == 10
     assert "from another program" not in store.read("out/results.jsonl")
+
+
+def test_a_role_that_may_not_list_uploads_still_runs_its_batch(cloud, s3, monkeypatch, caplog):
+    import s3fs
+
+    s3.reset()
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", s3.airflow_connection())
+    cloud.seed_endpoint("gen")
+    call_s3 = s3fs.S3FileSystem.call_s3
+
+    def refuse_listing(fs, method, *args, **kwargs):
+        if method == "list_multipart_uploads":
+            raise PermissionError("Access Denied (s3:ListBucketMultipartUploads)")
+        return call_s3(fs, method, *args, **kwargs)
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "call_s3", refuse_listing)
+    with caplog.at_level("WARNING"):
+        result, _ = run(
+            task="text-generation", inputs=["a", "b"], output_path=f"s3://{CONN_ID}@{s3.bucket}/out/r.jsonl"
+        )
+    assert result["summary"]["succeeded"] == 2
+    assert "Could not look for uploads a killed try left open" in caplog.text
 
 
 def test_an_upload_a_killed_try_left_open_is_aborted(cloud, s3, monkeypatch):

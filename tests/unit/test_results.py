@@ -8,6 +8,7 @@ import json
 import pytest
 from upath import UPath
 
+from airflow_provider_hfep.inference import results
 from airflow_provider_hfep.inference.results import CommitSettings, InputsDigest, ResultStore, work_key
 
 
@@ -76,6 +77,48 @@ def test_other_work_is_removed_and_a_rerun_of_the_same_work_rewrites_nothing(tmp
     assert json.loads((tmp_path / "out.jsonl.parts" / "manifest.json").read_text())["key"] == "k2"
 
 
+def test_a_join_that_fails_half_way_leaves_the_output_as_it_was(tmp_path, monkeypatch):
+    first = store(tmp_path)
+    first.resume()
+    first.add({"index": 0, "output": "a"})
+    first.close()
+    first.finish()
+    before = (tmp_path / "out.jsonl").read_text()
+    second = store(tmp_path, attempt=2)
+    second.resume()
+    second.add({"index": 1, "output": "b"})
+    second.close()
+    reads = results.read_records
+
+    def read_then_fail(path):
+        yield from reads(path)
+        if path.name.startswith("part-"):
+            raise OSError("connection reset while reading a piece")
+
+    monkeypatch.setattr(results, "read_records", read_then_fail)
+    with pytest.raises(OSError, match="connection reset"):
+        second.finish()
+    assert (tmp_path / "out.jsonl").read_text() == before  # never a partial file
+    monkeypatch.undo()
+    # the retry joins the old file and the piece the failed join left
+    third = store(tmp_path, attempt=3)
+    assert (0 in third.resume(), 1 in third.answered) == (True, True)
+    third.close()
+    assert third.finish() == 2
+    assert lines(tmp_path / "out.jsonl") == [{"index": 0, "output": "a"}, {"index": 1, "output": "b"}]
+    assert not list((tmp_path / "out.jsonl.parts").glob("part-*"))
+
+
+def test_a_piece_is_committed_before_it_outgrows_one_put(tmp_path):
+    results_ = store(tmp_path, max_results=1000, max_bytes=1000)
+    results_.resume()
+    for index in range(10):
+        results_.add({"index": index, "output": "x" * 300})
+    sizes = [p.stat().st_size for p in (tmp_path / "out.jsonl.parts").glob("part-*")]
+    assert sizes
+    assert all(size < 1000 + 400 for size in sizes)
+
+
 def test_an_open_piece_is_committed_once_it_is_old_enough(tmp_path):
     class Watched(ResultStore):
         def _commit(self) -> None:
@@ -95,7 +138,6 @@ def test_an_open_piece_is_committed_once_it_is_old_enough(tmp_path):
         committing.cancel()
 
     asyncio.run(asyncio.wait_for(main(), 30))
-    assert results.committed == 1
     assert len(list((tmp_path / "out.jsonl.parts").glob("part-*"))) == 1
 
 
