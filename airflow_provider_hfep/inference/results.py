@@ -113,9 +113,13 @@ class InputsDigest:
         return self._hash.hexdigest()
 
 
-def _open(path: StorePath, mode: str) -> Any:
+#: the joined file's upload parts on an object store (s3fs buffers one in memory; its default is 50 MiB)
+JOIN_BLOCK_BYTES = 8 * 1024 * 1024
+
+
+def _open(path: StorePath, mode: str, **options: Any) -> Any:
     """Open through the path's filesystem (see the module's docstring)."""
-    return path.fs.open(path.path, mode)
+    return path.fs.open(path.path, mode, **options)
 
 
 def read_records(path: StorePath) -> Iterator[dict[str, Any]]:
@@ -315,7 +319,7 @@ class ResultStore:
             return sum(1 for _ in read_records(self.output))
         written = IndexSet()
         joined = self.parts / "joined.jsonl.tmp"
-        with _open(joined, "w") as file:
+        with _open(joined, "w", block_size=JOIN_BLOCK_BYTES) as file:  # flat memory, however large
             chunk: list[str] = []  # about 1 MiB a write
             for source in sources:
                 for record in read_records(source):

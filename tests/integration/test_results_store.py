@@ -19,6 +19,7 @@ from airflow_provider_hfep.emulator import Emulator, runners
 from airflow_provider_hfep.endpoints import EndpointsError
 
 from tests.integration.batch_child import TaskInstanceStub, run
+from tests.integration.test_inference import TEI_EMBEDDER
 from tests.moto_server import MotoS3
 
 pytestmark = pytest.mark.integration
@@ -360,3 +361,29 @@ def test_a_task_stopped_by_airflow_commits_what_was_answered_and_fails(slow_clou
     assert {f"job {r['index']}" for r in committed} <= answered
     assert len(answered) - len(committed) <= 8  # only the answers on their way were lost, never a piece
     assert not store.exists("out/results.jsonl")
+
+
+def test_a_joined_file_larger_than_one_upload_part_is_complete_and_leaves_no_upload(cloud, s3, monkeypatch):
+    from airflow_provider_hfep.inference import results
+
+    s3.reset()
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", s3.airflow_connection())
+    monkeypatch.setattr(
+        results, "JOIN_BLOCK_BYTES", 5 * 1024 * 1024
+    )  # S3's smallest part: fewer inputs needed
+    cloud.seed_endpoint("emb", model=TEI_EMBEDDER)
+    total = 40_000  # about 6 MiB of vectors: two upload parts
+    texts = [f"text {i}" for i in range(total)]
+    run(
+        task="feature-extraction",
+        endpoint_name="emb",
+        inputs=texts,
+        output_path=f"s3://{CONN_ID}@{s3.bucket}/big.jsonl",
+    )
+    body = s3.read("big.jsonl")
+    assert len(body) > 5 * 1024 * 1024
+    records = [json.loads(line) for line in body.decode().splitlines()]
+    assert sorted(r["index"] for r in records) == list(range(total))
+    assert all(r["output"] == runners.embed(texts[r["index"]]) for r in records)
+    assert s3.open_uploads() == []
+    assert s3.keys("big.jsonl.parts/") == ["big.jsonl.parts/manifest.json"]
