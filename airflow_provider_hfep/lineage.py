@@ -13,6 +13,8 @@ import attrs
 from airflow.providers.common.compat.openlineage.facet import Dataset, RunFacet
 from airflow.providers.openlineage.extractors import OperatorLineage
 
+from airflow_provider_hfep.inference.results import store_scheme
+
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
@@ -40,11 +42,11 @@ class HuggingFaceEndpointRunFacet(RunFacet):
 
 def dataset(path: ObjectStoragePath) -> Dataset:
     """Name a file as OpenLineage does: ``s3://bucket`` and the key, or ``file`` and the path."""
-    protocol = path.protocol or "file"
-    if protocol in ("file", "local"):
+    scheme = store_scheme(path)
+    if scheme == "file":
         return Dataset(namespace="file", name=path.path)
     bucket, _, key = path.path.partition("/")
-    return Dataset(namespace=f"{protocol}://{bucket}", name=key)
+    return Dataset(namespace=f"{scheme}://{bucket}", name=key)
 
 
 def batch_lineage(

@@ -28,6 +28,7 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 from batch_throughput import peer, process_cpu
 
@@ -166,6 +167,24 @@ def measure(key: str, count: int) -> tuple[int, float, int, dict, str]:
         return ok, seconds, overloads, cloud.load("batch"), cpu
 
 
+def measure_group(
+    keys: tuple[str, ...],
+    count: int,
+    unit: str,
+    detail: Callable[[dict, str], str],
+    rates: dict[str, float],
+    lost: dict[str, int],
+) -> None:
+    """Measure each variant in turn and print its line; its rate and losses go to ``rates`` and ``lost``."""
+    for key in keys:
+        ok, seconds, overloads, load, cpu = measure(key, count)
+        rates[key], lost[key] = ok / seconds, count - ok
+        print(
+            f"  {VARIANTS[key][0]:<40} {ok:6d} ok in {seconds:7.2f} s = {ok / seconds:7.1f} {unit}/s  "
+            f"429s={overloads:5d}  lost={lost[key]}  {detail(load, cpu)}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--texts", type=int, default=20_000)
@@ -185,13 +204,7 @@ def main() -> None:
         f"embeddings: {args.texts} texts on TEI, {EMBED['latency_ms']} ms + {EMBED['item_latency_ms']} ms "
         f"per input a request, capacity {EMBED['capacity']}"
     )
-    for key in ("e1", "e2", "e3"):
-        ok, seconds, overloads, _, cpu = measure(key, args.texts)
-        rates[key], lost[key] = ok / seconds, args.texts - ok
-        print(
-            f"  {VARIANTS[key][0]:<40} {ok:6d} ok in {seconds:7.2f} s = {ok / seconds:7.1f} texts/s  "
-            f"429s={overloads:5d}  lost={lost[key]}  {cpu}"
-        )
+    measure_group(("e1", "e2", "e3"), args.texts, "texts", lambda load, cpu: cpu, rates, lost)
     print(
         f"embeddings: ratio_vs_single={rates['e1'] / rates['e2']:.2f} "
         f"ratio_vs_peer={rates['e1'] / rates['e3']:.2f} lost={lost['e1']}"
@@ -200,13 +213,14 @@ def main() -> None:
         f"autoscale: {args.jobs} text-generation jobs, {SCALE['latency_ms']} ms, capacity "
         f"{SCALE['capacity']} a replica, 1 to 4 replicas (one more after {SCALE['scale_up_seconds']} s of load)"
     )
-    for key in ("s1", "s2", "s3"):
-        ok, seconds, overloads, load, _ = measure(key, args.jobs)
-        rates[key], lost[key] = ok / seconds, args.jobs - ok
-        print(
-            f"  {VARIANTS[key][0]:<40} {ok:6d} ok in {seconds:7.2f} s = {ok / seconds:7.1f} results/s  "
-            f"429s={overloads:5d}  lost={lost[key]}  replicas at the end={load['replicas']}"
-        )
+    measure_group(
+        ("s1", "s2", "s3"),
+        args.jobs,
+        "results",
+        lambda load, cpu: f"replicas at the end={load['replicas']}",
+        rates,
+        lost,
+    )
     print(
         f"autoscale: ratio_vs_fixed={rates['s1'] / rates['s2']:.2f} "
         f"ratio_vs_best_fixed={rates['s1'] / max(rates['s2'], rates['s3']):.2f} lost={lost['s1']}"

@@ -51,11 +51,19 @@ class StorePath(Protocol):
     def path(self) -> str: ...
     @property
     def fs(self) -> Any: ...
+    @property
+    def protocol(self) -> str: ...
     def __truediv__(self, other: str) -> Any: ...
     def exists(self) -> bool: ...
     def iterdir(self) -> Any: ...
     def unlink(self) -> None: ...
     def mkdir(self, *, parents: bool = ..., exist_ok: bool = ...) -> None: ...
+
+
+def store_scheme(path: StorePath) -> str:
+    """Name the store's scheme without the connection: ``s3``, ``gs``..., or ``file`` for a local disk."""
+    protocol = path.protocol or "file"
+    return "file" if protocol in ("file", "local") else protocol
 
 
 class IndexSet:
@@ -145,26 +153,25 @@ class ResultStore:
     piece), then :meth:`finish` when the batch succeeded.
 
     :param output: where the final JSON Lines object goes.
-    :param key: the work key (:func:`work_key`): results under another key are not reused.
+    :param work: what decides the results (inputs digest, task, parameters, model...): its
+        :func:`work_key` is recorded with the pieces, and results under another key are not reused.
     :param attempt: the try number, in the pieces' names (two tries never write the same piece).
     :param settings: when pieces are committed.
-    :param describe: what the key stands for, recorded in the manifest for people.
     """
 
     def __init__(
         self,
         output: StorePath,
-        key: str,
+        work: dict[str, Any],
         attempt: int,
         settings: CommitSettings,
-        describe: dict[str, Any] | None = None,
     ) -> None:
         self.output = output
         self.parts: StorePath = output.parent / f"{output.name}.parts"
-        self.key = key
+        self.work = work
+        self.key = work_key(**work)
         self.attempt = attempt
         self.settings = settings
-        self.describe = describe or {}
         self.answered = IndexSet()  # indices with an output (not an error), earlier tries included
         self._pieces: list[StorePath] = []
         self._next_piece = 1
@@ -225,7 +232,7 @@ class ResultStore:
         return manifest if isinstance(manifest, dict) else {}
 
     def _write_manifest(self) -> None:
-        manifest = {"key": self.key, "work": self.describe}
+        manifest = {"key": self.key, "work": self.work}
         with _open(self.parts / MANIFEST, "w") as file:
             file.write(json.dumps(manifest, sort_keys=True, default=str) + "\n")
 

@@ -20,7 +20,7 @@ from airflow_provider_hfep.endpoints.transport import is_loopback, tls_verificat
 from airflow_provider_hfep.endpoints.waiting import Outcome, WatchResult, assess, raise_for_result
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
 from airflow_provider_hfep.inference.batch import BatchSettings, ItemResult, batch_client, run_batch
-from airflow_provider_hfep.inference.results import CommitSettings, InputsDigest, ResultStore, work_key
+from airflow_provider_hfep.inference.results import CommitSettings, InputsDigest, ResultStore, store_scheme
 from airflow_provider_hfep.inference.tasks import (
     ENGINES,
     OPENAI_ONLY,
@@ -46,8 +46,7 @@ class _XComTooLargeError(EndpointsError):
 
 def results_uri(path: ObjectStoragePath) -> str:
     """Name results as an Asset or a lineage dataset does: the store's scheme and path, no connection id."""
-    protocol = path.protocol or "file"
-    return f"file://{path.path}" if protocol in ("file", "local") else f"{protocol}://{path.path}"
+    return f"{store_scheme(path)}://{path.path}"
 
 
 def emit_results_asset(
@@ -63,15 +62,16 @@ def emit_results_asset(
     from airflow.sdk import Asset, AssetAlias
 
     # output_path as given (with its connection: what ObjectStoragePath reads back), the URI without it
+    uri = results_uri(path)
     extra: dict[str, Any] = {
         "output_path": str(path),
-        "uri": results_uri(path),
+        "uri": uri,
         "results": results,  # lines in the file (earlier tries' included)
         "failed": failed,
     }
     for outlet in outlets:
         if isinstance(outlet, AssetAlias):
-            context["outlet_events"][outlet].add(Asset(uri=results_uri(path)), extra=extra)
+            context["outlet_events"][outlet].add(Asset(uri=uri), extra=extra)
         elif isinstance(outlet, Asset):
             context["outlet_events"][outlet].extra.update(extra)
 
@@ -542,8 +542,7 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         from airflow.sdk import ObjectStoragePath
 
         path = ObjectStoragePath(output)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        store = ResultStore(path, work_key(**key), context["ti"].try_number, self.commit, describe=key)
+        store = ResultStore(path, key, context["ti"].try_number, self.commit)  # makes the folders it needs
         done = store.resume()
         errors: list[dict[str, Any]] = []
 

@@ -13,7 +13,7 @@ from airflow_provider_hfep.inference.results import CommitSettings, InputsDigest
 
 
 def store(tmp_path, key: str = "k1", attempt: int = 1, **settings) -> ResultStore:
-    return ResultStore(UPath(tmp_path / "out.jsonl"), key, attempt, CommitSettings(**settings))
+    return ResultStore(UPath(tmp_path / "out.jsonl"), {"work": key}, attempt, CommitSettings(**settings))
 
 
 def lines(path) -> list[dict]:
@@ -74,7 +74,8 @@ def test_other_work_is_removed_and_a_rerun_of_the_same_work_rewrites_nothing(tmp
     other = store(tmp_path, key="k2")
     assert other.resume().count == 0
     assert not (tmp_path / "out.jsonl").exists()
-    assert json.loads((tmp_path / "out.jsonl.parts" / "manifest.json").read_text())["key"] == "k2"
+    manifest = json.loads((tmp_path / "out.jsonl.parts" / "manifest.json").read_text())
+    assert manifest == {"key": work_key(work="k2"), "work": {"work": "k2"}}
 
 
 def test_a_join_that_fails_half_way_leaves_the_output_as_it_was(tmp_path, monkeypatch):
@@ -126,14 +127,14 @@ def test_an_open_piece_is_committed_once_it_is_old_enough(tmp_path):
             committed.set()
 
     committed = asyncio.Event()
-    results = Watched(
-        UPath(tmp_path / "out.jsonl"), "k1", 1, CommitSettings(max_results=1000, max_seconds=0.05)
+    watched = Watched(
+        UPath(tmp_path / "out.jsonl"), {"work": "k1"}, 1, CommitSettings(max_results=1000, max_seconds=0.05)
     )
-    results.resume()
+    watched.resume()
 
     async def main() -> None:
-        committing = asyncio.ensure_future(results.keep_committing())
-        results.add({"index": 0, "output": "a"})
+        committing = asyncio.ensure_future(watched.keep_committing())
+        watched.add({"index": 0, "output": "a"})
         await committed.wait()  # no result more: the piece was committed for its age
         committing.cancel()
 
