@@ -4,13 +4,18 @@
 Builds the wheel and the sdist (and checks them with ``twine check --strict``), then for each target
 creates a fresh virtual environment with the target's Python, installs Airflow and the built wheel
 (not the source tree) with the target's constraints exactly as the service applies them
-(``pip install -r requirements.txt -c <essential> -c <constraints>``, both MWAA files), and runs
+(``pip install -r requirements.txt -c <essential> -c <constraints>``, both MWAA files; Composer's
+image's pins for 3.1.7), and runs
 ``tests/compat/check.py`` with that environment's Python: the provider is registered, the connection
 form metadata is complete, every module imports without pytest, the example DAGs parse, and
 ``hf_endpoint_lifecycle`` and ``hf_nightly_batch`` run green against the emulator with the sensor
 deferred, and six waits defer together in a real triggerer (``airflow standalone``). pip's cache (``.cache/pip``) makes reruns fast. Prints the matrix and the wall time.
 
-    .venv/bin/python tests/compat/run.py [--only 3.0.6-mwaa ...] [--keep DIR]
+Each target's log shows the versions pip resolved for Airflow's core dependencies, and what moved
+since the target last passed (``tests/compat/resolved/``, written by ``--record``): a target that
+breaks for a reason outside the provider names the package that moved.
+
+    .venv/bin/python tests/compat/run.py [--only 3.0.6-mwaa ...] [--keep DIR] [--record]
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).parents[2]
 HERE = Path(__file__).parent
 CONSTRAINTS = HERE / "constraints"
+#: per target, the versions of Airflow's core dependencies when it last passed (``--record`` writes them)
+RESOLVED = HERE / "resolved"
 PYTHONS = {"3.11": "python3.11", "3.12": "python3.12"}
 
 
@@ -57,8 +64,9 @@ TARGETS = (
         ("apache-airflow==3.0.6", "apache-airflow-providers-fab"),
         ("mwaa-essential-3.0.6.txt", "mwaa-3.0.6.txt"),
     ),
-    # Cloud Composer's composer-3-airflow-3.1.7 preinstalls common-compat 1.13.1 (its own constraint
-    # file is not public); the FAB provider is in its image too.
+    # Cloud Composer's composer-3-airflow-3.1.7 preinstalls common-compat 1.13.1 and the FAB provider,
+    # over Airflow's own constraints for 3.1.7 (the file says how it was made): an image's packages are
+    # pinned, so a release after it (cryptography 51) never reaches a Composer user.
     Target(
         "3.1.7-composer",
         "3.11",
@@ -67,6 +75,7 @@ TARGETS = (
             "apache-airflow-providers-common-compat==1.13.1",
             "apache-airflow-providers-fab",
         ),
+        ("composer-3.1.7.txt",),
     ),
     Target("3.2.1-mwaa", "3.12", ("apache-airflow==3.2.1",), ("mwaa-essential-3.2.1.txt", "mwaa-3.2.1.txt")),
     Target("3.3.1-mwaa", "3.12", ("apache-airflow==3.3.1",), ("mwaa-essential-3.3.1.txt", "mwaa-3.3.1.txt")),
@@ -113,6 +122,58 @@ def install(target: Target, wheel: Path, venv: Path, log: Path) -> float:
     return time.monotonic() - started
 
 
+# Run by a target's own Python: the version installed of every requirement of Airflow's core packages
+# (apache-airflow, -core, -task-sdk) that applies there, and of the provider's.
+_RESOLVED_SCRIPT = """
+import json
+from importlib.metadata import PackageNotFoundError, requires, version
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+found = {}
+for top in ("apache-airflow", "apache-airflow-core", "apache-airflow-task-sdk", "airflow-provider-hfep"):
+    try:
+        if top != "airflow-provider-hfep":  # its own version moves with every change here
+            found[top] = version(top)
+    except PackageNotFoundError:
+        continue
+    for line in requires(top) or []:
+        requirement = Requirement(line)
+        if requirement.marker and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        try:
+            found[canonicalize_name(requirement.name)] = version(requirement.name)
+        except PackageNotFoundError:
+            pass
+print(json.dumps(dict(sorted(found.items()))))
+"""
+
+
+def resolved(venv: Path) -> dict[str, str]:
+    """Which versions pip chose for Airflow's core dependencies in a target's environment."""
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", _RESOLVED_SCRIPT], capture_output=True, text=True, check=True
+    )
+    return json.loads(done.stdout)
+
+
+def moved(target: Target, versions: dict[str, str]) -> list[str]:
+    """
+    Say what moved since the target last passed (its record): where to look first when it breaks.
+
+    A target without constraints (a new user's install) moves with every release of a dependency; a
+    break there that the provider did not cause shows up here as the package that moved.
+    """
+    record = RESOLVED / f"{target.name}.txt"
+    if not record.exists():
+        return ["(no record yet: run with --record once it passes)"]
+    before = dict(line.split("==", 1) for line in record.read_text().split() if "==" in line)
+    return [
+        f"{name} {before.get(name, '(new)')} -> {versions.get(name, '(gone)')}"
+        for name in sorted(before.keys() | versions.keys())
+        if before.get(name) != versions.get(name)
+    ]
+
+
 def check(target: Target, venv: Path, scratch: Path) -> dict:
     scratch.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "VIRTUAL_ENV", "PYTHON"))}
@@ -140,6 +201,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", nargs="*", help="target names (default: all)")
     parser.add_argument("--keep", type=Path, help="keep the environments and logs here")
+    parser.add_argument(
+        "--record", action="store_true", help="write the resolved versions of each passing target"
+    )
     args = parser.parse_args()
     targets = [t for t in TARGETS if not args.only or t.name in args.only]
     started = time.monotonic()
@@ -160,14 +224,21 @@ def main() -> None:
                 rows.append((target, None, {"install": str(exc)}))
                 print(exc)
                 continue
+            versions = resolved(venv)
             report = check(target, venv, scratch)
             ok = "error" not in report and all(v.get("ok") for v in report.values() if isinstance(v, dict))
             if not ok:
                 failed.append(target.name)
             rows.append((target, installed, report))
             print(f"{target.name}: installed in {installed:.0f} s; {'ok' if ok else 'FAILED'}")
+            print("    resolved: " + " ".join(f"{name}=={version}" for name, version in versions.items()))
+            print("    moved since it last passed: " + ("; ".join(moved(target, versions)) or "nothing"))
             for key, value in report.items():
                 print(f"    {key}: {value}")
+            if ok and args.record:
+                RESOLVED.mkdir(exist_ok=True)
+                lines = [f"{name}=={version}" for name, version in versions.items()]
+                (RESOLVED / f"{target.name}.txt").write_text("\n".join(lines) + "\n")
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
