@@ -4,34 +4,48 @@ The control API under ``/_emulator``, for tests and demos.
 Reset the cloud, seed endpoints, force states, script turns of events, inject faults, and read the
 request log and the billing meters.
 
-Not part of the emulated service: it needs no token, and its requests are not logged.
+Not part of the emulated service: its requests are not logged, and it takes no Hugging Face token.
+When the emulator has a control token (always when it listens beyond loopback), every route here
+requires it in the ``X-Emulator-Control-Token`` header: the log holds what clients sent.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hmac
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
 from airflow_provider_hfep.emulator.faults import Fault, FaultPlan
+from airflow_provider_hfep.emulator.gate import RequestLog
 from airflow_provider_hfep.emulator.management import TheScenario, TheWorld
 from airflow_provider_hfep.emulator.scenario import Rule
 from airflow_provider_hfep.emulator.state import STATES, Endpoint
 from airflow_provider_hfep.emulator.validation import ApiError, check_create_body
 
-router = APIRouter(prefix="/_emulator")
+
+def control_token_given(request: Request) -> None:
+    """Refuse (401) a control request without the emulator's control token, when it has one."""
+    expected = request.app.state.control_token
+    given = request.headers.get("x-emulator-control-token", "")
+    if expected and not hmac.compare_digest(given.encode(), expected.encode()):
+        raise ApiError(401, "the emulator's control API needs its token (header X-Emulator-Control-Token)")
+
+
+router = APIRouter(prefix="/_emulator", dependencies=[Depends(control_token_given)])
 
 
 def the_faults(request: Request) -> FaultPlan:
     return request.app.state.faults
 
 
-def the_request_log(request: Request) -> list[dict[str, Any]]:
+def the_request_log(request: Request) -> RequestLog:
     return request.app.state.request_log
 
 
 TheFaults = Annotated[FaultPlan, Depends(the_faults)]
-RequestLog = Annotated[list[dict[str, Any]], Depends(the_request_log)]
+TheRequestLog = Annotated[RequestLog, Depends(the_request_log)]
 
 
 def any_endpoint(namespace: str, name: str, world: TheWorld) -> Endpoint:
@@ -58,7 +72,9 @@ JsonObject = Annotated[dict[str, Any], Depends(json_object)]
 
 
 @router.post("/reset")
-async def reset(world: TheWorld, faults: TheFaults, log: RequestLog, scenario: TheScenario) -> dict[str, Any]:
+async def reset(
+    world: TheWorld, faults: TheFaults, log: TheRequestLog, scenario: TheScenario
+) -> dict[str, Any]:
     world.reset()
     log.clear()
     faults.replace([], faults.seed)
@@ -68,30 +84,23 @@ async def reset(world: TheWorld, faults: TheFaults, log: RequestLog, scenario: T
 
 @router.get("/config")
 async def config(world: TheWorld, faults: TheFaults) -> dict[str, Any]:
-    settings = world.settings
-    return {
-        "users": [{"name": u.name, "orgs": list(u.orgs)} for u in settings.users],
-        "deploy_seconds": settings.deploy_seconds,
-        "cold_start_seconds": settings.cold_start_seconds,
-        "update_lag_seconds": settings.update_lag_seconds,
-        "latency_ms": settings.latency_ms,
-        "item_latency_ms": settings.item_latency_ms,
-        "capacity": settings.capacity,
-        "max_client_batch_size": settings.max_client_batch_size,
-        "scale_up_seconds": settings.scale_up_seconds,
-        "scale_down_seconds": settings.scale_down_seconds,
-        "faults": [f.to_json() for f in faults.faults],
-        "seed": faults.seed,
+    """Tell the settings (user names without their tokens), the faults and their seed."""
+    settings = {
+        f.name: getattr(world.settings, f.name)
+        for f in dataclasses.fields(world.settings)
+        if f.name != "quotas"
     }
+    settings["users"] = [{"name": u.name, "orgs": list(u.orgs)} for u in world.settings.users]
+    return {**settings, "faults": [f.to_json() for f in faults.faults], "seed": faults.seed}
 
 
 @router.get("/requests")
-async def requests(log: RequestLog, scope: str | None = None, since: int = 0) -> dict[str, Any]:
+async def requests(log: TheRequestLog, scope: str | None = None, since: int = 0) -> dict[str, Any]:
     return {"requests": [e for e in log if e["id"] > since and (scope is None or e["scope"] == scope)]}
 
 
 @router.delete("/requests")
-async def clear_requests(log: RequestLog) -> dict[str, Any]:
+async def clear_requests(log: TheRequestLog) -> dict[str, Any]:
     log.clear()
     return {"cleared": True}
 

@@ -43,10 +43,52 @@ def _scope_of(world: World, method: str, path: str) -> str | None:
     return "inference"
 
 
+#: request body keys whose values the log never keeps (an endpoint's ``secrets`` keep their names)
+SECRET_KEYS = frozenset({"password", "token", "authorization"})
+
+
+def redact(value: Any) -> Any:
+    """Copy a JSON value with secret values hidden: under ``secrets``, and of secret-named keys."""
+    if isinstance(value, dict):
+        return {key: _redact_entry(key, item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    return value
+
+
+def _redact_entry(key: str, value: Any) -> Any:
+    if key == "secrets" and isinstance(value, dict):
+        return {name: "[redacted]" for name in value}
+    if key.lower() in SECRET_KEYS and value not in (None, ""):
+        return "[redacted]"
+    return redact(value)
+
+
+class RequestLog(list[dict[str, Any]]):
+    """
+    The request log: every request the emulated service got, the newest ``size`` kept.
+
+    Each entry has an ``id`` that keeps counting when the oldest are dropped (``?since=`` reads on).
+    """
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+        self.next_id = 1
+
+    def add(self, entry: dict[str, Any]) -> dict[str, Any]:
+        entry["id"] = self.next_id
+        self.next_id += 1
+        self.append(entry)
+        if len(self) > self.size:
+            del self[: len(self) - self.size]
+        return entry
+
+
 class Gate:
     """Outer ASGI layer: records each request in the log and applies injected faults."""
 
-    def __init__(self, app: FastAPI, world: World, faults: FaultPlan, log: list[dict[str, Any]]) -> None:
+    def __init__(self, app: FastAPI, world: World, faults: FaultPlan, log: RequestLog) -> None:
         self.app = app
         self.world = world
         self.faults = faults
@@ -116,10 +158,14 @@ class Gate:
         for raw_key, raw_value in scope["headers"]:
             key = raw_key.decode("latin-1").lower()
             headers[key] = "[redacted]" if key == "authorization" else raw_value.decode("latin-1")
-        if payload is NOT_JSON:
+        limit = self.world.settings.request_body_bytes
+        if len(body) > limit:
+            payload = f"[{len(body)} bytes, over the log's {limit}: not kept]"
+        elif payload is NOT_JSON:
             payload = body.decode("utf-8", "replace")
+        else:
+            payload = redact(payload)  # the log is readable by whoever reaches the control API
         entry = {
-            "id": len(self.log) + 1,
             "time": time.time(),
             "scope": kind,
             "method": scope["method"],
@@ -130,8 +176,7 @@ class Gate:
             "status": None,
             "fault": None,
         }
-        self.log.append(entry)
-        return entry
+        return self.log.add(entry)
 
     async def _inflict(
         self, fault: Fault, kind: str | None, receive: Receive, send: Send, entry: dict[str, Any]

@@ -11,6 +11,7 @@ it exists (:data:`Target`).
 from __future__ import annotations
 
 import base64
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -18,7 +19,8 @@ from fastapi.responses import PlainTextResponse
 
 from airflow_provider_hfep.emulator import observability
 from airflow_provider_hfep.emulator.scenario import Scenario
-from airflow_provider_hfep.emulator.state import Endpoint, User, World, deep_merge
+from airflow_provider_hfep.emulator.settings import User
+from airflow_provider_hfep.emulator.state import Endpoint, World, deep_merge
 from airflow_provider_hfep.emulator.validation import (
     ApiError,
     check_create_body,
@@ -376,13 +378,38 @@ async def replicas(endpoint: Target) -> dict[str, Any]:
     return {"replicas": observability.replica_states(endpoint)}
 
 
+_DURATION = re.compile(r"(\d+)([smhd]?)")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+#: points one metrics answer holds at most
+MAX_POINTS = 10_000
+
+
+def parse_step(value: Any) -> int:
+    """Read a metrics ``step``: seconds, or a duration string (``"60s"``, ``"1m"``, ``"1h"``); default 60 s."""
+    if value is None:
+        return 60
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    match = _DURATION.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None or int(match[1]) == 0:
+        raise ApiError(422, "VALIDATION_FAILED: step: a duration, in seconds or as '60s', '1m' or '1h'")
+    return int(match[1]) * _UNIT_SECONDS[match[2]]
+
+
 def metrics_window(body: Any) -> tuple[int, int, int]:
     """Check a MetricsParams body (``dnsPrefix``, ``from`` and ``to`` required) and return from, to, step."""
     if not isinstance(body, dict) or not isinstance(body.get("dnsPrefix"), str) or not body["dnsPrefix"]:
         raise validation_failed("dnsPrefix", "`dnsPrefix` is a required string")
-    if not all(isinstance(body.get(k), int) for k in ("from", "to")):
+    if not all(isinstance(body.get(k), int) and not isinstance(body[k], bool) for k in ("from", "to")):
         raise validation_failed("from", "`from` and `to` are required integers (epoch seconds)")
-    return body["from"], body["to"], int(str(body.get("step") or "60").rstrip("s"))
+    start, end, step = body["from"], body["to"], parse_step(body.get("step"))
+    if end < start:
+        raise validation_failed("to", "`to` is before `from`")
+    if (end - start) // step > MAX_POINTS:
+        raise validation_failed(
+            "step", f"more than {MAX_POINTS} points: use a larger step or a shorter window"
+        )
+    return start, end, step
 
 
 @router.post("/v2/endpoint/{namespace}/{name}/metrics/{metric:path}")

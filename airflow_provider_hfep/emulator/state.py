@@ -16,7 +16,10 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_hfep.emulator.settings import Settings, User
 
 BILLABLE_STATES = frozenset({"initializing", "running"})
 STATE_MESSAGES = {
@@ -35,27 +38,6 @@ STATES = frozenset(STATE_MESSAGES)
 def zulu(epoch: float) -> str:
     """Write an epoch as the API writes timestamps: ISO 8601, milliseconds, ``Z``."""
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-@dataclass(frozen=True)
-class User:
-    """A token holder: a user name, its token and the organisations it belongs to."""
-
-    name: str
-    token: str
-    orgs: tuple[str, ...] = ()
-
-    @classmethod
-    def parse(cls, text: str) -> User:
-        """Parse ``NAME:TOKEN[:ORG,...]`` (the ``--user`` option)."""
-        parts = text.split(":")
-        if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
-            raise ValueError(f"--user {text!r}: expected NAME:TOKEN[:ORG,...]")
-        orgs = tuple(o for o in parts[2].split(",") if o) if len(parts) == 3 else ()
-        return cls(parts[0], parts[1], orgs)
-
-    def may_act_in(self, namespace: str) -> bool:
-        return namespace == self.name or namespace in self.orgs
 
 
 @dataclass
@@ -155,33 +137,6 @@ def deep_merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = deep_merge(merged[key], value)
     return merged
-
-
-@dataclass
-class Settings:
-    """How the emulated cloud behaves (the command-line options)."""
-
-    users: tuple[User, ...] = (User("demo", "hf_demo_token"),)
-    deploy_seconds: float = 3.0
-    cold_start_seconds: float = 2.0
-    update_lag_seconds: float = 0.3
-    latency_ms: float = 20.0
-    #: autoscaling: seconds of load at the threshold before a replica is added, of idleness before one goes
-    scale_up_seconds: float = 5.0
-    scale_down_seconds: float = 60.0
-    #: extra time per input a request carries (a list of inputs takes longer than one)
-    item_latency_ms: float = 0.0
-    capacity: int = 32
-    #: inputs a TEI endpoint takes in one request (its max_client_batch_size): 413 beyond
-    max_client_batch_size: int = 32
-    #: accelerators a namespace may hold per (vendor, instance type), unless set otherwise per namespace
-    default_quota: int = 64
-    #: (namespace, vendor, instance type) -> maximum accelerators
-    quotas: dict[tuple[str, str, str], int] = field(default_factory=dict)
-    #: whether the v3 (structured, searchable) logs are served; without, they answer 501
-    logs_v3: bool = True
-    #: page size of the endpoint listing when the caller gives no ``limit``
-    page_size: int = 20
 
 
 class World:

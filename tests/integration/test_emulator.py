@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import subprocess
 import sys
@@ -396,3 +397,74 @@ def test_rules_fire_once_in_the_request_and_adding_one_keeps_the_others(http, cl
     http.post("/v2/endpoint/demo", json={**BODY, "name": "ruled"})
     again = http.post("/v2/endpoint/demo/ruled/resume").json()  # the rule fired once: not again
     assert again["status"]["state"] == "pending"
+
+
+# -- the emulator is as strict as the service, and its control API keeps what it holds -------------
+
+
+def test_the_control_api_needs_its_token_and_the_log_keeps_no_secret_value(http, cloud):
+    secret_body = {
+        **BODY,
+        "name": "with-secrets",
+        "model": {**BODY["model"], "secrets": {"DB_PASSWORD": "s3cr3t-value"}},
+    }
+    assert http.post("/v2/endpoint/demo", json=secret_body).status_code == 200
+    for headers in ({}, {"x-emulator-control-token": "a guess"}):
+        assert httpx.get(f"{cloud.url}/_emulator/requests", headers=headers).status_code == 401
+        assert httpx.post(f"{cloud.url}/_emulator/reset", headers=headers).status_code == 401
+    [entry] = cloud.requests("management")  # the Emulator object holds the token
+    assert entry["json"]["model"]["secrets"] == {"DB_PASSWORD": "[redacted]"}
+    assert "s3cr3t-value" not in str(cloud.requests())
+
+
+def test_beyond_loopback_the_cli_makes_a_control_token_and_requires_it():
+    process = subprocess.Popen(
+        [sys.executable, "-m", "airflow_provider_hfep.emulator", "--host", "0.0.0.0", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={k: v for k, v in os.environ.items() if k != "HFEP_EMULATOR_CONTROL_TOKEN"},
+    )
+    try:
+        token_line = process.stderr.readline()
+        assert token_line.startswith("HFEP_EMULATOR_CONTROL_TOKEN=")
+        token = token_line.strip().split("=", 1)[1]
+        port = process.stdout.readline().strip().rsplit(":", 1)[1]
+        control = f"http://127.0.0.1:{port}/_emulator/requests"
+        assert httpx.get(control).status_code == 401
+        assert httpx.get(control, headers={"x-emulator-control-token": token}).status_code == 200
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_the_request_log_keeps_its_newest_entries_and_no_huge_body():
+    with Emulator(request_log_size=5, request_body_bytes=100, deploy_seconds=0.1) as small:
+        headers = {"authorization": f"Bearer {small.token}"}
+        for _ in range(8):
+            httpx.get(f"{small.url}/api/whoami-v2", headers=headers)
+        httpx.post(f"{small.url}/v2/endpoint/demo", headers=headers, json={**BODY, "name": "x" * 200})
+        log = small.requests()
+        assert [entry["id"] for entry in log] == [5, 6, 7, 8, 9]  # ids go on counting
+        assert log[-1]["json"].endswith("over the log's 100: not kept]")
+
+
+@pytest.mark.parametrize(
+    ("step", "status"), [("60s", 200), ("1m", 200), ("1h", 200), (30, 200), ("1x", 422), ("", 422), (0, 422)]
+)
+def test_metrics_take_the_contracts_string_durations_and_refuse_bad_ones(http, cloud, step, status):
+    cloud.seed_endpoint("measured")
+    body = {"dnsPrefix": "measured", "from": 0, "to": 3600, "step": step}
+    answer = http.post("/v2/endpoint/demo/measured/metrics/replica-status", json=body)
+    assert answer.status_code == status, answer.text
+    if status == 200:
+        assert answer.json()["step"] == {"60s": 60, "1m": 60, "1h": 3600, 30: 30}[step]
+
+
+def test_a_failed_start_shows_the_process_own_error(cloud):
+    taken = int(cloud.url.rsplit(":", 1)[1])
+    with pytest.raises(
+        RuntimeError, match=r"(?s)did not start \(no address line; exit status 1\).*Address already in use"
+    ):
+        Emulator(port=taken).start()
