@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
+from airflow_provider_hfep.endpoints.arguments import check_count, check_seconds
 from airflow_provider_hfep.endpoints.errors import InvalidEndpointArgumentError
 from airflow_provider_hfep.endpoints.models import (
     CatalogModel,
@@ -26,11 +27,13 @@ from airflow_provider_hfep.endpoints.models import (
     LogLine,
     Replica,
 )
-from airflow_provider_hfep.endpoints.plans import EndpointsApi, Plan, Send, Sleep
+from airflow_provider_hfep.endpoints.plans import DEFAULT_MAX_PAGES, EndpointsApi, Plan, Send, Sleep
 from airflow_provider_hfep.endpoints.retry import RetryPolicy
 from airflow_provider_hfep.endpoints.transport import (
+    DEFAULT_MAX_ANSWER_BYTES,
     USER_AGENT,
     BearerAuth,
+    bounded,
     check_base_url,
     tls_verification,
 )
@@ -48,6 +51,8 @@ DEFAULT_API_URL = "https://api.endpoints.huggingface.cloud"
 DEFAULT_HUB_URL = "https://huggingface.co"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CATALOG_URL = "https://endpoints.huggingface.co/api/v1/catalog"
+#: a request's whole exchange, answer included, may last this many times the per-read ``timeout``
+REQUEST_DEADLINE_FACTOR = 4
 
 
 class _ClientBase:
@@ -65,6 +70,8 @@ class _ClientBase:
         retry: RetryPolicy | None = None,
         allow_insecure_http: bool = False,
         catalog_url: str = DEFAULT_CATALOG_URL,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+        request_deadline: float | None = None,
     ) -> None:
         if not isinstance(token, str) or not token.strip():
             raise InvalidEndpointArgumentError(
@@ -74,26 +81,49 @@ class _ClientBase:
             raise InvalidEndpointArgumentError(
                 "timeout", f"{timeout!r} is not a positive number of seconds", "use e.g. 30"
             )
+        check_count("max_answer_bytes", max_answer_bytes, 1)
+        if request_deadline is not None:
+            check_seconds("request_deadline", request_deadline)
         self._api = EndpointsApi(
             check_base_url("api_url", api_url, allow_insecure_http),
             check_base_url("hub_url", hub_url, allow_insecure_http),
             namespace,
             retry or RetryPolicy(),
             check_base_url("catalog_url", catalog_url, allow_insecure_http),
+            allow_insecure_http=allow_insecure_http,
         )
         self._redacted = (token,)  # never shown in what diagnose() reads from the endpoint's log
         self._verify = verify
+        self._max_answer_bytes = max_answer_bytes
+        self._deadline = request_deadline or REQUEST_DEADLINE_FACTOR * timeout
         self._http_options: dict[str, Any] = {
-            "auth": BearerAuth(token),
+            "auth": BearerAuth(token, allow_insecure_http),
             "timeout": httpx.Timeout(timeout),
             "verify": tls_verification(verify),
             "headers": {"user-agent": USER_AGENT},
-            "follow_redirects": True,
+            # A redirect is the plan's to judge (exchange): followed for a same-origin GET only, never
+            # with a body (the secrets of an update) or the token to another origin.
+            "follow_redirects": False,
         }
 
     @property
     def api_url(self) -> str:
         return self._api.api_base
+
+    @property
+    def api_time(self) -> float:
+        """
+        Now on the API's clock (epoch seconds), from its answers' ``Date``: the clock of every deadline.
+
+        A deadline written on a worker (``end_time``, ``settle_until``) and read in a triggerer is
+        compared there with this same clock, so a skew between the two machines does not move it.
+        """
+        return self._api.now()
+
+    @property
+    def allow_insecure_http(self) -> bool:
+        """Whether the token may go over plain http to another machine (the data planes included)."""
+        return self._api.allow_insecure_http
 
     @property
     def auth(self) -> httpx.Auth:
@@ -108,8 +138,7 @@ class _ClientBase:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(api_url={self._api.api_base!r}, namespace={self._api.namespace!r})"
 
-    @staticmethod
-    def _request_kwargs(send: Send) -> dict[str, Any]:
+    def _request(self, http: httpx.Client | httpx.AsyncClient, send: Send) -> httpx.Request:
         kwargs: dict[str, Any] = {"headers": send.headers}
         if send.json is not None:
             kwargs["json"] = send.json
@@ -117,7 +146,7 @@ class _ClientBase:
             kwargs["params"] = send.params
         if send.timeout is not None:
             kwargs["timeout"] = send.timeout
-        return kwargs
+        return http.build_request(send.method, send.url, **kwargs)
 
 
 class EndpointsClient(_ClientBase):
@@ -132,12 +161,25 @@ class EndpointsClient(_ClientBase):
     :param verify: TLS verification (``True``, ``False`` or a CA bundle path).
     :param retry: backoff policy for transient failures.
     :param allow_insecure_http: allow plain ``http://`` to a non-loopback host.
+    :param catalog_url: base of the model catalog API.
+    :param max_answer_bytes: bytes of one answer read at most (default 64 MiB; no real answer is near).
+    :param request_deadline: seconds one request may take in all, answer included (default four
+        times ``timeout``, which bounds each read only: a trickling answer would never end).
     :param transport: an httpx transport to use instead of the network (tests, proxies).
     """
 
     def __init__(self, token: str, *, transport: httpx.BaseTransport | None = None, **settings: Any) -> None:
         super().__init__(token, **settings)
         self._http = httpx.Client(transport=transport, **self._http_options)
+
+    def _send(self, send: Send) -> httpx.Response:
+        deadline = time.monotonic() + self._deadline
+        response = self._http.send(self._request(self._http, send), stream=True)
+        try:
+            bounded(response, self._max_answer_bytes, deadline).read()
+        finally:
+            response.close()
+        return response
 
     def _run(self, plan: Plan[T]) -> T:
         try:
@@ -148,10 +190,8 @@ class EndpointsClient(_ClientBase):
                     instruction = plan.send(None)
                     continue
                 try:
-                    response = self._http.request(
-                        instruction.method, instruction.url, **self._request_kwargs(instruction)
-                    )
-                except httpx.TransportError as exc:
+                    response = self._send(instruction)
+                except Exception as exc:  # the plan decides: repeat, or raise where it stands
                     instruction = plan.throw(exc)
                 else:
                     instruction = plan.send(response)
@@ -182,22 +222,32 @@ class EndpointsClient(_ClientBase):
         tags: Sequence[str] | None = None,
         search: str | None = None,
         limit: int | None = None,
+        max_pages: int = DEFAULT_MAX_PAGES,
     ) -> EndpointListing:
         """
         List every endpoint of a namespace, or of the user and each organisation with ``"*"``.
 
-        Every page is read (``limit`` is the page size); ``tags`` keeps the endpoints carrying all of
-        them, ``search`` those whose name contains it.
+        Every page is read (``limit`` is the page size), ``max_pages`` per namespace at most (an
+        error past it); ``tags`` keeps the endpoints carrying all of them, ``search`` those whose name
+        contains it.
         """
-        return self._run(self._api.list_endpoints(namespace, tags, search, limit))
+        return self._run(self._api.list_endpoints(namespace, tags, search, limit, max_pages))
 
     def get(self, name: str, *, namespace: str | None = None) -> InferenceEndpoint:
         """Read one endpoint."""
         return self._run(self._api.get(name, namespace))
 
-    def create(self, spec: EndpointSpec, *, namespace: str | None = None) -> InferenceEndpoint:
-        """Create an endpoint from ``spec``."""
-        return self._run(self._api.create(spec, namespace))
+    def create(
+        self, spec: EndpointSpec, *, namespace: str | None = None, adopt_tag: str | None = None
+    ) -> InferenceEndpoint:
+        """
+        Create an endpoint from ``spec``.
+
+        Never sent twice blindly: after a lost answer the endpoint is looked for first, and one found is
+        taken as this call's only if it carries ``adopt_tag`` (a marker tag of ``spec``, unique to the
+        caller); otherwise the call fails with :class:`ConflictError` (it may be someone else's).
+        """
+        return self._run(self._api.create(spec, namespace, adopt_tag))
 
     def update(
         self, name: str, changes: EndpointUpdate, *, namespace: str | None = None
@@ -394,6 +444,19 @@ class AsyncEndpointsClient(_ClientBase):
         super().__init__(token, **settings)
         self._http = httpx.AsyncClient(transport=transport, **self._http_options)
 
+    async def _send(self, send: Send) -> httpx.Response:
+        deadline = time.monotonic() + self._deadline
+        try:
+            async with asyncio.timeout(self._deadline):
+                response = await self._http.send(self._request(self._http, send), stream=True)
+                try:
+                    await bounded(response, self._max_answer_bytes, deadline).aread()
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            raise httpx.ReadTimeout("no whole answer by the request's deadline") from None
+        return response
+
     async def _run(self, plan: Plan[T]) -> T:
         try:
             instruction = next(plan)
@@ -403,10 +466,8 @@ class AsyncEndpointsClient(_ClientBase):
                     instruction = plan.send(None)
                     continue
                 try:
-                    response = await self._http.request(
-                        instruction.method, instruction.url, **self._request_kwargs(instruction)
-                    )
-                except httpx.TransportError as exc:
+                    response = await self._send(instruction)
+                except Exception as exc:  # the plan decides: repeat, or raise where it stands
                     instruction = plan.throw(exc)
                 else:
                     instruction = plan.send(response)
@@ -437,17 +498,20 @@ class AsyncEndpointsClient(_ClientBase):
         tags: Sequence[str] | None = None,
         search: str | None = None,
         limit: int | None = None,
+        max_pages: int = DEFAULT_MAX_PAGES,
     ) -> EndpointListing:
         """See :meth:`EndpointsClient.list_endpoints`."""
-        return await self._run(self._api.list_endpoints(namespace, tags, search, limit))
+        return await self._run(self._api.list_endpoints(namespace, tags, search, limit, max_pages))
 
     async def get(self, name: str, *, namespace: str | None = None) -> InferenceEndpoint:
         """See :meth:`EndpointsClient.get`."""
         return await self._run(self._api.get(name, namespace))
 
-    async def create(self, spec: EndpointSpec, *, namespace: str | None = None) -> InferenceEndpoint:
+    async def create(
+        self, spec: EndpointSpec, *, namespace: str | None = None, adopt_tag: str | None = None
+    ) -> InferenceEndpoint:
         """See :meth:`EndpointsClient.create`."""
-        return await self._run(self._api.create(spec, namespace))
+        return await self._run(self._api.create(spec, namespace, adopt_tag))
 
     async def update(
         self, name: str, changes: EndpointUpdate, *, namespace: str | None = None

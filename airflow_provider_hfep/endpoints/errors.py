@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     import httpx
@@ -72,6 +73,64 @@ class EndpointsApiError(EndpointsError):
         rid = f" (Request ID: {request_id})" if request_id else ""
         fix = f". Fix: {self.fix}" if self.fix else ""
         super().__init__(f"HTTP {status_code}{where}{detail}{rid}{fix}")
+
+
+class MalformedAnswerError(EndpointsApiError):
+    """
+    The API answered, but not with what the contract promises: not JSON, or JSON of another shape.
+
+    A proxy's HTML page, a truncated body, a missing or mistyped field: the message names the route,
+    the status, what was wrong and the first :data:`BODY_EXCERPT` characters of the body.
+    """
+
+    @classmethod
+    def of(cls, response: httpx.Response, problem: str) -> MalformedAnswerError:
+        """Describe ``response`` (already read) as a malformed answer: ``problem`` says what is wrong."""
+        try:
+            excerpt = _cut(response.text, BODY_EXCERPT)
+        except Exception:  # not read (a body refused while it was read): nothing to quote
+            excerpt = ""
+        return cls(
+            response.status_code,
+            f"unexpected answer ({problem}); body: {excerpt!r}",
+            request_id=_request_id(response),
+            method=response.request.method,
+            path=response.request.url.path,
+        )
+
+
+class AnswerTooLargeError(EndpointsError):
+    """
+    An answer grew past the size the client accepts (``max_answer_bytes``): no real answer is that large.
+
+    :param url: where it came from (path only in the message: no query string).
+    :param limit: the limit it passed, in bytes.
+    """
+
+    def __init__(self, url: str, limit: int) -> None:
+        self.limit = limit
+        super().__init__(
+            f"The answer from {urlsplit(url).path or '/'} is larger than {limit} bytes. Fix: if it is "
+            "genuine, raise max_answer_bytes; otherwise something between you and the service is broken"
+        )
+
+
+class InsecureDestinationError(EndpointsError):
+    """
+    The token was about to be sent over plain http to another machine: refused, nothing was sent.
+
+    Plain http is allowed to this machine (loopback), or everywhere with ``allow_insecure_http``.
+    """
+
+
+class RedirectRefusedError(EndpointsApiError):
+    """
+    The API answered with a redirect this client does not follow (its body, or the token, would go elsewhere).
+
+    Only a GET to the same origin (scheme, host and port) is followed.
+    """
+
+    fix = "point the connection's API URL at the address the redirect names, if you trust it"
 
 
 class ValidationFailedError(EndpointsApiError):
@@ -174,6 +233,25 @@ class CapacityError(EndpointsError):
         super().__init__(f"{reason}. Fix: {fix}")
 
 
+#: characters of a server's text copied into an error (and so into logs and XCom)
+SERVER_TEXT_MAX = 500
+#: characters of a malformed body quoted in its error
+BODY_EXCERPT = 200
+
+
+def _cut(text: str, limit: int) -> str:
+    """Cut ``text`` to ``limit`` characters, saying so: a server's text is copied, never unbounded."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit} more characters)"
+
+
+def _request_id(response: httpx.Response) -> str | None:
+    return (
+        response.headers.get("x-request-id")
+        or response.headers.get("x-amzn-trace-id")
+        or response.headers.get("x-amz-cf-id")
+    )
+
+
 _STATUS_CLASSES: dict[int, type[EndpointsApiError]] = {
     400: ValidationFailedError,
     401: AuthenticationError,
@@ -187,18 +265,23 @@ _STATUS_CLASSES: dict[int, type[EndpointsApiError]] = {
 
 def server_message(response: httpx.Response) -> str:
     """
-    Extract the server's explanation from an error answer, the way huggingface_hub does.
+    Extract the server's explanation from an error answer, the way huggingface_hub does, cut to a bound.
 
     Order: the ``X-Error-Message`` header, then JSON ``error`` (a string or a list),
-    ``error_description``, ``errors[].message``; else the raw text unless it is an HTML page.
+    ``error_description``, ``errors[].message``; else the raw text unless it is an HTML page. At most
+    :data:`SERVER_TEXT_MAX` characters: the text goes into errors, logs and XCom.
     """
+    return _cut(_explanation(response), SERVER_TEXT_MAX)
+
+
+def _explanation(response: httpx.Response) -> str:
     header = response.headers.get("x-error-message")
     if header:
         return header
     text = response.text
     try:
         body = json.loads(text) if text else None
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     if isinstance(body, dict):
         error = body.get("error")
@@ -210,11 +293,11 @@ def server_message(response: httpx.Response) -> str:
             return body["error_description"]
         errors = body.get("errors")
         if isinstance(errors, list):
-            messages = [e.get("message", "") for e in errors if isinstance(e, dict)]
+            messages = [str(e.get("message", "")) for e in errors if isinstance(e, dict)]
             if any(messages):
                 return "; ".join(m for m in messages if m)
     if text and not text.lstrip().lower().startswith(("<!doctype", "<html")):
-        return text.strip()[:500]
+        return text.strip()
     return ""
 
 
@@ -222,15 +305,10 @@ def error_from_response(response: httpx.Response) -> EndpointsApiError:
     """Build the typed error that matches an HTTP error answer."""
     status = response.status_code
     cls = _STATUS_CLASSES.get(status, ServerError if status >= 500 else EndpointsApiError)
-    request_id = (
-        response.headers.get("x-request-id")
-        or response.headers.get("x-amzn-trace-id")
-        or response.headers.get("x-amz-cf-id")
-    )
     return cls(
         status,
         server_message(response),
-        request_id=request_id,
+        request_id=_request_id(response),
         method=response.request.method,
         path=response.request.url.path,
     )

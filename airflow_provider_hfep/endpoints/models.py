@@ -71,6 +71,25 @@ def _status(value: str) -> EndpointStatus | str:
 _REDACTED = "***"
 
 
+def _of(value: Any, what: str, kind: type) -> Any:
+    if not isinstance(value, kind):
+        raise TypeError(f"{what} is a {type(value).__name__}, not a {kind.__name__}")
+    return value
+
+
+def _field(raw: dict[str, Any], key: str, kind: type, *, optional: bool = False) -> Any:
+    """Read ``raw[key]``, which must be a ``kind`` (or absent or null when ``optional``)."""
+    if optional and raw.get(key) is None:
+        return None
+    if key not in raw:
+        raise KeyError(f"no {key!r}")
+    if kind is float:
+        kind = (int, float)  # type: ignore[assignment]
+    if not isinstance(raw[key], kind) or isinstance(raw[key], bool) and kind is not bool:
+        raise TypeError(f"{key!r} is a {type(raw[key]).__name__}")
+    return raw[key]
+
+
 def items_of(raw: Any, what: str, *keys: str) -> list[Any]:
     """
     Find the list an answer carries: the answer itself, the value of one of ``keys``, or its only list.
@@ -171,27 +190,38 @@ class InferenceEndpoint:
 
     @classmethod
     def from_raw(cls, raw: dict[str, Any], namespace: str) -> InferenceEndpoint:
-        """Build from the API's JSON. ``namespace`` is the one it was read under."""
-        status = raw["status"]
-        model = raw["model"]
+        """
+        Build from the API's JSON. ``namespace`` is the one it was read under.
+
+        The fields this package acts on are checked, with their types: a missing or mistyped one is a
+        ``KeyError`` or ``TypeError`` (the client reports it as a malformed answer), never a value
+        that misleads later (a state that is not a string, a URL that is a number).
+        """
+        _of(raw, "the endpoint", dict)
+        status = _field(raw, "status", dict)
+        model = _field(raw, "model", dict)
+        image = _field(model, "image", dict, optional=True) or {}
+        tags = _field(raw, "tags", list, optional=True) or []
+        if not all(isinstance(tag, str) for tag in tags):
+            raise TypeError("tags holds a value that is not a string")
         return cls(
-            name=raw["name"],
+            name=_field(raw, "name", str),
             namespace=namespace,
-            repository=model["repository"],
-            status=_status(status["state"]),
-            url=status.get("url"),
-            framework=model["framework"],
-            revision=model.get("revision"),
-            task=model.get("task"),
-            type=raw["type"],
-            health_route=raw.get("healthRoute") or "/health",
-            message=status.get("message") or "",
-            created_at=parse_timestamp(status["createdAt"]),
-            updated_at=parse_timestamp(status["updatedAt"]),
-            tags=tuple(raw.get("tags") or ()),
-            image_kind=next(iter(model.get("image") or {}), None),
-            experimental_features=dict(raw.get("experimentalFeatures") or {}),
-            route=dict(raw["route"]) if isinstance(raw.get("route"), dict) else None,
+            repository=_field(model, "repository", str),
+            status=_status(_field(status, "state", str)),
+            url=_field(status, "url", str, optional=True),
+            framework=_field(model, "framework", str),
+            revision=_field(model, "revision", str, optional=True),
+            task=_field(model, "task", str, optional=True),
+            type=_field(raw, "type", str),
+            health_route=_field(raw, "healthRoute", str, optional=True) or "/health",
+            message=_field(status, "message", str, optional=True) or "",
+            created_at=parse_timestamp(_field(status, "createdAt", str)),
+            updated_at=parse_timestamp(_field(status, "updatedAt", str)),
+            tags=tuple(tags),
+            image_kind=next(iter(image), None),
+            experimental_features=dict(_field(raw, "experimentalFeatures", dict, optional=True) or {}),
+            route=_field(raw, "route", dict, optional=True),
             raw=raw,
         )
 
@@ -297,28 +327,39 @@ class HardwareOption:
 
     @classmethod
     def list_from_raw(cls, raw: dict[str, Any]) -> list[HardwareOption]:
-        """Flatten the vendors -> regions -> computes tree."""
-        return [
-            cls(
-                vendor=vendor["name"],
-                region=region["name"],
-                id=compute["id"],
-                accelerator=compute["accelerator"],
-                instance_type=compute["instanceType"],
-                instance_size=compute["instanceSize"],
-                architecture=compute["architecture"],
-                num_accelerators=compute["numAccelerators"],
-                memory_gb=compute["memoryGb"],
-                gpu_memory_gb=compute.get("gpuMemoryGb"),
-                price_per_hour=compute["pricePerHour"],
-                status=compute["status"],
-                quota_max=(compute.get("quota") or {}).get("maxAccelerators"),
-                quota_used=(compute.get("quota") or {}).get("usedAccelerators"),
-            )
-            for vendor in raw.get("vendors", [])
-            for region in vendor.get("regions", [])
-            for compute in region.get("computes", [])
-        ]
+        """Flatten the vendors -> regions -> computes tree (what the cost and the quota use is checked)."""
+        _of(raw, "the hardware listing", dict)
+        options = []
+        for vendor in _field(raw, "vendors", list, optional=True) or []:
+            _of(vendor, "a vendor", dict)
+            for region in _field(vendor, "regions", list, optional=True) or []:
+                _of(region, "a region", dict)
+                for compute in _field(region, "computes", list, optional=True) or []:
+                    options.append(
+                        cls._read(_field(vendor, "name", str), _field(region, "name", str), compute)
+                    )
+        return options
+
+    @classmethod
+    def _read(cls, vendor: str, region: str, compute: Any) -> HardwareOption:
+        _of(compute, "a compute", dict)
+        quota = _field(compute, "quota", dict, optional=True) or {}
+        return cls(
+            vendor=vendor,
+            region=region,
+            id=_field(compute, "id", str),
+            accelerator=_field(compute, "accelerator", str),
+            instance_type=_field(compute, "instanceType", str),
+            instance_size=_field(compute, "instanceSize", str),
+            architecture=str(compute.get("architecture", "")),
+            num_accelerators=_field(compute, "numAccelerators", int),
+            memory_gb=_field(compute, "memoryGb", float),
+            gpu_memory_gb=_field(compute, "gpuMemoryGb", float, optional=True),
+            price_per_hour=float(_field(compute, "pricePerHour", float)),
+            status=_field(compute, "status", str),
+            quota_max=_field(quota, "maxAccelerators", int, optional=True),
+            quota_used=_field(quota, "usedAccelerators", int, optional=True),
+        )
 
 
 @dataclass(frozen=True)

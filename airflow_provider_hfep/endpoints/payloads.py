@@ -21,7 +21,9 @@ from airflow_provider_hfep.endpoints.models import EndpointType, ScalingMetric
 
 log = logging.getLogger(__name__)
 
-NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
+NAME_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?")
+HUB_NAME_PATTERN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?")
+METRIC_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*(?:/[a-z0-9]+(?:-[a-z0-9]+)*)?")
 ACCELERATORS = ("cpu", "gpu", "neuron")
 IMAGE_VARIANTS = (
     "custom",
@@ -97,8 +99,8 @@ KNOWN_TASKS = frozenset(
 
 
 def validate_endpoint_name(name: Any, field: str = "endpoint_name") -> str:
-    """Check an endpoint name against the API's rule and return it."""
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    """Check an endpoint name against the API's rule (the whole string: no trailing newline) and return it."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise InvalidEndpointArgumentError(
             field,
             f"{name!r} is not a valid endpoint name",
@@ -108,15 +110,47 @@ def validate_endpoint_name(name: Any, field: str = "endpoint_name") -> str:
     return name
 
 
+def _hub_name(value: Any) -> bool:
+    """Tell a Hub user, organisation or repository name: the whole string, never '.' or '..' (a path step)."""
+    return isinstance(value, str) and bool(HUB_NAME_PATTERN.fullmatch(value)) and ".." not in value
+
+
 def validate_namespace(namespace: Any, field: str = "namespace") -> str:
-    """Check a namespace (user or organisation name) is one path segment: no space, '/', '?', '#' or '%'."""
-    if not isinstance(namespace, str) or not re.fullmatch(r"[^\s/?#%]+", namespace):
+    """
+    Check a namespace (user or organisation name) as the Hub names them, and return it.
+
+    Letters, digits, '-', '_' and '.', starting and ending with a letter or digit, at most 96: one
+    path segment that no URL can read as a step up ('..') or as anything but a name.
+    """
+    if not _hub_name(namespace):
         raise InvalidEndpointArgumentError(
             field,
             f"{namespace!r} is not a valid namespace",
-            "use your user name or an organisation name (no '/'), or leave it empty to use the token's user",
+            "use your user name or an organisation name (letters, digits, '-', '_', '.'), or leave it "
+            "empty to use the token's user",
         )
     return namespace
+
+
+def validate_repo_id(repo_id: Any, field: str = "repo_id") -> str:
+    """Check a model repository id, ``owner/name`` with both parts named as the Hub names them."""
+    parts = repo_id.split("/") if isinstance(repo_id, str) else []
+    if len(parts) != 2 or not all(_hub_name(part) for part in parts):
+        raise InvalidEndpointArgumentError(
+            field, f"{repo_id!r} is not a model repository id", "use owner/name, e.g. 'openai-community/gpt2'"
+        )
+    return repo_id
+
+
+def validate_metric(metric: Any, field: str = "metric") -> str:
+    """Check a metric name: lowercase words joined by '-', at most one '/' (``vllm/requests``)."""
+    if not isinstance(metric, str) or not METRIC_PATTERN.fullmatch(metric):
+        raise InvalidEndpointArgumentError(
+            field,
+            f"{metric!r} is not a metric name",
+            "use one of the service's metrics, e.g. 'replica-status', 'pending-request', 'vllm/requests'",
+        )
+    return metric
 
 
 def warn_if_unknown(field: str, value: Any, known: Iterable[str]) -> None:

@@ -15,8 +15,9 @@ import dataclasses
 import logging
 import random
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -26,13 +27,16 @@ from airflow_provider_hfep.endpoints.arguments import check_count
 from airflow_provider_hfep.endpoints.diagnostics import Diagnosis, explain, redact
 from airflow_provider_hfep.endpoints.errors import (
     CapacityError,
+    ConflictError,
     EndpointsApiError,
     EndpointsError,
     EndpointsTimeoutError,
     EndpointsTransportError,
     InvalidEndpointArgumentError,
+    MalformedAnswerError,
     NotFoundError,
     RateLimitedError,
+    RedirectRefusedError,
     ServerError,
     ValidationFailedError,
     error_from_response,
@@ -52,13 +56,16 @@ from airflow_provider_hfep.endpoints.payloads import (
     EndpointSpec,
     EndpointUpdate,
     validate_endpoint_name,
+    validate_metric,
     validate_namespace,
+    validate_repo_id,
 )
 from airflow_provider_hfep.endpoints.retry import (
     MANAGEMENT_RETRYABLE_STATUSES,
     RetryPolicy,
     parse_retry_after,
 )
+from airflow_provider_hfep.endpoints.transport import check_token_destination
 from airflow_provider_hfep.endpoints.waiting import (
     DELETED,
     WAIT_TARGETS,
@@ -77,6 +84,39 @@ T = TypeVar("T")
 #: filtered v2 logs: how many more lines than ``tail`` to read (the filter runs here), and the most
 V2_FILTER_READ_FACTOR = 10
 V2_FILTER_READ_MAX = 10_000
+#: pages one listing reads at most: 20,000 endpoints at the API's default page size, far past any
+#: namespace, while a service handing out fresh cursors forever is stopped
+DEFAULT_MAX_PAGES = 1000
+#: seconds between this machine's clock and the API's ``Date`` taken as no skew (the header counts
+#: whole seconds; a request takes some too)
+CLOCK_SKEW_TOLERANCE = 2.0
+#: redirects followed in a row (same-origin GETs only)
+MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+def decode(response: httpx.Response, read: Callable[[Any], T] = lambda body: body) -> T:
+    """
+    Read a JSON answer with ``read``; anything else is a :class:`MalformedAnswerError`, never a crash.
+
+    A proxy's HTML page, invalid JSON, a list where an object belongs, a missing or mistyped field:
+    each names the route, the status and the start of the body.
+    """
+    kind = response.headers.get("content-type", "")
+    if kind and "json" not in kind.lower():
+        raise MalformedAnswerError.of(response, f"content type {kind!r}, not JSON")
+    try:
+        return read(response.json())
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
+        problem = (
+            "invalid JSON" if isinstance(exc, ValueError) and not str(exc) else f"{type(exc).__name__}: {exc}"
+        )
+        raise MalformedAnswerError.of(response, problem[:200]) from None
+
+
+def _origin(url: httpx.URL | str) -> tuple[str, str, int | None]:
+    parts = httpx.URL(str(url))
+    return parts.scheme, parts.host, parts.port
 
 
 @dataclass(frozen=True)
@@ -110,17 +150,51 @@ class EndpointsApi:
     :param namespace: default namespace; when ``None`` it is resolved once from whoami.
     :param retry: the retry policy for requests that are safe to repeat.
     :param catalog_url: base of the model catalog API.
+    :param allow_insecure_http: plain http to another machine is allowed (the endpoint URLs included).
     """
 
     def __init__(
-        self, api_url: str, hub_url: str, namespace: str | None, retry: RetryPolicy, catalog_url: str = ""
+        self,
+        api_url: str,
+        hub_url: str,
+        namespace: str | None,
+        retry: RetryPolicy,
+        catalog_url: str = "",
+        *,
+        allow_insecure_http: bool = False,
     ) -> None:
         api_url = api_url.rstrip("/")
         self.api_base = api_url[: -len("/v2")] if api_url.endswith("/v2") else api_url
         self.hub_url = hub_url.rstrip("/")
         self.catalog_url = catalog_url.rstrip("/")
         self.retry = retry
+        self.allow_insecure_http = allow_insecure_http
         self.namespace = validate_namespace(namespace) if namespace else None
+        #: the API's clock minus this machine's, from the ``Date`` of its answers (0 until one came)
+        self.clock_offset = 0.0
+
+    def now(self) -> float:
+        """
+        Return the time on the API's clock (epoch seconds), as far as its answers' ``Date`` headers tell.
+
+        Deadlines that travel between machines (a worker defers, a triggerer waits) are written and
+        read on this one clock, so a skew between the two machines' clocks does not move them.
+        """
+        return time.time() + self.clock_offset
+
+    def _observe_clock(self, response: httpx.Response) -> None:
+        date = response.headers.get("date")
+        if not date:
+            return
+        try:
+            server = parsedate_to_datetime(date).timestamp()
+        except (TypeError, ValueError, OverflowError):
+            return
+        # The header counts whole seconds: the API's time is, on average, half a second later. A
+        # difference within the header's resolution is no skew: this machine's clock is kept then, so
+        # short deadlines do not jump by a second.
+        offset = server + 0.5 - time.time()
+        self.clock_offset = offset if abs(offset) > CLOCK_SKEW_TOLERANCE else 0.0
 
     def _url(self, *segments: str, version: str = "v2") -> str:
         return f"{self.api_base}/{version}/" + "/".join(quote(s, safe="") for s in segments)
@@ -135,7 +209,7 @@ class EndpointsApi:
         retry_transport: bool = True,
     ) -> Plan[httpx.Response]:
         """Send ``send``, repeating it on transient failures; return the last response, whatever its status."""
-        retries = 0
+        retries = redirects = 0
         while True:
             try:
                 response: httpx.Response = yield send
@@ -153,6 +227,11 @@ class EndpointsApi:
                     ) from None
                 delay = self.retry.delay(retries + 1)
             else:
+                self._observe_clock(response)
+                if response.status_code in _REDIRECTS:
+                    send = self._redirected(send, response, redirects)
+                    redirects += 1
+                    continue
                 if response.status_code not in retry_statuses or retries >= self.retry.max_retries:
                     response.extensions["hfep_retries"] = retries
                     return response
@@ -170,6 +249,32 @@ class EndpointsApi:
             )
             yield Sleep(delay)
 
+    @staticmethod
+    def _redirected(send: Send, response: httpx.Response, redirects: int) -> Send:
+        """
+        Follow a redirect only where nothing can leak: a GET (no body) to the same origin.
+
+        Anything else (an update's body holds the endpoint's secrets, another host would get the
+        token) is refused with the location named.
+        """
+        location = response.headers.get("location", "")
+        target = response.request.url.join(location) if location else None
+        if (
+            target is None
+            or send.method != "GET"
+            or _origin(target) != _origin(response.request.url)
+            or redirects >= MAX_REDIRECTS
+        ):
+            why = "too many redirects" if redirects >= MAX_REDIRECTS else "not followed"
+            raise RedirectRefusedError(
+                response.status_code,
+                f"the API redirected to {location or '(no location)'} ({why}: only a GET to the same "
+                "origin is followed, so neither a request body nor the token goes elsewhere)",
+                method=send.method,
+                path=response.request.url.path,
+            )
+        return dataclasses.replace(send, url=str(target), params=None)
+
     def request(self, send: Send, **retry: Any) -> Plan[httpx.Response]:
         """:meth:`exchange`, then raise the typed error of an error status."""
         response = yield from self.exchange(send, **retry)
@@ -183,8 +288,23 @@ class EndpointsApi:
     # -- namespace -----------------------------------------------------------------------------
 
     def whoami(self) -> Plan[dict[str, Any]]:
+        """Read the token's user (or organisation) and organisations, their names checked as namespaces."""
         response = yield from self.request(Send("GET", f"{self.hub_url}/api/whoami-v2"))
-        return response.json()
+
+        def read(me: Any) -> dict[str, Any]:
+            if not isinstance(me, dict) or not isinstance(me.get("name"), str):
+                raise TypeError("no name")
+            if not isinstance(me.get("orgs", []), list):
+                raise TypeError("orgs is not a list")
+            return me
+
+        me = decode(response, read)
+        validate_namespace(me["name"], "whoami name")
+        for org in me.get("orgs", []):
+            if not isinstance(org, dict):
+                raise MalformedAnswerError.of(response, "an organisation is not an object")
+            validate_namespace(org.get("name"), "whoami organisation name")
+        return me
 
     def resolve_namespace(self, namespace: str | None = None) -> Plan[str]:
         """Choose the namespace: the argument, else the default, else the token's user (asked once)."""
@@ -203,15 +323,15 @@ class EndpointsApi:
 
     # -- management calls ----------------------------------------------------------------------
 
-    def get_raw(self, namespace: str, name: str) -> Plan[dict[str, Any]]:
-        response = yield from self.request(Send("GET", self._url("endpoint", namespace, name)))
-        return response.json()
+    def _endpoint(self, send: Send, namespace: str, **retry: Any) -> Plan[InferenceEndpoint]:
+        """Send a request whose answer is an endpoint, and read it (checked: see :func:`decode`)."""
+        response = yield from self.request(send, **retry)
+        return decode(response, lambda raw: InferenceEndpoint.from_raw(raw, namespace))
 
     def get(self, name: str, namespace: str | None) -> Plan[InferenceEndpoint]:
         validate_endpoint_name(name)
         ns = yield from self.resolve_namespace(namespace)
-        raw = yield from self.get_raw(ns, name)
-        return InferenceEndpoint.from_raw(raw, ns)
+        return (yield from self._endpoint(Send("GET", self._url("endpoint", ns, name)), ns))
 
     def list_in(
         self,
@@ -219,8 +339,9 @@ class EndpointsApi:
         tags: Sequence[str] | None = None,
         search: str | None = None,
         limit: int | None = None,
+        max_pages: int = DEFAULT_MAX_PAGES,
     ) -> Plan[list[InferenceEndpoint]]:
-        """Every endpoint of one namespace: each page, following ``nextCursor`` to the end."""
+        """Every endpoint of one namespace: each page, following ``nextCursor`` to the end (``max_pages`` at most)."""
         params: dict[str, str | int] = {}
         if tags:
             params["tags"] = ",".join(tags)
@@ -230,19 +351,32 @@ class EndpointsApi:
             params["limit"] = limit
         endpoints: list[InferenceEndpoint] = []
         seen: set[str] = set()
-        while True:
+
+        def read(page: Any) -> tuple[list[InferenceEndpoint], str | None]:
+            cursor = page.get("nextCursor")
+            if cursor is not None and not isinstance(cursor, str):
+                raise TypeError(f"nextCursor is {type(cursor).__name__}")
+            if not isinstance(page["items"], list):
+                raise TypeError("items is not a list")
+            return [InferenceEndpoint.from_raw(item, namespace) for item in page["items"]], cursor
+
+        for _ in range(max_pages):
             response = yield from self.request(
                 Send("GET", self._url("endpoint", namespace), params=dict(params))
             )
-            page = response.json()
-            endpoints += [InferenceEndpoint.from_raw(item, namespace) for item in page["items"]]
-            cursor = page.get("nextCursor")
+            items, cursor = decode(response, read)
+            endpoints += items
             if not cursor:  # an empty page may still have a next one (the service filters pages)
                 return endpoints
             if cursor in seen:  # a service that hands the same cursor back would loop forever
                 raise EndpointsError(f"Listing {namespace}: the API returned the cursor {cursor!r} twice")
             seen.add(cursor)
             params["cursor"] = cursor
+        raise EndpointsError(
+            f"Listing {namespace}: still more pages after max_pages={max_pages} ({len(endpoints)} "
+            "endpoints read); the API keeps handing out new cursors. Fix: raise max_pages if the "
+            "namespace really holds that many, or filter the listing (tags, search)"
+        )
 
     def list_endpoints(
         self,
@@ -250,15 +384,17 @@ class EndpointsApi:
         tags: Sequence[str] | None = None,
         search: str | None = None,
         limit: int | None = None,
+        max_pages: int = DEFAULT_MAX_PAGES,
     ) -> Plan[EndpointListing]:
         """One namespace, or ``*``: the user's and each organisation's, failures reported per namespace."""
         if limit is not None:
             check_count("limit", limit, 1)
+        check_count("max_pages", max_pages, 1)
         if isinstance(tags, str):
             raise InvalidEndpointArgumentError("tags", f"{tags!r} is a string", "pass a list of tags")
         if namespace != "*":
             ns = yield from self.resolve_namespace(namespace)
-            items = yield from self.list_in(ns, tags, search, limit)
+            items = yield from self.list_in(ns, tags, search, limit, max_pages)
             return EndpointListing(items)
         me = yield from self.whoami()
         namespaces = ([me["name"]] if me.get("type") == "user" else []) + [
@@ -268,14 +404,25 @@ class EndpointsApi:
         failures: dict[str, Exception] = {}
         for ns in namespaces:
             try:
-                endpoints += yield from self.list_in(ns, tags, search, limit)
+                endpoints += yield from self.list_in(ns, tags, search, limit, max_pages)
             except EndpointsApiError as exc:
                 log.warning("Could not list endpoints of namespace %s: %s", ns, exc)
                 failures[ns] = exc
         return EndpointListing(endpoints, failures)
 
-    def create(self, spec: EndpointSpec, namespace: str | None) -> Plan[InferenceEndpoint]:
-        """POST the spec. Never blindly re-sent: after an ambiguous failure it first looks for the endpoint."""
+    def create(
+        self, spec: EndpointSpec, namespace: str | None, adopt_tag: str | None = None
+    ) -> Plan[InferenceEndpoint]:
+        """
+        POST the spec. Never blindly re-sent: after an ambiguous failure it first looks for the endpoint.
+
+        An endpoint found then is taken as this call's own only if it carries ``adopt_tag`` (a marker
+        unique to the caller, among ``spec.tags``); one with the same name and model may be anyone's.
+        """
+        if adopt_tag is not None and adopt_tag not in (spec.tags or []):
+            raise InvalidEndpointArgumentError(
+                "adopt_tag", f"{adopt_tag!r} is not among the spec's tags", "add it to the spec's tags"
+            )
         ns = yield from self.resolve_namespace(namespace)
         send = Send("POST", self._url("endpoint", ns), json=spec.to_body())
         attempts = 0
@@ -283,10 +430,11 @@ class EndpointsApi:
             attempts += 1
             try:
                 # 429 means "not processed": the one failure that is safe to repeat as is.
-                response = yield from self.request(
-                    send, retry_statuses=frozenset({429}), retry_transport=False
+                return (
+                    yield from self._endpoint(
+                        send, ns, retry_statuses=frozenset({429}), retry_transport=False
+                    )
                 )
-                return InferenceEndpoint.from_raw(response.json(), ns)
             except (EndpointsTransportError, ServerError) as exc:
                 if attempts > self.retry.max_retries:
                     raise
@@ -298,28 +446,34 @@ class EndpointsApi:
                 )
                 yield Sleep(self.retry.delay(attempts))
                 try:
-                    raw = yield from self.get_raw(ns, spec.name)
+                    found = yield from self.get(spec.name, ns)
                 except NotFoundError:
                     continue  # it certainly was not created: sending again cannot duplicate it
-                found = InferenceEndpoint.from_raw(raw, ns)
-                if found.repository != spec.repository:
-                    raise
-                return found
+                if adopt_tag is not None and adopt_tag in found.tags:
+                    return found
+                raise ConflictError(
+                    409,
+                    f"the answer to creating {ns}/{spec.name} was lost ({exc}) and an endpoint of that "
+                    "name exists now, without this call's marker tag: it may be someone else's. Fix: "
+                    "look at it; pass adopt_tag (a tag unique to this call) to take over your own",
+                    method="POST",
+                    path=urlsplit(send.url).path,
+                ) from None
 
     def update(self, name: str, changes: EndpointUpdate, namespace: str | None) -> Plan[InferenceEndpoint]:
         validate_endpoint_name(name)
         ns = yield from self.resolve_namespace(namespace)
         # A PUT is a deep merge: applying the same one twice gives the same endpoint, so it may be retried.
-        response = yield from self.request(
-            Send("PUT", self._url("endpoint", ns, name), json=changes.to_body())
+        return (
+            yield from self._endpoint(
+                Send("PUT", self._url("endpoint", ns, name), json=changes.to_body()), ns
+            )
         )
-        return InferenceEndpoint.from_raw(response.json(), ns)
 
     def _action(self, name: str, action: str, namespace: str | None) -> Plan[InferenceEndpoint]:
         validate_endpoint_name(name)
         ns = yield from self.resolve_namespace(namespace)
-        response = yield from self.request(Send("POST", self._url("endpoint", ns, name, action)))
-        return InferenceEndpoint.from_raw(response.json(), ns)
+        return (yield from self._endpoint(Send("POST", self._url("endpoint", ns, name, action)), ns))
 
     def pause(self, name: str, namespace: str | None) -> Plan[InferenceEndpoint]:
         return (yield from self._action(name, "pause", namespace))
@@ -349,12 +503,12 @@ class EndpointsApi:
     def list_hardware(self, namespace: str | None) -> Plan[list[HardwareOption]]:
         ns = yield from self.resolve_namespace(namespace)
         response = yield from self.request(Send("GET", self._url("provider", ns)))
-        return HardwareOption.list_from_raw(response.json())
+        return decode(response, HardwareOption.list_from_raw)
 
     def quotas(self, namespace: str | None) -> Plan[list[ComputeQuota]]:
         ns = yield from self.resolve_namespace(namespace)
         response = yield from self.request(Send("GET", self._url("provider", "quotas", ns)))
-        return ComputeQuota.list_from_raw(response.json())
+        return decode(response, ComputeQuota.list_from_raw)
 
     def check_capacity(
         self,
@@ -489,13 +643,14 @@ class EndpointsApi:
         validate_endpoint_name(name)
         ns = yield from self.resolve_namespace(namespace)
         response = yield from self.request(Send("GET", self._url("endpoint", ns, name, "replica")))
-        return Replica.list_from_raw(response.json())
+        return decode(response, Replica.list_from_raw)
 
     def metrics(
         self, name: str, namespace: str | None, metric: str, start: float, end: float, step_seconds: int
     ) -> Plan[dict[str, Any]]:
         """One metric's series over ``[start, end]`` (epoch seconds), as the service answers it."""
         validate_endpoint_name(name)
+        validate_metric(metric)
         if end <= start:
             raise InvalidEndpointArgumentError(
                 "start", f"{start} is not before end={end}", "give a window whose start is before its end"
@@ -511,7 +666,7 @@ class EndpointsApi:
         }
         segments = ["endpoint", ns, name, "metrics", *metric.split("/")]
         response = yield from self.request(Send("POST", self._url(*segments), json=body))
-        return response.json()
+        return decode(response, _object)
 
     def list_catalog(
         self,
@@ -533,7 +688,7 @@ class EndpointsApi:
             if v is not None
         }
         response = yield from self.request(Send("GET", f"{self.catalog_url}/list", params=params))
-        return [CatalogModel.from_raw(item) for item in response.json().get("items", [])]
+        return decode(response, lambda page: [CatalogModel.from_raw(item) for item in page.get("items", [])])
 
     def deploy_from_catalog(
         self,
@@ -552,6 +707,8 @@ class EndpointsApi:
             )
         if name is not None:
             validate_endpoint_name(name)
+        if repo_id is not None:
+            validate_repo_id(repo_id)
         ns = yield from self.resolve_namespace(namespace)
         path = f"model/{quote(repo_id, safe='/')}" if repo_id else f"recipe/{quote(str(recipe_id), safe='')}"
         body: dict[str, Any] = {"namespace": ns}
@@ -561,7 +718,7 @@ class EndpointsApi:
             body["accelerator"] = accelerator
         send = Send("POST", f"{self.catalog_url}/{path}/deploy", json=body)
         response = yield from self.request(send, retry_statuses=frozenset({429}), retry_transport=False)
-        return InferenceEndpoint.from_raw(response.json()["endpoint"], ns)
+        return decode(response, lambda answer: InferenceEndpoint.from_raw(answer["endpoint"], ns))
 
     def diagnose(
         self, name: str, namespace: str | None, secrets: Sequence[str], health_failing: bool = False
@@ -588,10 +745,16 @@ class EndpointsApi:
     # -- the data plane and waiting ------------------------------------------------------------
 
     def health_status(self, endpoint: InferenceEndpoint, timeout: float | None = None) -> Plan[int | None]:
-        """Ask the endpoint's health route; ``None`` if it has no URL or no answer came."""
+        """
+        Ask the endpoint's health route; ``None`` if it has no URL or no answer came.
+
+        The token goes along (an endpoint's routes are authenticated), so only where it may travel:
+        an endpoint URL in plain http to another machine is refused (:class:`InsecureDestinationError`).
+        """
         url = endpoint.health_url
         if url is None:
             return None
+        check_token_destination(url, self.allow_insecure_http)
         try:
             response = yield from self.exchange(
                 Send("GET", url, timeout=timeout), retry_statuses=frozenset(), retry_transport=False
@@ -618,12 +781,13 @@ class EndpointsApi:
         The one polling loop behind ``wait()``, the trigger and the waiting operators.
 
         :param target: an endpoint state, or ``"deleted"`` (until the endpoint is gone).
-        :param end_time: absolute deadline (epoch seconds), so a restarted trigger keeps it.
-        :param settle_until: after an update, until this epoch a ``running`` seen before any other
-            state is the stale pre-update state, not the result (the service flips to ``updating``
-            a moment after answering the PUT).
-        :param max_consecutive_errors: transient failures (after each request's own retries) tolerated
-            in a row before giving up with ``error``.
+        :param end_time: absolute deadline on the API's clock (:meth:`now`), so a restarted trigger
+            keeps it and a skew between the worker's and the triggerer's clocks does not move it.
+        :param settle_until: after an update, until this time (API clock) a ``running`` seen before any
+            other state is the stale pre-update state, not the result (the service flips to
+            ``updating`` a moment after answering the PUT).
+        :param max_consecutive_errors: transient failures (after each request's own retries, a
+            malformed answer included) tolerated in a row before giving up with ``error``.
         """
         validate_endpoint_name(name)
         if target not in WAIT_TARGETS:
@@ -634,7 +798,7 @@ class EndpointsApi:
             raise InvalidEndpointArgumentError(
                 "poll_interval", f"{poll_interval} is not positive", "use seconds > 0"
             )
-        started = time.time()
+        started = time.monotonic()
         ns = namespace
         endpoint: InferenceEndpoint | None = None
         errors = 0
@@ -650,13 +814,17 @@ class EndpointsApi:
             try:
                 ns = yield from self.resolve_namespace(namespace)
                 endpoint = yield from self.get(name, ns)
+                health = None
+                if target != DELETED and needs_health_check(endpoint, EndpointStatus(target), check_health):
+                    health = yield from self.health_status(endpoint)
+                    health = 0 if health is None else health
             except NotFoundError as exc:
                 if target == DELETED:
                     return WatchResult(
                         Outcome.SUCCESS, name, ns, DELETED, f"Endpoint {name} is deleted", None
                     )
                 return result(Outcome.NOT_FOUND, f"Endpoint {name} not found in namespace {ns}: {exc}", exc)
-            except (EndpointsTransportError, ServerError, RateLimitedError) as exc:
+            except (EndpointsTransportError, ServerError, RateLimitedError, MalformedAnswerError) as exc:
                 errors += 1
                 if errors > max_consecutive_errors:
                     return result(
@@ -674,17 +842,13 @@ class EndpointsApi:
                     progress = Progress(Outcome.WAITING, f"Endpoint {name} still exists ({endpoint.status})")
                 else:
                     status_target = EndpointStatus(target)
-                    health = None
-                    if needs_health_check(endpoint, status_target, check_health):
-                        health = yield from self.health_status(endpoint)
-                        health = 0 if health is None else health
                     progress = assess(endpoint, status_target, health)
                     left_target = left_target or endpoint.status != status_target
                     if (
                         progress.outcome is Outcome.SUCCESS
                         and settle_until
                         and not left_target
-                        and time.time() < settle_until
+                        and self.now() < settle_until
                     ):
                         progress = Progress(
                             Outcome.WAITING, f"Endpoint {name} still shows its state from before the update"
@@ -694,10 +858,11 @@ class EndpointsApi:
             if progress.message != last_message:  # one log line per change, not per poll
                 log.info("%s", progress.message)
                 last_message = progress.message
-            remaining = end_time - time.time()
+            remaining = end_time - self.now()
             if remaining <= 0:
                 return result(
-                    Outcome.TIMEOUT, f"{progress.message}; still not done after {time.time() - started:.0f} s"
+                    Outcome.TIMEOUT,
+                    f"{progress.message}; still not done after {time.monotonic() - started:.0f} s",
                 )
             # +-10 % jitter: many waits started together (mapped sensors, a triggerer restart) drift
             # apart instead of hitting the API, and the connection pool, in lockstep.
@@ -717,7 +882,13 @@ class EndpointsApi:
             raise InvalidEndpointArgumentError(
                 "timeout", f"{timeout} is negative", "use seconds >= 0, or None to wait forever"
             )
-        end_time = float("inf") if timeout is None else time.time() + timeout
+        end_time = float("inf") if timeout is None else self.now() + timeout
         outcome = yield from self.watch(name, namespace, target, end_time, poll_interval, check_health)
         raise_for_result(outcome)
         return outcome.endpoint
+
+
+def _object(answer: Any) -> dict[str, Any]:
+    if not isinstance(answer, dict):
+        raise TypeError(f"a {type(answer).__name__}, not an object")
+    return answer

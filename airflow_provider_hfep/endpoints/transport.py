@@ -2,9 +2,10 @@
 HTTP plumbing shared by the management client and the inference runner (pure: no Airflow import).
 
 What lives here is what both sides need to talk to Hugging Face safely: where the token may be sent
-(:func:`check_base_url`, :func:`is_loopback`), how it is sent (:class:`BearerAuth`), how TLS is
-verified (:func:`tls_verification`), and the async connection pool that a triggerer's many waits
-share (:func:`shared_async_transport`).
+(:func:`token_may_travel`, :func:`check_base_url`, :func:`is_loopback`), how it is sent
+(:class:`BearerAuth`, which refuses any other destination), how much of an answer is read and for how
+long (:func:`bounded`), how TLS is verified (:func:`tls_verification`), and the async connection pool
+that a triggerer's many waits share (:func:`shared_async_transport`).
 """
 
 from __future__ import annotations
@@ -13,21 +14,29 @@ import asyncio
 import ipaddress
 import os
 import ssl
+import time
 import weakref
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from airflow_provider_hfep import __version__
-from airflow_provider_hfep.endpoints.errors import InvalidEndpointArgumentError
+from airflow_provider_hfep.endpoints.errors import (
+    AnswerTooLargeError,
+    InsecureDestinationError,
+    InvalidEndpointArgumentError,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Generator
+    from collections.abc import AsyncIterator, Generator, Iterator
 
 USER_AGENT = f"airflow-provider-hfep/{__version__}; httpx/{httpx.__version__}"
 #: connections of the pool shared by the async clients of one event loop (a triggerer)
 SHARED_POOL_CONNECTIONS = 10
+#: bytes of one answer read at most, by default: far above any real one (a page of endpoints is tens
+#: of KB, 10,000 log lines a few MB, 32 embeddings about 1 MB), far below what would hurt a worker
+DEFAULT_MAX_ANSWER_BYTES = 64 * 1024 * 1024
 
 
 def is_loopback(url: str) -> bool:
@@ -41,6 +50,30 @@ def is_loopback(url: str) -> bool:
         return False
 
 
+def token_may_travel(url: str | httpx.URL, allow_insecure_http: bool) -> bool:
+    """
+    Whether the token may be sent to ``url``: https anywhere, plain http only to this machine.
+
+    Judged on the parsed URL (``HTTP://`` is http too), for every destination alike: the API, the
+    Hub, the catalog, an endpoint's health route and its data plane.
+    """
+    scheme = urlsplit(str(url)).scheme.lower()
+    if scheme == "https":
+        return True
+    return scheme == "http" and (allow_insecure_http or is_loopback(str(url)))
+
+
+def check_token_destination(url: str | httpx.URL, allow_insecure_http: bool) -> None:
+    """Refuse (:class:`InsecureDestinationError`) a destination the token may not travel to."""
+    if not token_may_travel(url, allow_insecure_http):
+        parts = urlsplit(str(url))
+        raise InsecureDestinationError(
+            f"Refused to send the token to {parts.scheme}://{parts.netloc}{parts.path}: plain http to "
+            "another machine, where anyone on the path reads it. Fix: use https, or set "
+            "allow_insecure_http=True (connection extra) if the network is yours"
+        )
+
+
 def check_base_url(field_name: str, url: str, allow_insecure_http: bool) -> str:
     """
     Normalise a base URL and refuse plain http to another machine unless explicitly allowed.
@@ -52,12 +85,12 @@ def check_base_url(field_name: str, url: str, allow_insecure_http: bool) -> str:
     url = url.strip().rstrip("/")
     if "://" not in url:
         url = f"https://{url}"
-    scheme = urlsplit(url).scheme
+    scheme = urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
         raise InvalidEndpointArgumentError(
             field_name, f"scheme {scheme!r} is not http(s)", "use an https:// URL"
         )
-    if scheme == "http" and not allow_insecure_http and not is_loopback(url):
+    if not token_may_travel(url, allow_insecure_http):
         raise InvalidEndpointArgumentError(
             field_name,
             f"{url} is plain http to another machine, which would expose the token",
@@ -67,17 +100,74 @@ def check_base_url(field_name: str, url: str, allow_insecure_http: bool) -> str:
 
 
 class BearerAuth(httpx.Auth):
-    """Adds the token to each request; keeps it out of ``repr`` and of the client's default headers."""
+    """
+    Adds the token to each request; keeps it out of ``repr`` and of the client's default headers.
 
-    def __init__(self, token: str) -> None:
+    The last line of defence: whatever URL a request was built for (an answer's ``status.url``, a
+    redirect), the token is added only where :func:`token_may_travel` allows, else the request is
+    refused before anything is sent.
+
+    :param token: the Hugging Face token.
+    :param allow_insecure_http: allow plain http to another machine too.
+    """
+
+    def __init__(self, token: str, allow_insecure_http: bool = False) -> None:
         self._token = token
+        self.allow_insecure_http = allow_insecure_http
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        check_token_destination(request.url, self.allow_insecure_http)
         request.headers["authorization"] = f"Bearer {self._token}"
         yield request
 
     def __repr__(self) -> str:
         return "BearerAuth(token=***)"
+
+
+class _BoundedStream(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """An answer's body that refuses to grow past a size or to go on arriving past a deadline."""
+
+    def __init__(self, inner: Any, url: str, limit: int, deadline: float) -> None:
+        self._inner, self._url, self._limit, self._deadline = inner, url, limit, deadline
+        self._read = 0
+
+    def _count(self, chunk: bytes) -> bytes:
+        self._read += len(chunk)
+        if self._read > self._limit:
+            raise AnswerTooLargeError(self._url, self._limit)
+        if time.monotonic() > self._deadline:
+            # a timeout like any other: repeated where a timeout is, then reported as one
+            raise httpx.ReadTimeout("the answer was still arriving at the request's deadline")
+        return chunk
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            yield self._count(chunk)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._inner:
+            yield self._count(chunk)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def bounded(
+    response: httpx.Response, limit: int, deadline: float, request: httpx.Request | None = None
+) -> httpx.Response:
+    """
+    Make reading ``response``'s body stop past ``limit`` bytes or past ``deadline`` (``time.monotonic()``).
+
+    httpx's timeouts are per read: a body trickling a byte at a time would never time out, and a
+    body with no end would fill the memory. Apply before reading a response sent with ``stream=True``
+    (or, in a transport, before the client has set its ``request``: pass it).
+    """
+    url = str((request or response.request).url)
+    response.stream = _BoundedStream(response.stream, url, limit, deadline)
+    return response
 
 
 def tls_verification(verify: bool | str) -> bool | ssl.SSLContext:

@@ -103,6 +103,14 @@ def assess(endpoint: InferenceEndpoint, target: EndpointStatus, health_status: i
                 Outcome.SCALED_TO_ZERO,
                 f"Endpoint {name} is scaled to zero: it starts on the first request; resume it first",
             )
+    if not isinstance(state, EndpointStatus):
+        # A state the service added after this provider: named in the log and, at the deadline, in
+        # the timeout's message, never a silent wait.
+        return Progress(
+            Outcome.WAITING,
+            f"Endpoint {name} is in state {state!r}, which this provider does not know; waiting for "
+            f"{target} until the deadline",
+        )
     return Progress(Outcome.WAITING, f"Endpoint {name} is {state}, waiting for {target}")
 
 

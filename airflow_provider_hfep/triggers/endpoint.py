@@ -28,7 +28,9 @@ class HuggingFaceEndpointStatusTrigger(BaseTrigger):
     Deliberately thin: the polling loop and the "is it there yet" check are the pure client's
     ``watch()``, the same code the non-deferrable waits run. Only ids and numbers cross the
     serialization boundary, never the token: the connection is resolved again, asynchronously, in
-    ``run()``. ``end_time`` is an absolute epoch, so a triggerer restart keeps the deadline.
+    ``run()``. ``end_time`` is an absolute epoch on the API's clock, so a triggerer restart keeps the
+    deadline and a skewed triggerer clock does not move it. Whatever the API answers (malformed,
+    unknown states), ``run()`` yields exactly one event and never raises.
 
     The event is ``{"status", "endpoint_name", "namespace", "state", "message", "url"}`` with status
     ``success``, ``failed``, ``update_failed``, ``paused``, ``scaled_to_zero``, ``not_found``,
@@ -43,13 +45,15 @@ class HuggingFaceEndpointStatusTrigger(BaseTrigger):
     :param endpoint_name: the endpoint to watch. (templated with ``start_from_trigger``, 3.3+)
     :param namespace: its namespace (``None``: the connection's, or the token's user). (templated with
         ``start_from_trigger``, 3.3+)
-    :param end_time: absolute deadline, epoch seconds; ``None`` waits until Airflow's own deferral
-        timeout ends the task (how a sensor started in the triggerer is bounded).
+    :param end_time: absolute deadline, epoch seconds on the API's clock (``client.api_time``, read
+        from its answers' ``Date``: a skew between the worker's and the triggerer's clocks does not
+        move it); ``None`` waits until Airflow's own deferral timeout ends the task (how a sensor
+        started in the triggerer is bounded).
     :param target_status: the state to reach, or ``"deleted"``.
     :param poll_interval: seconds between two reads.
     :param check_health: for ``running``, also require a 200 from the health route.
-    :param settle_until: epoch until which a ``running`` seen before any other state is the stale
-        state from before an update (see ``EndpointsApi.watch``).
+    :param settle_until: epoch (API clock) until which a ``running`` seen before any other state is
+        the stale state from before an update (see ``EndpointsApi.watch``).
     :param max_consecutive_errors: transient read failures tolerated in a row.
     :param on_kill_action: ``pause``, ``scale_to_zero`` or ``none`` (default): what a user's kill of
         the waiting task does to the endpoint.
@@ -103,14 +107,14 @@ class HuggingFaceEndpointStatusTrigger(BaseTrigger):
     def _hook(self) -> HuggingFaceEndpointHook:
         return HuggingFaceEndpointHook(self.hf_conn_id, namespace=self.namespace)
 
+    def _error(self, message: str) -> WatchResult:
+        return WatchResult(Outcome.ERROR, self.endpoint_name, self.namespace, None, message, None)
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
             client = await self._hook().get_async_client()
         except Exception as exc:  # a broken connection must end the wait with a clear event, not a crash
-            message = f"Connection {self.hf_conn_id!r}: {exc}"
-            yield TriggerEvent(
-                WatchResult(Outcome.ERROR, self.endpoint_name, self.namespace, None, message, None).to_event()
-            )
+            yield TriggerEvent(self._error(f"Connection {self.hf_conn_id!r}: {exc}").to_event())
             return
         try:
             result = await client.watch(
@@ -123,6 +127,9 @@ class HuggingFaceEndpointStatusTrigger(BaseTrigger):
                 settle_until=self.settle_until,
                 max_consecutive_errors=self.max_consecutive_errors,
             )
+        except Exception as exc:  # whatever the API answered: one error event, never a crashed trigger
+            self.log.exception("The wait for %s failed", self.endpoint_name)
+            result = self._error(f"The wait for {self.endpoint_name} failed: {type(exc).__name__}: {exc}")
         finally:
             await client.aclose()
         self.log.info("%s", result.message)

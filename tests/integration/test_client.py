@@ -288,10 +288,21 @@ def test_create_is_not_resent_when_the_lost_answer_had_created_it(api, cloud):
     cloud.set_faults(
         [{"scope": "management", "kind": "reset", "method": "POST", "count": 1, "phase": "after"}]
     )
-    endpoint = api.create(make_spec("once"))
+    endpoint = api.create(make_spec("once", tags=["mine-7f3a"]), adopt_tag="mine-7f3a")
     assert endpoint.name == "once"
     assert len(management_calls(cloud, "POST")) == 1  # looked with a GET instead of posting again
     assert [r["method"] for r in management_calls(cloud)][-2:] == ["POST", "GET"]
+
+
+def test_after_a_lost_create_answer_an_endpoint_without_the_marker_is_not_adopted(api, cloud):
+    """Same name and model, but nothing says it is this call's: someone else's endpoint is never taken."""
+    api.create(make_spec("theirs"))  # someone's, from the same spec but for the marker
+    cloud.set_faults([{"scope": "management", "kind": "reset", "method": "POST", "count": 1}])
+    with pytest.raises(ConflictError, match="without this call's marker tag"):
+        api.create(make_spec("theirs", tags=["mine-7f3a"]), adopt_tag="mine-7f3a")
+    with pytest.raises(InvalidEndpointArgumentError, match="adopt_tag"):
+        api.create(make_spec("theirs"), adopt_tag="not-in-the-spec")
+    assert len(management_calls(cloud, "POST")) == 2  # theirs, then ours once: never sent twice
 
 
 def test_create_is_resent_when_it_certainly_did_not_happen(api, cloud):

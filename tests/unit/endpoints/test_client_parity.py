@@ -50,4 +50,14 @@ def test_the_same_properties():
     def properties(cls: type) -> set[str]:
         return {n for n, m in inspect.getmembers(cls) if isinstance(m, property) and not n.startswith("_")}
 
-    assert properties(EndpointsClient) == properties(AsyncEndpointsClient) == {"api_url", "auth", "verify"}
+    assert (
+        properties(EndpointsClient)
+        == properties(AsyncEndpointsClient)
+        == {
+            "allow_insecure_http",
+            "api_time",
+            "api_url",
+            "auth",
+            "verify",
+        }
+    )
