@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from airflow_provider_hfep.endpoints.errors import EndpointsError, server_message
+from airflow_provider_hfep.endpoints.errors import AnswerTooLargeError, EndpointsError, server_message
 from airflow_provider_hfep.endpoints.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
-from airflow_provider_hfep.endpoints.transport import tls_verification
+from airflow_provider_hfep.endpoints.transport import DEFAULT_MAX_ANSWER_BYTES, bounded, tls_verification
+from airflow_provider_hfep.inference.tasks import MAX_NESTING, nesting_depth
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -191,21 +192,31 @@ class ShardedTransport(httpx.AsyncBaseTransport):
     :param connections: connections in all.
     :param per_pool: connections per pool.
     :param verify: TLS verification: ``True``, ``False`` or a CA bundle path.
+    :param max_answer_bytes: bytes of one answer read at most (:class:`AnswerTooLargeError` past it).
     """
 
-    def __init__(self, connections: int, per_pool: int = 8, verify: bool | str = True) -> None:
+    def __init__(
+        self,
+        connections: int,
+        per_pool: int = 8,
+        verify: bool | str = True,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+    ) -> None:
         count = max(1, -(-connections // per_pool))
         limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
         tls = tls_verification(verify)
         self._pools = [httpx.AsyncHTTPTransport(verify=tls, limits=limits) for _ in range(count)]
         self._busy = [0] * count
+        self._max_answer_bytes = max_answer_bytes
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         pool = min(range(len(self._pools)), key=self._busy.__getitem__)
         self._busy[pool] += 1
         try:
             response = await self._pools[pool].handle_async_request(request)
-            await response.aread()  # answers are small JSON: read here, so the pool is free when counted free
+            # Answers are small JSON: read here (bounded), so the pool is free when counted free. The
+            # time is bounded by the caller (request_timeout around the whole exchange).
+            await bounded(response, self._max_answer_bytes, float("inf"), request).aread()
             return response
         finally:
             self._busy[pool] -= 1
@@ -300,15 +311,22 @@ async def run_batch(
         overloaded = False
         try:
             summary.requests += 1
-            response = await client.post(target, json=body, headers=headers, timeout=settings.request_timeout)
-        except httpx.TimeoutException as exc:
+            # The whole exchange within request_timeout: httpx's own timeouts bound each read only.
+            async with asyncio.timeout(settings.request_timeout):
+                response = await client.post(
+                    target, json=body, headers=headers, timeout=settings.request_timeout
+                )
+        except (httpx.TimeoutException, TimeoutError) as exc:
             raise _Outcome(f"timeout after {settings.request_timeout} s ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
             raise _Outcome(f"connection error ({type(exc).__name__}: {exc})") from None
         else:
             status = response.status_code
             if status == 200:
-                return parse(response.json())
+                answer = response.json()
+                if nesting_depth(answer) > MAX_NESTING:
+                    raise ValueError(f"the answer nests deeper than {MAX_NESTING} levels")
+                return parse(answer)
             message = server_message(response) or response.reason_phrase
             if status in FATAL:
                 raise BatchAbortedError(f"the endpoint answered {status} to {target}: {message}")
@@ -361,7 +379,15 @@ async def run_batch(
                 if failure.overloaded and failure.retry_after is None:
                     delay *= random.random()  # spread a burst of 429s instead of returning it whole
                 await asyncio.sleep(delay)
-            except (_Refused, ValueError, KeyError, IndexError, TypeError) as exc:
+            except (
+                _Refused,
+                AnswerTooLargeError,
+                ValueError,
+                KeyError,
+                IndexError,
+                TypeError,
+                RecursionError,
+            ) as exc:
                 refused = exc if isinstance(exc, _Refused) else None
                 if len(group) > 1 and (refused is None or refused.splits):
                     # Too many inputs, or one bad input among them: halves, until it is found. Only a

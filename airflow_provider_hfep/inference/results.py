@@ -13,6 +13,16 @@ Beside the output, ``<name>.parts/`` holds the pieces (``part-<seq>-t<try>.jsonl
 the *work key*, a fingerprint of the inputs, task, parameters, engine and model revision. A retry reuses
 results only under the same key; other work's results are removed and the batch starts afresh.
 
+The store touches nothing it did not write. A file already at the output path that no manifest of
+this output vouches for (another tool's export, the batch's own input) is refused before any request,
+unless the caller allows replacing it. One work writes an output at a time: a *claim*
+(``claim-<n>.json``, created only if absent, an S3 conditional write or an exclusive create on a disk)
+names its holder, is renewed while the batch runs and released at the end; a second work is refused
+while the claim is fresh, a retry of the same task instance takes it over at once, and anyone takes
+over a claim not renewed for ``claim_ttl`` seconds (its holder died). The holder checks before every
+commit and before the final move that its claim is still the newest, so a final file never mixes
+two works.
+
 Paths are ``pathlib``-like objects over fsspec (Airflow's ``ObjectStoragePath``): this module needs no
 Airflow. Its own objects are read and written through the path's filesystem (``path.fs``), not the
 path's ``open()``: Airflow's wrapper would report every piece, and every write, to its lineage collector.
@@ -21,13 +31,18 @@ path's ``open()``: Airflow's wrapper would report every piece, and every write, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
+import os
 import re
+import socket
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
+
+from airflow_provider_hfep.endpoints.errors import EndpointsError, InvalidEndpointArgumentError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -36,8 +51,15 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 _PIECE = re.compile(r"^part-(\d+)-t(\d+)\.jsonl$")
+_CLAIM = re.compile(r"^claim-(\d+)\.json$")
 #: a change of how the key is computed or of the pieces' format changes this
 KEY_VERSION = 1
+#: the manifest's format: 2 records the final file it wrote (size and fingerprint)
+MANIFEST_FORMAT = 2
+
+
+class OutputClaimedError(EndpointsError):
+    """Another work holds the output path (its claim is fresh), or took it over while this one wrote."""
 
 
 class StorePath(Protocol):
@@ -64,6 +86,21 @@ def store_scheme(path: StorePath) -> str:
     """Name the store's scheme without the connection: ``s3``, ``gs``..., or ``file`` for a local disk."""
     protocol = path.protocol or "file"
     return "file" if protocol in ("file", "local") else protocol
+
+
+def store_identity(path: StorePath) -> tuple[str, str]:
+    """
+    Name the object a path points at, however it is spelled: the store's scheme and its absolute key.
+
+    ``s3://aws_conn@bucket/key`` and ``s3://bucket/key`` are one object; so are a relative and an
+    absolute local path (and a symbolic link and its target).
+    """
+    scheme = store_scheme(path)
+    if scheme == "file":
+        return scheme, os.path.realpath(path.path)
+    bucket, _, key = path.path.lstrip("/").partition("/")
+    # A connection id left in the netloc (``conn@bucket``): no bucket name holds an '@'.
+    return scheme, f"{bucket.rpartition('@')[2]}/{key}"
 
 
 class IndexSet:
@@ -98,6 +135,8 @@ class CommitSettings:
     max_results: int = 500
     max_seconds: float = 10.0
     max_bytes: int = 16 * 1024 * 1024
+    #: seconds a claim on the output stays valid without renewal (renewed every third of it)
+    claim_ttl: float = 300.0
 
 
 def work_key(**parts: Any) -> str:
@@ -156,7 +195,10 @@ class ResultStore:
     :param work: what decides the results (inputs digest, task, parameters, model...): its
         :func:`work_key` is recorded with the pieces, and results under another key are not reused.
     :param attempt: the try number, in the pieces' names (two tries never write the same piece).
-    :param settings: when pieces are committed.
+    :param settings: when pieces are committed, and how long a claim lasts.
+    :param holder: who writes (the task instance: dag, task, run and map index; not the try): a
+        retry of the same holder takes its claim over at once.
+    :param replace_output: replace a file at ``output`` that this store did not write.
     """
 
     def __init__(
@@ -165,6 +207,8 @@ class ResultStore:
         work: dict[str, Any],
         attempt: int,
         settings: CommitSettings,
+        holder: str = "",
+        replace_output: bool = False,
     ) -> None:
         self.output = output
         self.parts: StorePath = output.parent / f"{output.name}.parts"
@@ -172,6 +216,10 @@ class ResultStore:
         self.key = work_key(**work)
         self.attempt = attempt
         self.settings = settings
+        self.holder = holder
+        self.replace_output = replace_output
+        self._claim: StorePath | None = None
+        self._claim_renewed = 0.0
         self.answered = IndexSet()  # indices with an output (not an error), earlier tries included
         self._pieces: list[StorePath] = []
         self._next_piece = 1
@@ -182,12 +230,20 @@ class ResultStore:
     # -- resuming ------------------------------------------------------------------------------
 
     def resume(self) -> IndexSet:
-        """Load the results earlier tries of the same work committed; remove other work's results."""
+        """
+        Claim the output, then load the results earlier tries of the same work committed.
+
+        Results this store wrote for other work are removed; anything it did not write is refused
+        (:class:`InvalidEndpointArgumentError`) unless ``replace_output``.
+        """
         self.parts.mkdir(parents=True, exist_ok=True)
         _forget_listings(self.parts)
+        self._take_claim()
         self._abort_open_uploads()
         manifest = self._manifest()
         pieces = self._listed_pieces()
+        if self._not_ours(manifest, pieces):
+            manifest = {}  # replace_output: nothing there is taken as this work's results
         if manifest.get("key") != self.key:
             if pieces or self.output.exists():
                 reason = "no work key" if not manifest else f"work key {str(manifest.get('key'))[:12]}…"
@@ -231,10 +287,133 @@ class ResultStore:
             return {}
         return manifest if isinstance(manifest, dict) else {}
 
-    def _write_manifest(self) -> None:
-        manifest = {"key": self.key, "work": self.work}
+    def _write_manifest(self, output: dict[str, Any] | None = None) -> None:
+        """Record the work key, and once joined, the final file this store wrote (``output``)."""
+        manifest = {"format": MANIFEST_FORMAT, "key": self.key, "work": self.work, "output": output}
         with _open(self.parts / MANIFEST, "w") as file:
             file.write(json.dumps(manifest, sort_keys=True, default=str) + "\n")
+
+    def _fingerprint(self) -> dict[str, Any]:
+        """Tell the output file as the store sees it: its size and its ETag (S3) or modification time."""
+        info = self.output.fs.info(self.output.path)
+        tag = next(
+            (info[k] for k in ("ETag", "etag", "mtime", "LastModified", "updated") if info.get(k)), None
+        )
+        return {"size": info.get("size"), "tag": str(tag)}
+
+    def _not_ours(self, manifest: dict[str, Any], pieces: list[StorePath]) -> bool:
+        """
+        Refuse a file at the output (or pieces beside it) that no manifest of this store vouches for.
+
+        With ``replace_output`` it is not refused but reported (True): it will be replaced, and none of
+        it taken as results. A manifest before format 2 did not record the final file: its output is
+        trusted as the store's own (it is where that version wrote).
+        """
+        problem = ""
+        if not manifest and pieces:
+            problem = f"{self.parts} holds {len(pieces)} piece(s) but no manifest this provider wrote"
+        elif self.output.exists():
+            if not manifest:
+                problem = "a file this provider did not write is there (no manifest beside it)"
+            elif (
+                manifest.get("format", 1) >= MANIFEST_FORMAT and manifest.get("output") != self._fingerprint()
+            ):
+                problem = "the file there changed since this provider wrote it"
+        if problem and not self.replace_output:
+            raise InvalidEndpointArgumentError(
+                "output_path",
+                f"{self.output}: {problem}; it is left untouched",
+                "choose another output_path, or set replace_output=True to replace it",
+            )
+        if problem:
+            log.warning("%s: %s; replacing it, as replace_output allows", self.output, problem)
+        return bool(problem)
+
+    # -- the claim: one work writes an output at a time ----------------------------------------
+
+    def _claims(self) -> list[StorePath]:
+        _forget_listings(self.parts)
+        try:
+            found = [path for path in self.parts.iterdir() if _CLAIM.match(path.name)]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return sorted(found, key=_claim_number)
+
+    def _read_claim(self, claim: StorePath) -> dict[str, Any]:
+        try:
+            with _open(claim, "r") as file:
+                found = json.loads(file.read())
+        except (FileNotFoundError, ValueError):
+            return {}
+        return found if isinstance(found, dict) else {}
+
+    def _claim_body(self) -> str:
+        return json.dumps(
+            {
+                "holder": self.holder,
+                "try": self.attempt,
+                "key": self.key,
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "renewed_at": time.time(),
+                "ttl": self.settings.claim_ttl,
+            }
+        )
+
+    def _take_claim(self) -> None:
+        """Claim the output: the next claim number, created only if absent, else refused with who holds it."""
+        claims = self._claims()
+        number = 1
+        if claims:
+            newest = self._read_claim(claims[-1])
+            age = time.time() - float(newest.get("renewed_at", 0) or 0)
+            ttl = float(newest.get("ttl", self.settings.claim_ttl) or 0)
+            if newest and newest.get("holder") != self.holder and age < ttl:
+                raise OutputClaimedError(
+                    f"{self.output} is being written by {newest.get('holder') or 'another task'} (try "
+                    f"{newest.get('try')}, on {newest.get('host')}; renewed {age:.0f} s ago, it lapses "
+                    f"{ttl - age:.0f} s after its last renewal if that task died). Fix: give each task its "
+                    "own output_path (e.g. with {{ run_id }} and the map index in it), or run the two apart"
+                )
+            if newest.get("holder") != self.holder:
+                log.warning(
+                    "%s: taking over a claim not renewed for %.0f s (its task is gone)", self.output, age
+                )
+            number = _claim_number(claims[-1]) + 1
+        claim = self.parts / f"claim-{number:06d}.json"
+        try:
+            with _open(claim, "xb") as file:  # created only if absent: S3 If-None-Match, O_EXCL on a disk
+                file.write(self._claim_body().encode())
+        except FileExistsError:
+            raise OutputClaimedError(
+                f"{self.output} was claimed by another task at the same moment. Fix: give each task its own "
+                "output_path"
+            ) from None
+        self._claim, self._claim_renewed = claim, time.monotonic()
+        for older in claims:
+            _remove(older)
+
+    def _check_claim(self) -> None:
+        """Make sure the claim is still this store's (the newest): before a commit and the final move."""
+        if self._claim is None:
+            return
+        claims = self._claims()
+        if not claims or claims[-1].name != self._claim.name:
+            taker = self._read_claim(claims[-1]).get("holder") if claims else None
+            raise OutputClaimedError(
+                f"{self.output} was taken over by {taker or 'another task'} while this one wrote: it stops, "
+                "and what it wrote stays under its own try's pieces"
+            )
+        if time.monotonic() - self._claim_renewed >= self.settings.claim_ttl / 3:
+            with _open(self._claim, "w") as file:
+                file.write(self._claim_body())
+            self._claim_renewed = time.monotonic()
+
+    def release(self) -> None:
+        """Give the output up (after the batch, however it ended): the next work may claim it at once."""
+        claim, self._claim = self._claim, None
+        if claim is not None and self._read_claim(claim).get("holder") == self.holder:
+            _remove(claim)
 
     def _listed_pieces(self) -> list[StorePath]:
         try:
@@ -290,15 +469,22 @@ class ResultStore:
             self._commit()
 
     async def keep_committing(self) -> None:
-        """Commit the open piece once it has been open ``max_seconds``; run beside the batch, cancel after."""
-        step = min(1.0, self.settings.max_seconds / 4)
+        """
+        Commit the open piece once it has been open ``max_seconds``, and renew the claim in time.
+
+        Runs beside the batch; cancel it after.
+        """
+        step = min(1.0, self.settings.max_seconds / 4, self.settings.claim_ttl / 6)
         while True:
             await asyncio.sleep(step)
             if self._open and time.monotonic() - self._opened_at >= self.settings.max_seconds:
                 self._commit()
+            elif time.monotonic() - self._claim_renewed >= self.settings.claim_ttl / 3:
+                self._check_claim()
 
     def _commit(self) -> None:
         """Write the open piece whole: on S3 a single PUT, visible whole or not at all."""
+        self._check_claim()
         piece = self.parts / f"part-{self._next_piece:06d}-t{self.attempt}.jsonl"
         with _open(piece, "w") as file:
             file.write("".join(self._open))
@@ -321,6 +507,7 @@ class ResultStore:
         folder and moved into place (a rename on a disk, a server-side copy on S3), so ``output`` is
         never a partial file, even when the join fails half-way. Returns how many records it holds.
         """
+        self._check_claim()
         sources = [self.output, *self._pieces] if self.output.exists() else list(self._pieces)
         if sources == [self.output]:  # a finished file, nothing new: keep it as it is
             return sum(1 for _ in read_records(self.output))
@@ -340,6 +527,8 @@ class ResultStore:
                         chunk = []
             file.write("".join(chunk))
         self.output.fs.mv(joined.path, self.output.path)
+        _forget_listings(self.output)
+        self._write_manifest(self._fingerprint())  # vouches for this file (and only this version of it)
         for piece in self._pieces:
             piece.unlink()
         log.info("%s: %d results joined from %d pieces", self.output, written.count, len(self._pieces))
@@ -349,6 +538,17 @@ class ResultStore:
 def _piece_number(path: StorePath) -> int:
     match = _PIECE.match(path.name)
     return int(match.group(1)) if match else 0
+
+
+def _claim_number(path: StorePath) -> int:
+    match = _CLAIM.match(path.name)
+    return int(match.group(1)) if match else 0
+
+
+def _remove(path: StorePath) -> None:
+    """Remove one of the store's own objects, if it is still there (another try may have removed it)."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
 
 
 def _forget_listings(path: StorePath) -> None:

@@ -59,6 +59,30 @@ def _fill_mask(index: int, item: Any, task: str) -> None:
         )
 
 
+#: levels of nesting a job or an answer may have: far past any real one, far below Python's recursion
+#: limit (which a deeper value would hit in the JSON encoder, ending the whole batch)
+MAX_NESTING = 100
+
+
+def nesting_depth(value: Any, limit: int = MAX_NESTING) -> int:
+    """
+    Measure how deeply lists and objects nest in ``value``, stopping once past ``limit``.
+
+    Iterative, so a value nested thousands deep is measured without recursion.
+    """
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, tuple, dict)):
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def _first(answer: Any) -> Any:
     return answer[0] if isinstance(answer, list) and answer else answer
 

@@ -8,6 +8,7 @@ import dataclasses
 import json
 import signal
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -16,11 +17,18 @@ from airflow.sdk import BaseOperator
 from airflow_provider_hfep.endpoints.arguments import check_choice, check_count, check_seconds
 from airflow_provider_hfep.endpoints.errors import EndpointsError, InvalidEndpointArgumentError
 from airflow_provider_hfep.endpoints.models import EndpointStatus, InferenceEndpoint
-from airflow_provider_hfep.endpoints.transport import is_loopback, tls_verification
+from airflow_provider_hfep.endpoints.transport import bounded, tls_verification, token_may_travel
 from airflow_provider_hfep.endpoints.waiting import Outcome, WatchResult, assess, raise_for_result
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
 from airflow_provider_hfep.inference.batch import BatchSettings, ItemResult, batch_client, run_batch
-from airflow_provider_hfep.inference.results import CommitSettings, InputsDigest, ResultStore, store_scheme
+from airflow_provider_hfep.inference.inputs import jobs_of_lines, jobs_of_list
+from airflow_provider_hfep.inference.results import (
+    CommitSettings,
+    InputsDigest,
+    ResultStore,
+    store_identity,
+    store_scheme,
+)
 from airflow_provider_hfep.inference.tasks import (
     ENGINES,
     OPENAI_ONLY,
@@ -38,6 +46,10 @@ if TYPE_CHECKING:
 
 ON_ITEM_ERROR = ("fail", "record")
 DEFAULT_MAX_XCOM_BYTES = 1024 * 1024
+#: bytes of one input line read at most, by default (a long document is well under it)
+DEFAULT_MAX_INPUT_BYTES = 4 * 1024 * 1024
+#: bytes of a server's /v1/models answer read at most
+MODELS_ANSWER_BYTES = 1024 * 1024
 
 
 class _XComTooLargeError(EndpointsError):
@@ -135,8 +147,14 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
     :param on_item_error: ``fail`` (default): the task fails once every other job finished (and was
         saved), naming how many failed and the first errors; ``record``: failed jobs get ``None`` and
         their errors go to XCom key ``errors`` (and to ``output_path``).
-    :param max_xcom_bytes: results larger than this need ``output_path``. Default 1 MiB.
+    :param max_xcom_bytes: results (and the errors pushed beside them) larger than this need
+        ``output_path``. Default 1 MiB.
     :param progress_interval: seconds between two progress log lines. Default 30.
+    :param replace_output: replace a file at ``output_path`` that this provider did not write (no
+        manifest of its own vouches for it). Default False: such a file is refused, left untouched,
+        before any request.
+    :param max_input_bytes: bytes of one ``input_path`` line at most; a longer line is refused with
+        its number before any request. Default 4 MiB.
     """
 
     template_fields: Sequence[str] = (
@@ -175,6 +193,8 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         on_item_error: str = "fail",
         max_xcom_bytes: int = DEFAULT_MAX_XCOM_BYTES,
         progress_interval: float = 30.0,
+        replace_output: bool = False,
+        max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -192,6 +212,7 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         check_count("max_retries", max_retries, 0)
         check_count("max_xcom_bytes", max_xcom_bytes, 1)
         check_count("commit_max_results", commit_max_results, 1)
+        check_count("max_input_bytes", max_input_bytes, 1)
         for field, value in (
             ("request_timeout", request_timeout),
             ("cold_start_timeout", cold_start_timeout),
@@ -220,20 +241,20 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         self.commit = CommitSettings(max_results=commit_max_results, max_seconds=commit_max_seconds)
         self.on_item_error = on_item_error
         self.max_xcom_bytes = max_xcom_bytes
+        self.replace_output = replace_output
+        self.max_input_bytes = max_input_bytes
         self._running: tuple[asyncio.AbstractEventLoop, asyncio.Task[Any] | None] | None = None
         self._stopped_by: int | None = None
         self._ran_on: dict[str, Any] | None = None  # the endpoint and model, for lineage
 
     # -- inputs ------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _read_lines(source: str | ObjectStoragePath) -> Iterator[tuple[int, Any]]:
-        """Stream ``(index, job)`` from ``input_path``: one JSON value per non-blank line."""
+    def _read_lines(self, source: str | ObjectStoragePath) -> Iterator[tuple[int, Any]]:
+        """Stream ``(index, job)`` from ``input_path``, each line checked (:func:`jobs_of_lines`)."""
         from airflow.sdk import ObjectStoragePath
 
-        index = 0
         try:
-            lines = ObjectStoragePath(source).open("r")
+            lines = ObjectStoragePath(source).open("rb")
         except FileNotFoundError:
             raise InvalidEndpointArgumentError(
                 "input_path",
@@ -241,30 +262,14 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
                 "check the path (it is rendered, then read by the worker)",
             ) from None
         with lines:
-            # readline(), not iteration: Airflow 3.0's ObjectStoragePath files cannot be iterated
-            for number, line in enumerate(iter(lines.readline, ""), start=1):
-                if not line.strip():
-                    continue
-                try:
-                    yield index, json.loads(line)
-                except ValueError as exc:
-                    raise InvalidEndpointArgumentError(
-                        "input_path",
-                        f"line {number} is not JSON ({exc})",
-                        "write one JSON value (a string or an object) per line",
-                    ) from None
-                index += 1
+            yield from jobs_of_lines(lines, self.max_input_bytes)
 
     def _jobs(self, task: InferenceTask) -> tuple[InputsDigest, Callable[[], Iterator[tuple[int, Any]]]]:
         """Check every job before any request; return their digest (and count) and a way to iterate them again."""
         source = self.input_path
         digest = InputsDigest()
         if source is None:
-            if not isinstance(self.inputs, (list, tuple)):
-                raise InvalidEndpointArgumentError(
-                    "inputs", f"expected a list, got {type(self.inputs).__name__}", "pass a list of jobs"
-                )
-            jobs = list(self.inputs)
+            jobs = jobs_of_list(self.inputs)
             for index, job in enumerate(jobs):
                 task.check(index, job, task.name)
                 digest.add(job)
@@ -291,9 +296,10 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
             raise EndpointsError(
                 f"Endpoint {name} has no URL yet ({state}): wait for it (HuggingFaceEndpointSensor) first"
             )
-        if endpoint.url.startswith("http://") and not is_loopback(endpoint.url):
+        if not token_may_travel(endpoint.url, self.hook.client.allow_insecure_http):
             raise EndpointsError(
-                f"Endpoint {name} has a plain http URL on another machine: the token is not sent there"
+                f"Endpoint {name} has a plain http URL on another machine ({endpoint.url}): the token is "
+                "not sent there. Fix: an https endpoint, or allow_insecure_http in the connection"
             )
         if state != EndpointStatus.RUNNING:
             self.log.info(
@@ -306,7 +312,26 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
 
     # -- results -----------------------------------------------------------------------------------
 
+    def _check_paths(self) -> None:
+        """Refuse an ``output_path`` that names the input (however spelled): writing it would destroy it."""
+        if self.input_path is None or self.output_path is None:
+            return
+        from airflow.sdk import ObjectStoragePath
+
+        source, output = (
+            store_identity(ObjectStoragePath(self.input_path)),
+            store_identity(ObjectStoragePath(self.output_path)),
+        )
+        if source == output or source[1].startswith(f"{output[1]}.parts/"):
+            raise InvalidEndpointArgumentError(
+                "output_path",
+                f"{self.output_path} is the input file {self.input_path} (or beside it, in the results' "
+                "own folder): the results would destroy the inputs",
+                "write the results to another path",
+            )
+
     def execute(self, context: Context) -> Any:
+        self._check_paths()
         inputs, jobs = self._jobs(get_task(self.task))  # every job checked before any request
         total = inputs.count
         name, namespace = self._resolve(context)
@@ -378,16 +403,20 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         """
         if endpoint.url is None:
             return endpoint.repository
+        timeout = self.settings.request_timeout
         try:
-            response = httpx.get(
-                f"{endpoint.url.rstrip('/')}/v1/models",
-                auth=self.hook.client.auth,
-                verify=tls_verification(self.hook.client.verify),
-                timeout=self.settings.request_timeout,
-            )
+            with httpx.Client(
+                auth=self.hook.client.auth, verify=tls_verification(self.hook.client.verify), timeout=timeout
+            ) as http:
+                request = http.build_request("GET", f"{endpoint.url.rstrip('/')}/v1/models")
+                response = http.send(request, stream=True)
+                try:
+                    bounded(response, MODELS_ANSWER_BYTES, time.monotonic() + timeout).read()
+                finally:
+                    response.close()
             response.raise_for_status()
             return str(response.json()["data"][0]["id"])
-        except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
+        except (httpx.HTTPError, EndpointsError, ValueError, KeyError, IndexError, TypeError) as exc:
             self.log.warning("Could not read /v1/models (%s): naming the model %s", exc, endpoint.repository)
             return endpoint.repository
 
@@ -518,7 +547,8 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
                 results[result.index] = result.output
                 size += len(json.dumps(result.output))
             else:
-                errors.append(result.to_json())
+                errors.append(result.to_json())  # pushed to XCom too: it counts
+                size += len(json.dumps(errors[-1]))
             if size > self.max_xcom_bytes:
                 raise _XComTooLargeError(
                     f"results exceed max_xcom_bytes={self.max_xcom_bytes} after {sum(r is not None for r in results)} of {total} "
@@ -542,8 +572,16 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         from airflow.sdk import ObjectStoragePath
 
         path = ObjectStoragePath(output)
-        store = ResultStore(path, key, context["ti"].try_number, self.commit)  # makes the folders it needs
-        done = store.resume()
+        ti = context["ti"]
+        store = ResultStore(
+            path,
+            key,
+            ti.try_number,
+            self.commit,
+            holder=f"{ti.dag_id}/{ti.task_id}/{ti.run_id}/{ti.map_index}",
+            replace_output=self.replace_output,
+        )
+        done = store.resume()  # claims the output (makes the folders it needs)
         errors: list[dict[str, Any]] = []
 
         def keep(result: ItemResult) -> None:
@@ -554,11 +592,14 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         missing = ((index, job) for index, job in jobs() if index not in done)
         reused = done.count
         try:
-            summary = self._run(task, url, missing, key["inputs"] - reused, keep, store.keep_committing)
+            try:
+                summary = self._run(task, url, missing, key["inputs"] - reused, keep, store.keep_committing)
+            finally:
+                store.close()  # after a success, a failure or a stop: the open piece is committed
+            summary_dict = summary.to_dict()
+            summary_dict["reused"] = reused
+            self._finish(context, summary, errors)
+            emit_results_asset(context, self.outlets, path, results=store.finish(), failed=summary.failed)
         finally:
-            store.close()  # after a success, a failure or a stop: the open piece is committed
-        summary_dict = summary.to_dict()
-        summary_dict["reused"] = reused
-        self._finish(context, summary, errors)
-        emit_results_asset(context, self.outlets, path, results=store.finish(), failed=summary.failed)
+            store.release()
         return {"output_path": str(path), "summary": summary_dict}

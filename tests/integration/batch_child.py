@@ -10,7 +10,9 @@ from airflow_provider_hfep.operators.inference import HuggingFaceEndpointInferen
 
 
 class TaskInstanceStub:
-    """What execute() needs from a task instance when called directly: XCom pushes, the try number."""
+    """What execute() needs from a task instance when called directly: XCom pushes, its identity, the try."""
+
+    dag_id, task_id, run_id, map_index = "batch_child", "infer", "manual__1", -1
 
     def __init__(self, try_number: int = 1) -> None:
         self.try_number = try_number
@@ -20,8 +22,9 @@ class TaskInstanceStub:
         self.xcom[key] = value
 
 
-def run(try_number: int = 1, **kwargs):
+def run(try_number: int = 1, map_index: int = -1, **kwargs):
     ti = TaskInstanceStub(try_number)
+    ti.map_index = map_index  # another mapped instance: another task instance, another holder
     operator = HuggingFaceEndpointInferenceOperator(
         task_id="infer", endpoint_name=kwargs.pop("endpoint_name", "gen"), **kwargs
     )

@@ -66,10 +66,17 @@ def logs(**overrides: Any) -> HuggingFaceEndpointLogsOperator:
     return HuggingFaceEndpointLogsOperator(task_id="logs", **{"endpoint_name": "fine", **overrides})
 
 
-def jsonl(tmp_path, text: str) -> str:
+def jsonl(tmp_path, text: str, encoding: str = "utf-8") -> str:
     path = tmp_path / "jobs.jsonl"
-    path.write_text(text)
+    path.write_bytes(text.encode(encoding))
     return str(path)
+
+
+def deep(levels: int) -> dict:
+    job: dict = {"inputs": "x"}
+    for _ in range(levels):
+        job = {"inputs": job}
+    return job
 
 
 # (case id, operator factory (tmp_path -> operator), the field the message must name,
@@ -120,6 +127,30 @@ CASES: list[tuple[str, Callable[[Any], Any], str, str]] = [
         lambda t: HuggingFaceUpdateEndpointOperator(task_id="update", endpoint_name="fine"),
         "update",
         "parse",
+    ),
+    (
+        "pause: namespace '..' (a step up the URL)",
+        lambda t: HuggingFacePauseEndpointOperator(task_id="p", endpoint_name="fine", namespace=".."),
+        "namespace",
+        "parse",
+    ),
+    (
+        "pause: namespace '.'",
+        lambda t: HuggingFacePauseEndpointOperator(task_id="p", endpoint_name="fine", namespace="."),
+        "namespace",
+        "parse",
+    ),
+    (
+        "delete: name ending in a newline",
+        lambda t: HuggingFaceDeleteEndpointOperator(task_id="d", endpoint_name="fine\n"),
+        "endpoint_name",
+        "parse",
+    ),
+    (
+        "catalog: repo_id climbing the URL",
+        lambda t: catalog(repo_id="../../v2/endpoint"),
+        "repo_id",
+        "run",
     ),
     (
         "pause: namespace with a slash",
@@ -205,6 +236,36 @@ CASES: list[tuple[str, Callable[[Any], Any], str, str]] = [
         "input_path",
         "run",
     ),
+    (
+        "infer: input_path line not UTF-8",
+        lambda t: infer(inputs=None, input_path=jsonl(t, '"ok"\n"caf\xe9"\n', encoding="latin-1")),
+        "input_path: line 2 is not UTF-8",
+        "run",
+    ),
+    (
+        "infer: input_path line nested too deep",
+        lambda t: infer(inputs=None, input_path=jsonl(t, '"ok"\n' + "[" * 5000 + "]" * 5000 + "\n")),
+        "input_path: line 2 (nests deeper|is not JSON)",
+        "run",
+    ),
+    (
+        "infer: input_path line too long",
+        lambda t: infer(inputs=None, input_path=jsonl(t, '"ok"\n"' + "x" * 100 + '"\n'), max_input_bytes=50),
+        "input_path: line 2 is longer than 50 bytes",
+        "run",
+    ),
+    (
+        "infer: a job nested too deep",
+        lambda t: infer(task="raw", inputs=[{"inputs": "ok"}, deep(500)]),
+        r"inputs\[1\]: nests deeper",
+        "run",
+    ),
+    (
+        "infer: output_path is the input file",
+        lambda t: infer(inputs=None, input_path=jsonl(t, '"ok"\n'), output_path=str(t / "jobs.jsonl")),
+        "output_path",
+        "run",
+    ),
     ("infer: zero max_concurrency", lambda t: infer(max_concurrency=0), "max_concurrency", "parse"),
     ("infer: unknown on_item_error", lambda t: infer(on_item_error="skip"), "on_item_error", "parse"),
     ("conn: missing connection", lambda t: sensor(hf_conn_id="hf_nowhere"), "hf_nowhere", "run"),
@@ -219,6 +280,12 @@ CASES: list[tuple[str, Callable[[Any], Any], str, str]] = [
     ("conn: timeout not a number", lambda t: sensor(hf_conn_id="hf_bad_timeout"), "timeout", "run"),
     ("conn: verify not a boolean", lambda t: sensor(hf_conn_id="hf_bad_verify"), "verify", "run"),
     ("infer: plain http endpoint URL", lambda t: infer(hf_conn_id="hf_remote_http"), "plain http", "run"),
+    (
+        "conn: plain HTTP:// (capitals) to another machine",
+        lambda t: sensor(hf_conn_id="hf_remote_http_capitals"),
+        "plain http",
+        "run",
+    ),
     ("api: expired token", lambda t: sensor(hf_conn_id="hf_expired"), "token", "api"),
     (
         "api: namespace not accessible",
@@ -253,6 +320,7 @@ def connections(cloud, monkeypatch):
 
     conn("hf_no_token", password="")
     conn("hf_remote_http", host="http://api.example.com")
+    conn("hf_remote_http_capitals", host="HTTP://api.example.com")
     conn("hf_ftp", host="ftp://api.example.com")
     conn("hf_bad_timeout", extra={"namespace": "demo", "timeout": "soon"})
     conn("hf_bad_verify", extra={"namespace": "demo", "verify": "maybe"})

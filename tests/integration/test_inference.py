@@ -275,21 +275,40 @@ def test_results_too_large_for_xcom_need_output_path(cloud):
     assert len(inference_requests(cloud)) < 50  # it stopped instead of computing results it could not keep
 
 
-def test_output_path_resume_sends_only_the_missing_items(cloud, tmp_path):
+def test_the_errors_pushed_to_xcom_count_toward_max_xcom_bytes(cloud):
+    """Failed jobs' errors go to XCom beside the results: a batch of failures is bounded too."""
+    cloud.seed_endpoint("gen")
+    cloud.set_faults([{"scope": "inference", "kind": "500"}])  # every job fails, each with its error
+    with pytest.raises(EndpointsError, match="exceed max_xcom_bytes=300"):
+        run(
+            task="text-generation",
+            inputs=[f"p{i}" for i in range(50)],
+            on_item_error="record",
+            max_xcom_bytes=300,
+            max_concurrency=2,
+        )
+    assert len(inference_requests(cloud)) < 50
+
+
+def test_an_output_changed_since_the_provider_wrote_it_is_left_alone(cloud, tmp_path):
     cloud.seed_endpoint("gen")
     jobs_file = tmp_path / "jobs.jsonl"
     jobs_file.write_text("".join(json.dumps(f"night job {i}") + "\n" for i in range(100)))
     out = tmp_path / "a" / "new" / "folder" / "results.jsonl"  # created as needed
     first, _ = run(task="text-generation", input_path=str(jobs_file), output_path=str(out))
     assert first["summary"]["count"] == 100
-    # A worker killed mid-batch: 60 results written, the 61st torn in half.
+    # Someone edits the results after the night: 60 kept, the 61st cut in half.
     lines = out.read_text().splitlines(keepends=True)
-    out.write_text("".join(lines[:60]) + lines[60][:10])
+    edited = "".join(lines[:60]) + lines[60][:10]
+    out.write_text(edited)
     cloud.clear_requests()
-    second, xcom = run(task="text-generation", input_path=str(jobs_file), output_path=str(out))
-    assert len(inference_requests(cloud)) == 40  # only the missing ones
-    assert second["summary"]["reused"] == 60
-    assert second["summary"]["count"] == 40
+    with pytest.raises(InvalidEndpointArgumentError, match="changed since this provider wrote it"):
+        run(task="text-generation", input_path=str(jobs_file), output_path=str(out))
+    assert (out.read_text(), inference_requests(cloud)) == (edited, [])
+    second, _ = run(
+        task="text-generation", input_path=str(jobs_file), output_path=str(out), replace_output=True
+    )
+    assert (second["summary"]["reused"], second["summary"]["count"]) == (0, 100)  # none of it trusted
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(r["index"] for r in records) == list(range(100))  # each exactly once
     assert all(r["output"] == expected_text(f"night job {r['index']}") for r in records)
@@ -352,7 +371,8 @@ def test_progress_is_logged_at_a_steady_pace(cloud, caplog):
     assert any("ETA" in line for line in lines)
 
 
-def test_plain_http_url_on_another_machine_gets_no_token(cloud, monkeypatch):
+@pytest.mark.parametrize("scheme", ["http", "HTTP"])  # checked on the parsed URL: HTTP:// is http too
+def test_plain_http_url_on_another_machine_gets_no_token(cloud, monkeypatch, scheme):
     """Only the URL the API reports is replaced, and the batch client is an in-memory one: should the
     guard ever break, the request is recorded here and no packet leaves this machine."""
     import httpx
@@ -373,12 +393,12 @@ def test_plain_http_url_on_another_machine_gets_no_token(cloud, monkeypatch):
         task_id="infer", endpoint_name="gen", task="text-generation", inputs=["x"]
     )
     real = operator.hook.client.get("gen")
-    raw = {**real.raw, "status": {**real.raw["status"], "url": "http://remote.example/endpoints/gen"}}
+    raw = {**real.raw, "status": {**real.raw["status"], "url": f"{scheme}://remote.example/endpoints/gen"}}
     monkeypatch.setattr(
         operator.hook.client, "get", lambda name, namespace=None: InferenceEndpoint.from_raw(raw, "demo")
     )
     with pytest.raises(
-        EndpointsError, match="plain http URL on another machine: the token is not sent there"
+        EndpointsError, match="plain http URL on another machine .*the token is not sent there"
     ):
         operator.execute({"ti": TaskInstanceStub()})
     assert sent == []
@@ -451,15 +471,22 @@ def test_batched_results_resume_per_input_from_output_path(cloud, tmp_path):
     jobs_file = tmp_path / "jobs.jsonl"
     jobs_file.write_text("".join(json.dumps(f"text {i}") + "\n" for i in range(90)))
     out = tmp_path / "results.jsonl"
-    run(task="embeddings", input_path=str(jobs_file), output_path=str(out), batch_size=16)
-    lines = out.read_text().splitlines(keepends=True)
-    out.write_text("".join(lines[:50]))  # a kill: 50 results kept (whatever groups they came in)
-    kept = {json.loads(line)["index"] for line in lines[:50]}
+    arguments = {
+        "task": "embeddings",
+        "input_path": str(jobs_file),
+        "output_path": str(out),
+        "batch_size": 16,
+    }
+    cloud.set_faults([{"scope": "inference", "kind": "500", "count": 2}])  # two groups fail (not retried)
+    run(on_item_error="record", **arguments)
+    kept = {r["index"] for r in map(json.loads, out.read_text().splitlines()) if "output" in r}
+    assert len(kept) == 90 - 32
+    cloud.clear_faults()
     cloud.clear_requests()
-    second, _ = run(task="embeddings", input_path=str(jobs_file), output_path=str(out), batch_size=16)
+    second, _ = run(**arguments)
     sent = [text for r in inference_requests(cloud) for text in r["json"]["input"]]
     assert sorted(sent) == sorted(f"text {i}" for i in range(90) if i not in kept)  # only the missing, once
-    assert second["summary"]["reused"] == 50
+    assert second["summary"]["reused"] == 90 - 32
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(r["index"] for r in records) == list(range(90))
     assert all(r["output"] == runners.embed(f"text {r['index']}") for r in records)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_hfep.emulator import Emulator, runners
-from airflow_provider_hfep.endpoints import EndpointsError
+from airflow_provider_hfep.endpoints import EndpointsError, InvalidEndpointArgumentError
 
 from tests.integration.batch_child import TaskInstanceStub, run
 from tests.integration.test_inference import TEI_EMBEDDER
@@ -152,19 +152,46 @@ def test_results_of_other_work_are_not_reused(cloud, store, change, caplog):
     assert sorted(r["index"] for r in store.records("out/results.jsonl")) == list(range(30))
 
 
-def test_a_file_no_work_key_vouches_for_is_replaced(cloud, store, caplog):
+def test_a_file_the_provider_did_not_write_is_refused_before_any_request(cloud, store, caplog):
+    """Yesterday's export by another tool at output_path: untouched, refused, unless replacing is asked."""
     cloud.seed_endpoint("gen")
     store.put("in/jobs.jsonl", jobs_text(10))
     store.put("out/results.jsonl", '{"index": 0, "output": "from another program"}\n')
+    arguments = {
+        "task": "text-generation",
+        "input_path": store.uri("in/jobs.jsonl"),
+        "output_path": store.uri("out/results.jsonl"),
+    }
+    with pytest.raises(InvalidEndpointArgumentError, match="did not write.*replace_output=True"):
+        run(**arguments)
+    assert cloud.requests("inference") == []
+    assert store.read("out/results.jsonl") == '{"index": 0, "output": "from another program"}\n'
     with caplog.at_level("WARNING"):
-        run(
-            task="text-generation",
-            input_path=store.uri("in/jobs.jsonl"),
-            output_path=store.uri("out/results.jsonl"),
-        )
+        run(replace_output=True, **arguments)
     assert "belong to other work (no work key" in caplog.text
     assert len(cloud.requests("inference")) == 10
     assert "from another program" not in store.read("out/results.jsonl")
+
+
+def test_the_input_file_is_never_the_output_however_it_is_spelled(cloud, s3, tmp_path, monkeypatch):
+    """input_path == output_path destroyed the night's inputs; other spellings of one object too."""
+    s3.reset()
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", s3.airflow_connection())
+    store = Store("s3", s3, tmp_path)
+    cloud.seed_endpoint("gen")
+    store.put("in/jobs.jsonl", jobs_text(3))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "jobs.jsonl").write_text(jobs_text(3))
+    for source, output in [
+        (store.uri("in/jobs.jsonl"), store.uri("in/jobs.jsonl")),
+        (store.uri("in/jobs.jsonl"), store.uri("in/jobs.jsonl").replace(f"{CONN_ID}@", "")),
+        ("jobs.jsonl", str(tmp_path / "jobs.jsonl")),
+    ]:
+        with pytest.raises(InvalidEndpointArgumentError, match="output_path.*is the input file"):
+            run(task="text-generation", input_path=source, output_path=output)
+    assert cloud.requests("inference") == []
+    assert store.read("in/jobs.jsonl") == jobs_text(3)
+    assert (tmp_path / "jobs.jsonl").read_text() == jobs_text(3)
 
 
 def test_a_role_that_may_not_list_uploads_still_runs_its_batch(cloud, s3, monkeypatch, caplog):
@@ -387,3 +414,66 @@ def test_a_joined_file_larger_than_one_upload_part_is_complete_and_leaves_no_upl
     assert all(r["output"] == runners.embed(texts[r["index"]]) for r in records)
     assert s3.open_uploads() == []
     assert s3.keys("big.jsonl.parts/") == ["big.jsonl.parts/manifest.json"]
+
+
+def test_a_second_work_on_the_same_output_is_refused_while_the_first_writes(slow_cloud, store, monkeypatch):
+    """Two mapped instances (or two DAGs) given one output_path: before, the second overwrote the first's
+    pieces and one of them succeeded with a file mixing both works. Now the second is refused before it
+    sends anything, and the file holds the first's results only."""
+    cloud = slow_cloud
+    cloud.reset()
+    cloud.seed_endpoint("gen")
+    store.put("in/a.jsonl", jobs_text(1000, "work A"))
+    store.put("in/b.jsonl", jobs_text(1000, "work B"))
+    monkeypatch.setenv("AIRFLOW_CONN_HF_INFERENCE_ENDPOINTS_DEFAULT", cloud.airflow_connection())
+
+    def start(work: str, map_index: int) -> subprocess.Popen[str]:
+        arguments = {
+            "task": "text-generation",
+            "input_path": store.uri(f"in/{work}.jsonl"),
+            "output_path": store.uri("out/results.jsonl"),
+            "commit_max_results": 100,
+            "max_concurrency": 4,
+            "map_index": map_index,
+        }
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.batch_child", json.dumps(arguments)],
+            cwd=ROOT,
+            start_new_session=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    first = start("a", 0)
+    while cloud.billing("gen")["requests"] < 100:  # the event: the first is writing
+        assert first.poll() is None, first.communicate()
+        time.sleep(0.01)
+    second = start("b", 1)
+    _, refused = second.communicate(timeout=120)
+    assert second.returncode != 0
+    assert "OutputClaimedError" in refused
+    assert "is being written by batch_child/infer/manual__1/0" in refused
+    out, errors = first.communicate(timeout=300)
+    assert first.returncode == 0, errors
+    records = store.records("out/results.jsonl")
+    assert sorted(r["index"] for r in records) == list(range(1000))
+    assert all(r["output"] == runners.generate_text(f"work A {r['index']}") for r in records)
+    assert not any("work B" in r["json"]["inputs"] for r in cloud.requests("inference") if r["json"])
+
+
+def test_two_claims_at_the_same_instant_let_one_through_on_the_store_itself(store, monkeypatch):
+    """The race the listing cannot see: both create the same claim; the store's create-if-absent
+    (S3's If-None-Match on moto's server; O_EXCL on a disk) lets exactly one through."""
+    from airflow.sdk import ObjectStoragePath
+
+    from airflow_provider_hfep.inference.results import CommitSettings, OutputClaimedError, ResultStore
+
+    output = ObjectStoragePath(store.uri("out/raced.jsonl"))
+    first = ResultStore(output, {"w": 1}, 1, CommitSettings(), holder="dag/a/run/0")
+    second = ResultStore(output, {"w": 2}, 1, CommitSettings(), holder="dag/a/run/1")
+    monkeypatch.setattr(ResultStore, "_claims", lambda self: [])  # neither sees the other's claim
+    first.resume()
+    with pytest.raises(OutputClaimedError, match="at the same moment"):
+        second.resume()
+    assert store.names("out/raced.jsonl.parts/claim-") == ["out/raced.jsonl.parts/claim-000001.json"]

@@ -8,12 +8,34 @@ import json
 import pytest
 from upath import UPath
 
+from airflow_provider_hfep.endpoints.errors import InvalidEndpointArgumentError
 from airflow_provider_hfep.inference import results
-from airflow_provider_hfep.inference.results import CommitSettings, InputsDigest, ResultStore, work_key
+from airflow_provider_hfep.inference.results import (
+    CommitSettings,
+    InputsDigest,
+    OutputClaimedError,
+    ResultStore,
+    store_identity,
+    work_key,
+)
 
 
-def store(tmp_path, key: str = "k1", attempt: int = 1, **settings) -> ResultStore:
-    return ResultStore(UPath(tmp_path / "out.jsonl"), {"work": key}, attempt, CommitSettings(**settings))
+def store(
+    tmp_path,
+    key: str = "k1",
+    attempt: int = 1,
+    holder: str = "dag/task/run/-1",
+    replace: bool = False,
+    **settings,
+) -> ResultStore:
+    return ResultStore(
+        UPath(tmp_path / "out.jsonl"),
+        {"work": key},
+        attempt,
+        CommitSettings(**settings),
+        holder=holder,
+        replace_output=replace,
+    )
 
 
 def lines(path) -> list[dict]:
@@ -33,6 +55,7 @@ def test_pieces_are_committed_by_count_and_joined_once_each(tmp_path):
         "part-000003-t1.jsonl",
     ]
     assert first.finish() == 7
+    first.release()
     assert [r["index"] for r in lines(tmp_path / "out.jsonl")] == list(range(7))
     assert [p.name for p in (tmp_path / "out.jsonl.parts").iterdir()] == ["manifest.json"]
 
@@ -75,7 +98,7 @@ def test_other_work_is_removed_and_a_rerun_of_the_same_work_rewrites_nothing(tmp
     assert other.resume().count == 0
     assert not (tmp_path / "out.jsonl").exists()
     manifest = json.loads((tmp_path / "out.jsonl.parts" / "manifest.json").read_text())
-    assert manifest == {"key": work_key(work="k2"), "work": {"work": "k2"}}
+    assert manifest == {"format": 2, "key": work_key(work="k2"), "work": {"work": "k2"}, "output": None}
 
 
 def test_a_join_that_fails_half_way_leaves_the_output_as_it_was(tmp_path, monkeypatch):
@@ -162,3 +185,110 @@ def test_closing_commits_only_what_is_open(tmp_path, count):
         results.add({"index": index, "output": "x"})
     results.close()
     assert len(list((tmp_path / "out.jsonl.parts").glob("part-*"))) == count
+
+
+# -- nothing it did not write is touched; one writer at a time -------------------------------------
+
+
+def test_a_file_the_provider_did_not_write_is_refused_and_left_untouched(tmp_path):
+    (tmp_path / "out.jsonl").write_text("yesterday's report, by another tool\n")
+    with pytest.raises(InvalidEndpointArgumentError, match="did not write.*replace_output=True"):
+        store(tmp_path).resume()
+    assert (tmp_path / "out.jsonl").read_text() == "yesterday's report, by another tool\n"
+    replacing = store(tmp_path, replace=True)
+    assert replacing.resume().count == 0  # allowed explicitly: replaced, as other work would be
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_pieces_without_a_manifest_and_a_file_changed_since_are_not_taken_as_ours(tmp_path):
+    parts = tmp_path / "out.jsonl.parts"
+    parts.mkdir()
+    (parts / "part-000001-t1.jsonl").write_text('{"index": 0, "output": "not ours"}\n')
+    with pytest.raises(InvalidEndpointArgumentError, match="no manifest"):
+        store(tmp_path).resume()
+    assert (parts / "part-000001-t1.jsonl").exists()
+    (parts / "part-000001-t1.jsonl").unlink()
+    first = store(tmp_path)
+    first.resume()
+    first.add({"index": 0, "output": "a"})
+    first.close()
+    first.finish()
+    first.release()
+    (tmp_path / "out.jsonl").write_text("edited by hand after the provider wrote it\n")
+    with pytest.raises(InvalidEndpointArgumentError, match="changed since this provider wrote it"):
+        store(tmp_path, key="k2").resume()
+    assert (tmp_path / "out.jsonl").read_text() == "edited by hand after the provider wrote it\n"
+
+
+def test_a_manifest_from_before_version_0_5_still_vouches_for_its_output(tmp_path):
+    parts = tmp_path / "out.jsonl.parts"
+    parts.mkdir()
+    (parts / "manifest.json").write_text(json.dumps({"key": "old", "work": {}}))
+    (tmp_path / "out.jsonl").write_text('{"index": 0, "output": "a"}\n')
+    assert store(tmp_path).resume().count == 0  # other work of its own: started afresh, as before
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_second_writer_is_refused_while_the_first_holds_the_output(tmp_path):
+    first = store(tmp_path, holder="nightly/infer/run-1/0")
+    first.resume()
+    first.add({"index": 0, "output": "mine"})
+    with pytest.raises(OutputClaimedError, match="being written by nightly/infer/run-1/0"):
+        store(tmp_path, key="k2", holder="nightly/infer/run-1/1").resume()
+    first.close()
+    assert first.finish() == 1  # untouched by the refused one
+    first.release()
+    second = store(tmp_path, key="k2", holder="nightly/infer/run-1/1")
+    assert second.resume().count == 0  # released: the next work may go (and replaces ours, its own kind)
+
+
+def test_a_retry_takes_its_claim_over_and_anyone_takes_a_lapsed_one(tmp_path):
+    first = store(tmp_path, holder="a", claim_ttl=60)
+    first.resume()  # killed: never released
+    retry = store(tmp_path, holder="a", attempt=2, claim_ttl=60)
+    retry.resume()  # the same task instance: at once
+    claims = sorted(p.name for p in (tmp_path / "out.jsonl.parts").glob("claim-*"))
+    assert claims == ["claim-000002.json"]
+    lapsed = json.loads((tmp_path / "out.jsonl.parts" / claims[0]).read_text())
+    lapsed["renewed_at"] -= 61
+    (tmp_path / "out.jsonl.parts" / claims[0]).write_text(json.dumps(lapsed))
+    other = store(tmp_path, key="k2", holder="b", claim_ttl=60)
+    other.resume()
+    assert sorted(p.name for p in (tmp_path / "out.jsonl.parts").glob("claim-*")) == ["claim-000003.json"]
+
+
+def test_a_writer_whose_claim_was_taken_over_stops_before_it_mixes_anything(tmp_path):
+    first = store(tmp_path, holder="a", max_results=2)
+    first.resume()
+    first.add({"index": 0, "output": "a0"})
+    retry = store(tmp_path, holder="a", attempt=2)  # e.g. the scheduler retried a task it thought lost
+    retry.resume()
+    with pytest.raises(OutputClaimedError, match="taken over"):
+        first.add({"index": 1, "output": "a1"})  # its commit checks the claim first
+    with pytest.raises(OutputClaimedError, match="taken over"):
+        first.finish()
+    retry.add({"index": 0, "output": "r0"})
+    retry.close()
+    assert retry.finish() == 1
+    assert lines(tmp_path / "out.jsonl") == [{"index": 0, "output": "r0"}]
+
+
+def test_two_writers_racing_for_an_empty_output_get_one_claim(tmp_path, monkeypatch):
+    """Both see no claim, both create claim 1: the exclusive create lets exactly one through."""
+    first, second = store(tmp_path, holder="a"), store(tmp_path, key="k2", holder="b")
+    (tmp_path / "out.jsonl.parts").mkdir()
+    monkeypatch.setattr(ResultStore, "_claims", lambda self: [])  # the race: neither sees the other's
+    first.resume()
+    with pytest.raises(OutputClaimedError, match="at the same moment"):
+        second.resume()
+
+
+def test_one_object_however_it_is_spelled(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.jsonl").write_text("")
+    (tmp_path / "link.jsonl").symlink_to(tmp_path / "in.jsonl")
+    spellings = [UPath("in.jsonl"), UPath(tmp_path / "in.jsonl"), UPath(tmp_path / "link.jsonl")]
+    assert len({store_identity(path) for path in spellings}) == 1
+    assert store_identity(UPath("s3://conn_id@bucket/key.jsonl")) == store_identity(
+        UPath("s3://bucket/key.jsonl")
+    )
