@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
+    "AirflowFailException",
     "AirflowNotFoundException",
     "AirflowSensorTimeout",
     "BaseHook",
@@ -48,9 +49,10 @@ try:
 except ImportError:  # Airflow 3.0, 3.1
     from airflow.configuration import conf  # type: ignore[assignment]
 try:
-    from airflow.sdk.exceptions import AirflowNotFoundException, AirflowSensorTimeout
+    from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException, AirflowSensorTimeout
 except ImportError:  # Airflow 3.0, 3.1
     from airflow.exceptions import (  # type: ignore[no-redef]
+        AirflowFailException,
         AirflowNotFoundException,
         AirflowSensorTimeout,
     )

@@ -10,21 +10,72 @@ failed task at night); templated ones are checked after rendering, before any re
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_hfep._compat import AirflowFailException
+from airflow_provider_hfep.endpoints.errors import EndpointsError
 from airflow_provider_hfep.endpoints.payloads import validate_endpoint_name, validate_namespace
 from airflow_provider_hfep.endpoints.waiting import DELETED, Outcome, WatchResult, raise_for_result
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
 from airflow_provider_hfep.links.endpoint import HuggingFaceEndpointLink
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from airflow.sdk import Context
 
     from airflow_provider_hfep.endpoints.models import InferenceEndpoint
 
 log = logging.getLogger(__name__)
+
+
+#: What a deferred wait gets unless the DAG says otherwise (its own ``retries``, or default_args'):
+#: Airflow may fail a deferred task whose trigger fires within seconds, when the executor's stale
+#: "success" of the deferring try arrives after the resume (apache/airflow#66374, #67287, #71580,
+#: #72716). The retry looks once before deferring, so an endpoint already running ends it at once.
+RESUME_RACE_RETRIES = 2
+RESUME_RACE_RETRY_DELAY = timedelta(seconds=5)
+
+
+def race_safe_retries(kwargs: dict[str, Any], deferrable: bool) -> bool:
+    """
+    Give a deferrable wait :data:`RESUME_RACE_RETRIES` quick retries, unless ``retries`` is set.
+
+    Returns whether it did: those retries are for Airflow's own failures only (see :func:`final_verdicts`).
+    """
+    given = {**(kwargs.get("default_args") or {}), **kwargs}  # the DAG's default_args count as set
+    if not deferrable or "retries" in given:
+        return False
+    kwargs["retries"] = RESUME_RACE_RETRIES
+    if "retry_delay" not in given:
+        kwargs["retry_delay"] = RESUME_RACE_RETRY_DELAY
+    return True
+
+
+def final_verdicts(method: Callable[..., Any]) -> Callable[..., Any]:
+    """
+    Keep the retries :func:`race_safe_retries` gave a task for Airflow's own failures.
+
+    The provider's verdicts (a failed deployment, a missing endpoint, a timeout, a refused argument)
+    would be the same on a retry: raised as ``AirflowFailException`` (their message and type name
+    kept, the original as its cause), Airflow fails the task without retrying. A task whose retries
+    the DAG set keeps Airflow's usual rules.
+    """
+
+    @functools.wraps(method)
+    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except EndpointsError as exc:
+            if getattr(self, "retries_for_airflow_only", False):
+                raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+            raise
+
+    return run
 
 
 def is_literal(value: Any) -> bool:

@@ -9,7 +9,6 @@ either way). Each returns the endpoint as a JSON-safe dict.
 from __future__ import annotations
 
 import hashlib
-import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +33,7 @@ from airflow_provider_hfep.endpoints.payloads import (
 from airflow_provider_hfep.endpoints.waiting import DELETED, Outcome
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
 from airflow_provider_hfep.links.endpoint import HuggingFaceEndpointLink
-from airflow_provider_hfep.target import EndpointTarget
+from airflow_provider_hfep.target import EndpointTarget, final_verdicts, race_safe_retries
 from airflow_provider_hfep.triggers.endpoint import ON_KILL_ACTIONS, HuggingFaceEndpointStatusTrigger
 
 if TYPE_CHECKING:
@@ -89,7 +88,9 @@ class HuggingFaceEndpointBaseOperator(EndpointTarget, BaseOperator):
     :param hf_conn_id: the Airflow connection. (templated)
     :param wait_for_completion: wait until the operation's end state (each operator says which).
     :param deferrable: wait in the triggerer, holding no worker slot; default
-        ``[operators] default_deferrable``.
+        ``[operators] default_deferrable``. A deferred wait without ``retries`` of its own gets 2,
+        5 s apart (see :class:`~airflow_provider_hfep.sensors.endpoint.HuggingFaceEndpointSensor`):
+        a retry of create, update or resume finds its own change and waits again.
     :param poll_interval: seconds between two looks while waiting. Default 30.
     :param timeout: seconds to wait at most. Default 3600.
     """
@@ -116,7 +117,9 @@ class HuggingFaceEndpointBaseOperator(EndpointTarget, BaseOperator):
         timeout: float = 3600,
         **kwargs: Any,
     ) -> None:
+        retries_for_airflow_only = race_safe_retries(kwargs, deferrable and wait_for_completion)
         super().__init__(**kwargs)
+        self.retries_for_airflow_only = retries_for_airflow_only
         check_seconds("poll_interval", poll_interval)
         check_seconds("timeout", timeout)
         self._set_target(endpoint_name, namespace, hf_conn_id)
@@ -146,7 +149,7 @@ class HuggingFaceEndpointBaseOperator(EndpointTarget, BaseOperator):
             name,
             namespace=namespace,
             target=self.target_status,
-            end_time=time.time() + (0 if self.deferrable else self.timeout),
+            end_time=self.hook.client.api_time + (0 if self.deferrable else self.timeout),
             poll_interval=self.poll_interval,
             settle_until=settle_until,
         )
@@ -157,7 +160,7 @@ class HuggingFaceEndpointBaseOperator(EndpointTarget, BaseOperator):
                 hf_conn_id=self.hf_conn_id,
                 endpoint_name=name,
                 namespace=namespace,
-                end_time=time.time() + self.timeout,
+                end_time=self.hook.client.api_time + self.timeout,
                 target_status=self.target_status,
                 poll_interval=self.poll_interval,
                 settle_until=settle_until,
@@ -168,6 +171,7 @@ class HuggingFaceEndpointBaseOperator(EndpointTarget, BaseOperator):
             timeout=timedelta(seconds=self.timeout + self.poll_interval + 60),
         )
 
+    @final_verdicts
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Finish after the trigger fired, on a fresh instance: everything comes from the event."""
         return self.finish_wait(event)
@@ -399,6 +403,7 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
     def _secrets_to_hide(self) -> list[str]:
         return _secret_values(self.spec_arguments)
 
+    @final_verdicts
     def execute(self, context: Context) -> dict[str, Any]:
         self._secrets_to_hide()
         name, namespace = self._resolve(context)
@@ -408,7 +413,7 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
         try:
             self._check_capacity(namespace, spec.to_body(), spec.min_replica)
             self._starting(name, namespace)
-            endpoint = self.hook.client.create(spec, namespace=namespace)
+            endpoint = self.hook.client.create(spec, namespace=namespace, adopt_tag=marker)
             self.log.info("Created endpoint %s/%s (%s)", namespace, name, endpoint.status)
         except (ConflictError, CapacityError) as refused:
             # The name may be taken by an endpoint that already holds this hardware (an earlier try
@@ -437,7 +442,7 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
             elif self.if_exists == "update":
                 changes = EndpointUpdate(**{f: getattr(spec, f) for f in UPDATE_FIELDS})
                 self._check_change_capacity(namespace, existing, changes)
-                settle_until = time.time() + self.update_settle_seconds
+                settle_until = self.hook.client.api_time + self.update_settle_seconds
                 endpoint = self.hook.client.update(name, changes, namespace=namespace)
                 self.log.info("Endpoint %s/%s exists: updated it to these arguments", namespace, name)
             else:
@@ -497,6 +502,7 @@ class HuggingFaceCreateEndpointFromCatalogOperator(HuggingFaceEndpointStartOpera
         self.accelerator = accelerator
         self.if_exists = if_exists
 
+    @final_verdicts
     def execute(self, context: Context) -> dict[str, Any]:
         name, namespace = self._resolve(context)
         self._starting(name, namespace)
@@ -619,6 +625,7 @@ class HuggingFaceUpdateEndpointOperator(HuggingFaceEndpointStartOperator):
     def _secrets_to_hide(self) -> list[str]:
         return _secret_values(self.update_arguments)
 
+    @final_verdicts
     def execute(self, context: Context) -> dict[str, Any]:
         self._secrets_to_hide()
         changes = EndpointUpdate(
@@ -646,7 +653,7 @@ class HuggingFaceUpdateEndpointOperator(HuggingFaceEndpointStartOperator):
             self.hook.client.wait(
                 name, namespace=namespace, timeout=self.timeout, poll_interval=self.poll_interval
             )
-        settle_until = time.time() + self.update_settle_seconds
+        settle_until = self.hook.client.api_time + self.update_settle_seconds
         self._starting(name, namespace)
         endpoint = self.hook.client.update(name, changes, namespace=namespace)
         self.log.info("Updated endpoint %s/%s with %r", namespace, name, changes)
@@ -669,6 +676,7 @@ class HuggingFaceResumeEndpointOperator(HuggingFaceEndpointStartOperator):
         super().__init__(wait_for_completion=wait_for_completion, **kwargs)
         self.running_ok = running_ok
 
+    @final_verdicts
     def execute(self, context: Context) -> dict[str, Any]:
         name, namespace = self._resolve(context)
         if self.check_capacity:
@@ -694,6 +702,7 @@ class _EndpointStopOperator(HuggingFaceEndpointBaseOperator):
     def __init__(self, *, wait_for_completion: bool = False, **kwargs: Any) -> None:
         super().__init__(wait_for_completion=wait_for_completion, **kwargs)
 
+    @final_verdicts
     def execute(self, context: Context) -> dict[str, Any]:
         name, namespace = self._resolve(context)
         endpoint = getattr(self.hook.client, self.action)(name, namespace=namespace)
@@ -741,6 +750,7 @@ class HuggingFaceDeleteEndpointOperator(HuggingFaceEndpointBaseOperator):
         super().__init__(wait_for_completion=wait_for_completion, **kwargs)
         self.missing_ok = missing_ok
 
+    @final_verdicts
     def execute(self, context: Context) -> dict[str, Any]:
         name, namespace = self._resolve(context)
         self.hook.client.delete(name, namespace=namespace, missing_ok=self.missing_ok)

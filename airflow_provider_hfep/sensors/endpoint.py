@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 import warnings
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -17,7 +16,7 @@ from airflow_provider_hfep.endpoints.errors import InvalidEndpointArgumentError
 from airflow_provider_hfep.endpoints.waiting import WAIT_TARGETS, Outcome, WatchResult
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
 from airflow_provider_hfep.links.endpoint import HuggingFaceEndpointLink
-from airflow_provider_hfep.target import EndpointTarget
+from airflow_provider_hfep.target import EndpointTarget, final_verdicts, race_safe_retries
 from airflow_provider_hfep.triggers.endpoint import HuggingFaceEndpointStatusTrigger
 
 if TYPE_CHECKING:
@@ -39,7 +38,9 @@ class HuggingFaceEndpointSensor(EndpointTarget, BaseSensorOperator):
     It fails at once, with the service's message, when the endpoint fails (``failed``,
     ``updateFailed``), is deleted, or when waiting for ``running`` on a ``paused`` or ``scaledToZero``
     endpoint that nothing would start ("resume it first"). A timeout is an ``AirflowSensorTimeout``
-    (not retried).
+    (not retried). Deferrable and without ``retries`` of its own (or default_args'), it gets 2
+    retries 5 s apart: Airflow can fail a deferred task whose trigger fires within seconds (a stale
+    executor event; apache/airflow#66374, #71580, #72716), and a retry looks once and is done.
 
     :param endpoint_name: the endpoint to wait for. (templated)
     :param namespace: its namespace; default the connection's, or the token's user. (templated)
@@ -81,7 +82,9 @@ class HuggingFaceEndpointSensor(EndpointTarget, BaseSensorOperator):
         poke_interval: float = 30,
         **kwargs: Any,
     ) -> None:
+        retries_for_airflow_only = race_safe_retries(kwargs, deferrable)
         super().__init__(poke_interval=poke_interval, **kwargs)
+        self.retries_for_airflow_only = retries_for_airflow_only
         check_choice("target_status", target_status, sorted(WAIT_TARGETS))
         self._set_target(endpoint_name, namespace, hf_conn_id)
         self.target_status = target_status
@@ -130,7 +133,7 @@ class HuggingFaceEndpointSensor(EndpointTarget, BaseSensorOperator):
             name,
             namespace=namespace,
             target=self.target_status,
-            end_time=time.time(),
+            end_time=0.0,  # a deadline long passed: exactly one look
             poll_interval=self.poke_interval,
             check_health=self.check_health,
         )
@@ -141,6 +144,7 @@ class HuggingFaceEndpointSensor(EndpointTarget, BaseSensorOperator):
             return PokeReturnValue(is_done=False)
         return PokeReturnValue(is_done=True, xcom_value=self.finish_wait(result.to_event(), result.endpoint))
 
+    @final_verdicts
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             try:
@@ -160,11 +164,14 @@ class HuggingFaceEndpointSensor(EndpointTarget, BaseSensorOperator):
         if first.is_done:
             return first.xcom_value
         self.defer(
-            trigger=self._trigger(end_time=time.time() + self.timeout, namespace=self.hook.namespace),
+            trigger=self._trigger(
+                end_time=self.hook.client.api_time + self.timeout, namespace=self.hook.namespace
+            ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),
         )
 
+    @final_verdicts
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Finish after the trigger fired, on a fresh instance: everything comes from the event."""
         result = WatchResult.from_event(event)
