@@ -89,6 +89,7 @@ async def serve_data_plane(
     if not runners.serves(engine, rest):
         return PlainTextResponse("Not Found", 404)  # not this engine's route, as its server would answer
     endpoint.meter.requests += 1
+    endpoint.last_request = time.time()  # what keeps a minReplica 0 endpoint from scaling to zero
     if endpoint.state == "scaledToZero":
         world.wake(endpoint)
     hold = headers.get("x-scale-up-timeout")
@@ -128,6 +129,7 @@ async def serve_data_plane(
             return PlainTextResponse("Not Found", 404)
     finally:
         endpoint.in_flight -= 1
+        endpoint.last_request = time.time()
 
 
 class HeldStream(StreamingResponse):
@@ -147,6 +149,7 @@ class HeldStream(StreamingResponse):
     def release(self) -> None:
         if self._endpoint is not None:
             self._endpoint.in_flight -= 1
+            self._endpoint.last_request = time.time()
             self._endpoint = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:

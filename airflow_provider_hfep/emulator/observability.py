@@ -11,22 +11,10 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_hfep.emulator.state import zulu
+from airflow_provider_hfep.emulator.state import exit_code, zulu
 
 if TYPE_CHECKING:
     from airflow_provider_hfep.emulator.state import Endpoint
-
-
-def replica_ids(endpoint: Endpoint) -> list[str]:
-    """Name the replicas stably, as the service shows them (``<name>-<hash>-<n>``)."""
-    digest = hashlib.sha1(f"{endpoint.namespace}/{endpoint.name}".encode()).hexdigest()[:5]
-    return [f"{endpoint.name}-{digest}-{index}" for index in range(endpoint.replicas)]
-
-
-def _exit_code(message: str) -> int:
-    """137 (killed) for memory trouble, as a container killed by the kernel reports; 1 otherwise."""
-    lowered = message.lower()
-    return 137 if "memory" in lowered or "oom" in lowered else 1
 
 
 def log_records(endpoint: Endpoint) -> list[dict[str, Any]]:
@@ -35,7 +23,7 @@ def log_records(endpoint: Endpoint) -> list[dict[str, Any]]:
     image_url = image.get("url") if isinstance(image, dict) else None
     compute, provider = endpoint.config["compute"], endpoint.config["provider"]
     records: list[dict[str, Any]] = []
-    replica = replica_ids(endpoint)[0] if endpoint.replicas else None
+    replica = endpoint.replica_log[0].id if endpoint.replica_log else None
 
     def line(at: float, level: str, text: str) -> None:
         records.append({"timestamp": zulu(at), "level": level, "message": text, "replica": replica})
@@ -73,7 +61,7 @@ def log_records(endpoint: Endpoint) -> list[dict[str, Any]]:
                 starting(at)
                 started = True
             line(at, "error", message)
-            line(at, "error", f"Container exited with code {_exit_code(message)}")
+            line(at, "error", f"Container exited with code {exit_code(message)}")
         elif state == "paused":
             line(at, "info", "Paused: replicas stopped")
         elif state == "scaledToZero":
@@ -82,25 +70,31 @@ def log_records(endpoint: Endpoint) -> list[dict[str, Any]]:
 
 
 def replica_states(endpoint: Endpoint) -> list[dict[str, Any]]:
-    """Give each replica's status (``ReplicaStatus``: live, updating, stage, exitCode, startedAt, stoppedAt)."""
+    """
+    Give each replica's status (``ReplicaStatus``: live, updating, stage, exitCode, startedAt, stoppedAt).
+
+    The replicas that run, and those that stopped (the newest hundred), with their start and stop
+    times: what a client needs to count what an endpoint ran.
+    """
     state = endpoint.state
-    if state in ("paused", "scaledToZero", "pending"):
-        return []
-    started = zulu(endpoint.history[-1][0]) if endpoint.history else zulu(endpoint.updated_at)
     replicas = []
-    for replica in replica_ids(endpoint):
-        status: dict[str, Any] = {
-            "id": replica,
-            "live": state in ("running", "updating"),
-            "updating": state == "updating",
-            "stage": {"initializing": "starting", "failed": "failed", "updateFailed": "failed"}.get(
-                state, "running"
-            ),
-            "startedAt": started,
-        }
-        if state in ("failed", "updateFailed"):
-            status["exitCode"] = _exit_code(endpoint.message)
-            status["stoppedAt"] = zulu(endpoint.updated_at)
+    for record in endpoint.replica_log:
+        status: dict[str, Any] = {"id": record.id, "startedAt": zulu(record.started)}
+        if record.stopped is None:
+            status.update(
+                live=state in ("running", "updating"),
+                updating=state == "updating",
+                stage="starting" if state == "initializing" else "running",
+            )
+        else:
+            status.update(
+                live=False,
+                updating=False,
+                stage="failed" if record.exit_code is not None else "stopped",
+                stoppedAt=zulu(record.stopped),
+            )
+            if record.exit_code is not None:
+                status["exitCode"] = record.exit_code
         replicas.append(status)
     return replicas
 
@@ -123,8 +117,12 @@ def metric_series(endpoint: Endpoint, metric: str, start: int, end: int, step: i
     points = []
     for at in range(start, end + 1, max(1, step)):
         seed = int(hashlib.sha1(f"{endpoint.name}/{metric}/{at}".encode()).hexdigest()[:6], 16)
-        if metric == "replica-running":
-            value: float = endpoint.replicas if running else 0
+        if metric == "replica-running":  # from the replicas' lives: the series tells the past too
+            value: float = sum(
+                1
+                for r in endpoint.replica_log
+                if r.started <= at < (r.stopped if r.stopped is not None else at + 1)
+            )
         elif metric == "pending-request":
             value = seed % 8 if running else 0
         elif metric == "response-elapsed":

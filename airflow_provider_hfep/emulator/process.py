@@ -8,6 +8,7 @@ client layer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -100,9 +101,11 @@ class Emulator:
         reader.start()
         reader.join(self._startup_timeout)
         if not line or not line[0].startswith(READY_PREFIX):
-            stderr = process.stderr
-            self.stop()  # the process is gone (or stopped now): what it said is complete
-            errors = stderr.read() if stderr is not None and not stderr.closed else ""
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(5)  # it is ending (its stdout closed): let it finish saying why
+            exited = process.poll() is not None
+            errors = process.stderr.read() if exited and process.stderr is not None else ""
+            self.stop()
             said = line[0].strip() if line and line[0].strip() else "no address line"
             raise RuntimeError(
                 f"hfep-emulator did not start ({said}; exit status {process.returncode}): {errors[-2000:]}"

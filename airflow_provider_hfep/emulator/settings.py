@@ -94,6 +94,10 @@ class Settings:
     )
     logs_v3: bool = _knob(True, "serve the v3 (searchable) logs; --no-logs-v3 answers them 501, as some do")
     page_size: int = _knob(20, "endpoints per listing page when the caller gives no limit")
+    minute_seconds: float = _knob(
+        60.0,
+        "seconds an emulated minute lasts (scaleToZeroTimeout counts in minutes): 1 makes 15 minutes 15 s",
+    )
     request_log_size: int = _knob(50_000, "requests the log keeps (the oldest go first)")
     request_body_bytes: int = _knob(
         64 * 1024, "bytes of a request body the log keeps (a larger one is not kept)"

@@ -5,8 +5,12 @@ Written apart from the client layer on purpose (it imports nothing from it): it 
 independent reading of the same HTTP contract, so a shared mistake cannot hide.
 
 States move lazily on the wall clock: each endpoint keeps a timeline of scheduled transitions, applied
-whenever it is looked at. Billing counts seconds spent in ``initializing`` and ``running`` (the states
-Hugging Face charges for), times the replicas, per segment between transitions.
+whenever it is looked at. Billing counts seconds spent in ``initializing``, ``running`` and ``updating``
+(the states in which replicas run), times the replicas, per segment between transitions. Each replica
+is recorded with its start and stop time (what the replica listing tells), so the listing and the
+meter agree. An endpoint with ``minReplica: 0`` scales itself to zero after ``scaleToZeroTimeout``
+minutes (15 by default) without a data-plane request, as the service does: the emulator's minute is
+``Settings.minute_seconds`` long.
 """
 
 from __future__ import annotations
@@ -21,7 +25,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from airflow_provider_hfep.emulator.settings import Settings, User
 
-BILLABLE_STATES = frozenset({"initializing", "running"})
+BILLABLE_STATES = frozenset({"initializing", "running", "updating"})
+#: stopped replicas the listing keeps (the newest)
+STOPPED_REPLICAS_KEPT = 100
+#: minutes a ``minReplica: 0`` endpoint idles before scaling to zero when ``scaleToZeroTimeout`` is unset
+DEFAULT_SCALE_TO_ZERO_MINUTES = 15
 STATE_MESSAGES = {
     "pending": "Endpoint waiting to be scheduled",
     "initializing": "Endpoint is initializing",
@@ -38,6 +46,16 @@ STATES = frozenset(STATE_MESSAGES)
 def zulu(epoch: float) -> str:
     """Write an epoch as the API writes timestamps: ISO 8601, milliseconds, ``Z``."""
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@dataclass
+class ReplicaRecord:
+    """One replica's life: when it started, when it stopped (``None`` while it runs), how it ended."""
+
+    id: str
+    started: float
+    stopped: float | None = None
+    exit_code: int | None = None
 
 
 @dataclass
@@ -73,6 +91,11 @@ class Endpoint:
     busy_since: float | None = None
     last_busy: float = 0.0
     idle_since: float | None = None
+    #: every replica it ran (the stopped ones bounded): what the replica listing tells
+    replica_log: list[ReplicaRecord] = field(default_factory=list)
+    replica_serial: int = 0
+    #: when a data-plane request last arrived or ended: the idle clock of scale-to-zero
+    last_request: float = 0.0
 
     @property
     def min_replicas(self) -> int:
@@ -188,6 +211,29 @@ class World:
             endpoint.meter.replica_seconds += seconds * endpoint.replicas
         endpoint.segment_start = max(endpoint.segment_start, until)
 
+    def _sync_replicas(self, endpoint: Endpoint, at: float) -> None:
+        """Start or stop replica records at ``at`` so that they match the replicas the endpoint runs now."""
+        wanted = endpoint.replicas if endpoint.state in BILLABLE_STATES else 0
+        live = [record for record in endpoint.replica_log if record.stopped is None]
+        crashed = endpoint.state in ("failed", "updateFailed")
+        for record in live[wanted:]:  # the newest go first
+            record.stopped = at
+            record.exit_code = exit_code(endpoint.message) if crashed else None
+        digest = hashlib.sha1(f"{endpoint.namespace}/{endpoint.name}".encode()).hexdigest()[:5]
+
+        def start(stopped: float | None = None, code: int | None = None) -> None:
+            endpoint.replica_serial += 1
+            name = f"{endpoint.name}-{digest}-{endpoint.replica_serial}"
+            endpoint.replica_log.append(ReplicaRecord(name, at, stopped, code))
+
+        for _ in range(wanted - len(live)):
+            start()
+        if crashed and not live:  # it failed before running: its container started, and crashed at once
+            start(at, exit_code(endpoint.message))
+        stopped = [record for record in endpoint.replica_log if record.stopped is not None]
+        for record in stopped[:-STOPPED_REPLICAS_KEPT]:
+            endpoint.replica_log.remove(record)
+
     def set_state(self, endpoint: Endpoint, state: str, at: float, message: str | None = None) -> None:
         """Move ``endpoint`` to ``state`` at time ``at``, closing the billing segment of the old state."""
         self._account(endpoint, at)
@@ -195,6 +241,9 @@ class World:
         endpoint.message = message or STATE_MESSAGES[state]
         endpoint.updated_at = at
         endpoint.history.append((at, state, endpoint.message))
+        if state not in ("running", "updating"):
+            endpoint.scaled_up, endpoint.busy_since, endpoint.idle_since = 0, None, None
+        self._sync_replicas(endpoint, at)
         if state == "paused":
             endpoint.url = None
         elif state in ("initializing", "running", "updating", "scaledToZero") and endpoint.url is None:
@@ -210,8 +259,27 @@ class World:
         while endpoint.timeline and endpoint.timeline[0][0] <= now:
             at, state = endpoint.timeline.pop(0)
             self.set_state(endpoint, state, at)
+        self.scale_to_zero_when_idle(endpoint, now)
         self.autoscale(endpoint, now)
         return endpoint
+
+    def scale_to_zero_when_idle(self, endpoint: Endpoint, now: float) -> None:
+        """
+        Scale a ``minReplica: 0`` endpoint to zero once it has had no request for ``scaleToZeroTimeout`` minutes.
+
+        No client is involved: the service does it (at the moment it was due, however late a read
+        notices it), and billing stops then. The next request wakes it, as after any scale-to-zero.
+        """
+        scaling = endpoint.config["compute"]["scaling"]
+        if endpoint.state != "running" or int(scaling.get("minReplica") or 0) != 0 or endpoint.in_flight:
+            return
+        minutes = scaling.get("scaleToZeroTimeout") or DEFAULT_SCALE_TO_ZERO_MINUTES
+        due = max(endpoint.last_request, endpoint.updated_at) + minutes * self.settings.minute_seconds
+        if now >= due:
+            endpoint.timeline.clear()
+            self.set_state(
+                endpoint, "scaledToZero", due, f"Scaled to zero after {minutes:g} minutes without requests"
+            )
 
     def autoscale(self, endpoint: Endpoint, now: float) -> None:
         """
@@ -222,7 +290,6 @@ class World:
         change shows in the management API, the replica listing, the capacity and the billing meter.
         """
         if endpoint.state not in ("running", "updating"):
-            endpoint.scaled_up, endpoint.busy_since, endpoint.idle_since = 0, None, None
             return
         measure = endpoint.config["compute"]["scaling"].get("measure") or {}
         threshold = measure.get("pendingRequests") or 0.8 * self.settings.capacity
@@ -235,6 +302,7 @@ class World:
             ):
                 self._account(endpoint, now)
                 endpoint.scaled_up += 1
+                self._sync_replicas(endpoint, now)
                 endpoint.busy_since = now  # the next one needs its own stretch of load
             return
         if now - endpoint.last_busy > 1.0:
@@ -248,6 +316,7 @@ class World:
             due = endpoint.idle_since + self.settings.scale_down_seconds
             self._account(endpoint, due)
             endpoint.scaled_up -= 1
+            self._sync_replicas(endpoint, due)
             endpoint.idle_since = due
 
     def deploy_steps(self, seconds: float) -> list[tuple[float, str]]:
@@ -309,7 +378,11 @@ class World:
                 "cacheHttpResponses": changes.pop("cacheHttpResponses"),
             }
             changes["experimentalFeatures"] = features
+        self._account(
+            endpoint, now
+        )  # a change of replicas bills from now on, not back to the segment's start
         endpoint.config = deep_merge(endpoint.config, changes)
+        self._sync_replicas(endpoint, now)
         if endpoint.state in ("paused", "scaledToZero"):
             endpoint.updated_at = now
             return
@@ -401,3 +474,9 @@ class World:
 
 def _user_id(name: str) -> str:
     return hashlib.sha1(name.encode()).hexdigest()[:24]
+
+
+def exit_code(message: str) -> int:
+    """137 (killed) for memory trouble, as a container killed by the kernel reports; 1 otherwise."""
+    lowered = message.lower()
+    return 137 if "memory" in lowered or "oom" in lowered else 1

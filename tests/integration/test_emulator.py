@@ -468,3 +468,60 @@ def test_a_failed_start_shows_the_process_own_error(cloud):
         RuntimeError, match=r"(?s)did not start \(no address line; exit status 1\).*Address already in use"
     ):
         Emulator(port=taken).start()
+
+
+# -- the service's own scale-to-zero, and replicas that tell what ran -----------------------------
+
+
+def seconds(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def test_an_idle_endpoint_with_min_replica_0_scales_itself_to_zero_and_stops_billing():
+    """No client involved: scaleToZeroTimeout minutes (an emulated minute is minute_seconds long) after
+    the last request, the service scales it to zero; billing stops then; the next request wakes it."""
+    with Emulator(minute_seconds=0.2, deploy_seconds=0.2, cold_start_seconds=0.2, latency_ms=1) as cloud:
+        cloud.seed_endpoint(
+            "idle",
+            compute={
+                **BODY["compute"],
+                "scaling": {"minReplica": 0, "maxReplica": 1, "scaleToZeroTimeout": 2},
+            },
+        )
+        headers = {"authorization": f"Bearer {cloud.token}"}
+        last = httpx.post(cloud.endpoint_url("idle"), json={"inputs": "x"}, headers=headers)
+        assert last.status_code == 200
+        answered_at = time.time()
+        deadline = time.monotonic() + 30
+        while cloud.state("idle") != "scaledToZero":  # the event: the service scaled it
+            assert time.monotonic() < deadline, "never scaled to zero"
+            time.sleep(0.05)
+        assert (
+            cloud.endpoint("idle")["status"]["message"] == "Scaled to zero after 2 minutes without requests"
+        )
+        billed = cloud.billing("idle")["billable_seconds"]
+        time.sleep(0.5)  # nothing is billed while it is scaled to zero: the meter stays put
+        assert cloud.billing("idle")["billable_seconds"] == billed
+        stopped = [
+            r
+            for r in cloud.api("GET", "/v2/endpoint/demo/idle/replica").json()["replicas"]
+            if "stoppedAt" in r
+        ]
+        assert stopped
+        assert seconds(stopped[-1]["stoppedAt"]) == pytest.approx(answered_at + 2 * 0.2, abs=0.1)
+        woken = httpx.post(cloud.endpoint_url("idle"), json={"inputs": "x"}, headers=headers)
+        assert woken.status_code == 503  # the first request wakes it, as after any scale-to-zero
+        assert cloud.state("idle") == "initializing"
+
+
+def test_the_replica_listing_tells_what_the_meter_billed(http, cloud):
+    cloud.seed_endpoint(
+        "told", state="running", compute={**BODY["compute"], "scaling": {"minReplica": 2, "maxReplica": 2}}
+    )
+    time.sleep(0.3)
+    http.post("/v2/endpoint/demo/told/pause")
+    replicas = http.get("/v2/endpoint/demo/told/replica").json()["replicas"]
+    assert len(replicas) == 2
+    assert all(r["stage"] == "stopped" and not r["live"] for r in replicas)
+    lived = sum(seconds(r["stoppedAt"]) - seconds(r["startedAt"]) for r in replicas)
+    assert lived == pytest.approx(cloud.billing("told")["replica_seconds"], abs=0.01)
