@@ -32,6 +32,7 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "Hugging Face Inference Endpoints",
                 "python-modules": [
+                    "airflow_provider_hfep.operators.budget",
                     "airflow_provider_hfep.operators.endpoint",
                     "airflow_provider_hfep.operators.inference",
                     "airflow_provider_hfep.operators.logs",
@@ -47,7 +48,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "Hugging Face Inference Endpoints",
-                "python-modules": ["airflow_provider_hfep.triggers.endpoint"],
+                "python-modules": [
+                    "airflow_provider_hfep.triggers.budget",
+                    "airflow_provider_hfep.triggers.endpoint",
+                ],
             }
         ],
         "extra-links": ["airflow_provider_hfep.links.endpoint.HuggingFaceEndpointLink"],

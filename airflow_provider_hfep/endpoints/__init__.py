@@ -6,6 +6,7 @@ from airflow_provider_hfep.endpoints.client import AsyncEndpointsClient, Endpoin
 from airflow_provider_hfep.endpoints.diagnostics import Diagnosis
 from airflow_provider_hfep.endpoints.errors import (
     AuthenticationError,
+    BudgetExceededError,
     CapacityError,
     ConflictError,
     EndpointFailedError,
@@ -43,6 +44,7 @@ from airflow_provider_hfep.endpoints.retry import RetryPolicy
 __all__ = [
     "AsyncEndpointsClient",
     "AuthenticationError",
+    "BudgetExceededError",
     "CapacityError",
     "CatalogModel",
     "ComputeQuota",

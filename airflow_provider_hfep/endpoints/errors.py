@@ -10,7 +10,7 @@ URL path and the server's answer, never from request headers.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
@@ -217,6 +217,19 @@ class EndpointScaledToZeroError(EndpointStateError):
 
 class EndpointWaitTimeoutError(EndpointsError, TimeoutError):
     """The endpoint did not reach the awaited state before the deadline."""
+
+
+class BudgetExceededError(EndpointsError):
+    """
+    A window's cap fired (``max_cost``, ``max_runtime`` or ``stop_at``): the endpoint is closed and the work stopped.
+
+    :param message: the cap, the spend and what was left undone.
+    :param cap: the cap's record (``CapFired.to_json()``), when known.
+    """
+
+    def __init__(self, message: str, cap: dict[str, Any] | None = None) -> None:
+        self.cap = cap
+        super().__init__(message)
 
 
 class CapacityError(EndpointsError):

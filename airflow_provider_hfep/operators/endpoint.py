@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_hfep._compat import conf, mask_secret
-from airflow_provider_hfep.endpoints.arguments import check_choice, check_seconds
+from airflow_provider_hfep.endpoints.arguments import check_choice, check_count, check_seconds
+from airflow_provider_hfep.endpoints.costs import idle_stop_scaling
 from airflow_provider_hfep.endpoints.errors import (
     CapacityError,
     ConflictError,
@@ -297,6 +298,9 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
         ``container_command``, ``container_args``, ``env`` (templated), ``secrets``, ``type``,
         ``domain``, ``path``, ``cache_http_responses``, ``tags`` (templated),
         ``private_link_account_id``, ``private_link_shared``.
+    :param idle_stop_minutes: create it with the safety net armed: ``min_replica=0`` and a
+        ``scale_to_zero_timeout`` of at most this many minutes, so the service scales it to zero
+        when idle, whether Airflow is alive or not. Default None (as the arguments say).
     :param wait_for_completion: wait until running and healthy. Default True.
     :return: the endpoint as a JSON-safe dict.
     """
@@ -340,10 +344,15 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
         tags: list[str] | None = None,
         private_link_account_id: str | None = None,
         private_link_shared: bool | None = None,
+        idle_stop_minutes: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         check_choice("if_exists", if_exists, IF_EXISTS)
+        if idle_stop_minutes is not None:  # the service scales it to zero when idle, Airflow alive or not
+            check_count("idle_stop_minutes", idle_stop_minutes, 1)
+            min_replica = 0
+            scale_to_zero_timeout = min(scale_to_zero_timeout or idle_stop_minutes, idle_stop_minutes)
         self.if_exists = if_exists
         self.update_settle_seconds = update_settle_seconds
         self.spec_arguments: dict[str, Any] = {
@@ -669,28 +678,91 @@ class HuggingFaceResumeEndpointOperator(HuggingFaceEndpointStartOperator):
 
     :param running_ok: an endpoint that is already running is fine. Default True.
     :param wait_for_completion: wait until running and healthy. Default False.
-    :return: the endpoint as a JSON-safe dict.
+    :param idle_stop_minutes: arm the safety net first: before the resume, the endpoint is set to
+        scale itself to zero after this many minutes without requests (``minReplica: 0``,
+        ``scaleToZeroTimeout``), which the service does with no client involved, so it holds when
+        Airflow is gone. Default None (off). A tighter setting of the endpoint's own is kept; a
+        refused change is a warning naming the risk, never a failed task; a running endpoint is not
+        changed (the change would redeploy it). The change stays after the window (see the README).
+    :return: the endpoint as a JSON-safe dict, with ``idle_stop``: what the net was, or why it was not armed.
     """
 
-    def __init__(self, *, running_ok: bool = True, wait_for_completion: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        running_ok: bool = True,
+        wait_for_completion: bool = False,
+        idle_stop_minutes: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(wait_for_completion=wait_for_completion, **kwargs)
+        if idle_stop_minutes is not None:
+            check_count("idle_stop_minutes", idle_stop_minutes, 1)
         self.running_ok = running_ok
+        self.idle_stop_minutes = idle_stop_minutes
 
     @final_verdicts
     def execute(self, context: Context) -> dict[str, Any]:
         name, namespace = self._resolve(context)
-        if self.check_capacity:
+        stopped = (EndpointStatus.PAUSED, EndpointStatus.SCALED_TO_ZERO, EndpointStatus.FAILED)
+        net = None
+        if self.check_capacity or self.idle_stop_minutes is not None:
             current = self.hook.client.get(name, namespace=namespace)
-            if current.status in (
-                EndpointStatus.PAUSED,
-                EndpointStatus.SCALED_TO_ZERO,
-                EndpointStatus.FAILED,
-            ):
+            if self.idle_stop_minutes is not None:
+                net = self._arm_idle_stop(name, namespace, current)
+            if self.check_capacity and current.status in stopped:
                 self._check_capacity(namespace, current.raw, _min_replica(current))
         self._starting(name, namespace)
         endpoint = self.hook.client.resume(name, namespace=namespace, running_ok=self.running_ok)
         self.log.info("Resumed endpoint %s/%s: %s", namespace, name, endpoint.status)
-        return self._complete(context, endpoint, name, namespace)
+        result = self._complete(context, endpoint, name, namespace)
+        return result if net is None else {**result, "idle_stop": net}
+
+    def _arm_idle_stop(self, name: str, namespace: str, current: InferenceEndpoint) -> dict[str, Any]:
+        """
+        Set the endpoint to scale itself to zero when idle, while it is paused: the cheapest moment.
+
+        A paused endpoint takes the change without running (nothing bills); the resume that follows
+        starts it with the net in place. Never fails the task: a refusal is a warning naming the risk.
+        """
+        minutes = int(self.idle_stop_minutes or 0)
+        scaling = current.raw.get("compute", {}).get("scaling", {})
+        before = {
+            "min_replica": scaling.get("minReplica"),
+            "scale_to_zero_timeout": scaling.get("scaleToZeroTimeout"),
+        }
+        change = idle_stop_scaling(current, minutes)
+        if change is None:
+            self.log.info(
+                "Endpoint %s/%s already scales to zero within %s idle minutes", namespace, name, minutes
+            )
+            return {"minutes": minutes, "armed": True, "changed": None}
+        risk = (
+            f"if Airflow dies before the window closes, endpoint {namespace}/{name} bills until someone "
+            "pauses it"
+        )
+        if current.status not in (EndpointStatus.PAUSED, EndpointStatus.SCALED_TO_ZERO):
+            warning = f"the idle stop is not armed: the endpoint is {current.status} and the change would redeploy it; {risk}"
+            self.log.warning("%s", warning)
+            return {"minutes": minutes, "armed": False, "changed": None, "warning": warning}
+        try:
+            changes = EndpointUpdate(
+                min_replica=change["min_replica"], scale_to_zero_timeout=change["scale_to_zero_timeout"]
+            )
+            self.hook.client.update(name, changes, namespace=namespace)
+        except EndpointsApiError as exc:
+            warning = f"the idle stop could not be armed ({exc}); {risk}"
+            self.log.warning("%s", warning)
+            return {"minutes": minutes, "armed": False, "changed": None, "warning": warning}
+        self.log.info(
+            "Endpoint %s/%s scales itself to zero after %s idle minutes (was minReplica=%s, scaleToZeroTimeout=%s)",
+            namespace,
+            name,
+            minutes,
+            before["min_replica"],
+            before["scale_to_zero_timeout"],
+        )
+        return {"minutes": minutes, "armed": True, "changed": {"before": before, "after": change}}
 
 
 class _EndpointStopOperator(HuggingFaceEndpointBaseOperator):

@@ -15,8 +15,21 @@ import httpx
 from airflow.sdk import BaseOperator
 
 from airflow_provider_hfep.endpoints.arguments import check_choice, check_count, check_seconds
-from airflow_provider_hfep.endpoints.errors import EndpointsError, InvalidEndpointArgumentError
-from airflow_provider_hfep.endpoints.models import EndpointStatus, InferenceEndpoint
+from airflow_provider_hfep.endpoints.costs import (
+    Budget,
+    CapFired,
+    WindowCaps,
+    next_cap,
+    opened_at,
+    price_per_hour,
+    spend_of,
+)
+from airflow_provider_hfep.endpoints.errors import (
+    BudgetExceededError,
+    EndpointsError,
+    InvalidEndpointArgumentError,
+)
+from airflow_provider_hfep.endpoints.models import EndpointStatus, InferenceEndpoint, Replica
 from airflow_provider_hfep.endpoints.transport import bounded, tls_verification, token_may_travel
 from airflow_provider_hfep.endpoints.waiting import Outcome, WatchResult, assess, raise_for_result
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
@@ -155,6 +168,9 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         before any request.
     :param max_input_bytes: bytes of one ``input_path`` line at most; a longer line is refused with
         its number before any request. Default 4 MiB.
+    :param window_budget: set by :func:`~airflow_provider_hfep.window.endpoint_window` when it has caps
+        (``{"caps", "opened_by", "check_interval"}``): the batch stops sending the moment a cap fires,
+        keeps what was answered and fails with :class:`~airflow_provider_hfep.endpoints.BudgetExceededError`.
     """
 
     template_fields: Sequence[str] = (
@@ -195,6 +211,7 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         progress_interval: float = 30.0,
         replace_output: bool = False,
         max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES,
+        window_budget: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -244,7 +261,9 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         self.replace_output = replace_output
         self.max_input_bytes = max_input_bytes
         self._running: tuple[asyncio.AbstractEventLoop, asyncio.Task[Any] | None] | None = None
-        self._stopped_by: int | None = None
+        self._stopped_by: int | CapFired | None = None
+        self.window_budget = window_budget
+        self._budget: tuple[Budget, float, float] | None = None
         self._ran_on: dict[str, Any] | None = None  # the endpoint and model, for lineage
 
     # -- inputs ------------------------------------------------------------------------------------
@@ -336,6 +355,8 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         total = inputs.count
         name, namespace = self._resolve(context)
         self._target = (name, namespace)
+        if self.window_budget is not None:
+            self._budget = self._resolve_budget(context)
         endpoint = self._running_endpoint(name, namespace)
         # The route follows the endpoint's engine; a task it does not serve is refused here.
         where = f"endpoint {name}"
@@ -381,6 +402,19 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
             }
             return self._run_to_file(context, self.output_path, key, task, url, jobs)
         return self._run_to_xcom(context, task, url, total, jobs)
+
+    def _resolve_budget(self, context: Context) -> tuple[Budget, float, float] | None:
+        """Make the window's caps for this night, counted from when its resume opened it."""
+        window = self.window_budget or {}
+        opened = context["ti"].xcom_pull(task_ids=window["opened_by"])
+        if not opened:
+            self.log.warning(
+                "The window's resume left no result: its caps are watched by its budget task only"
+            )
+            return None
+        since = opened_at(opened)
+        budget = WindowCaps(**window["caps"]).resolve(since)
+        return budget, since, float(window.get("check_interval", 5.0))
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """Report the input and output files, the endpoint and the model (the OpenLineage provider calls it)."""
@@ -431,10 +465,10 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         items,
         total: int,
         on_result,
-        beside: Callable[[], Coroutine[Any, Any, None]] | None = None,
+        beside: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
     ) -> Any:
         """
-        Run the batch in an event loop; ``beside`` runs alongside it (and is cancelled after).
+        Run the batch in an event loop; ``beside`` run alongside it (and are cancelled after).
 
         Airflow's ``execution_timeout`` raises from a SIGALRM handler wherever the main thread is: in
         the event loop that can be a callback, whose errors asyncio only logs, and the batch would run
@@ -445,12 +479,20 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         # An endpoint that autoscales: the batch reads its replicas now and then (in a thread: the
         # management client is a blocking one) and its concurrency follows them.
         replicas = (lambda: asyncio.to_thread(self._ready_replicas)) if self._autoscales else None
+        answered = 0
+
+        def counted(result: ItemResult) -> None:
+            nonlocal answered
+            answered += 1
+            on_result(result)
 
         async def main():
             self._running = (asyncio.get_running_loop(), asyncio.current_task())
             if self._stopped_by is not None:  # stopped before the loop ran: not one request
                 raise asyncio.CancelledError
-            alongside = asyncio.ensure_future(beside()) if beside is not None else None
+            alongside = [asyncio.ensure_future(coroutine()) for coroutine in beside]
+            if self._budget is not None:
+                alongside.append(asyncio.ensure_future(self._watch_budget(*self._budget)))
             try:
                 async with batch_client(
                     self.hook.client.auth, self.settings.max_concurrency, self.hook.client.verify
@@ -461,15 +503,15 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
                         task=task,
                         items=items,
                         parameters=self.parameters,
-                        on_result=on_result,
+                        on_result=counted,
                         settings=self.settings,
                         total=total,
                         replicas=replicas,
                     )
             finally:
                 self._running = None  # before the loop closes: a late signal finds nothing to cancel
-                if alongside is not None:
-                    alongside.cancel()
+                for task_beside in alongside:
+                    task_beside.cancel()
 
         in_main_thread = threading.current_thread() is threading.main_thread()
         alarm = signal.getsignal(signal.SIGALRM) if in_main_thread else None
@@ -485,6 +527,13 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
                 signal.signal(signal.SIGALRM, alarm)
         if self._stopped_by == signal.SIGALRM and callable(alarm):
             alarm(signal.SIGALRM, None)  # Airflow's timeout error, now that the batch has stopped
+        if isinstance(self._stopped_by, CapFired):
+            fired = self._stopped_by
+            raise BudgetExceededError(
+                f"{fired.describe()}: the batch stopped sending and the window closes the endpoint; "
+                f"{total - answered} of {total} inputs were not sent (the {answered} answered are kept)",
+                fired.to_json(),
+            )
         if self._stopped_by is not None:
             raise EndpointsError(
                 f"The batch was stopped ({signal.Signals(self._stopped_by).name}): "
@@ -492,9 +541,38 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
             )
         return summary
 
-    def _stop(self, signum: int) -> None:
-        """Cancel the running batch (from a signal handler: it only schedules the cancellation)."""
-        self._stopped_by = signum
+    async def _watch_budget(self, budget: Budget, since: float, check_every: float) -> None:
+        """
+        Stop the batch the moment a window's cap fires: the endpoint's close follows a moment later.
+
+        Reads what the budget trigger reads (the endpoint, its replicas, its price) and decides with
+        the same functions, so the work stops sending before the trigger closes the endpoint.
+        """
+        name, namespace = self._target
+        price: list[float | None] = []
+        while True:
+            endpoint, replicas = await asyncio.to_thread(self._read_bill, name, namespace, price, budget)
+            now = self.hook.client.api_time
+            fired = next_cap(budget, since, now, spend_of(endpoint, replicas, price[0], since, now))
+            if fired is not None and fired.at <= now:
+                self.log.warning("Window cap reached: %s. Stopping the batch", fired.describe())
+                self._stop(fired)
+                return
+            await asyncio.sleep(max(0.05, min(check_every, (fired.at - now) if fired else check_every)))
+
+    def _read_bill(
+        self, name: str, namespace: str, price: list[float | None], budget: Budget
+    ) -> tuple[InferenceEndpoint, list[Replica]]:
+        """Read the endpoint and its replicas (and, once, its price when a cost cap needs it)."""
+        endpoint = self.hook.client.get(name, namespace=namespace)
+        if not price:
+            offers = self.hook.client.list_hardware(namespace) if budget.max_cost is not None else []
+            price.append(price_per_hour(offers, endpoint.to_dict()))
+        return endpoint, self.hook.client.replicas(name, namespace=namespace)
+
+    def _stop(self, reason: int | CapFired) -> None:
+        """Cancel the running batch (from a signal handler, or a cap: it only schedules the cancellation)."""
+        self._stopped_by = reason
         if self._running is not None:
             loop, batch = self._running
             if batch is not None:
@@ -593,7 +671,7 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         reused = done.count
         try:
             try:
-                summary = self._run(task, url, missing, key["inputs"] - reused, keep, store.keep_committing)
+                summary = self._run(task, url, missing, key["inputs"] - reused, keep, [store.keep_committing])
             finally:
                 store.close()  # after a success, a failure or a stop: the open piece is committed
             summary_dict = summary.to_dict()

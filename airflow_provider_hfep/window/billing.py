@@ -1,10 +1,11 @@
 """
-The cost arithmetic of a batch window, apart from the DAG that runs it (no Airflow import).
+The cost report of a batch window, apart from the DAG that runs it (no Airflow import).
 
-Billing runs from the resume (the endpoint leaves ``paused``) to the close (it is ``paused`` or
+The window is open from the resume (the endpoint leaves ``paused``) to the close (it is ``paused`` or
 ``scaledToZero`` again), both read from the endpoint's own status timestamps, as the resume and close
-tasks returned them. That includes the few seconds of ``pending`` before ``initializing``, which are
-not billed: an upper bound, by design.
+tasks returned them. Within it, what was billed is what the service reports: each replica's start
+and stop (the replica listing), times the price per replica-hour. Where the listing says nothing,
+the window's whole length times its replicas stands in: an upper bound, by design.
 """
 
 from __future__ import annotations
@@ -12,68 +13,112 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_hfep.endpoints.costs import price_per_hour, replica_seconds
+
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Sequence
 
-    from airflow_provider_hfep.endpoints.models import HardwareOption
+    from airflow_provider_hfep.endpoints.models import Replica
+
+__all__ = ["billable_report", "price_per_hour"]
 
 
-def price_per_hour(offers: Iterable[HardwareOption], endpoint: dict[str, Any]) -> float | None:
-    """
-    Find the price per replica-hour of an endpoint's instance in the hardware listing.
+def _union_seconds(replicas: Sequence[Replica], since: float, until: float) -> float:
+    """Seconds within ``[since, until]`` during which at least one replica ran."""
+    spans = sorted(
+        (max(since, datetime.fromisoformat(_iso(r.started_at)).timestamp()), min(until, _stop(r, until)))
+        for r in replicas
+        if r.started_at
+    )
+    total, reach = 0.0, since
+    for start, stop in spans:
+        if stop > max(start, reach):
+            total += stop - max(start, reach)
+            reach = stop
+    return total
 
-    :param offers: the namespace's hardware listing.
-    :param endpoint: the endpoint as a task returned it (``raw`` holds its provider and compute).
-    """
-    compute, provider = endpoint["raw"]["compute"], endpoint["raw"]["provider"]
-    wanted = (provider["vendor"], provider["region"], compute["instanceType"], compute["instanceSize"])
-    for offer in offers:
-        if (offer.vendor, offer.region, offer.instance_type, offer.instance_size) == wanted:
-            return offer.price_per_hour
-    return None
+
+def _iso(text: str | None) -> str:
+    return (text or "").replace("Z", "+00:00")
+
+
+def _stop(replica: Replica, until: float) -> float:
+    return datetime.fromisoformat(_iso(replica.stopped_at)).timestamp() if replica.stopped_at else until
+
+
+def _hardware(endpoint: dict[str, Any]) -> str:
+    raw = endpoint.get("raw", {})
+    compute, provider = raw.get("compute", {}), raw.get("provider", {})
+    where = f"{provider.get('vendor', '?')}/{provider.get('region', '?')}"
+    return f"{where} {compute.get('instanceType', '?')} {compute.get('instanceSize', '?')}"
 
 
 def billable_report(
-    opened: dict[str, Any] | None, closed: dict[str, Any] | None, price_per_hour: float | None
+    opened: dict[str, Any] | None,
+    closed: dict[str, Any] | None,
+    price_per_hour: float | None,
+    replicas: Sequence[Replica] | None = None,
+    cap: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """
-    Say how long the endpoint was billable in a window, from what the resume and close tasks returned.
-
-    Billing runs from the resume (the endpoint leaves ``paused``) to the close (it is ``paused`` or
-    ``scaledToZero`` again), both read from the endpoint's own status timestamps. That includes the few
-    seconds of ``pending`` before ``initializing``, which are not billed: an upper bound, by design.
+    Say what the endpoint was billed in a window: seconds, replicas, cost, and the cap that closed it.
 
     :param opened: the resume task's result (the endpoint as it answered the resume), if it ran.
     :param closed: the close task's result, if it ran.
     :param price_per_hour: the instance's price per replica-hour, if the hardware listing gave one.
+    :param replicas: the replica listing read after the close (start and stop times): the truth of
+        what ran; without it (or without times in it) the window's length times its replicas.
+    :param cap: the cap that fired (the budget task's record), if one did.
     """
+    fired = {"cap": cap["cap"], "cap_summary": cap.get("summary")} if cap else {"cap": None}
     if not opened:
         state = closed["status"] if closed else None
         now = f" It is {state}." if state else ""
         return {
             "billable_seconds": 0.0,
+            "replica_seconds": 0.0,
             "state": state,
             "estimated_cost_usd": 0.0 if price_per_hour is not None else None,
             "summary": f"The endpoint was never started: the resume did not succeed.{now}",
+            **fired,
         }
-    started = datetime.fromisoformat(opened["updated_at"])
-    replicas = max(1, int(opened["raw"]["compute"]["scaling"].get("minReplica") or 0))
+    started = datetime.fromisoformat(opened["updated_at"]).timestamp()
+    minimum = max(1, int(opened["raw"]["compute"]["scaling"].get("minReplica") or 0))
+    hardware = _hardware(opened)
     if not closed:
         return {
             "billable_seconds": None,
+            "replica_seconds": None,
             "state": "unknown",
             "estimated_cost_usd": None,
-            "replicas": replicas,
+            "replicas": minimum,
+            "hardware": hardware,
             "summary": "The endpoint was resumed but the window did not close it: it may still be billing.",
+            **fired,
         }
-    seconds = max(0.0, (datetime.fromisoformat(closed["updated_at"]) - started).total_seconds())
-    cost = None if price_per_hour is None else round(seconds / 3600 * replicas * price_per_hour, 6)
-    price = "" if cost is None else f", about ${cost:.4f} at ${price_per_hour}/h per replica"
+    ended = max(started, datetime.fromisoformat(closed["updated_at"]).timestamp())
+    counted = replica_seconds(replicas or (), started, ended)
+    if counted is not None:
+        billable, source = _union_seconds(replicas or (), started, ended), "replicas"
+        most = max(1, sum(1 for r in replicas or () if replica_seconds([r], started, ended)))
+    else:
+        billable, counted, source, most = ended - started, (ended - started) * minimum, "status", minimum
+    cost = None if price_per_hour is None else round(counted / 3600 * price_per_hour, 6)
+    price = "" if cost is None else f", ${cost:.4f} at ${price_per_hour}/h per replica"
+    bound = "" if source == "replicas" else "at most "
+    closed_by = f" {cap['summary']}." if cap else ""
     return {
-        "billable_seconds": round(seconds, 3),
+        "billable_seconds": round(billable, 3),
+        "replica_seconds": round(counted, 3),
         "state": closed["status"],
-        "replicas": replicas,
+        "replicas": most,
+        "hardware": hardware,
         "price_per_hour": price_per_hour,
         "estimated_cost_usd": cost,
-        "summary": f"Billable for at most {seconds:.1f} s x {replicas} replica(s){price}; the endpoint is now {closed['status']}.",
+        "source": source,
+        "summary": (
+            f"Billed {bound}{counted:.1f} replica-seconds on {hardware}{price}; the endpoint is now "
+            f"{closed['status']}.{closed_by}"
+        ),
+        **fired,
     }

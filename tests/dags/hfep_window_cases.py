@@ -35,3 +35,14 @@ with DAG("hfep_window_sensor_times_out", schedule=None, start_date=START, catchu
         HuggingFaceEndpointInferenceOperator(
             task_id="infer", endpoint_name="win", task="text-generation", inputs=["a"]
         )
+
+with DAG("hfep_window_capped", schedule=None, start_date=START, catchup=False, tags=["test"]):
+    with endpoint_window("win", poke_interval=0.1, wait_timeout=20, max_runtime=3):
+
+        @task
+        def chunks() -> list[list[str]]:
+            return [[f"job {c}-{i}" for i in range(20000)] for c in range(2)]
+
+        HuggingFaceEndpointInferenceOperator.partial(
+            task_id="infer", endpoint_name="win", task="text-generation", max_concurrency=2
+        ).expand(inputs=chunks())

@@ -42,8 +42,10 @@ def test_window_runs_the_work_then_pauses_and_reports_billing(run_dag, cloud):
     assert set(states.values()) == {"success"}
     assert endpoint_state(cloud) == "paused"
     meter = cloud.billing("win")
-    # the report reads status timestamps, resume to pause: an upper bound of the metered time, by design
-    assert meter["billable_seconds"] <= report["billable_seconds"] <= meter["billable_seconds"] + 1.0
+    # the report reads the replicas' start and stop times: what the meter billed, to the millisecond
+    assert report["billable_seconds"] == pytest.approx(meter["billable_seconds"], abs=0.002)
+    assert report["replica_seconds"] == pytest.approx(meter["replica_seconds"], abs=0.002)
+    assert report["source"] == "replicas"
     assert report["state"] == "paused"
     assert report["price_per_hour"] == 0.8
     assert report["estimated_cost_usd"] == pytest.approx(report["billable_seconds"] / 3600 * 0.8, abs=1e-6)
@@ -132,3 +134,32 @@ def test_bad_close_is_refused():
     with pytest.raises(ValueError, match="close: 'delete' is not allowed"):
         with endpoint_window("win", close="delete"):
             pass
+
+
+def test_a_capped_window_wires_a_budget_watch_and_hands_its_caps_to_the_work(dagbag):
+    dag = dagbag.get_dag("hfep_window_capped")
+    ready, budget, report = (dag.get_task(f"endpoint_window.{t}") for t in ("ready", "budget", "cost_report"))
+    assert budget.task_id in ready.downstream_task_ids
+    assert budget.downstream_task_ids == {report.task_id}  # not upstream of the close: it would wait forever
+    assert dag.get_task("endpoint_window.pause").task_id not in budget.downstream_task_ids
+    infer = dag.get_task("endpoint_window.infer")  # mapped: each instance gets the caps
+    assert infer.partial_kwargs["window_budget"] == {
+        "caps": {"max_cost": None, "max_runtime": 3.0, "stop_at": None, "timezone": "UTC"},
+        "opened_by": "endpoint_window.resume",
+        "check_interval": 0.1,
+    }
+    assert dagbag.get_dag("hfep_window_pause").get_task("endpoint_window.infer").window_budget is None
+
+
+def test_in_dag_test_a_cap_stops_the_work_and_the_window_still_closes(run_dag, cloud):
+    """dag.test() runs one task at a time, so the budget task does not watch there (it would hold the
+    work up); the mapped inference tasks stop at the cap on their own, and the close follows."""
+    cloud.seed_endpoint("win", state="paused")
+    state, states, report = run(run_dag, "hfep_window_capped")
+    assert state == "failed"
+    assert states["endpoint_window.budget"] == "success"
+    assert states["endpoint_window.infer"] == "failed"
+    assert states["endpoint_window.pause"] == "success"
+    assert endpoint_state(cloud) == "paused"
+    sent = len(cloud.requests("inference"))
+    assert 0 < sent < 40000  # stopped at the cap, far from the 40,000 jobs
