@@ -69,6 +69,7 @@ bench: install
 	$(BIN)/python benchmarks/batch_throughput.py
 	$(BIN)/python benchmarks/engines_throughput.py
 	$(BIN)/python benchmarks/results_store.py
+	$(BIN)/python benchmarks/cost_guarantees.py
 
 lock: $(BIN)/uv
 	$(BIN)/uv pip compile --quiet --python-version 3.11 --no-emit-package airflow-provider-hfep \
