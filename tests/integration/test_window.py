@@ -49,6 +49,19 @@ def test_window_runs_the_work_then_pauses_and_reports_billing(run_dag, cloud):
     assert report["state"] == "paused"
     assert report["price_per_hour"] == 0.8
     assert report["estimated_cost_usd"] == pytest.approx(report["billable_seconds"] / 3600 * 0.8, abs=1e-6)
+    # the night's cost is also an asset event, where the UI and downstream DAGs see it
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        events = (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.uri == "hfep://demo/win/cost")
+            .all()
+        )
+        extras = [event.extra for event in events]
+    assert any(extra.get("replica_seconds") == report["replica_seconds"] for extra in extras), extras
 
 
 def test_window_can_close_by_scaling_to_zero(run_dag, cloud):
