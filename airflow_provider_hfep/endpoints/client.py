@@ -1,7 +1,7 @@
 """
 Sync and async clients of the Inference Endpoints management API, over httpx.
 
-Both carry out the same plans (:mod:`airflow_provider_hfep.endpoints.plans`): one with
+Both carry out the same plans (:mod:`airflow_provider_hfep.endpoints.calls`): one with
 ``httpx.Client`` and ``time.sleep``, the other with ``httpx.AsyncClient`` and ``asyncio.sleep``. The
 drivers know nothing of the API, so the two cannot drift apart; a test also checks that they expose
 the same methods with the same parameters.
@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 
 from airflow_provider_hfep.endpoints.arguments import check_count, check_seconds
+from airflow_provider_hfep.endpoints.calls import DEFAULT_MAX_PAGES, EndpointsApi
 from airflow_provider_hfep.endpoints.errors import InvalidEndpointArgumentError
+from airflow_provider_hfep.endpoints.exchange import Plan, Send, Sleep
 from airflow_provider_hfep.endpoints.models import (
     CatalogModel,
     ComputeQuota,
@@ -27,7 +29,6 @@ from airflow_provider_hfep.endpoints.models import (
     LogLine,
     Replica,
 )
-from airflow_provider_hfep.endpoints.plans import DEFAULT_MAX_PAGES, EndpointsApi, Plan, Send, Sleep
 from airflow_provider_hfep.endpoints.retry import RetryPolicy
 from airflow_provider_hfep.endpoints.transport import (
     DEFAULT_MAX_ANSWER_BYTES,
@@ -85,11 +86,11 @@ class _ClientBase:
         if request_deadline is not None:
             check_seconds("request_deadline", request_deadline)
         self._api = EndpointsApi(
-            check_base_url("api_url", api_url, allow_insecure_http),
-            check_base_url("hub_url", hub_url, allow_insecure_http),
-            namespace,
-            retry or RetryPolicy(),
-            check_base_url("catalog_url", catalog_url, allow_insecure_http),
+            api_url=check_base_url("api_url", api_url, allow_insecure_http),
+            hub_url=check_base_url("hub_url", hub_url, allow_insecure_http),
+            namespace=namespace,
+            retry=retry or RetryPolicy(),
+            catalog_url=check_base_url("catalog_url", catalog_url, allow_insecure_http),
             allow_insecure_http=allow_insecure_http,
         )
         self._redacted = (token,)  # never shown in what diagnose() reads from the endpoint's log
@@ -213,7 +214,7 @@ class EndpointsClient(_ClientBase):
 
     def resolve_namespace(self, namespace: str | None = None) -> str:
         """Return the namespace calls act in when none is given (whoami is asked at most once)."""
-        return self._run(self._api.resolve_namespace(namespace))
+        return self._run(self._api.resolve_namespace(namespace=namespace))
 
     def list_endpoints(
         self,
@@ -231,11 +232,15 @@ class EndpointsClient(_ClientBase):
         error past it); ``tags`` keeps the endpoints carrying all of them, ``search`` those whose name
         contains it.
         """
-        return self._run(self._api.list_endpoints(namespace, tags, search, limit, max_pages))
+        return self._run(
+            self._api.list_endpoints(
+                namespace=namespace, tags=tags, search=search, limit=limit, max_pages=max_pages
+            )
+        )
 
     def get(self, name: str, *, namespace: str | None = None) -> InferenceEndpoint:
         """Read one endpoint."""
-        return self._run(self._api.get(name, namespace))
+        return self._run(self._api.get(name=name, namespace=namespace))
 
     def create(
         self, spec: EndpointSpec, *, namespace: str | None = None, adopt_tag: str | None = None
@@ -247,39 +252,39 @@ class EndpointsClient(_ClientBase):
         taken as this call's only if it carries ``adopt_tag`` (a marker tag of ``spec``, unique to the
         caller); otherwise the call fails with :class:`ConflictError` (it may be someone else's).
         """
-        return self._run(self._api.create(spec, namespace, adopt_tag))
+        return self._run(self._api.create(spec=spec, namespace=namespace, adopt_tag=adopt_tag))
 
     def update(
         self, name: str, changes: EndpointUpdate, *, namespace: str | None = None
     ) -> InferenceEndpoint:
         """Apply ``changes`` (a deep merge) to an endpoint."""
-        return self._run(self._api.update(name, changes, namespace))
+        return self._run(self._api.update(name=name, changes=changes, namespace=namespace))
 
     def pause(self, name: str, *, namespace: str | None = None) -> InferenceEndpoint:
         """Pause: no replica, no bill, no URL, until resumed."""
-        return self._run(self._api.pause(name, namespace))
+        return self._run(self._api.pause(name=name, namespace=namespace))
 
     def resume(
         self, name: str, *, namespace: str | None = None, running_ok: bool = True
     ) -> InferenceEndpoint:
         """Resume a paused or scaled-to-zero endpoint (already running is fine unless ``running_ok=False``)."""
-        return self._run(self._api.resume(name, namespace, running_ok))
+        return self._run(self._api.resume(name=name, namespace=namespace, running_ok=running_ok))
 
     def scale_to_zero(self, name: str, *, namespace: str | None = None) -> InferenceEndpoint:
         """Scale to zero replicas: no bill, URL kept, restarts on the next request."""
-        return self._run(self._api.scale_to_zero(name, namespace))
+        return self._run(self._api.scale_to_zero(name=name, namespace=namespace))
 
     def delete(self, name: str, *, namespace: str | None = None, missing_ok: bool = False) -> None:
         """Delete an endpoint for good."""
-        return self._run(self._api.delete(name, namespace, missing_ok))
+        return self._run(self._api.delete(name=name, namespace=namespace, missing_ok=missing_ok))
 
     def list_hardware(self, namespace: str | None = None) -> list[HardwareOption]:
         """List the compute offers (with prices and quota) available to a namespace."""
-        return self._run(self._api.list_hardware(namespace))
+        return self._run(self._api.list_hardware(namespace=namespace))
 
     def quotas(self, namespace: str | None = None) -> list[ComputeQuota]:
         """List, per vendor and instance type, the accelerators the namespace may hold and holds."""
-        return self._run(self._api.quotas(namespace))
+        return self._run(self._api.quotas(namespace=namespace))
 
     def check_capacity(
         self,
@@ -295,7 +300,13 @@ class EndpointsClient(_ClientBase):
         """Refuse (:class:`CapacityError`) hardware the namespace cannot get now: quota, availability."""
         return self._run(
             self._api.check_capacity(
-                namespace, vendor, region, instance_type, instance_size, replicas, already_held
+                namespace=namespace,
+                vendor=vendor,
+                region=region,
+                instance_type=instance_type,
+                instance_size=instance_size,
+                replicas=replicas,
+                already_held=already_held,
             )
         )
 
@@ -320,13 +331,21 @@ class EndpointsClient(_ClientBase):
         """
         return self._run(
             self._api.logs(
-                name, namespace, tail, replica, level, search, since, until, (*self._redacted, *secrets)
+                name=name,
+                namespace=namespace,
+                tail=tail,
+                replica=replica,
+                level=level,
+                search=search,
+                since=since,
+                until=until,
+                secrets=(*self._redacted, *secrets),
             )
         )
 
     def replicas(self, name: str, *, namespace: str | None = None) -> list[Replica]:
         """Read the state of each of the endpoint's replicas."""
-        return self._run(self._api.replicas(name, namespace))
+        return self._run(self._api.replicas(name=name, namespace=namespace))
 
     def metrics(
         self,
@@ -339,7 +358,11 @@ class EndpointsClient(_ClientBase):
         namespace: str | None = None,
     ) -> dict[str, Any]:
         """Read one metric (``replica-status``, ``pending-request``, ``response-elapsed``...) over a window."""
-        return self._run(self._api.metrics(name, namespace, metric, start, end, step_seconds))
+        return self._run(
+            self._api.metrics(
+                name=name, namespace=namespace, metric=metric, start=start, end=end, step_seconds=step_seconds
+            )
+        )
 
     def list_catalog(
         self,
@@ -351,7 +374,11 @@ class EndpointsClient(_ClientBase):
         limit: int | None = None,
     ) -> list[CatalogModel]:
         """List the models of Hugging Face's catalog, filtered."""
-        return self._run(self._api.list_catalog(task, accelerator, engine, search, limit))
+        return self._run(
+            self._api.list_catalog(
+                task=task, accelerator=accelerator, engine=engine, search=search, limit=limit
+            )
+        )
 
     def deploy_from_catalog(
         self,
@@ -363,7 +390,11 @@ class EndpointsClient(_ClientBase):
         namespace: str | None = None,
     ) -> InferenceEndpoint:
         """Deploy a catalog model (``repo_id``) or one of its recipes (``recipe_id``)."""
-        return self._run(self._api.deploy_from_catalog(namespace, repo_id, recipe_id, name, accelerator))
+        return self._run(
+            self._api.deploy_from_catalog(
+                namespace=namespace, repo_id=repo_id, recipe_id=recipe_id, name=name, accelerator=accelerator
+            )
+        )
 
     def diagnose(
         self,
@@ -374,11 +405,18 @@ class EndpointsClient(_ClientBase):
         secrets: Sequence[str] = (),
     ) -> Diagnosis:
         """Explain a failed, stuck or unhealthy deployment from its log and replicas (secrets hidden, as in logs)."""
-        return self._run(self._api.diagnose(name, namespace, (*self._redacted, *secrets), health_failing))
+        return self._run(
+            self._api.diagnose(
+                name=name,
+                namespace=namespace,
+                secrets=(*self._redacted, *secrets),
+                health_failing=health_failing,
+            )
+        )
 
     def health_status(self, endpoint: InferenceEndpoint, timeout: float | None = None) -> int | None:
         """Return the HTTP status of the endpoint's health route, ``None`` without URL or answer."""
-        return self._run(self._api.health_status(endpoint, timeout))
+        return self._run(self._api.health_status(endpoint=endpoint, timeout=timeout))
 
     def watch(
         self,
@@ -399,14 +437,14 @@ class EndpointsClient(_ClientBase):
         """
         return self._run(
             self._api.watch(
-                name,
-                namespace,
-                str(target),
-                end_time,
-                poll_interval,
-                check_health,
-                settle_until,
-                max_consecutive_errors,
+                name=name,
+                namespace=namespace,
+                target=str(target),
+                end_time=end_time,
+                poll_interval=poll_interval,
+                check_health=check_health,
+                settle_until=settle_until,
+                max_consecutive_errors=max_consecutive_errors,
             )
         )
 
@@ -427,7 +465,16 @@ class EndpointsClient(_ClientBase):
         paused or scaled-to-zero endpoint (nothing would ever move it); raises
         :class:`EndpointWaitTimeoutError` after ``timeout`` seconds.
         """
-        return self._run(self._api.wait(name, namespace, str(target), timeout, poll_interval, check_health))
+        return self._run(
+            self._api.wait(
+                name=name,
+                namespace=namespace,
+                target=str(target),
+                timeout=timeout,
+                poll_interval=poll_interval,
+                check_health=check_health,
+            )
+        )
 
 
 class AsyncEndpointsClient(_ClientBase):
@@ -489,7 +536,7 @@ class AsyncEndpointsClient(_ClientBase):
 
     async def resolve_namespace(self, namespace: str | None = None) -> str:
         """See :meth:`EndpointsClient.resolve_namespace`."""
-        return await self._run(self._api.resolve_namespace(namespace))
+        return await self._run(self._api.resolve_namespace(namespace=namespace))
 
     async def list_endpoints(
         self,
@@ -501,49 +548,53 @@ class AsyncEndpointsClient(_ClientBase):
         max_pages: int = DEFAULT_MAX_PAGES,
     ) -> EndpointListing:
         """See :meth:`EndpointsClient.list_endpoints`."""
-        return await self._run(self._api.list_endpoints(namespace, tags, search, limit, max_pages))
+        return await self._run(
+            self._api.list_endpoints(
+                namespace=namespace, tags=tags, search=search, limit=limit, max_pages=max_pages
+            )
+        )
 
     async def get(self, name: str, *, namespace: str | None = None) -> InferenceEndpoint:
         """See :meth:`EndpointsClient.get`."""
-        return await self._run(self._api.get(name, namespace))
+        return await self._run(self._api.get(name=name, namespace=namespace))
 
     async def create(
         self, spec: EndpointSpec, *, namespace: str | None = None, adopt_tag: str | None = None
     ) -> InferenceEndpoint:
         """See :meth:`EndpointsClient.create`."""
-        return await self._run(self._api.create(spec, namespace, adopt_tag))
+        return await self._run(self._api.create(spec=spec, namespace=namespace, adopt_tag=adopt_tag))
 
     async def update(
         self, name: str, changes: EndpointUpdate, *, namespace: str | None = None
     ) -> InferenceEndpoint:
         """See :meth:`EndpointsClient.update`."""
-        return await self._run(self._api.update(name, changes, namespace))
+        return await self._run(self._api.update(name=name, changes=changes, namespace=namespace))
 
     async def pause(self, name: str, *, namespace: str | None = None) -> InferenceEndpoint:
         """See :meth:`EndpointsClient.pause`."""
-        return await self._run(self._api.pause(name, namespace))
+        return await self._run(self._api.pause(name=name, namespace=namespace))
 
     async def resume(
         self, name: str, *, namespace: str | None = None, running_ok: bool = True
     ) -> InferenceEndpoint:
         """See :meth:`EndpointsClient.resume`."""
-        return await self._run(self._api.resume(name, namespace, running_ok))
+        return await self._run(self._api.resume(name=name, namespace=namespace, running_ok=running_ok))
 
     async def scale_to_zero(self, name: str, *, namespace: str | None = None) -> InferenceEndpoint:
         """See :meth:`EndpointsClient.scale_to_zero`."""
-        return await self._run(self._api.scale_to_zero(name, namespace))
+        return await self._run(self._api.scale_to_zero(name=name, namespace=namespace))
 
     async def delete(self, name: str, *, namespace: str | None = None, missing_ok: bool = False) -> None:
         """See :meth:`EndpointsClient.delete`."""
-        return await self._run(self._api.delete(name, namespace, missing_ok))
+        return await self._run(self._api.delete(name=name, namespace=namespace, missing_ok=missing_ok))
 
     async def list_hardware(self, namespace: str | None = None) -> list[HardwareOption]:
         """See :meth:`EndpointsClient.list_hardware`."""
-        return await self._run(self._api.list_hardware(namespace))
+        return await self._run(self._api.list_hardware(namespace=namespace))
 
     async def quotas(self, namespace: str | None = None) -> list[ComputeQuota]:
         """See :meth:`EndpointsClient.quotas`."""
-        return await self._run(self._api.quotas(namespace))
+        return await self._run(self._api.quotas(namespace=namespace))
 
     async def check_capacity(
         self,
@@ -559,7 +610,13 @@ class AsyncEndpointsClient(_ClientBase):
         """See :meth:`EndpointsClient.check_capacity`."""
         return await self._run(
             self._api.check_capacity(
-                namespace, vendor, region, instance_type, instance_size, replicas, already_held
+                namespace=namespace,
+                vendor=vendor,
+                region=region,
+                instance_type=instance_type,
+                instance_size=instance_size,
+                replicas=replicas,
+                already_held=already_held,
             )
         )
 
@@ -579,13 +636,21 @@ class AsyncEndpointsClient(_ClientBase):
         """See :meth:`EndpointsClient.logs`."""
         return await self._run(
             self._api.logs(
-                name, namespace, tail, replica, level, search, since, until, (*self._redacted, *secrets)
+                name=name,
+                namespace=namespace,
+                tail=tail,
+                replica=replica,
+                level=level,
+                search=search,
+                since=since,
+                until=until,
+                secrets=(*self._redacted, *secrets),
             )
         )
 
     async def replicas(self, name: str, *, namespace: str | None = None) -> list[Replica]:
         """See :meth:`EndpointsClient.replicas`."""
-        return await self._run(self._api.replicas(name, namespace))
+        return await self._run(self._api.replicas(name=name, namespace=namespace))
 
     async def metrics(
         self,
@@ -598,7 +663,11 @@ class AsyncEndpointsClient(_ClientBase):
         namespace: str | None = None,
     ) -> dict[str, Any]:
         """See :meth:`EndpointsClient.metrics`."""
-        return await self._run(self._api.metrics(name, namespace, metric, start, end, step_seconds))
+        return await self._run(
+            self._api.metrics(
+                name=name, namespace=namespace, metric=metric, start=start, end=end, step_seconds=step_seconds
+            )
+        )
 
     async def list_catalog(
         self,
@@ -610,7 +679,11 @@ class AsyncEndpointsClient(_ClientBase):
         limit: int | None = None,
     ) -> list[CatalogModel]:
         """See :meth:`EndpointsClient.list_catalog`."""
-        return await self._run(self._api.list_catalog(task, accelerator, engine, search, limit))
+        return await self._run(
+            self._api.list_catalog(
+                task=task, accelerator=accelerator, engine=engine, search=search, limit=limit
+            )
+        )
 
     async def deploy_from_catalog(
         self,
@@ -623,7 +696,9 @@ class AsyncEndpointsClient(_ClientBase):
     ) -> InferenceEndpoint:
         """See :meth:`EndpointsClient.deploy_from_catalog`."""
         return await self._run(
-            self._api.deploy_from_catalog(namespace, repo_id, recipe_id, name, accelerator)
+            self._api.deploy_from_catalog(
+                namespace=namespace, repo_id=repo_id, recipe_id=recipe_id, name=name, accelerator=accelerator
+            )
         )
 
     async def diagnose(
@@ -636,12 +711,17 @@ class AsyncEndpointsClient(_ClientBase):
     ) -> Diagnosis:
         """See :meth:`EndpointsClient.diagnose`."""
         return await self._run(
-            self._api.diagnose(name, namespace, (*self._redacted, *secrets), health_failing)
+            self._api.diagnose(
+                name=name,
+                namespace=namespace,
+                secrets=(*self._redacted, *secrets),
+                health_failing=health_failing,
+            )
         )
 
     async def health_status(self, endpoint: InferenceEndpoint, timeout: float | None = None) -> int | None:
         """See :meth:`EndpointsClient.health_status`."""
-        return await self._run(self._api.health_status(endpoint, timeout))
+        return await self._run(self._api.health_status(endpoint=endpoint, timeout=timeout))
 
     async def watch(
         self,
@@ -658,14 +738,14 @@ class AsyncEndpointsClient(_ClientBase):
         """See :meth:`EndpointsClient.watch`."""
         return await self._run(
             self._api.watch(
-                name,
-                namespace,
-                str(target),
-                end_time,
-                poll_interval,
-                check_health,
-                settle_until,
-                max_consecutive_errors,
+                name=name,
+                namespace=namespace,
+                target=str(target),
+                end_time=end_time,
+                poll_interval=poll_interval,
+                check_health=check_health,
+                settle_until=settle_until,
+                max_consecutive_errors=max_consecutive_errors,
             )
         )
 
@@ -681,5 +761,12 @@ class AsyncEndpointsClient(_ClientBase):
     ) -> InferenceEndpoint | None:
         """See :meth:`EndpointsClient.wait`."""
         return await self._run(
-            self._api.wait(name, namespace, str(target), timeout, poll_interval, check_health)
+            self._api.wait(
+                name=name,
+                namespace=namespace,
+                target=str(target),
+                timeout=timeout,
+                poll_interval=poll_interval,
+                check_health=check_health,
+            )
         )

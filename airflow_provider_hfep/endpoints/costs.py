@@ -48,10 +48,9 @@ def price_per_hour(offers: Iterable[HardwareOption], endpoint: dict[str, Any]) -
     Find the price per replica-hour of an endpoint's instance in the hardware listing.
 
     :param offers: the namespace's hardware listing.
-    :param endpoint: the endpoint as a task returned it (``raw`` holds its provider and compute).
+    :param endpoint: the endpoint as a task returned it (``InferenceEndpoint.to_dict()``).
     """
-    compute, provider = endpoint["raw"]["compute"], endpoint["raw"]["provider"]
-    wanted = (provider["vendor"], provider["region"], compute["instanceType"], compute["instanceSize"])
+    wanted = (endpoint["vendor"], endpoint["region"], endpoint["instance_type"], endpoint["instance_size"])
     for offer in offers:
         if (offer.vendor, offer.region, offer.instance_type, offer.instance_size) == wanted:
             return offer.price_per_hour
@@ -117,9 +116,7 @@ def spend_of(
     """
     running = [r for r in replicas if not r.stopped_at and r.stage not in ("failed", "stopped")]
     counted = replica_seconds(replicas, since, now)
-    status = endpoint.raw.get("status")
-    status = status if isinstance(status, dict) else {}
-    ready = int(status.get("readyReplica") or status.get("targetReplica") or 0)
+    ready = endpoint.ready_replicas or endpoint.target_replicas
     billing = endpoint.status in (
         EndpointStatus.INITIALIZING,
         EndpointStatus.RUNNING,
@@ -306,9 +303,7 @@ def idle_stop_scaling(endpoint: InferenceEndpoint, minutes: int) -> dict[str, in
     holds when Airflow is gone. Returns the update's arguments, or ``None`` when the endpoint's own
     setting is already as tight.
     """
-    scaling = endpoint.raw.get("compute", {}).get("scaling", {})
-    if int(scaling.get("minReplica") or 0) == 0:
-        timeout = scaling.get("scaleToZeroTimeout") or SERVICE_SCALE_TO_ZERO_MINUTES
-        if timeout <= minutes:
+    if endpoint.min_replica == 0:
+        if (endpoint.scale_to_zero_timeout or SERVICE_SCALE_TO_ZERO_MINUTES) <= minutes:
             return None
     return {"min_replica": 0, "scale_to_zero_timeout": minutes}

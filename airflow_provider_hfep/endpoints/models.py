@@ -166,6 +166,17 @@ class InferenceEndpoint:
     :param image_kind: the kind of container that serves it (``tgi``, ``tei``, ``vLLM``, ``custom``...).
     :param experimental_features: the experimental features it has turned on (``cacheHttpResponses``...).
     :param route: its custom routing (``domain``, ``path``), ``None`` without one.
+    :param vendor: the cloud vendor it runs at (``aws``, ``azure``, ``gcp``).
+    :param region: the vendor's region.
+    :param accelerator: ``cpu``, ``gpu`` or ``neuron``.
+    :param instance_type: e.g. ``nvidia-l4``.
+    :param instance_size: e.g. ``x1``.
+    :param min_replica: the fewest replicas it scales to (0: it may scale to zero).
+    :param max_replica: the most replicas it scales to.
+    :param scale_to_zero_timeout: minutes idle before the service scales it to zero, if set.
+    :param ready_replicas: replicas that serve now.
+    :param target_replicas: replicas it is scaling to now.
+    :param from_catalog: whether it was deployed from the model catalog.
     :param raw: the whole JSON object the API returned.
     """
 
@@ -186,6 +197,17 @@ class InferenceEndpoint:
     image_kind: str | None = None
     experimental_features: dict[str, Any] = field(default_factory=dict, compare=False)
     route: dict[str, Any] | None = field(default=None, compare=False)
+    vendor: str | None = None
+    region: str | None = None
+    accelerator: str | None = None
+    instance_type: str | None = None
+    instance_size: str | None = None
+    min_replica: int = 0
+    max_replica: int = 1
+    scale_to_zero_timeout: int | None = None
+    ready_replicas: int = 0
+    target_replicas: int = 0
+    from_catalog: bool = False
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -202,6 +224,9 @@ class InferenceEndpoint:
         model = _field(raw, "model", dict)
         image = _field(model, "image", dict, optional=True) or {}
         tags = _field(raw, "tags", list, optional=True) or []
+        compute = _field(raw, "compute", dict, optional=True) or {}
+        scaling = _field(compute, "scaling", dict, optional=True) or {}
+        provider = _field(raw, "provider", dict, optional=True) or {}
         if not all(isinstance(tag, str) for tag in tags):
             raise TypeError("tags holds a value that is not a string")
         return cls(
@@ -222,8 +247,24 @@ class InferenceEndpoint:
             image_kind=next(iter(image), None),
             experimental_features=dict(_field(raw, "experimentalFeatures", dict, optional=True) or {}),
             route=_field(raw, "route", dict, optional=True),
+            vendor=_field(provider, "vendor", str, optional=True),
+            region=_field(provider, "region", str, optional=True),
+            accelerator=_field(compute, "accelerator", str, optional=True),
+            instance_type=_field(compute, "instanceType", str, optional=True),
+            instance_size=_field(compute, "instanceSize", str, optional=True),
+            min_replica=_field(scaling, "minReplica", int, optional=True) or 0,
+            max_replica=_field(scaling, "maxReplica", int, optional=True) or 1,
+            scale_to_zero_timeout=_field(scaling, "scaleToZeroTimeout", int, optional=True),
+            ready_replicas=_field(status, "readyReplica", int, optional=True) or 0,
+            target_replicas=_field(status, "targetReplica", int, optional=True) or 0,
+            from_catalog=bool(model.get("fromCatalog")),
             raw=raw,
         )
+
+    @property
+    def hardware(self) -> tuple[str | None, str | None, str | None, str | None]:
+        """Where it runs: vendor, region, instance type and size (the key of the hardware listing)."""
+        return self.vendor, self.region, self.instance_type, self.instance_size
 
     @property
     def dns_prefix(self) -> str:
@@ -263,6 +304,17 @@ class InferenceEndpoint:
             "image_kind": self.image_kind,
             "experimental_features": self.experimental_features,
             "route": self.route,
+            "vendor": self.vendor,
+            "region": self.region,
+            "accelerator": self.accelerator,
+            "instance_type": self.instance_type,
+            "instance_size": self.instance_size,
+            "min_replica": self.min_replica,
+            "max_replica": self.max_replica,
+            "scale_to_zero_timeout": self.scale_to_zero_timeout,
+            "ready_replicas": self.ready_replicas,
+            "target_replicas": self.target_replicas,
+            "from_catalog": self.from_catalog,
             "raw": _redact_secrets(self.raw),
         }
 

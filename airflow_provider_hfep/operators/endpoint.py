@@ -68,16 +68,11 @@ def _accelerators(instance_size: str) -> int:
     return int(instance_size[1:]) if instance_size[1:].isdigit() else 1
 
 
-def _min_replica(endpoint: InferenceEndpoint) -> int:
-    return int(endpoint.raw["compute"]["scaling"].get("minReplica") or 0)
-
-
 def _held_replicas(endpoint: InferenceEndpoint) -> int:
     """Replicas the endpoint holds hardware for now: its target (autoscaled), none once failed or stopped."""
     if endpoint.status in (EndpointStatus.FAILED, EndpointStatus.PAUSED, EndpointStatus.SCALED_TO_ZERO):
         return 0
-    status = endpoint.raw.get("status", {})
-    return int(status.get("targetReplica") or status.get("readyReplica") or _min_replica(endpoint))
+    return endpoint.target_replicas or endpoint.ready_replicas or endpoint.min_replica
 
 
 class HuggingFaceEndpointBaseOperator(EndpointTarget, BaseOperator):
@@ -203,23 +198,23 @@ class HuggingFaceEndpointStartOperator(HuggingFaceEndpointBaseOperator):
         self.check_capacity = check_capacity
 
     def _check_capacity(
-        self, namespace: str, raw: dict[str, Any], replicas: int, already_held: int = 0
+        self, namespace: str, hardware: tuple[Any, Any, Any, Any], replicas: int, already_held: int = 0
     ) -> None:
         """
-        Refuse hardware the namespace cannot get now (``raw``: a body or an endpoint, API keys).
+        Refuse hardware the namespace cannot get now (``hardware``: vendor, region, instance type and size).
 
         Best effort: a hardware listing that cannot be read (a token that may not list it, the API's
         trouble) is logged and the change goes ahead; the service still judges it.
         """
         if not self.check_capacity:
             return
-        compute, provider = raw["compute"], raw["provider"]
+        vendor, region, instance_type, instance_size = hardware
         try:
             self.hook.client.check_capacity(
-                vendor=provider["vendor"],
-                region=provider["region"],
-                instance_type=compute["instanceType"],
-                instance_size=compute["instanceSize"],
+                vendor=vendor,
+                region=region,
+                instance_type=instance_type,
+                instance_size=instance_size,
                 replicas=replicas,
                 already_held=already_held,
                 namespace=namespace,
@@ -235,18 +230,17 @@ class HuggingFaceEndpointStartOperator(HuggingFaceEndpointBaseOperator):
             return
         if current.status in (EndpointStatus.PAUSED, EndpointStatus.SCALED_TO_ZERO):
             return  # it takes hardware only when resumed: the resume checks
-        compute = current.raw["compute"]
-        target = {
-            "provider": current.raw["provider"],
-            "compute": {
-                "instanceType": changes.instance_type or compute["instanceType"],
-                "instanceSize": changes.instance_size or compute["instanceSize"],
-            },
-        }
-        replicas = max(1, changes.min_replica if changes.min_replica is not None else _min_replica(current))
+        instance_type = changes.instance_type or current.instance_type
+        target = (
+            current.vendor,
+            current.region,
+            instance_type,
+            changes.instance_size or current.instance_size,
+        )
+        replicas = max(1, changes.min_replica if changes.min_replica is not None else current.min_replica)
         held = 0
-        if target["compute"]["instanceType"] == compute["instanceType"]:
-            held = _accelerators(compute["instanceSize"]) * _held_replicas(current)
+        if instance_type == current.instance_type and current.instance_size:
+            held = _accelerators(current.instance_size) * _held_replicas(current)
         self._check_capacity(namespace, target, replicas, held)
 
     def _starting(self, name: str, namespace: str) -> None:
@@ -420,7 +414,11 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
         spec = self._spec(marker)
         settle_until = None
         try:
-            self._check_capacity(namespace, spec.to_body(), spec.min_replica)
+            self._check_capacity(
+                namespace,
+                (spec.vendor, spec.region, spec.instance_type, spec.instance_size),
+                spec.min_replica,
+            )
             self._starting(name, namespace)
             endpoint = self.hook.client.create(spec, namespace=namespace, adopt_tag=marker)
             self.log.info("Created endpoint %s/%s (%s)", namespace, name, endpoint.status)
@@ -431,7 +429,7 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
                 existing = self.hook.client.get(name, namespace=namespace)
             except NotFoundError:
                 raise refused from None
-            if marker in (existing.raw.get("tags") or []):
+            if marker in existing.tags:
                 self.log.info(
                     "Endpoint %s/%s was created by an earlier try of this task: taking it over",
                     namespace,
@@ -440,7 +438,7 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
                 endpoint = existing
                 if existing.status in (EndpointStatus.PAUSED, EndpointStatus.SCALED_TO_ZERO):
                     # The earlier try was killed and its on_kill_action stopped it: start it again.
-                    self._check_capacity(namespace, existing.raw, _min_replica(existing))
+                    self._check_capacity(namespace, existing.hardware, existing.min_replica)
                     endpoint = self.hook.client.resume(name, namespace=namespace)
             elif self.if_exists == "reuse":
                 self._started = None  # not started by this task: a kill leaves it alone
@@ -528,9 +526,7 @@ class HuggingFaceCreateEndpointFromCatalogOperator(HuggingFaceEndpointStartOpera
             )
         except ConflictError:
             existing = self.hook.client.get(name, namespace=namespace)
-            ours = existing.raw.get("model", {}).get("fromCatalog") and (
-                self.repo_id is None or existing.repository == self.repo_id
-            )
+            ours = existing.from_catalog and (self.repo_id is None or existing.repository == self.repo_id)
             if not ours and self.if_exists != "reuse":
                 raise ConflictError(
                     409,
@@ -711,7 +707,7 @@ class HuggingFaceResumeEndpointOperator(HuggingFaceEndpointStartOperator):
             if self.idle_stop_minutes is not None:
                 net = self._arm_idle_stop(name, namespace, current)
             if self.check_capacity and current.status in stopped:
-                self._check_capacity(namespace, current.raw, _min_replica(current))
+                self._check_capacity(namespace, current.hardware, current.min_replica)
         self._starting(name, namespace)
         endpoint = self.hook.client.resume(name, namespace=namespace, running_ok=self.running_ok)
         self.log.info("Resumed endpoint %s/%s: %s", namespace, name, endpoint.status)
@@ -726,11 +722,7 @@ class HuggingFaceResumeEndpointOperator(HuggingFaceEndpointStartOperator):
         starts it with the net in place. Never fails the task: a refusal is a warning naming the risk.
         """
         minutes = int(self.idle_stop_minutes or 0)
-        scaling = current.raw.get("compute", {}).get("scaling", {})
-        before = {
-            "min_replica": scaling.get("minReplica"),
-            "scale_to_zero_timeout": scaling.get("scaleToZeroTimeout"),
-        }
+        before = {"min_replica": current.min_replica, "scale_to_zero_timeout": current.scale_to_zero_timeout}
         change = idle_stop_scaling(current, minutes)
         if change is None:
             self.log.info(

@@ -374,8 +374,7 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
             "task": self.task,
         }
         url = str(endpoint.url)
-        scaling = endpoint.raw.get("compute", {}).get("scaling", {})
-        least, most = int(scaling.get("minReplica") or 0), int(scaling.get("maxReplica") or 1)
+        least, most = endpoint.min_replica, endpoint.max_replica
         self.settings = dataclasses.replace(
             self.settings, max_concurrency=self.max_concurrency or CONCURRENCY_PER_REPLICA * max(1, most)
         )
@@ -456,7 +455,7 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
 
     def _ready_replicas(self) -> int | None:
         name, namespace = self._target
-        return self.hook.client.get(name, namespace=namespace).raw.get("status", {}).get("readyReplica")
+        return self.hook.client.get(name, namespace=namespace).ready_replicas or None
 
     def _run(
         self,

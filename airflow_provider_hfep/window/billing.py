@@ -47,10 +47,8 @@ def _stop(replica: Replica, until: float) -> float:
 
 
 def _hardware(endpoint: dict[str, Any]) -> str:
-    raw = endpoint.get("raw", {})
-    compute, provider = raw.get("compute", {}), raw.get("provider", {})
-    where = f"{provider.get('vendor', '?')}/{provider.get('region', '?')}"
-    return f"{where} {compute.get('instanceType', '?')} {compute.get('instanceSize', '?')}"
+    where = f"{endpoint.get('vendor') or '?'}/{endpoint.get('region') or '?'}"
+    return f"{where} {endpoint.get('instance_type') or '?'} {endpoint.get('instance_size') or '?'}"
 
 
 def billable_report(
@@ -83,7 +81,7 @@ def billable_report(
             **fired,
         }
     started = datetime.fromisoformat(opened["updated_at"]).timestamp()
-    minimum = max(1, int(opened["raw"]["compute"]["scaling"].get("minReplica") or 0))
+    minimum = max(1, int(opened.get("min_replica") or 0))
     hardware = _hardware(opened)
     if not closed:
         return {

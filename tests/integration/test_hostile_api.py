@@ -26,7 +26,7 @@ from airflow_provider_hfep.endpoints import (
     EndpointsTimeoutError,
     InvalidEndpointArgumentError,
     RetryPolicy,
-    plans as plans_module,
+    exchange as exchange_module,
 )
 from airflow_provider_hfep.endpoints.errors import (
     AnswerTooLargeError,
@@ -372,7 +372,7 @@ def test_a_deadline_written_on_a_worker_holds_on_a_triggerer_a_minute_ahead(make
     worker = make_client(api)
     worker.get("ep")  # the worker's last look, as before a deferral
     end_time = worker.api_time + 1.5
-    monkeypatch.setattr(plans_module, "time", SkewedClock(60.0))  # the triggerer's machine
+    monkeypatch.setattr(exchange_module, "time", SkewedClock(60.0))  # the triggerer's machine
     triggerer = make_client(api)
     api.sent.clear()
     result = triggerer.watch("ep", end_time=end_time, poll_interval=0.1)

@@ -12,7 +12,7 @@ import pytest
 from airflow.sdk import BaseHook
 
 from airflow_provider_hfep import _compat
-from airflow_provider_hfep.endpoints import InvalidEndpointArgumentError, plans, waiting
+from airflow_provider_hfep.endpoints import InvalidEndpointArgumentError, waiting, watch as watch_module
 from airflow_provider_hfep.triggers.endpoint import HuggingFaceEndpointStatusTrigger
 
 pytestmark = pytest.mark.integration
@@ -135,7 +135,7 @@ async def _cancel_after_first_read(trigger, monkeypatch) -> None:
         first_read.set()
         return waiting.assess(*args, **kwargs)
 
-    monkeypatch.setattr(plans, "assess", assess)  # a spy: the real check runs
+    monkeypatch.setattr(watch_module, "assess", assess)  # a spy: the real check runs
     task = asyncio.ensure_future(collect(trigger))
     await first_read.wait()
     task.cancel()

@@ -135,7 +135,7 @@ def test_report_when_nothing_ran_or_nothing_closed():
         billable_report(None, None, 0.8)["summary"]
         == "The endpoint was never started: the resume did not succeed."
     )
-    opened = {"updated_at": "2026-01-01T00:00:00+00:00", "raw": {"compute": {"scaling": {"minReplica": 2}}}}
+    opened = {"updated_at": "2026-01-01T00:00:00+00:00", "min_replica": 2}
     assert "may still be billing" in billable_report(opened, None, 0.8)["summary"]
     closed = {"updated_at": "2026-01-01T00:30:00+00:00", "status": "paused"}
     report = billable_report(opened, closed, 1.0)

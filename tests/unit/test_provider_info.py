@@ -81,7 +81,9 @@ def test_pure_layers_import_no_airflow():
 def test_inference_reaches_http_helpers_without_the_management_client():
     for path in (PACKAGE / "inference").glob("*.py"):
         management = {
-            m for m in _imported_modules(path) if m.endswith((".endpoints.client", ".endpoints.plans"))
+            m
+            for m in _imported_modules(path)
+            if m.endswith((".endpoints.client", ".endpoints.calls", ".endpoints.watch"))
         }
         assert not management, f"{path.name} imports {management}"
 

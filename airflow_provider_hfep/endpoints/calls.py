@@ -1,28 +1,22 @@
 """
-Every management call, described once as a *plan*: a generator of :class:`Send` and :class:`Sleep`.
+Every management call, described once as a plan (see :mod:`airflow_provider_hfep.endpoints.exchange`).
 
-A plan holds all the knowledge of a call: the path, the body, which answers to repeat and how long to
-back off, how an error answer becomes a typed error, and the steps of calls made of several requests
-("resume, or read it if it already runs", "create, and after a lost answer look before sending
-again", "poll until the wait is over"). It does no I/O: :mod:`airflow_provider_hfep.endpoints.client`
-carries the instructions out, once with ``httpx.Client`` and once with ``httpx.AsyncClient``, so the
-sync and async clients cannot drift apart.
+A plan holds all the knowledge of a call: the path, the body, which answers to repeat, how an answer
+is read, and the steps of calls made of several requests ("resume, or read it if it already runs",
+"create, and after a lost answer look before sending again"). The polling loop of the waits is
+:mod:`airflow_provider_hfep.endpoints.watch`. Every parameter is keyword-only: a plan's parameters can
+be reordered without silently breaking a client.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import random
-import time
-from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-import httpx
-
+from airflow_provider_hfep.endpoints import watch as watching
 from airflow_provider_hfep.endpoints.arguments import check_count
 from airflow_provider_hfep.endpoints.diagnostics import Diagnosis, explain, redact
 from airflow_provider_hfep.endpoints.errors import (
@@ -30,22 +24,19 @@ from airflow_provider_hfep.endpoints.errors import (
     ConflictError,
     EndpointsApiError,
     EndpointsError,
-    EndpointsTimeoutError,
     EndpointsTransportError,
     InvalidEndpointArgumentError,
     MalformedAnswerError,
     NotFoundError,
-    RateLimitedError,
-    RedirectRefusedError,
     ServerError,
     ValidationFailedError,
     error_from_response,
 )
+from airflow_provider_hfep.endpoints.exchange import Exchange, Plan, Send, Sleep, decode
 from airflow_provider_hfep.endpoints.models import (
     CatalogModel,
     ComputeQuota,
     EndpointListing,
-    EndpointStatus,
     HardwareOption,
     InferenceEndpoint,
     LogLine,
@@ -60,26 +51,13 @@ from airflow_provider_hfep.endpoints.payloads import (
     validate_namespace,
     validate_repo_id,
 )
-from airflow_provider_hfep.endpoints.retry import (
-    MANAGEMENT_RETRYABLE_STATUSES,
-    RetryPolicy,
-    parse_retry_after,
-)
 from airflow_provider_hfep.endpoints.transport import check_token_destination
-from airflow_provider_hfep.endpoints.waiting import (
-    DELETED,
-    WAIT_TARGETS,
-    Outcome,
-    Progress,
-    WatchResult,
-    assess,
-    needs_health_check,
-    raise_for_result,
-)
+
+if TYPE_CHECKING:
+    from airflow_provider_hfep.endpoints.retry import RetryPolicy
+    from airflow_provider_hfep.endpoints.waiting import WatchResult
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 #: filtered v2 logs: how many more lines than ``tail`` to read (the filter runs here), and the most
 V2_FILTER_READ_FACTOR = 10
@@ -87,61 +65,9 @@ V2_FILTER_READ_MAX = 10_000
 #: pages one listing reads at most: 20,000 endpoints at the API's default page size, far past any
 #: namespace, while a service handing out fresh cursors forever is stopped
 DEFAULT_MAX_PAGES = 1000
-#: seconds between this machine's clock and the API's ``Date`` taken as no skew (the header counts
-#: whole seconds; a request takes some too)
-CLOCK_SKEW_TOLERANCE = 2.0
-#: redirects followed in a row (same-origin GETs only)
-MAX_REDIRECTS = 5
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
-def decode(response: httpx.Response, read: Callable[[Any], T] = lambda body: body) -> T:
-    """
-    Read a JSON answer with ``read``; anything else is a :class:`MalformedAnswerError`, never a crash.
-
-    A proxy's HTML page, invalid JSON, a list where an object belongs, a missing or mistyped field:
-    each names the route, the status and the start of the body.
-    """
-    kind = response.headers.get("content-type", "")
-    if kind and "json" not in kind.lower():
-        raise MalformedAnswerError.of(response, f"content type {kind!r}, not JSON")
-    try:
-        return read(response.json())
-    except (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
-        problem = (
-            "invalid JSON" if isinstance(exc, ValueError) and not str(exc) else f"{type(exc).__name__}: {exc}"
-        )
-        raise MalformedAnswerError.of(response, problem[:200]) from None
-
-
-def _origin(url: httpx.URL | str) -> tuple[str, str, int | None]:
-    parts = httpx.URL(str(url))
-    return parts.scheme, parts.host, parts.port
-
-
-@dataclass(frozen=True)
-class Send:
-    """Instruction: send one HTTP request and hand back the response (or throw the transport error)."""
-
-    method: str
-    url: str
-    json: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    timeout: float | None = None
-    params: dict[str, str | int] | None = None
-
-
-@dataclass(frozen=True)
-class Sleep:
-    """Instruction: pause for ``seconds``."""
-
-    seconds: float
-
-
-Plan = Generator[Send | Sleep, Any, T]
-
-
-class EndpointsApi:
+class EndpointsApi(Exchange):
     """
     The description of every management call, as plans. No I/O happens here.
 
@@ -155,135 +81,23 @@ class EndpointsApi:
 
     def __init__(
         self,
+        *,
         api_url: str,
         hub_url: str,
         namespace: str | None,
         retry: RetryPolicy,
         catalog_url: str = "",
-        *,
         allow_insecure_http: bool = False,
     ) -> None:
+        super().__init__(retry=retry, allow_insecure_http=allow_insecure_http)
         api_url = api_url.rstrip("/")
         self.api_base = api_url[: -len("/v2")] if api_url.endswith("/v2") else api_url
         self.hub_url = hub_url.rstrip("/")
         self.catalog_url = catalog_url.rstrip("/")
-        self.retry = retry
-        self.allow_insecure_http = allow_insecure_http
         self.namespace = validate_namespace(namespace) if namespace else None
-        #: the API's clock minus this machine's, from the ``Date`` of its answers (0 until one came)
-        self.clock_offset = 0.0
-
-    def now(self) -> float:
-        """
-        Return the time on the API's clock (epoch seconds), as far as its answers' ``Date`` headers tell.
-
-        Deadlines that travel between machines (a worker defers, a triggerer waits) are written and
-        read on this one clock, so a skew between the two machines' clocks does not move them.
-        """
-        return time.time() + self.clock_offset
-
-    def _observe_clock(self, response: httpx.Response) -> None:
-        date = response.headers.get("date")
-        if not date:
-            return
-        try:
-            server = parsedate_to_datetime(date).timestamp()
-        except (TypeError, ValueError, OverflowError):
-            return
-        # The header counts whole seconds: the API's time is, on average, half a second later. A
-        # difference within the header's resolution is no skew: this machine's clock is kept then, so
-        # short deadlines do not jump by a second.
-        offset = server + 0.5 - time.time()
-        self.clock_offset = offset if abs(offset) > CLOCK_SKEW_TOLERANCE else 0.0
 
     def _url(self, *segments: str, version: str = "v2") -> str:
         return f"{self.api_base}/{version}/" + "/".join(quote(s, safe="") for s in segments)
-
-    # -- the request layer ---------------------------------------------------------------------
-
-    def exchange(
-        self,
-        send: Send,
-        *,
-        retry_statuses: frozenset[int] = MANAGEMENT_RETRYABLE_STATUSES,
-        retry_transport: bool = True,
-    ) -> Plan[httpx.Response]:
-        """Send ``send``, repeating it on transient failures; return the last response, whatever its status."""
-        retries = redirects = 0
-        while True:
-            try:
-                response: httpx.Response = yield send
-            except httpx.TransportError as exc:
-                reason = f"{type(exc).__name__}"
-                if not retry_transport or retries >= self.retry.max_retries:
-                    cls = (
-                        EndpointsTimeoutError
-                        if isinstance(exc, httpx.TimeoutException)
-                        else EndpointsTransportError
-                    )
-                    tries = retries + 1
-                    raise cls(
-                        f"{send.method} {urlsplit(send.url).path}: no answer after {tries} tr{'y' if tries == 1 else 'ies'} ({reason}: {exc})"
-                    ) from None
-                delay = self.retry.delay(retries + 1)
-            else:
-                self._observe_clock(response)
-                if response.status_code in _REDIRECTS:
-                    send = self._redirected(send, response, redirects)
-                    redirects += 1
-                    continue
-                if response.status_code not in retry_statuses or retries >= self.retry.max_retries:
-                    response.extensions["hfep_retries"] = retries
-                    return response
-                reason = f"HTTP {response.status_code}"
-                delay = self.retry.delay(retries + 1, parse_retry_after(response.headers.get("retry-after")))
-            retries += 1
-            log.warning(
-                "%s %s: %s, retry %d/%d in %.2f s",
-                send.method,
-                urlsplit(send.url).path,
-                reason,
-                retries,
-                self.retry.max_retries,
-                delay,
-            )
-            yield Sleep(delay)
-
-    @staticmethod
-    def _redirected(send: Send, response: httpx.Response, redirects: int) -> Send:
-        """
-        Follow a redirect only where nothing can leak: a GET (no body) to the same origin.
-
-        Anything else (an update's body holds the endpoint's secrets, another host would get the
-        token) is refused with the location named.
-        """
-        location = response.headers.get("location", "")
-        target = response.request.url.join(location) if location else None
-        if (
-            target is None
-            or send.method != "GET"
-            or _origin(target) != _origin(response.request.url)
-            or redirects >= MAX_REDIRECTS
-        ):
-            why = "too many redirects" if redirects >= MAX_REDIRECTS else "not followed"
-            raise RedirectRefusedError(
-                response.status_code,
-                f"the API redirected to {location or '(no location)'} ({why}: only a GET to the same "
-                "origin is followed, so neither a request body nor the token goes elsewhere)",
-                method=send.method,
-                path=response.request.url.path,
-            )
-        return dataclasses.replace(send, url=str(target), params=None)
-
-    def request(self, send: Send, **retry: Any) -> Plan[httpx.Response]:
-        """:meth:`exchange`, then raise the typed error of an error status."""
-        response = yield from self.exchange(send, **retry)
-        if response.is_error:
-            response.read()
-            error = error_from_response(response)
-            error.retries = response.extensions.get("hfep_retries", 0)
-            raise error
-        return response
 
     # -- namespace -----------------------------------------------------------------------------
 
@@ -306,7 +120,7 @@ class EndpointsApi:
             validate_namespace(org.get("name"), "whoami organisation name")
         return me
 
-    def resolve_namespace(self, namespace: str | None = None) -> Plan[str]:
+    def resolve_namespace(self, *, namespace: str | None = None) -> Plan[str]:
         """Choose the namespace: the argument, else the default, else the token's user (asked once)."""
         if namespace:
             return validate_namespace(namespace)
@@ -328,13 +142,14 @@ class EndpointsApi:
         response = yield from self.request(send, **retry)
         return decode(response, lambda raw: InferenceEndpoint.from_raw(raw, namespace))
 
-    def get(self, name: str, namespace: str | None) -> Plan[InferenceEndpoint]:
+    def get(self, *, name: str, namespace: str | None) -> Plan[InferenceEndpoint]:
         validate_endpoint_name(name)
-        ns = yield from self.resolve_namespace(namespace)
+        ns = yield from self.resolve_namespace(namespace=namespace)
         return (yield from self._endpoint(Send("GET", self._url("endpoint", ns, name)), ns))
 
     def list_in(
         self,
+        *,
         namespace: str,
         tags: Sequence[str] | None = None,
         search: str | None = None,
@@ -380,6 +195,7 @@ class EndpointsApi:
 
     def list_endpoints(
         self,
+        *,
         namespace: str | None,
         tags: Sequence[str] | None = None,
         search: str | None = None,
@@ -393,8 +209,10 @@ class EndpointsApi:
         if isinstance(tags, str):
             raise InvalidEndpointArgumentError("tags", f"{tags!r} is a string", "pass a list of tags")
         if namespace != "*":
-            ns = yield from self.resolve_namespace(namespace)
-            items = yield from self.list_in(ns, tags, search, limit, max_pages)
+            ns = yield from self.resolve_namespace(namespace=namespace)
+            items = yield from self.list_in(
+                namespace=ns, tags=tags, search=search, limit=limit, max_pages=max_pages
+            )
             return EndpointListing(items)
         me = yield from self.whoami()
         namespaces = ([me["name"]] if me.get("type") == "user" else []) + [
@@ -404,14 +222,16 @@ class EndpointsApi:
         failures: dict[str, Exception] = {}
         for ns in namespaces:
             try:
-                endpoints += yield from self.list_in(ns, tags, search, limit, max_pages)
+                endpoints += yield from self.list_in(
+                    namespace=ns, tags=tags, search=search, limit=limit, max_pages=max_pages
+                )
             except EndpointsApiError as exc:
                 log.warning("Could not list endpoints of namespace %s: %s", ns, exc)
                 failures[ns] = exc
         return EndpointListing(endpoints, failures)
 
     def create(
-        self, spec: EndpointSpec, namespace: str | None, adopt_tag: str | None = None
+        self, *, spec: EndpointSpec, namespace: str | None, adopt_tag: str | None = None
     ) -> Plan[InferenceEndpoint]:
         """
         POST the spec. Never blindly re-sent: after an ambiguous failure it first looks for the endpoint.
@@ -423,7 +243,7 @@ class EndpointsApi:
             raise InvalidEndpointArgumentError(
                 "adopt_tag", f"{adopt_tag!r} is not among the spec's tags", "add it to the spec's tags"
             )
-        ns = yield from self.resolve_namespace(namespace)
+        ns = yield from self.resolve_namespace(namespace=namespace)
         send = Send("POST", self._url("endpoint", ns), json=spec.to_body())
         attempts = 0
         while True:
@@ -446,7 +266,7 @@ class EndpointsApi:
                 )
                 yield Sleep(self.retry.delay(attempts))
                 try:
-                    found = yield from self.get(spec.name, ns)
+                    found = yield from self.get(name=spec.name, namespace=ns)
                 except NotFoundError:
                     continue  # it certainly was not created: sending again cannot duplicate it
                 if adopt_tag is not None and adopt_tag in found.tags:
@@ -460,9 +280,9 @@ class EndpointsApi:
                     path=urlsplit(send.url).path,
                 ) from None
 
-    def update(self, name: str, changes: EndpointUpdate, namespace: str | None) -> Plan[InferenceEndpoint]:
+    def update(self, *, name: str, changes: EndpointUpdate, namespace: str | None) -> Plan[InferenceEndpoint]:
         validate_endpoint_name(name)
-        ns = yield from self.resolve_namespace(namespace)
+        ns = yield from self.resolve_namespace(namespace=namespace)
         # A PUT is a deep merge: applying the same one twice gives the same endpoint, so it may be retried.
         return (
             yield from self._endpoint(
@@ -470,29 +290,29 @@ class EndpointsApi:
             )
         )
 
-    def _action(self, name: str, action: str, namespace: str | None) -> Plan[InferenceEndpoint]:
+    def _action(self, *, name: str, action: str, namespace: str | None) -> Plan[InferenceEndpoint]:
         validate_endpoint_name(name)
-        ns = yield from self.resolve_namespace(namespace)
+        ns = yield from self.resolve_namespace(namespace=namespace)
         return (yield from self._endpoint(Send("POST", self._url("endpoint", ns, name, action)), ns))
 
-    def pause(self, name: str, namespace: str | None) -> Plan[InferenceEndpoint]:
-        return (yield from self._action(name, "pause", namespace))
+    def pause(self, *, name: str, namespace: str | None) -> Plan[InferenceEndpoint]:
+        return (yield from self._action(name=name, action="pause", namespace=namespace))
 
-    def scale_to_zero(self, name: str, namespace: str | None) -> Plan[InferenceEndpoint]:
-        return (yield from self._action(name, "scale-to-zero", namespace))
+    def scale_to_zero(self, *, name: str, namespace: str | None) -> Plan[InferenceEndpoint]:
+        return (yield from self._action(name=name, action="scale-to-zero", namespace=namespace))
 
-    def resume(self, name: str, namespace: str | None, running_ok: bool) -> Plan[InferenceEndpoint]:
+    def resume(self, *, name: str, namespace: str | None, running_ok: bool) -> Plan[InferenceEndpoint]:
         """Resume; with ``running_ok`` an "already running" refusal reads the endpoint instead of failing."""
         try:
-            return (yield from self._action(name, "resume", namespace))
+            return (yield from self._action(name=name, action="resume", namespace=namespace))
         except ValidationFailedError as exc:
             if not (running_ok and "already running" in exc.server_message):
                 raise
-        return (yield from self.get(name, namespace))
+        return (yield from self.get(name=name, namespace=namespace))
 
-    def delete(self, name: str, namespace: str | None, missing_ok: bool) -> Plan[None]:
+    def delete(self, *, name: str, namespace: str | None, missing_ok: bool) -> Plan[None]:
         validate_endpoint_name(name)
-        ns = yield from self.resolve_namespace(namespace)
+        ns = yield from self.resolve_namespace(namespace=namespace)
         try:
             yield from self.request(Send("DELETE", self._url("endpoint", ns, name)))
         except NotFoundError as exc:
@@ -500,18 +320,19 @@ class EndpointsApi:
             if not (missing_ok or exc.retries):
                 raise
 
-    def list_hardware(self, namespace: str | None) -> Plan[list[HardwareOption]]:
-        ns = yield from self.resolve_namespace(namespace)
+    def list_hardware(self, *, namespace: str | None) -> Plan[list[HardwareOption]]:
+        ns = yield from self.resolve_namespace(namespace=namespace)
         response = yield from self.request(Send("GET", self._url("provider", ns)))
         return decode(response, HardwareOption.list_from_raw)
 
-    def quotas(self, namespace: str | None) -> Plan[list[ComputeQuota]]:
-        ns = yield from self.resolve_namespace(namespace)
+    def quotas(self, *, namespace: str | None) -> Plan[list[ComputeQuota]]:
+        ns = yield from self.resolve_namespace(namespace=namespace)
         response = yield from self.request(Send("GET", self._url("provider", "quotas", ns)))
         return decode(response, ComputeQuota.list_from_raw)
 
     def check_capacity(
         self,
+        *,
         namespace: str | None,
         vendor: str,
         region: str,
@@ -529,7 +350,7 @@ class EndpointsApi:
         """
         check_count("replicas", replicas, 0)
         check_count("already_held", already_held, 0)
-        offers = yield from self.list_hardware(namespace)
+        offers = yield from self.list_hardware(namespace=namespace)
         offer = next(
             (
                 o
@@ -566,6 +387,7 @@ class EndpointsApi:
 
     def logs(
         self,
+        *,
         name: str,
         namespace: str | None,
         tail: int | None = 200,
@@ -583,11 +405,21 @@ class EndpointsApi:
         with v2 they are applied here to the lines read. ``secrets`` (and anything that looks like a
         Hugging Face token) are hidden in the messages: a container may print its environment.
         """
-        lines = yield from self._read_logs(name, namespace, tail, replica, level, search, since, until)
+        lines = yield from self._read_logs(
+            name=name,
+            namespace=namespace,
+            tail=tail,
+            replica=replica,
+            level=level,
+            search=search,
+            since=since,
+            until=until,
+        )
         return [dataclasses.replace(line, message=redact(line.message, secrets)) for line in lines]
 
     def _read_logs(
         self,
+        *,
         name: str,
         namespace: str | None,
         tail: int | None,
@@ -600,7 +432,7 @@ class EndpointsApi:
         validate_endpoint_name(name)
         if tail is not None:
             check_count("tail", tail, 1)
-        ns = yield from self.resolve_namespace(namespace)
+        ns = yield from self.resolve_namespace(namespace=namespace)
         params: dict[str, str | int] = {
             k: v
             for k, v in {
@@ -639,14 +471,14 @@ class EndpointsApi:
         ]
         return kept[-tail:] if tail is not None else kept
 
-    def replicas(self, name: str, namespace: str | None) -> Plan[list[Replica]]:
+    def replicas(self, *, name: str, namespace: str | None) -> Plan[list[Replica]]:
         validate_endpoint_name(name)
-        ns = yield from self.resolve_namespace(namespace)
+        ns = yield from self.resolve_namespace(namespace=namespace)
         response = yield from self.request(Send("GET", self._url("endpoint", ns, name, "replica")))
         return decode(response, Replica.list_from_raw)
 
     def metrics(
-        self, name: str, namespace: str | None, metric: str, start: float, end: float, step_seconds: int
+        self, *, name: str, namespace: str | None, metric: str, start: float, end: float, step_seconds: int
     ) -> Plan[dict[str, Any]]:
         """One metric's series over ``[start, end]`` (epoch seconds), as the service answers it."""
         validate_endpoint_name(name)
@@ -656,8 +488,8 @@ class EndpointsApi:
                 "start", f"{start} is not before end={end}", "give a window whose start is before its end"
             )
         check_count("step_seconds", step_seconds, 1)
-        ns = yield from self.resolve_namespace(namespace)
-        endpoint = yield from self.get(name, ns)
+        ns = yield from self.resolve_namespace(namespace=namespace)
+        endpoint = yield from self.get(name=name, namespace=ns)
         body = {
             "dnsPrefix": endpoint.dns_prefix,
             "from": int(start),
@@ -670,6 +502,7 @@ class EndpointsApi:
 
     def list_catalog(
         self,
+        *,
         task: str | None,
         accelerator: str | None,
         engine: str | None,
@@ -692,6 +525,7 @@ class EndpointsApi:
 
     def deploy_from_catalog(
         self,
+        *,
         namespace: str | None,
         repo_id: str | None,
         recipe_id: str | None,
@@ -709,7 +543,7 @@ class EndpointsApi:
             validate_endpoint_name(name)
         if repo_id is not None:
             validate_repo_id(repo_id)
-        ns = yield from self.resolve_namespace(namespace)
+        ns = yield from self.resolve_namespace(namespace=namespace)
         path = f"model/{quote(repo_id, safe='/')}" if repo_id else f"recipe/{quote(str(recipe_id), safe='')}"
         body: dict[str, Any] = {"namespace": ns}
         if name is not None:
@@ -721,21 +555,21 @@ class EndpointsApi:
         return decode(response, lambda answer: InferenceEndpoint.from_raw(answer["endpoint"], ns))
 
     def diagnose(
-        self, name: str, namespace: str | None, secrets: Sequence[str], health_failing: bool = False
+        self, *, name: str, namespace: str | None, secrets: Sequence[str], health_failing: bool = False
     ) -> Plan[Diagnosis]:
         """Read the endpoint, its log and replicas (whatever of them can be read) and explain the failure."""
-        ns = yield from self.resolve_namespace(namespace)
+        ns = yield from self.resolve_namespace(namespace=namespace)
         endpoint, logs, replicas, missing = None, [], [], []
         try:
-            logs = yield from self.logs(name, ns, tail=200, secrets=secrets)
+            logs = yield from self.logs(name=name, namespace=ns, tail=200, secrets=secrets)
         except EndpointsError as exc:
             missing.append(f"its logs ({exc})")
         try:
-            endpoint = yield from self.get(name, ns)
+            endpoint = yield from self.get(name=name, namespace=ns)
         except EndpointsError as exc:
             missing.append(f"the endpoint ({exc})")
         try:
-            replicas = yield from self.replicas(name, ns)
+            replicas = yield from self.replicas(name=name, namespace=ns)
         except EndpointsError as exc:
             missing.append(f"its replicas ({exc})")
         return explain(
@@ -744,7 +578,7 @@ class EndpointsApi:
 
     # -- the data plane and waiting ------------------------------------------------------------
 
-    def health_status(self, endpoint: InferenceEndpoint, timeout: float | None = None) -> Plan[int | None]:
+    def health_status(self, *, endpoint: InferenceEndpoint, timeout: float | None = None) -> Plan[int | None]:
         """
         Ask the endpoint's health route; ``None`` if it has no URL or no answer came.
 
@@ -764,128 +598,13 @@ class EndpointsApi:
             return None
         return response.status_code
 
-    def watch(
-        self,
-        name: str,
-        namespace: str | None,
-        target: str,
-        end_time: float,
-        poll_interval: float,
-        check_health: bool = True,
-        settle_until: float | None = None,
-        max_consecutive_errors: int = 5,
-    ) -> Plan[WatchResult]:
-        """
-        Poll until the wait is over, and say how it ended; never raises for API trouble.
+    def watch(self, **arguments: Any) -> Plan[WatchResult]:
+        """Poll until a wait is over: :func:`airflow_provider_hfep.endpoints.watch.watch`."""
+        return (yield from watching.watch(self, **arguments))
 
-        The one polling loop behind ``wait()``, the trigger and the waiting operators.
-
-        :param target: an endpoint state, or ``"deleted"`` (until the endpoint is gone).
-        :param end_time: absolute deadline on the API's clock (:meth:`now`), so a restarted trigger
-            keeps it and a skew between the worker's and the triggerer's clocks does not move it.
-        :param settle_until: after an update, until this time (API clock) a ``running`` seen before any
-            other state is the stale pre-update state, not the result (the service flips to
-            ``updating`` a moment after answering the PUT).
-        :param max_consecutive_errors: transient failures (after each request's own retries, a
-            malformed answer included) tolerated in a row before giving up with ``error``.
-        """
-        validate_endpoint_name(name)
-        if target not in WAIT_TARGETS:
-            raise InvalidEndpointArgumentError(
-                "target_status", f"{target!r} is not a state", f"use one of {', '.join(sorted(WAIT_TARGETS))}"
-            )
-        if poll_interval <= 0:
-            raise InvalidEndpointArgumentError(
-                "poll_interval", f"{poll_interval} is not positive", "use seconds > 0"
-            )
-        started = time.monotonic()
-        ns = namespace
-        endpoint: InferenceEndpoint | None = None
-        errors = 0
-        left_target = False
-        last_message = ""
-
-        def result(outcome: Outcome, message: str, error: Exception | None = None) -> WatchResult:
-            state = None if endpoint is None else str(endpoint.status)
-            url = None if endpoint is None else endpoint.url
-            return WatchResult(outcome, name, ns, state, message, url, endpoint, error)
-
-        while True:
-            try:
-                ns = yield from self.resolve_namespace(namespace)
-                endpoint = yield from self.get(name, ns)
-                health = None
-                if target != DELETED and needs_health_check(endpoint, EndpointStatus(target), check_health):
-                    health = yield from self.health_status(endpoint)
-                    health = 0 if health is None else health
-            except NotFoundError as exc:
-                if target == DELETED:
-                    return WatchResult(
-                        Outcome.SUCCESS, name, ns, DELETED, f"Endpoint {name} is deleted", None
-                    )
-                return result(Outcome.NOT_FOUND, f"Endpoint {name} not found in namespace {ns}: {exc}", exc)
-            except (EndpointsTransportError, ServerError, RateLimitedError, MalformedAnswerError) as exc:
-                errors += 1
-                if errors > max_consecutive_errors:
-                    return result(
-                        Outcome.ERROR, f"Gave up on {name} after {errors} failed reads in a row: {exc}", exc
-                    )
-                progress = Progress(
-                    Outcome.WAITING,
-                    f"Reading {name} failed ({errors}/{max_consecutive_errors} tolerated): {exc}",
-                )
-            except EndpointsError as exc:  # authentication, permission, bad input: waiting will not fix it
-                return result(Outcome.ERROR, str(exc), exc)
-            else:
-                errors = 0
-                if target == DELETED:
-                    progress = Progress(Outcome.WAITING, f"Endpoint {name} still exists ({endpoint.status})")
-                else:
-                    status_target = EndpointStatus(target)
-                    progress = assess(endpoint, status_target, health)
-                    left_target = left_target or endpoint.status != status_target
-                    if (
-                        progress.outcome is Outcome.SUCCESS
-                        and settle_until
-                        and not left_target
-                        and self.now() < settle_until
-                    ):
-                        progress = Progress(
-                            Outcome.WAITING, f"Endpoint {name} still shows its state from before the update"
-                        )
-                if progress.done:
-                    return result(progress.outcome, progress.message)
-            if progress.message != last_message:  # one log line per change, not per poll
-                log.info("%s", progress.message)
-                last_message = progress.message
-            remaining = end_time - self.now()
-            if remaining <= 0:
-                return result(
-                    Outcome.TIMEOUT,
-                    f"{progress.message}; still not done after {time.monotonic() - started:.0f} s",
-                )
-            # +-10 % jitter: many waits started together (mapped sensors, a triggerer restart) drift
-            # apart instead of hitting the API, and the connection pool, in lockstep.
-            yield Sleep(min(poll_interval * random.uniform(0.9, 1.1), remaining))
-
-    def wait(
-        self,
-        name: str,
-        namespace: str | None,
-        target: str,
-        timeout: float | None,
-        poll_interval: float,
-        check_health: bool,
-    ) -> Plan[InferenceEndpoint | None]:
-        """:meth:`watch`, raising the typed error of any ending but success."""
-        if timeout is not None and timeout < 0:
-            raise InvalidEndpointArgumentError(
-                "timeout", f"{timeout} is negative", "use seconds >= 0, or None to wait forever"
-            )
-        end_time = float("inf") if timeout is None else self.now() + timeout
-        outcome = yield from self.watch(name, namespace, target, end_time, poll_interval, check_health)
-        raise_for_result(outcome)
-        return outcome.endpoint
+    def wait(self, **arguments: Any) -> Plan[InferenceEndpoint | None]:
+        """Wait, raising the typed error of any ending but success: :func:`airflow_provider_hfep.endpoints.watch.wait`."""
+        return (yield from watching.wait(self, **arguments))
 
 
 def _object(answer: Any) -> dict[str, Any]:

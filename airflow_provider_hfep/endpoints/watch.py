@@ -1,0 +1,175 @@
+"""
+The one polling loop behind every wait: ``wait()``, the sensor, the trigger and the waiting operators.
+
+A plan over the calls (:mod:`airflow_provider_hfep.endpoints.calls`): read, ask the health route when
+running, judge with the one "is it there yet" check (:func:`~airflow_provider_hfep.endpoints.waiting.assess`),
+sleep (jittered) until an absolute deadline on the API's clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import TYPE_CHECKING
+
+from airflow_provider_hfep.endpoints.errors import (
+    EndpointsError,
+    EndpointsTransportError,
+    InvalidEndpointArgumentError,
+    MalformedAnswerError,
+    NotFoundError,
+    RateLimitedError,
+    ServerError,
+)
+from airflow_provider_hfep.endpoints.exchange import Plan, Sleep
+from airflow_provider_hfep.endpoints.models import EndpointStatus, InferenceEndpoint
+from airflow_provider_hfep.endpoints.payloads import validate_endpoint_name
+from airflow_provider_hfep.endpoints.waiting import (
+    DELETED,
+    WAIT_TARGETS,
+    Outcome,
+    Progress,
+    WatchResult,
+    assess,
+    needs_health_check,
+    raise_for_result,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_hfep.endpoints.calls import EndpointsApi
+
+log = logging.getLogger(__name__)
+
+
+def watch(
+    api: EndpointsApi,
+    *,
+    name: str,
+    namespace: str | None,
+    target: str,
+    end_time: float,
+    poll_interval: float,
+    check_health: bool = True,
+    settle_until: float | None = None,
+    max_consecutive_errors: int = 5,
+) -> Plan[WatchResult]:
+    """
+    Poll until the wait is over, and say how it ended; never raises for API trouble.
+
+    The one polling loop behind ``wait()``, the trigger and the waiting operators.
+
+    :param target: an endpoint state, or ``"deleted"`` (until the endpoint is gone).
+    :param end_time: absolute deadline on the API's clock (:meth:`now`), so a restarted trigger
+        keeps it and a skew between the worker's and the triggerer's clocks does not move it.
+    :param settle_until: after an update, until this time (API clock) a ``running`` seen before any
+        other state is the stale pre-update state, not the result (the service flips to
+        ``updating`` a moment after answering the PUT).
+    :param max_consecutive_errors: transient failures (after each request's own retries, a
+        malformed answer included) tolerated in a row before giving up with ``error``.
+    """
+    validate_endpoint_name(name)
+    if target not in WAIT_TARGETS:
+        raise InvalidEndpointArgumentError(
+            "target_status", f"{target!r} is not a state", f"use one of {', '.join(sorted(WAIT_TARGETS))}"
+        )
+    if poll_interval <= 0:
+        raise InvalidEndpointArgumentError(
+            "poll_interval", f"{poll_interval} is not positive", "use seconds > 0"
+        )
+    started = time.monotonic()
+    ns = namespace
+    endpoint: InferenceEndpoint | None = None
+    errors = 0
+    left_target = False
+    last_message = ""
+
+    def result(outcome: Outcome, message: str, error: Exception | None = None) -> WatchResult:
+        state = None if endpoint is None else str(endpoint.status)
+        url = None if endpoint is None else endpoint.url
+        return WatchResult(outcome, name, ns, state, message, url, endpoint, error)
+
+    while True:
+        try:
+            ns = yield from api.resolve_namespace(namespace=namespace)
+            endpoint = yield from api.get(name=name, namespace=ns)
+            health = None
+            if target != DELETED and needs_health_check(endpoint, EndpointStatus(target), check_health):
+                health = yield from api.health_status(endpoint=endpoint)
+                health = 0 if health is None else health
+        except NotFoundError as exc:
+            if target == DELETED:
+                return WatchResult(Outcome.SUCCESS, name, ns, DELETED, f"Endpoint {name} is deleted", None)
+            return result(Outcome.NOT_FOUND, f"Endpoint {name} not found in namespace {ns}: {exc}", exc)
+        except (EndpointsTransportError, ServerError, RateLimitedError, MalformedAnswerError) as exc:
+            errors += 1
+            if errors > max_consecutive_errors:
+                return result(
+                    Outcome.ERROR, f"Gave up on {name} after {errors} failed reads in a row: {exc}", exc
+                )
+            progress = Progress(
+                Outcome.WAITING,
+                f"Reading {name} failed ({errors}/{max_consecutive_errors} tolerated): {exc}",
+            )
+        except EndpointsError as exc:  # authentication, permission, bad input: waiting will not fix it
+            return result(Outcome.ERROR, str(exc), exc)
+        else:
+            errors = 0
+            if target == DELETED:
+                progress = Progress(Outcome.WAITING, f"Endpoint {name} still exists ({endpoint.status})")
+            else:
+                status_target = EndpointStatus(target)
+                progress = assess(endpoint, status_target, health)
+                left_target = left_target or endpoint.status != status_target
+                if (
+                    progress.outcome is Outcome.SUCCESS
+                    and settle_until
+                    and not left_target
+                    and api.now() < settle_until
+                ):
+                    progress = Progress(
+                        Outcome.WAITING, f"Endpoint {name} still shows its state from before the update"
+                    )
+            if progress.done:
+                return result(progress.outcome, progress.message)
+        if progress.message != last_message:  # one log line per change, not per poll
+            log.info("%s", progress.message)
+            last_message = progress.message
+        remaining = end_time - api.now()
+        if remaining <= 0:
+            return result(
+                Outcome.TIMEOUT,
+                f"{progress.message}; still not done after {time.monotonic() - started:.0f} s",
+            )
+        # +-10 % jitter: many waits started together (mapped sensors, a triggerer restart) drift
+        # apart instead of hitting the API, and the connection pool, in lockstep.
+        yield Sleep(min(poll_interval * random.uniform(0.9, 1.1), remaining))
+
+
+def wait(
+    api: EndpointsApi,
+    *,
+    name: str,
+    namespace: str | None,
+    target: str,
+    timeout: float | None,
+    poll_interval: float,
+    check_health: bool,
+) -> Plan[InferenceEndpoint | None]:
+    """:meth:`watch`, raising the typed error of any ending but success."""
+    if timeout is not None and timeout < 0:
+        raise InvalidEndpointArgumentError(
+            "timeout", f"{timeout} is negative", "use seconds >= 0, or None to wait forever"
+        )
+    end_time = float("inf") if timeout is None else api.now() + timeout
+    outcome = yield from watch(
+        api,
+        name=name,
+        namespace=namespace,
+        target=target,
+        end_time=end_time,
+        poll_interval=poll_interval,
+        check_health=check_health,
+    )
+    raise_for_result(outcome)
+    return outcome.endpoint
