@@ -8,11 +8,12 @@ a billable but unreachable ``private`` endpoint). Each refusal names the argumen
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 from airflow_provider_hfep.endpoints.arguments import check_choice
@@ -370,75 +371,85 @@ def build_image(
     return {**image, "custom": {**image["custom"], "credentials": credentials}}
 
 
+def _argument(default: Any = MISSING, *, doc: str, templated: bool = False, update: bool = True) -> Any:
+    """
+    Declare one argument of an endpoint, once: its default, its doc, whether it is templated and updatable.
+
+    :class:`EndpointSpec`, :class:`EndpointUpdate`, the create and update operators' signatures,
+    template fields and docstrings, and the README's tables (a test checks them) are made from these.
+    """
+    metadata = {"doc": doc, "templated": templated, "update": update}
+    if default is MISSING:
+        return dataclasses.field(metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
 @dataclass(frozen=True, kw_only=True)
 class EndpointSpec:
     """
     Everything needed to create an endpoint; arguments and defaults as in huggingface_hub.
 
     Validated on construction: a bad value raises :class:`InvalidEndpointArgumentError` naming the
-    argument and the fix, before anything is sent.
-
-    :param name: endpoint name (1-32 lowercase letters, digits, '-').
-    :param repository: model repository, e.g. ``openai-community/gpt2``.
-    :param framework: model framework, e.g. ``pytorch``.
-    :param accelerator: ``cpu``, ``gpu`` or ``neuron``.
-    :param instance_size: e.g. ``x1``.
-    :param instance_type: e.g. ``nvidia-l4`` or ``intel-spr``.
-    :param region: e.g. ``us-east-1``.
-    :param vendor: ``aws``, ``azure`` or ``gcp``.
-    :param min_replica: minimum replicas (0 allows scale to zero).
-    :param max_replica: maximum replicas (at least 1).
-    :param scaling_metric: ``pendingRequests`` or ``hardwareUsage``.
-    :param scaling_threshold: the metric's threshold for scaling up.
-    :param scale_to_zero_timeout: minutes of inactivity before scaling to zero (needs min_replica=0).
-    :param revision: model revision to pin.
-    :param task: the task to serve; omitted from the body when ``None`` (the server infers it).
-    :param custom_image: container image: a flat dict with ``url`` (sent as ``custom``) or a variant
-        dict such as ``{"tgi": {"url": ...}}``.
-    :param container_registry_username: registry user for a private custom image.
-    :param container_registry_password: registry password for a private custom image.
-    :param container_command: container entrypoint override.
-    :param container_args: arguments appended to the entrypoint.
-    :param env: environment variables (sent only when non-empty).
-    :param secrets: secret environment variables (sent only when non-empty).
-    :param type: ``public``, ``authenticated`` (default) or ``private``.
-    :param domain: custom domain.
-    :param path: custom route path, starting with '/'.
-    :param cache_http_responses: whether the proxy caches answers.
-    :param tags: tags to attach.
-    :param private_link_account_id: AWS account allowed to connect through PrivateLink.
-    :param private_link_shared: share the PrivateLink service across the namespace's endpoints.
+    argument and the fix, before anything is sent. Each field's documentation is its declaration's
+    (``endpoint_arguments()``), added to this docstring below.
     """
 
-    name: str
-    repository: str
-    framework: str
-    accelerator: str
-    instance_size: str
-    instance_type: str
-    region: str
-    vendor: str
-    min_replica: int = 1
-    max_replica: int = 1
-    scaling_metric: str | None = None
-    scaling_threshold: float | None = None
-    scale_to_zero_timeout: int | None = None
-    revision: str | None = None
-    task: str | None = None
-    custom_image: dict[str, Any] | None = None
-    container_registry_username: str | None = None
-    container_registry_password: str | None = None
-    container_command: list[str] | None = None
-    container_args: list[str] | None = None
-    env: dict[str, str] | None = None
-    secrets: dict[str, str] | None = None
-    type: str = EndpointType.AUTHENTICATED.value
-    domain: str | None = None
-    path: str | None = None
-    cache_http_responses: bool | None = None
-    tags: list[str] | None = None
-    private_link_account_id: str | None = None
-    private_link_shared: bool | None = None
+    name: str = _argument(doc="endpoint name (1-32 lowercase letters, digits, '-').", update=False)
+    repository: str = _argument(doc="model repository, e.g. ``openai-community/gpt2``.", templated=True)
+    framework: str = _argument(doc="model framework, e.g. ``pytorch``.")
+    accelerator: str = _argument(doc="``cpu``, ``gpu`` or ``neuron``.")
+    instance_size: str = _argument(doc="e.g. ``x1``.")
+    instance_type: str = _argument(doc="e.g. ``nvidia-l4`` or ``intel-spr``.")
+    region: str = _argument(doc="e.g. ``us-east-1``.", update=False)
+    vendor: str = _argument(doc="``aws``, ``azure`` or ``gcp``.", update=False)
+    min_replica: int = _argument(1, doc="minimum replicas (0 allows scale to zero).")
+    max_replica: int = _argument(1, doc="maximum replicas (at least 1).")
+    scaling_metric: str | None = _argument(None, doc="``pendingRequests`` or ``hardwareUsage``.")
+    scaling_threshold: float | None = _argument(None, doc="the metric's threshold for scaling up.")
+    scale_to_zero_timeout: int | None = _argument(
+        None, doc="minutes of inactivity before scaling to zero (needs min_replica=0)."
+    )
+    revision: str | None = _argument(None, doc="model revision to pin.", templated=True)
+    task: str | None = _argument(
+        None,
+        doc="the task to serve; omitted from the body when ``None`` (the server infers it).",
+        templated=True,
+    )
+    custom_image: dict[str, Any] | None = _argument(
+        None,
+        doc="container image: a flat dict with ``url`` (sent as ``custom``) or a variant dict such as "
+        '``{"tgi": {"url": ...}}``.',
+        templated=True,
+    )
+    container_registry_username: str | None = _argument(
+        None, doc="registry user for a private custom image.", update=False
+    )
+    container_registry_password: str | None = _argument(
+        None, doc="registry password for a private custom image.", update=False
+    )
+    container_command: list[str] | None = _argument(None, doc="container entrypoint override.")
+    container_args: list[str] | None = _argument(None, doc="arguments appended to the entrypoint.")
+    env: dict[str, str] | None = _argument(
+        None, doc="environment variables (sent only when non-empty; ``{}`` clears on update).", templated=True
+    )
+    secrets: dict[str, str] | None = _argument(
+        None, doc="secret environment variables (sent only when non-empty; ``{}`` clears on update)."
+    )
+    type: str = _argument(
+        EndpointType.AUTHENTICATED.value,
+        doc="``public``, ``authenticated`` (default) or ``private``.",
+        update=False,
+    )
+    domain: str | None = _argument(None, doc="custom domain.")
+    path: str | None = _argument(None, doc="custom route path, starting with '/'.")
+    cache_http_responses: bool | None = _argument(None, doc="whether the proxy caches answers.")
+    tags: list[str] | None = _argument(None, doc="tags to attach.", templated=True)
+    private_link_account_id: str | None = _argument(
+        None, doc="AWS account allowed to connect through PrivateLink.", update=False
+    )
+    private_link_shared: bool | None = _argument(
+        None, doc="share the PrivateLink service across the namespace's endpoints.", update=False
+    )
 
     def __repr__(self) -> str:  # secrets and registry passwords never appear in logs
         shown = {
@@ -531,29 +542,8 @@ class EndpointUpdate:
     The changes of an update; only the arguments that are not ``None`` are sent (a deep merge).
 
     ``env={}`` or ``secrets={}`` clears them, as in huggingface_hub. ``type`` and ``provider`` cannot
-    be changed by an update. An update with nothing to change is refused.
-
-    :param accelerator: see :class:`EndpointSpec`.
-    :param instance_size: see :class:`EndpointSpec`.
-    :param instance_type: see :class:`EndpointSpec`.
-    :param min_replica: see :class:`EndpointSpec`.
-    :param max_replica: see :class:`EndpointSpec`.
-    :param scale_to_zero_timeout: see :class:`EndpointSpec`.
-    :param scaling_metric: see :class:`EndpointSpec`.
-    :param scaling_threshold: see :class:`EndpointSpec`.
-    :param repository: see :class:`EndpointSpec`.
-    :param framework: see :class:`EndpointSpec`.
-    :param revision: see :class:`EndpointSpec`.
-    :param task: see :class:`EndpointSpec`.
-    :param custom_image: see :class:`EndpointSpec`.
-    :param container_command: see :class:`EndpointSpec`.
-    :param container_args: see :class:`EndpointSpec`.
-    :param env: see :class:`EndpointSpec` (``{}`` clears).
-    :param secrets: see :class:`EndpointSpec` (``{}`` clears).
-    :param domain: see :class:`EndpointSpec`.
-    :param path: see :class:`EndpointSpec`.
-    :param cache_http_responses: see :class:`EndpointSpec`.
-    :param tags: see :class:`EndpointSpec`.
+    be changed by an update. An update with nothing to change is refused. Its fields are the
+    :class:`EndpointSpec` fields declared ``update=True`` (a test checks it), documented there.
     """
 
     accelerator: str | None = None
@@ -621,3 +611,29 @@ class EndpointUpdate:
         put(("experimentalFeatures", "cacheHttpResponses"), self.cache_http_responses)
         put(("tags",), None if self.tags is None else list(self.tags))
         return body
+
+
+def endpoint_arguments(*, update: bool = False) -> list[tuple[str, Any, str, bool]]:
+    """
+    List the endpoint's declared arguments: ``(name, default, doc, templated)``, the spec's or an update's.
+
+    ``default`` is ``MISSING`` for a required one. The endpoint's ``name`` is left out: operators take
+    it as ``endpoint_name``.
+    """
+    found = []
+    for declared in fields(EndpointSpec):
+        if declared.name == "name" or (update and not declared.metadata["update"]):
+            continue
+        default = None if update else declared.default
+        found.append((declared.name, default, declared.metadata["doc"], declared.metadata["templated"]))
+    return found
+
+
+def _document(cls: type, lines: Iterable[str]) -> None:
+    cls.__doc__ = (
+        (cls.__doc__ or "").rstrip() + "\n\n" + "\n".join(f"    {line}" for line in lines) + "\n    "
+    )
+
+
+_document(EndpointSpec, (f":param {f.name}: {f.metadata['doc']}" for f in fields(EndpointSpec)))
+_document(EndpointUpdate, (f":param {name}: {doc}" for name, _, doc, _ in endpoint_arguments(update=True)))

@@ -9,6 +9,8 @@ either way). Each returns the endpoint as a JSON-safe dict.
 from __future__ import annotations
 
 import hashlib
+import inspect
+from dataclasses import MISSING
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,7 @@ from airflow_provider_hfep.endpoints.payloads import (
     EndpointSpec,
     EndpointUpdate,
     check_has_changes,
+    endpoint_arguments,
     validate_arguments,
 )
 from airflow_provider_hfep.endpoints.waiting import DELETED, Outcome
@@ -38,15 +41,74 @@ from airflow_provider_hfep.target import EndpointTarget, final_verdicts, race_sa
 from airflow_provider_hfep.triggers.endpoint import ON_KILL_ACTIONS, HuggingFaceEndpointStatusTrigger
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from airflow.sdk import Context
 
 IF_EXISTS = ("fail", "reuse", "update")
 IF_UPDATING = ("fail", "wait")
-# Arguments of create and update that DAG authors template; all others are checked at parse time.
-TEMPLATED_SPEC_FIELDS = ("repository", "revision", "task", "custom_image", "env", "tags")
-UPDATE_FIELDS = tuple(EndpointUpdate.__dataclass_fields__)
+
+
+class _EndpointArguments:
+    """
+    The endpoint's declared arguments as an operator takes them: signature, template fields, docstring.
+
+    The declaration is :func:`~airflow_provider_hfep.endpoints.payloads.endpoint_arguments`.
+
+    :param update: an update's arguments (every one optional, ``None`` meaning "unchanged").
+    """
+
+    def __init__(self, *, update: bool) -> None:
+        self.declared = endpoint_arguments(update=update)
+        self.names = [name for name, *_ in self.declared]
+        #: what DAG authors template; every other argument is checked when the DAG is parsed
+        self.templated = tuple(name for name, _, _, templated in self.declared if templated)
+
+    def signed(self, init: Callable[..., None]) -> Callable[..., None]:
+        """
+        Give ``init`` the arguments as keyword parameters of its signature.
+
+        Airflow fills parameters from ``default_args`` and refuses a missing required one by the
+        signature: each argument is a parameter, though ``init`` takes them through ``**kwargs``.
+        """
+        own = inspect.signature(init)
+        parameters = [p for p in own.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        declared = [
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=inspect.Parameter.empty if default is MISSING else default,
+            )
+            for name, default, _, _ in self.declared
+        ]
+        init.__signature__ = own.replace(  # type: ignore[attr-defined]
+            parameters=[*parameters, *declared, own.parameters["kwargs"]]
+        )
+        return init
+
+    def take(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Take the endpoint's arguments out of an operator's keyword arguments, defaults filled in."""
+        return {
+            name: kwargs.pop(name) if name in kwargs else (None if default is MISSING else default)
+            for name, default, _, _ in self.declared
+        }
+
+    def document(self, cls: type) -> type:
+        """Add one ``:param:`` line per argument to the operator's docstring."""
+        lines = [
+            f":param {name}: {doc}{' (templated)' if templated else ''}"
+            for name, _, doc, templated in self.declared
+        ]
+        doc = cls.__doc__ or ""
+        head, _, tail = doc.partition("    :return:")
+        cls.__doc__ = (
+            head + "".join(f"    {line}\n" for line in lines) + ("    :return:" + tail if tail else "")
+        )
+        return cls
+
+
+CREATE_ARGUMENTS = _EndpointArguments(update=False)
+UPDATE_ARGUMENTS = _EndpointArguments(update=True)
 
 
 def _secret_values(arguments: dict[str, Any]) -> list[str]:
@@ -267,31 +329,20 @@ class HuggingFaceEndpointStartOperator(HuggingFaceEndpointBaseOperator):
         self.log.warning("Task killed: applied %s to endpoint %s/%s", self.on_kill_action, namespace, name)
 
 
+@CREATE_ARGUMENTS.document
 class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
     """
     Create an endpoint and (by default) wait until it is running and healthy.
 
     Safe to retry: the endpoint is tagged with a marker of this task instance, so a retry that finds
     the endpoint its own earlier try created takes it over instead of failing with "already exists".
+    It takes every argument of :class:`~airflow_provider_hfep.endpoints.EndpointSpec` but ``name``
+    (below), with the same defaults.
 
     :param endpoint_name: endpoint name, 1-32 lowercase letters, digits or '-'. (templated)
-    :param repository: model repository, e.g. ``openai-community/gpt2``. (templated)
-    :param framework: model framework, e.g. ``pytorch``.
-    :param accelerator: ``cpu``, ``gpu`` or ``neuron``.
-    :param instance_size: e.g. ``x1``.
-    :param instance_type: e.g. ``nvidia-l4``.
-    :param region: e.g. ``us-east-1``.
-    :param vendor: ``aws``, ``azure`` or ``gcp``.
     :param if_exists: when the name is taken: ``fail`` (default), ``reuse`` the endpoint as it is, or
         ``update`` it to these arguments.
     :param update_settle_seconds: with ``if_exists="update"``, see :class:`HuggingFaceUpdateEndpointOperator`.
-    :param min_replica: see :class:`~airflow_provider_hfep.endpoints.EndpointSpec` for this and the
-        following arguments: ``max_replica``, ``scaling_metric``, ``scaling_threshold``,
-        ``scale_to_zero_timeout``, ``revision`` (templated), ``task`` (templated), ``custom_image``
-        (templated), ``container_registry_username``, ``container_registry_password``,
-        ``container_command``, ``container_args``, ``env`` (templated), ``secrets``, ``type``,
-        ``domain``, ``path``, ``cache_http_responses``, ``tags`` (templated),
-        ``private_link_account_id``, ``private_link_shared``.
     :param idle_stop_minutes: create it with the safety net armed: ``min_replica=0`` and a
         ``scale_to_zero_timeout`` of at most this many minutes, so the service scales it to zero
         when idle, whether Airflow is alive or not. Default None (as the arguments say).
@@ -301,100 +352,41 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
 
     template_fields: Sequence[str] = (
         *HuggingFaceEndpointBaseOperator.template_fields,
-        *TEMPLATED_SPEC_FIELDS,
+        *CREATE_ARGUMENTS.templated,
     )
     template_fields_renderers = {"custom_image": "json", "env": "json", "tags": "json"}
 
+    @CREATE_ARGUMENTS.signed
     def __init__(
         self,
         *,
-        repository: str,
-        framework: str,
-        accelerator: str,
-        instance_size: str,
-        instance_type: str,
-        region: str,
-        vendor: str,
         if_exists: str = "fail",
         update_settle_seconds: float = 15,
-        min_replica: int = 1,
-        max_replica: int = 1,
-        scaling_metric: str | None = None,
-        scaling_threshold: float | None = None,
-        scale_to_zero_timeout: int | None = None,
-        revision: str | None = None,
-        task: str | None = None,
-        custom_image: dict[str, Any] | None = None,
-        container_registry_username: str | None = None,
-        container_registry_password: str | None = None,
-        container_command: list[str] | None = None,
-        container_args: list[str] | None = None,
-        env: dict[str, str] | None = None,
-        secrets: dict[str, str] | None = None,
-        type: str = "authenticated",
-        domain: str | None = None,
-        path: str | None = None,
-        cache_http_responses: bool | None = None,
-        tags: list[str] | None = None,
-        private_link_account_id: str | None = None,
-        private_link_shared: bool | None = None,
         idle_stop_minutes: int | None = None,
         **kwargs: Any,
     ) -> None:
+        arguments = CREATE_ARGUMENTS.take(kwargs)
         super().__init__(**kwargs)
         check_choice("if_exists", if_exists, IF_EXISTS)
         if idle_stop_minutes is not None:  # the service scales it to zero when idle, Airflow alive or not
             check_count("idle_stop_minutes", idle_stop_minutes, 1)
-            min_replica = 0
-            scale_to_zero_timeout = min(scale_to_zero_timeout or idle_stop_minutes, idle_stop_minutes)
+            arguments["min_replica"] = 0
+            timeout = arguments["scale_to_zero_timeout"]
+            arguments["scale_to_zero_timeout"] = min(timeout or idle_stop_minutes, idle_stop_minutes)
         self.if_exists = if_exists
         self.update_settle_seconds = update_settle_seconds
-        self.spec_arguments: dict[str, Any] = {
-            "framework": framework,
-            "accelerator": accelerator,
-            "instance_size": instance_size,
-            "instance_type": instance_type,
-            "region": region,
-            "vendor": vendor,
-            "min_replica": min_replica,
-            "max_replica": max_replica,
-            "scaling_metric": scaling_metric,
-            "scaling_threshold": scaling_threshold,
-            "scale_to_zero_timeout": scale_to_zero_timeout,
-            "container_registry_username": container_registry_username,
-            "container_registry_password": container_registry_password,
-            "container_command": container_command,
-            "container_args": container_args,
-            "secrets": secrets,
-            "type": type,
-            "domain": domain,
-            "path": path,
-            "cache_http_responses": cache_http_responses,
-            "private_link_account_id": private_link_account_id,
-            "private_link_shared": private_link_shared,
-        }
+        for name in CREATE_ARGUMENTS.templated:  # rendered by Airflow, then checked (in _spec)
+            setattr(self, name, arguments.pop(name))
+        self.spec_arguments: dict[str, Any] = arguments
         # The static arguments are checked now, at parse time; the templated ones after rendering.
         static = {k: v for k, v in self.spec_arguments.items() if not k.startswith("container_registry")}
         validate_arguments(static)
-        self.repository = repository
-        self.revision = revision
-        self.task = task
-        self.custom_image = custom_image
-        self.env = env
-        self.tags = tags
 
     def _spec(self, marker: str) -> EndpointSpec:
-        validate_arguments({"tags": self.tags})  # before the marker tag is added to it
-        return EndpointSpec(
-            name=self.endpoint_name,
-            repository=self.repository,
-            revision=self.revision,
-            task=self.task,
-            custom_image=self.custom_image,
-            env=self.env,
-            tags=[*(self.tags or []), marker],
-            **self.spec_arguments,
-        )
+        rendered = {name: getattr(self, name) for name in CREATE_ARGUMENTS.templated}
+        validate_arguments({"tags": rendered["tags"]})  # before the marker tag is added to it
+        rendered["tags"] = [*(rendered["tags"] or []), marker]
+        return EndpointSpec(name=self.endpoint_name, **rendered, **self.spec_arguments)
 
     @staticmethod
     def _marker(context: Context) -> str:
@@ -447,7 +439,7 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
                 )
                 endpoint = existing
             elif self.if_exists == "update":
-                changes = EndpointUpdate(**{f: getattr(spec, f) for f in UPDATE_FIELDS})
+                changes = EndpointUpdate(**{f: getattr(spec, f) for f in UPDATE_ARGUMENTS.names})
                 self._check_change_capacity(namespace, existing, changes)
                 settle_until = self.hook.client.api_time + self.update_settle_seconds
                 endpoint = self.hook.client.update(name, changes, namespace=namespace)
@@ -540,6 +532,7 @@ class HuggingFaceCreateEndpointFromCatalogOperator(HuggingFaceEndpointStartOpera
         return self._complete(context, endpoint, name, namespace)
 
 
+@UPDATE_ARGUMENTS.document
 class HuggingFaceUpdateEndpointOperator(HuggingFaceEndpointStartOperator):
     """
     Update an endpoint (a deep merge of the given arguments) and (by default) wait until it runs them.
@@ -547,85 +540,36 @@ class HuggingFaceUpdateEndpointOperator(HuggingFaceEndpointStartOperator):
     The service answers an update with the endpoint still ``running`` and only then moves to
     ``updating``: a wait that trusted that first ``running`` would return while the old revision still
     serves. So a ``running`` seen before any other state counts only after ``update_settle_seconds``.
+    It takes every argument of :class:`~airflow_provider_hfep.endpoints.EndpointUpdate` (below), each
+    ``None`` by default (unchanged); at least one is needed.
 
     :param if_updating: when an earlier update is still ``updating``: ``fail`` (default) or ``wait`` for
         it (on the worker) before applying this one.
     :param update_settle_seconds: how long a ``running`` seen right after the update is not trusted.
-    :param accelerator: see :class:`~airflow_provider_hfep.endpoints.EndpointUpdate` for this and the
-        following arguments: ``instance_size``, ``instance_type``, ``min_replica``, ``max_replica``,
-        ``scale_to_zero_timeout``, ``scaling_metric``, ``scaling_threshold``, ``repository``
-        (templated), ``framework``, ``revision`` (templated), ``task`` (templated), ``custom_image``
-        (templated), ``container_command``, ``container_args``, ``env`` (templated; ``{}`` clears),
-        ``secrets`` (``{}`` clears), ``domain``, ``path``, ``cache_http_responses``, ``tags`` (templated).
     :param wait_for_completion: wait until running and healthy with the new configuration. Default True.
     :return: the endpoint as a JSON-safe dict.
     """
 
     template_fields: Sequence[str] = (
         *HuggingFaceEndpointBaseOperator.template_fields,
-        *TEMPLATED_SPEC_FIELDS,
+        *UPDATE_ARGUMENTS.templated,
     )
     template_fields_renderers = {"custom_image": "json", "env": "json", "tags": "json"}
 
+    @UPDATE_ARGUMENTS.signed
     def __init__(
-        self,
-        *,
-        if_updating: str = "fail",
-        update_settle_seconds: float = 15,
-        accelerator: str | None = None,
-        instance_size: str | None = None,
-        instance_type: str | None = None,
-        min_replica: int | None = None,
-        max_replica: int | None = None,
-        scale_to_zero_timeout: int | None = None,
-        scaling_metric: str | None = None,
-        scaling_threshold: float | None = None,
-        repository: str | None = None,
-        framework: str | None = None,
-        revision: str | None = None,
-        task: str | None = None,
-        custom_image: dict[str, Any] | None = None,
-        container_command: list[str] | None = None,
-        container_args: list[str] | None = None,
-        env: dict[str, str] | None = None,
-        secrets: dict[str, str] | None = None,
-        domain: str | None = None,
-        path: str | None = None,
-        cache_http_responses: bool | None = None,
-        tags: list[str] | None = None,
-        **kwargs: Any,
+        self, *, if_updating: str = "fail", update_settle_seconds: float = 15, **kwargs: Any
     ) -> None:
+        arguments = UPDATE_ARGUMENTS.take(kwargs)
         super().__init__(**kwargs)
         check_choice("if_updating", if_updating, IF_UPDATING)
         self.if_updating = if_updating
         self.update_settle_seconds = update_settle_seconds
-        self.update_arguments: dict[str, Any] = {
-            "accelerator": accelerator,
-            "instance_size": instance_size,
-            "instance_type": instance_type,
-            "min_replica": min_replica,
-            "max_replica": max_replica,
-            "scale_to_zero_timeout": scale_to_zero_timeout,
-            "scaling_metric": scaling_metric,
-            "scaling_threshold": scaling_threshold,
-            "framework": framework,
-            "container_command": container_command,
-            "container_args": container_args,
-            "secrets": secrets,
-            "domain": domain,
-            "path": path,
-            "cache_http_responses": cache_http_responses,
-        }
+        check_has_changes(arguments.values())
+        for name in UPDATE_ARGUMENTS.templated:  # rendered by Airflow, then checked (in EndpointUpdate)
+            setattr(self, name, arguments.pop(name))
+        self.update_arguments: dict[str, Any] = arguments
         validate_arguments(self.update_arguments)
-        check_has_changes(
-            (*self.update_arguments.values(), repository, revision, task, custom_image, env, tags)
-        )
-        self.repository = repository
-        self.revision = revision
-        self.task = task
-        self.custom_image = custom_image
-        self.env = env
-        self.tags = tags
 
     def _secrets_to_hide(self) -> list[str]:
         return _secret_values(self.update_arguments)
@@ -633,15 +577,8 @@ class HuggingFaceUpdateEndpointOperator(HuggingFaceEndpointStartOperator):
     @final_verdicts
     def execute(self, context: Context) -> dict[str, Any]:
         self._secrets_to_hide()
-        changes = EndpointUpdate(
-            repository=self.repository,
-            revision=self.revision,
-            task=self.task,
-            custom_image=self.custom_image,
-            env=self.env,
-            tags=self.tags,
-            **self.update_arguments,
-        )
+        rendered = {name: getattr(self, name) for name in UPDATE_ARGUMENTS.templated}
+        changes = EndpointUpdate(**rendered, **self.update_arguments)
         name, namespace = self._resolve(context)
         current = self.hook.client.get(name, namespace=namespace)
         self._check_change_capacity(namespace, current, changes)
