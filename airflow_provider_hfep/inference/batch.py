@@ -265,6 +265,235 @@ class _Refused(Exception):
         return self.status == 413 and "batch size" in str(self).lower()
 
 
+class BatchRun:
+    """
+    One batch in flight: workers take groups of inputs, send each until every input has its result.
+
+    :param client: the HTTP client (its auth is the endpoint's token; its pool is reused).
+    :param url: the endpoint's URL, as the API gave it.
+    :param task: how to build requests and parse answers.
+    :param parameters: parameters shared by every request.
+    :param on_result: called once per input, as results arrive (not in input order).
+    :param settings: concurrency, timeouts and retries.
+    :param total: the number of inputs, for progress and ETA, when known.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: httpx.AsyncClient,
+        url: str,
+        task: InferenceTask,
+        parameters: dict[str, Any] | None,
+        on_result: Callable[[ItemResult], None],
+        settings: BatchSettings,
+        total: int | None,
+    ) -> None:
+        self.client = client
+        self.task = task
+        self.parameters = dict(parameters or {})
+        self.on_result = on_result
+        self.settings = settings
+        self.total = total
+        self.target = url.rstrip("/") + (task.path if task.path != "/" else "")
+        self.headers = (
+            {"x-scale-up-timeout": str(int(settings.cold_start_timeout))}
+            if settings.wake_scaled_to_zero
+            else {}
+        )
+        self.limit = AdaptiveLimit(settings.max_concurrency)
+        self.summary = BatchSummary()
+        self.started = time.monotonic()
+        self.cold_deadline = self.started + settings.cold_start_timeout
+        #: when an input last succeeded: a 429 is backpressure while this is recent
+        self.last_success = self.started
+        #: inputs in one request at most: lowered by a 413 about the batch size
+        self.group_size = settings.batch_size if task.batch_body is not None else 1
+
+    async def run(
+        self, items: Iterable[tuple[int, Any]], replicas: Callable[[], Awaitable[int | None]] | None = None
+    ) -> BatchSummary:
+        """Send every ``(index, input)`` of ``items`` (read lazily); return the summary."""
+        source = iter(items)
+        beside = [asyncio.ensure_future(self._report_progress())]
+        if replicas is not None:
+            beside.append(asyncio.ensure_future(self._follow_replicas(replicas)))
+        workers = [asyncio.ensure_future(self._work(source)) for _ in range(self.settings.max_concurrency)]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for pending in (*beside, *workers):
+                pending.cancel()
+        summary = self.summary
+        summary.total = summary.succeeded + summary.failed
+        summary.duration_s = time.monotonic() - self.started
+        summary.concurrency = self.limit.limit
+        return summary
+
+    async def _work(self, source: Iterator[tuple[int, Any]]) -> None:
+        """Take groups from the shared iterator until it is empty (taking never awaits: each input once)."""
+        while group := list(itertools.islice(source, self.group_size)):
+            for result in await self._send(group):
+                self._record(result)
+
+    async def _send(self, group: list[tuple[int, Any]]) -> list[ItemResult]:
+        """Send one group of inputs (often one input) until each has its one result."""
+        if len(group) > self.group_size:  # a 413 lowered the size since this group was taken
+            return await self._send_halves(group)
+        retries = attempts = throttled = 0
+        body, parse = self._request_of(group)
+        while True:
+            attempts += 1
+            try:
+                outputs = await self._attempt(body, parse)
+                if len(outputs) != len(group):
+                    raise ValueError(f"{len(outputs)} results for {len(group)} inputs")
+                return [ItemResult(i, out, attempts=attempts) for (i, _), out in zip(group, outputs)]
+            except _Outcome as failure:
+                counted = self._counts_as_retry(failure)
+                if counted and retries >= self.settings.max_retries:
+                    return [ItemResult(i, error=str(failure), attempts=attempts) for i, _ in group]
+                retries += counted
+                throttled = throttled + 1 if failure.overloaded else 0
+                self.summary.retries += 1
+                await asyncio.sleep(self._backoff(failure, max(1, retries, min(throttled, 8))))
+            except (
+                _Refused,
+                AnswerTooLargeError,
+                ValueError,
+                KeyError,
+                IndexError,
+                TypeError,
+                RecursionError,
+            ) as exc:
+                refused = exc if isinstance(exc, _Refused) else None
+                if len(group) > 1 and (refused is None or refused.splits):
+                    # Too many inputs, or one bad input among them: halves, until it is found. Only a
+                    # 413 about the batch size lowers the size of the groups that follow.
+                    if refused is not None and refused.batch_too_large:
+                        self.group_size = max(1, min(self.group_size, len(group) // 2))
+                    return await self._send_halves(group)
+                error = str(exc) if refused is not None else f"unexpected answer: {type(exc).__name__}: {exc}"
+                return [ItemResult(i, error=error, attempts=attempts) for i, _ in group]
+
+    async def _send_halves(self, group: list[tuple[int, Any]]) -> list[ItemResult]:
+        half = len(group) // 2
+        return [*await self._send(group[:half]), *await self._send(group[half:])]
+
+    def _request_of(self, group: list[tuple[int, Any]]) -> tuple[Any, Callable[[Any], list[Any]]]:
+        """Build the body and the parser of one request: one input as the task sends it, or a list."""
+        task = self.task
+        if task.batch_body is None or task.batch_parse is None or (len(group) == 1 and self.group_size == 1):
+            parse_one = task.parse
+            return task.body(group[0][1], self.parameters), lambda answer: [parse_one(answer)]
+        return task.batch_body([item for _, item in group], self.parameters), task.batch_parse
+
+    async def _attempt(self, body: Any, parse: Callable[[Any], list[Any]]) -> list[Any]:
+        """Send one request within the limit; its outputs, or the failure as an exception."""
+        limit, settings = self.limit, self.settings
+        ticket = await limit.acquire()
+        overloaded = False
+        try:
+            self.summary.requests += 1
+            # The whole exchange within request_timeout: httpx's own timeouts bound each read only.
+            async with asyncio.timeout(settings.request_timeout):
+                response = await self.client.post(
+                    self.target, json=body, headers=self.headers, timeout=settings.request_timeout
+                )
+        except (httpx.TimeoutException, TimeoutError) as exc:
+            raise _Outcome(f"timeout after {settings.request_timeout} s ({type(exc).__name__})") from None
+        except httpx.TransportError as exc:
+            raise _Outcome(f"connection error ({type(exc).__name__}: {exc})") from None
+        else:
+            status = response.status_code
+            if status == 200:
+                answer = response.json()
+                if nesting_depth(answer) > MAX_NESTING:
+                    raise ValueError(f"the answer nests deeper than {MAX_NESTING} levels")
+                return parse(answer)
+            message = server_message(response) or response.reason_phrase
+            if status in FATAL:
+                raise BatchAbortedError(f"the endpoint answered {status} to {self.target}: {message}")
+            if status in RETRYABLE_STATUSES:
+                overloaded = status == 429
+                self.summary.throttled += overloaded
+                raise _Outcome(
+                    f"HTTP {status}: {message}",
+                    parse_retry_after(response.headers.get("retry-after")),
+                    cold=status == 503,
+                    overloaded=overloaded,
+                )
+            raise _Refused(f"HTTP {status}: {message}", status)  # no retry as it is
+        finally:
+            await limit.release(ticket, overloaded=overloaded)
+
+    def _counts_as_retry(self, failure: _Outcome) -> bool:
+        """
+        Tell whether a transient failure uses up one of the input's retries.
+
+        Not while a scaled-to-zero endpoint wakes (503s until ``cold_start_timeout``), nor while an
+        overloaded endpoint (429) keeps answering other inputs: that is backpressure, the input waits
+        its turn.
+        """
+        now = time.monotonic()
+        waking = failure.cold and self.settings.wake_scaled_to_zero and now < self.cold_deadline
+        backpressure = failure.overloaded and now - self.last_success < self.settings.overload_timeout
+        return not (waking or backpressure)
+
+    def _backoff(self, failure: _Outcome, step: int) -> float:
+        delay = self.settings.retry.delay(step, failure.retry_after)
+        if failure.overloaded and failure.retry_after is None:
+            delay *= random.random()  # spread a burst of 429s instead of returning it whole
+        return delay
+
+    def _record(self, result: ItemResult) -> None:
+        summary = self.summary
+        if result.ok:
+            self.last_success = time.monotonic()
+            summary.succeeded += 1
+        else:
+            summary.failed += 1
+            if len(summary.first_errors) < 5:
+                summary.first_errors.append(result.to_json())
+        server_error = not result.ok and str(result.error).startswith("HTTP 5")
+        summary.ending_server_errors = summary.ending_server_errors + 1 if server_error else 0
+        self.on_result(result)
+
+    async def _report_progress(self) -> None:
+        summary = self.summary
+        while True:
+            await asyncio.sleep(self.settings.progress_interval)
+            done = summary.succeeded + summary.failed
+            elapsed = time.monotonic() - self.started
+            rate = done / elapsed if elapsed else 0.0
+            eta = f", ETA {(self.total - done) / rate:.0f} s" if self.total and rate else ""
+            log.info(
+                "%d/%s done (%.1f/s%s), %d retries, %d errors, concurrency %d",
+                done,
+                self.total if self.total is not None else "?",
+                rate,
+                eta,
+                summary.retries,
+                summary.failed,
+                self.limit.limit,
+            )
+
+    async def _follow_replicas(self, read: Callable[[], Awaitable[int | None]]) -> None:
+        """Scale the limit with the endpoint's ready replicas, read every ``replica_poll_interval``."""
+        known = None
+        while True:
+            try:
+                count = await read()
+            except Exception as exc:  # best effort: the batch goes on at the limit it has
+                log.debug("Could not read the endpoint's replicas: %s", exc)
+                count = None
+            if count and known and count != known:
+                log.info("The endpoint has %d replicas (was %d): concurrency follows", count, known)
+                await self.limit.rescale(count / known)
+            known = count or known
+            await asyncio.sleep(self.settings.replica_poll_interval)
+
+
 async def run_batch(
     *,
     client: httpx.AsyncClient,
@@ -291,181 +520,13 @@ async def run_batch(
     :param replicas: reads the endpoint's ready replicas (``None`` when unknown); with it, the
         concurrency grows and shrinks with them, every ``replica_poll_interval`` seconds.
     """
-    settings = settings or BatchSettings()
-    parameters = dict(parameters or {})
-    target = url.rstrip("/") + (task.path if task.path != "/" else "")
-    headers = (
-        {"x-scale-up-timeout": str(int(settings.cold_start_timeout))} if settings.wake_scaled_to_zero else {}
+    run = BatchRun(
+        client=client,
+        url=url,
+        task=task,
+        parameters=parameters,
+        on_result=on_result,
+        settings=settings or BatchSettings(),
+        total=total,
     )
-    limit = AdaptiveLimit(settings.max_concurrency)
-    summary = BatchSummary()
-    started = time.monotonic()
-    cold_deadline = started + settings.cold_start_timeout
-    last_success = started  # when an input last succeeded: a 429 is backpressure while this is recent
-    source: Iterator[tuple[int, Any]] = iter(items)
-
-    batch_limit = settings.batch_size if task.batch_body is not None else 1
-
-    async def attempt(body: Any, parse: Callable[[Any], Any]) -> Any:
-        ticket = await limit.acquire()
-        overloaded = False
-        try:
-            summary.requests += 1
-            # The whole exchange within request_timeout: httpx's own timeouts bound each read only.
-            async with asyncio.timeout(settings.request_timeout):
-                response = await client.post(
-                    target, json=body, headers=headers, timeout=settings.request_timeout
-                )
-        except (httpx.TimeoutException, TimeoutError) as exc:
-            raise _Outcome(f"timeout after {settings.request_timeout} s ({type(exc).__name__})") from None
-        except httpx.TransportError as exc:
-            raise _Outcome(f"connection error ({type(exc).__name__}: {exc})") from None
-        else:
-            status = response.status_code
-            if status == 200:
-                answer = response.json()
-                if nesting_depth(answer) > MAX_NESTING:
-                    raise ValueError(f"the answer nests deeper than {MAX_NESTING} levels")
-                return parse(answer)
-            message = server_message(response) or response.reason_phrase
-            if status in FATAL:
-                raise BatchAbortedError(f"the endpoint answered {status} to {target}: {message}")
-            if status in RETRYABLE_STATUSES:
-                overloaded = status == 429
-                summary.throttled += overloaded
-                raise _Outcome(
-                    f"HTTP {status}: {message}",
-                    parse_retry_after(response.headers.get("retry-after")),
-                    cold=status == 503,
-                    overloaded=overloaded,
-                )
-            raise _Refused(f"HTTP {status}: {message}", status)  # no retry as it is
-        finally:
-            await limit.release(ticket, overloaded=overloaded)
-
-    def request_of(group: list[tuple[int, Any]]) -> tuple[Any, Callable[[Any], list[Any]]]:
-        """Build the body and the parser of one request: one input as the task sends it, or a list."""
-        if task.batch_body is None or task.batch_parse is None or (len(group) == 1 and batch_limit == 1):
-            return task.body(group[0][1], parameters), lambda answer: [task.parse(answer)]
-        return task.batch_body([item for _, item in group], parameters), task.batch_parse
-
-    async def one(group: list[tuple[int, Any]]) -> list[ItemResult]:
-        """Send one group of inputs (often one input) until each has its one result."""
-        nonlocal batch_limit
-        if len(group) > batch_limit:  # a 413 lowered the limit since this group was taken
-            half = len(group) // 2
-            return [*await one(group[:half]), *await one(group[half:])]
-        retries = attempts = throttled = 0
-        body, parse = request_of(group)
-        while True:
-            attempts += 1
-            try:
-                outputs = await attempt(body, parse)
-                if len(outputs) != len(group):
-                    raise ValueError(f"{len(outputs)} results for {len(group)} inputs")
-                return [ItemResult(i, out, attempts=attempts) for (i, _), out in zip(group, outputs)]
-            except _Outcome as failure:
-                now = time.monotonic()
-                waking = failure.cold and settings.wake_scaled_to_zero and now < cold_deadline
-                # Overload while the batch makes progress is backpressure: this input waits its turn.
-                backpressure = failure.overloaded and now - last_success < settings.overload_timeout
-                if retries >= settings.max_retries and not (waking or backpressure):
-                    return [ItemResult(i, error=str(failure), attempts=attempts) for i, _ in group]
-                if not (waking or backpressure):
-                    retries += 1
-                throttled = throttled + 1 if failure.overloaded else 0
-                summary.retries += 1
-                delay = settings.retry.delay(max(1, retries, min(throttled, 8)), failure.retry_after)
-                if failure.overloaded and failure.retry_after is None:
-                    delay *= random.random()  # spread a burst of 429s instead of returning it whole
-                await asyncio.sleep(delay)
-            except (
-                _Refused,
-                AnswerTooLargeError,
-                ValueError,
-                KeyError,
-                IndexError,
-                TypeError,
-                RecursionError,
-            ) as exc:
-                refused = exc if isinstance(exc, _Refused) else None
-                if len(group) > 1 and (refused is None or refused.splits):
-                    # Too many inputs, or one bad input among them: halves, until it is found. Only a
-                    # 413 about the batch size lowers the size of the groups that follow.
-                    if refused is not None and refused.batch_too_large:
-                        batch_limit = max(1, min(batch_limit, len(group) // 2))
-                    half = len(group) // 2
-                    return [*await one(group[:half]), *await one(group[half:])]
-                error = (
-                    str(exc)
-                    if isinstance(exc, _Refused)
-                    else f"unexpected answer: {type(exc).__name__}: {exc}"
-                )
-                return [ItemResult(i, error=error, attempts=attempts) for i, _ in group]
-
-    def record(result: ItemResult) -> None:
-        nonlocal last_success
-        if result.ok:
-            last_success = time.monotonic()
-            summary.succeeded += 1
-        else:
-            summary.failed += 1
-            if len(summary.first_errors) < 5:
-                summary.first_errors.append(result.to_json())
-        server_error = not result.ok and str(result.error).startswith("HTTP 5")
-        summary.ending_server_errors = summary.ending_server_errors + 1 if server_error else 0
-        on_result(result)
-
-    async def worker() -> None:
-        # One shared iterator: each input is taken by exactly one worker (taking never awaits).
-        while group := list(itertools.islice(source, batch_limit)):
-            for result in await one(group):
-                record(result)
-
-    async def progress() -> None:
-        while True:
-            await asyncio.sleep(settings.progress_interval)
-            done = summary.succeeded + summary.failed
-            elapsed = time.monotonic() - started
-            rate = done / elapsed if elapsed else 0.0
-            eta = f", ETA {(total - done) / rate:.0f} s" if total and rate else ""
-            log.info(
-                "%d/%s done (%.1f/s%s), %d retries, %d errors, concurrency %d",
-                done,
-                total if total is not None else "?",
-                rate,
-                eta,
-                summary.retries,
-                summary.failed,
-                limit.limit,
-            )
-
-    async def follow_replicas(read: Callable[[], Awaitable[int | None]]) -> None:
-        known = None
-        while True:
-            try:
-                count = await read()
-            except Exception as exc:  # best effort: the batch goes on at the limit it has
-                log.debug("Could not read the endpoint's replicas: %s", exc)
-                count = None
-            if count and known and count != known:
-                log.info("The endpoint has %d replicas (was %d): concurrency follows", count, known)
-                await limit.rescale(count / known)
-            known = count or known
-            await asyncio.sleep(settings.replica_poll_interval)
-
-    reporter = asyncio.ensure_future(progress())
-    follower = asyncio.ensure_future(follow_replicas(replicas)) if replicas is not None else None
-    workers = [asyncio.ensure_future(worker()) for _ in range(settings.max_concurrency)]
-    try:
-        await asyncio.gather(*workers)
-    finally:
-        reporter.cancel()
-        if follower is not None:
-            follower.cancel()
-        for pending in workers:
-            pending.cancel()
-    summary.total = summary.succeeded + summary.failed
-    summary.duration_s = time.monotonic() - started
-    summary.concurrency = limit.limit
-    return summary
+    return await run.run(items, replicas)
