@@ -24,9 +24,9 @@ from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
 from airflow_provider_hfep.links.endpoint import HuggingFaceEndpointLink
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Collection
 
-    from airflow.sdk import Context
+    from airflow.sdk import BaseOperatorLink, Context
 
     from airflow_provider_hfep.endpoints.models import InferenceEndpoint
 
@@ -84,7 +84,16 @@ def is_literal(value: Any) -> bool:
 
 
 class EndpointTarget:
-    """Mixin for operators and sensors: ``endpoint_name``, ``namespace``, ``hf_conn_id``, the hook."""
+    """
+    Mixin for operators and sensors: ``endpoint_name``, ``namespace``, ``hf_conn_id``, the hook.
+
+    It also gives them what the UI shows alike: the three templated fields (a task adds its own after
+    them), the link to the endpoint's page, and Hugging Face's yellow.
+    """
+
+    template_fields: Collection[str] = ("endpoint_name", "namespace", "hf_conn_id")
+    operator_extra_links: Collection[BaseOperatorLink] = (HuggingFaceEndpointLink(),)
+    ui_color = "#ffd21e"
 
     endpoint_name: str
     namespace: str | None

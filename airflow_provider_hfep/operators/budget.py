@@ -15,13 +15,10 @@ from airflow_provider_hfep.endpoints.errors import (
     InvalidEndpointArgumentError,
 )
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
-from airflow_provider_hfep.links.endpoint import HuggingFaceEndpointLink
 from airflow_provider_hfep.target import EndpointTarget
 from airflow_provider_hfep.triggers.budget import CLOSE_ACTIONS, HuggingFaceEndpointBudgetTrigger
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from airflow.sdk import Context
 
 
@@ -62,10 +59,6 @@ class HuggingFaceEndpointBudgetOperator(EndpointTarget, BaseOperator):
     :param poke_interval: seconds between two looks at most (and exactly when a cap is due). Default 30.
     :return: the trigger's last event: ``{"status": "closed", "message"}`` (XCom).
     """
-
-    template_fields: Sequence[str] = ("endpoint_name", "namespace", "hf_conn_id")
-    operator_extra_links = (HuggingFaceEndpointLink(),)
-    ui_color = "#ffd21e"
 
     def __init__(
         self,

@@ -36,7 +36,6 @@ from airflow_provider_hfep.endpoints.payloads import (
 )
 from airflow_provider_hfep.endpoints.waiting import DELETED, Outcome
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
-from airflow_provider_hfep.links.endpoint import HuggingFaceEndpointLink
 from airflow_provider_hfep.target import EndpointTarget, final_verdicts, race_safe_retries
 from airflow_provider_hfep.triggers.endpoint import ON_KILL_ACTIONS, HuggingFaceEndpointStatusTrigger
 
@@ -153,9 +152,6 @@ class HuggingFaceEndpointBaseOperator(EndpointTarget, BaseOperator):
     :param timeout: seconds to wait at most. Default 3600.
     """
 
-    template_fields: Sequence[str] = ("endpoint_name", "namespace", "hf_conn_id")
-    operator_extra_links = (HuggingFaceEndpointLink(),)
-    ui_color = "#ffd21e"
     #: the state a completed operation waits for
     target_status: str = EndpointStatus.RUNNING.value
     #: what killing the task does to the endpoint (see :class:`HuggingFaceEndpointStartOperator`)

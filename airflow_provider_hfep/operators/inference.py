@@ -49,7 +49,6 @@ from airflow_provider_hfep.inference.tasks import (
     get_task,
     task_for_engine,
 )
-from airflow_provider_hfep.links.endpoint import HuggingFaceEndpointLink
 from airflow_provider_hfep.target import EndpointTarget
 
 if TYPE_CHECKING:
@@ -174,17 +173,13 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
     """
 
     template_fields: Sequence[str] = (
-        "endpoint_name",
-        "namespace",
-        "hf_conn_id",
+        *EndpointTarget.template_fields,
         "inputs",
         "input_path",
         "output_path",
         "parameters",
     )
     template_fields_renderers = {"inputs": "json", "parameters": "json"}
-    operator_extra_links = (HuggingFaceEndpointLink(),)
-    ui_color = "#ffd21e"
 
     def __init__(
         self,

@@ -8,7 +8,6 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_hfep.endpoints.arguments import check_count
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
-from airflow_provider_hfep.links.endpoint import HuggingFaceEndpointLink
 from airflow_provider_hfep.target import EndpointTarget
 
 if TYPE_CHECKING:
@@ -38,9 +37,7 @@ class HuggingFaceEndpointLogsOperator(EndpointTarget, BaseOperator):
     :return: ``{"lines": [...], "replicas": [...]}``, strings.
     """
 
-    template_fields: Sequence[str] = ("endpoint_name", "namespace", "hf_conn_id", "search", "since", "until")
-    operator_extra_links = (HuggingFaceEndpointLink(),)
-    ui_color = "#ffd21e"
+    template_fields: Sequence[str] = (*EndpointTarget.template_fields, "search", "since", "until")
 
     def __init__(
         self,

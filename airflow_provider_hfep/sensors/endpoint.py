@@ -20,8 +20,6 @@ from airflow_provider_hfep.target import EndpointTarget, final_verdicts, race_sa
 from airflow_provider_hfep.triggers.endpoint import HuggingFaceEndpointStatusTrigger
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from airflow.sdk import Context
 
 
@@ -56,9 +54,6 @@ class HuggingFaceEndpointSensor(EndpointTarget, BaseSensorOperator):
     :return: the endpoint as a JSON-safe dict (XCom).
     """
 
-    template_fields: Sequence[str] = ("endpoint_name", "namespace", "hf_conn_id")
-    operator_extra_links = (HuggingFaceEndpointLink(),)
-    ui_color = "#ffd21e"
     # Read by the scheduler when start_from_trigger is on: it defers the task to this trigger directly.
     start_trigger_args = StartTriggerArgs(
         trigger_cls=f"{HuggingFaceEndpointStatusTrigger.__module__}.{HuggingFaceEndpointStatusTrigger.__qualname__}",
