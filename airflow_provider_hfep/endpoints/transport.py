@@ -16,7 +16,7 @@ import os
 import ssl
 import time
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 import httpx
@@ -29,7 +29,7 @@ from airflow_provider_hfep.endpoints.errors import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Generator, Iterator
+    from collections.abc import AsyncIterator, Callable, Generator, Iterator
 
 USER_AGENT = f"airflow-provider-hfep/{__version__}; httpx/{httpx.__version__}"
 #: connections of the pool shared by the async clients of one event loop (a triggerer)
@@ -185,20 +185,58 @@ def tls_verification(verify: bool | str) -> bool | ssl.SSLContext:
     )
 
 
-class _SharedAsyncTransport(httpx.AsyncBaseTransport):
-    """A connection pool that outlives the clients using it: closing a client leaves it open."""
+class _ReleasingStream(httpx.AsyncByteStream):
+    """A response body that gives its slot back when it is closed (read to the end, or abandoned)."""
 
-    def __init__(self, inner: httpx.AsyncHTTPTransport) -> None:
+    def __init__(self, stream: httpx.AsyncByteStream, release: Callable[[], None]) -> None:
+        self._stream = stream
+        self._release: Callable[[], None] | None = release
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        finally:
+            release, self._release = self._release, None
+            if release is not None:
+                release()
+
+
+class SharedPool(httpx.AsyncBaseTransport):
+    """
+    A connection pool that outlives the clients using it: closing a client leaves it open.
+
+    Requests beyond the pool's connections wait here, at the gate, not in httpcore's queue: httpcore
+    walks its whole queue each time a request comes or goes, so a thousand waits polling at once
+    through ten connections cost it a thousand steps a request; at the gate a waiter costs nothing
+    until its turn. A request holds its slot until its answer is closed.
+
+    :param inner: the pool.
+    :param connections: its connections: requests let through at once.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, connections: int) -> None:
         self._inner = inner
+        self._gate = asyncio.Semaphore(connections)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self._inner.handle_async_request(request)
+        await self._gate.acquire()
+        try:
+            response = await self._inner.handle_async_request(request)
+        except BaseException:
+            self._gate.release()
+            raise
+        response.stream = _ReleasingStream(cast("httpx.AsyncByteStream", response.stream), self._gate.release)
+        return response
 
     async def aclose(self) -> None:
         """Leave the pool to the other clients of this event loop; it goes with the loop."""
 
 
-_SHARED_POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _SharedAsyncTransport]] = (
+_SHARED_POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, SharedPool]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -216,7 +254,7 @@ def shared_async_transport(verify: bool | str = True) -> httpx.AsyncBaseTranspor
         limits = httpx.Limits(
             max_connections=SHARED_POOL_CONNECTIONS, max_keepalive_connections=SHARED_POOL_CONNECTIONS
         )
-        pools[key] = _SharedAsyncTransport(
-            httpx.AsyncHTTPTransport(verify=tls_verification(verify), limits=limits)
+        pools[key] = SharedPool(
+            httpx.AsyncHTTPTransport(verify=tls_verification(verify), limits=limits), SHARED_POOL_CONNECTIONS
         )
     return pools[key]
