@@ -3,10 +3,11 @@ The engines an endpoint can run, one module per engine family, and the registry 
 
 Every module of this package is an engine family and declares ``ENGINES``, a tuple of :class:`Engine`:
 the image kinds (``model.image``'s key) that run it and the tasks it serves, with their routes and
-shapes (:mod:`airflow_provider_hfep.inference.shapes`). The registry imports
-every module it finds here, so a new engine is one new module (and its twin in the emulator,
-:mod:`airflow_provider_hfep.emulator.engines`, under the same module name: a test checks the two agree).
-An image kind no module claims runs the engine of :data:`FALLBACK_KIND`, the custom container's.
+shapes (:mod:`airflow_provider_hfep.inference.shapes`). The registry imports every module it finds
+here, so a new engine is one new module (and its twin in the emulator,
+:mod:`airflow_provider_hfep.emulator.engines`, under the same module name: a test checks the two
+agree). An image kind no module claims runs the engine of :data:`FALLBACK_KIND`, the custom
+container's.
 """
 
 from __future__ import annotations
