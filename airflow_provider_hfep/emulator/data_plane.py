@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-from airflow_provider_hfep.emulator import runners
+from airflow_provider_hfep.emulator import engines, runners
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -61,13 +61,13 @@ async def serve_data_plane(
     if endpoint.state == "paused":
         return PlainTextResponse("Bad Gateway", 502)
     image = endpoint.config["model"].get("image") or {}
-    engine = runners.engine_of(next(iter(image), None))
+    engine = engines.engine_for(next(iter(image), None))
     if method == "GET":
         if rest == endpoint.health_route or rest in ("/", "/health"):
             if endpoint.state in ("running", "updating"):
                 return PlainTextResponse("Ok")
             return JSONResponse({"error": "unhealthy", "error_type": "healthcheck"}, 503)
-        if not runners.serves(engine, rest):
+        if not engine.serves(rest):
             return PlainTextResponse("Not Found", 404)
         if rest in ("/info", "/v1/models") and endpoint.state not in ("running", "updating"):
             return JSONResponse({"error": f"Endpoint is {endpoint.state}, service unavailable"}, 503)
@@ -86,7 +86,7 @@ async def serve_data_plane(
         return PlainTextResponse("Not Found", 404)
     if method != "POST":
         return PlainTextResponse("Method Not Allowed", 405)
-    if not runners.serves(engine, rest):
+    if not engine.serves(rest):
         return PlainTextResponse("Not Found", 404)  # not this engine's route, as its server would answer
     endpoint.meter.requests += 1
     endpoint.last_request = time.time()  # what keeps a minReplica 0 endpoint from scaling to zero
@@ -106,8 +106,8 @@ async def serve_data_plane(
     if payload is NOT_JSON:
         return JSONResponse({"error": "Failed to parse the request body as JSON"}, 400)
     try:
-        runners.check_batch(engine, payload, settings.max_client_batch_size)
-        events = runners.streamed(rest, payload)
+        engine.check_batch(payload, settings.max_client_batch_size)
+        events = engine.streamed(rest, payload)
     except runners.TooLarge as exc:
         return JSONResponse({"error": str(exc), "error_type": "Validation"}, 413)
     except runners.BadInput as exc:
@@ -122,7 +122,7 @@ async def serve_data_plane(
         service = settings.latency_ms + settings.item_latency_ms * runners.input_count(payload)
         await asyncio.sleep(max(0.0, arrived + service / 1000.0 - time.monotonic()))
         try:
-            return JSONResponse(runners.answer(endpoint.task, rest, payload))
+            return JSONResponse(engine.answer(endpoint.task, rest, payload))
         except runners.BadInput as exc:
             return JSONResponse({"error": str(exc), "error_type": "validation"}, 422)
         except LookupError:

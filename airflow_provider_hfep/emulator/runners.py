@@ -1,8 +1,9 @@
 """
-What the emulated models answer: deterministic outputs derived from the input, in each task's shape.
+What the emulated models answer: deterministic outputs derived from the input, in each API's shapes.
 
 The same input always gives the same output, so a test can recompute what a result must be and
-prove that no result was swapped, lost or duplicated.
+prove that no result was swapped, lost or duplicated. Shared by the engines: which routes each server
+has, and which of these answers each route, is :mod:`airflow_provider_hfep.emulator.engines`.
 """
 
 from __future__ import annotations
@@ -60,72 +61,12 @@ class TooLarge(BadInput):
     """More inputs in one request than the server takes (TEI's max_client_batch_size: 413)."""
 
 
-#: Image kinds -> which server answers; each serves its own routes only (404 elsewhere, as the real
-#: servers do). An image kind not listed (custom, hfServe) is the user's server: every route.
-ENGINE_OF_IMAGE = {
-    "tgi": "tgi",
-    "tgiNeuron": "tgi",
-    "tei": "tei",
-    "vLLM": "openai",
-    "vLLMNeuron": "openai",
-    "sGLang": "openai",
-    "llamacpp": "openai",
-    "huggingface": "toolkit",
-    "huggingfaceNeuron": "toolkit",
-}
-ROUTES = {
-    "tgi": {
-        "/",
-        "/generate",
-        "/generate_stream",
-        "/v1/chat/completions",
-        "/v1/completions",
-        "/info",
-        "/v1/models",
-    },
-    "tei": {"/", "/embed", "/predict", "/rerank", "/v1/embeddings", "/info"},
-    "openai": {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models"},
-    "toolkit": {"/", "/predict", "/invocations"},
-}
-
-
-def engine_of(image_kind: str | None) -> str | None:
-    """Name the server behind an image kind, ``None`` for a custom one."""
-    return ENGINE_OF_IMAGE.get(image_kind or "")
-
-
-def serves(engine: str | None, path: str) -> bool:
-    """Tell whether the engine's server has this route (health routes are everyone's)."""
-    return engine is None or (path or "/") in ROUTES[engine]
-
-
 def input_count(body: Any) -> int:
     """How many inputs one request carries (a list of them, or one)."""
     if not isinstance(body, dict):
         return 1
     inputs = body.get("inputs", body.get("input", body.get("texts", body.get("prompt"))))
     return len(inputs) if isinstance(inputs, list) and inputs else 1
-
-
-#: the longest input a TEI endpoint takes, in tokens (words, here): 413 beyond, as TEI answers
-TEI_MAX_INPUT_TOKENS = 512
-
-
-def check_batch(engine: str | None, body: Any, limit: int) -> None:
-    """Refuse, as TEI does (413), more inputs than its max_client_batch_size, or an input too long."""
-    if engine != "tei":
-        return
-    count = input_count(body)
-    if count > limit:
-        raise TooLarge(f"batch size {count} > maximum allowed batch size {limit}")
-    inputs = body.get("inputs", body.get("input")) if isinstance(body, dict) else None
-    for text in inputs if isinstance(inputs, list) else [inputs]:
-        words = len(text.split()) if isinstance(text, str) else 0
-        if words > TEI_MAX_INPUT_TOKENS:
-            raise TooLarge(
-                f"Input validation error: `inputs` must have less than {TEI_MAX_INPUT_TOKENS} tokens. "
-                f"Given: {words}"
-            )
 
 
 def _digest(text: str) -> bytes:
@@ -162,6 +103,11 @@ def embed(text: str) -> list[float]:
     raw = [(digest[i] - 127.5) / 127.5 for i in range(EMBEDDING_SIZE)]
     norm = math.sqrt(sum(x * x for x in raw)) or 1.0
     return [round(x / norm, 6) for x in raw]
+
+
+def relevance(query: str, text: str) -> float:
+    """Score how relevant ``text`` is to ``query``, deterministically, between 0 and 1."""
+    return round(_digest(query + "\x00" + text)[0] / 255, 6)
 
 
 def classify(text: str) -> list[dict[str, Any]]:
@@ -372,13 +318,6 @@ def feature_extraction(body: dict[str, Any]) -> Any:
     return [vectors] if isinstance(inputs, str) else vectors
 
 
-def embed_route(body: dict[str, Any]) -> Any:
-    """TEI ``/embed``: one vector per input, always a list of them."""
-    inputs = _text_input(body)
-    vectors = _each(inputs, embed)
-    return [vectors] if isinstance(inputs, str) else vectors
-
-
 def predict(body: dict[str, Any]) -> Any:
     """
     Classify as TEI's ``/predict`` does.
@@ -398,21 +337,6 @@ def predict(body: dict[str, Any]) -> Any:
     if isinstance(inputs, list) and inputs and all(isinstance(item, list) for item in inputs):
         return [predict({"inputs": item if len(item) > 1 else item[0]}) if item else [] for item in inputs]
     raise BadInput("`inputs` must be a string, a pair of strings, or a list of them")
-
-
-def rerank(body: dict[str, Any]) -> list[dict[str, Any]]:
-    """TEI ``/rerank``: each text's relevance to the query, most relevant first."""
-    query, texts = (body.get("query"), body.get("texts")) if isinstance(body, dict) else (None, None)
-    if (
-        not isinstance(query, str)
-        or not isinstance(texts, list)
-        or not all(isinstance(t, str) for t in texts)
-    ):
-        raise BadInput("'query' must be a string and 'texts' a list of strings")
-    scores = [
-        {"index": i, "score": round(_digest(query + "\x00" + t)[0] / 255, 6)} for i, t in enumerate(texts)
-    ]
-    return sorted(scores, key=lambda item: item["score"], reverse=True)
 
 
 def openai_embeddings(body: dict[str, Any]) -> dict[str, Any]:
@@ -446,6 +370,7 @@ def summarization(body: dict[str, Any]) -> Any:
 
 
 def fill_mask(body: dict[str, Any]) -> Any:
+    """Three candidates for the ``<mask>``, as the fill-mask pipeline answers."""
     inputs = _text_input(body)
     if not isinstance(inputs, str) or "<mask>" not in inputs:
         raise BadInput("'inputs' must be a string containing <mask>")
@@ -458,7 +383,8 @@ def fill_mask(body: dict[str, Any]) -> Any:
     ]
 
 
-ROOT_HANDLERS = {
+#: the pipeline behind ``POST /`` (and the toolkit's other routes), by the endpoint's task
+PIPELINES = {
     "text-generation": text_generation,
     "text2text-generation": text_generation,
     "feature-extraction": feature_extraction,
@@ -469,37 +395,14 @@ ROOT_HANDLERS = {
 }
 
 
-def streamed(path: str, body: Any) -> list[dict[str, Any]] | None:
-    """Make the events of a streaming request (``/generate_stream``, ``stream: true``); ``None`` if not one."""
-    wants = isinstance(body, dict) and body.get("stream") is True
-    if path == "/generate_stream" or (wants and path in ("", "/")):
-        return text_generation_stream(body)
-    if wants and path == "/v1/chat/completions":
-        return chat_completion_stream(body)
-    if wants and path == "/v1/completions":
-        return completion_stream(body)
-    return None
+def pipeline(task: str, body: Any) -> Any:
+    """Answer as the pipeline of the endpoint's task does (``POST /`` of every Hugging Face container)."""
+    handler = PIPELINES.get(task)
+    if handler is None:
+        raise BadInput(f"The emulator does not serve task {task!r}")
+    return handler(body)
 
 
-def answer(task: str, path: str, body: Any) -> Any:
-    """Dispatch a data-plane POST to the handler for the endpoint's task and the route."""
-    if path in ("/v1/chat/completions",):
-        return chat_completion(body)
-    if path == "/v1/completions":
-        return completion(body)
-    if path == "/v1/embeddings":
-        return openai_embeddings(body)
-    if path == "/embed":
-        return embed_route(body)
-    if path == "/rerank":
-        return rerank(body)
-    if path == "/predict" and task == "text-classification":
-        return predict(body)
-    if path == "/generate":
-        return text_generation(body, single=True)
-    if path in ("", "/", "/predict", "/invocations"):
-        handler = ROOT_HANDLERS.get(task)
-        if handler is None:
-            raise BadInput(f"The emulator does not serve task {task!r}")
-        return handler(body)
-    raise LookupError(path)
+def predict_or_pipeline(task: str, body: Any) -> Any:
+    """Answer ``POST /predict``: TEI's classification for a text-classification endpoint, else the pipeline."""
+    return predict(body) if task == "text-classification" else pipeline(task, body)

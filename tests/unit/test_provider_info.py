@@ -64,22 +64,26 @@ PACKAGE = Path(__file__).parents[2] / "airflow_provider_hfep"
 
 
 PURE = [
-    *(PACKAGE / "endpoints").glob("*.py"),
-    *(PACKAGE / "inference").glob("*.py"),
-    *(PACKAGE / "emulator").glob("*.py"),
+    *(PACKAGE / "endpoints").rglob("*.py"),
+    *(PACKAGE / "inference").rglob("*.py"),
+    *(PACKAGE / "emulator").rglob("*.py"),
     PACKAGE / "window" / "billing.py",
 ]
 
 
 def test_pure_layers_import_no_airflow():
     assert len(PURE) >= 20
+    # the subpackages are covered too (the engines on both sides)
+    assert {"inference/engines", "emulator/engines"} <= {
+        p.parent.relative_to(PACKAGE).as_posix() for p in PURE
+    }
     for path in PURE:
         airflow_imports = {m for m in _imported_modules(path) if m == "airflow" or m.startswith("airflow.")}
         assert not airflow_imports, f"{path} imports {airflow_imports}"
 
 
 def test_inference_reaches_http_helpers_without_the_management_client():
-    for path in (PACKAGE / "inference").glob("*.py"):
+    for path in (PACKAGE / "inference").rglob("*.py"):
         management = {
             m
             for m in _imported_modules(path)
@@ -106,8 +110,19 @@ def test_the_import_paths_users_and_airflow_store_still_resolve():
 
 
 def test_emulator_imports_nothing_from_the_client_layer():
-    for path in (PACKAGE / "emulator").glob("*.py"):
+    emulator = list((PACKAGE / "emulator").rglob("*.py"))
+    assert any(p.parent.name == "engines" for p in emulator)
+    for path in emulator:
         ours = {m for m in _imported_modules(path) if m.startswith("airflow_provider_hfep")}
         assert all(m.startswith("airflow_provider_hfep.emulator") for m in ours), (
             f"{path.name} imports {ours}"
         )
+
+
+def test_nothing_outside_the_emulator_imports_it():
+    """The client and the emulator are two implementations of the engines; only tests compare them."""
+    for path in PACKAGE.rglob("*.py"):
+        if "emulator" in path.relative_to(PACKAGE).parts:
+            continue
+        emulator = {m for m in _imported_modules(path) if m.startswith("airflow_provider_hfep.emulator")}
+        assert not emulator, f"{path.relative_to(PACKAGE)} imports {emulator}"

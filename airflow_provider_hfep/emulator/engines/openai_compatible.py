@@ -1,0 +1,20 @@
+"""The OpenAI-compatible servers (vLLM, SGLang, llama.cpp): the OpenAI routes only, no ``POST /``."""
+
+from __future__ import annotations
+
+from airflow_provider_hfep.emulator import runners
+from airflow_provider_hfep.emulator.engines import GET, Engine, post, when_asked
+
+ENGINES = (
+    Engine(
+        image_kinds=("vLLM", "vLLMNeuron", "sGLang", "llamacpp"),
+        routes={
+            "/v1/chat/completions": post(
+                runners.chat_completion, stream=when_asked(runners.chat_completion_stream)
+            ),
+            "/v1/completions": post(runners.completion, stream=when_asked(runners.completion_stream)),
+            "/v1/embeddings": post(runners.openai_embeddings),
+            "/v1/models": GET,
+        },
+    ),
+)

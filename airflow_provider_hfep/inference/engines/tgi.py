@@ -1,0 +1,16 @@
+"""TGI (text-generation-inference): generation on ``POST /``, and the OpenAI chat and completion routes."""
+
+from __future__ import annotations
+
+from airflow_provider_hfep.inference.engines import Engine
+from airflow_provider_hfep.inference.shapes import TASKS
+
+ENGINES = (
+    Engine(
+        name="TGI",
+        image_kinds=("tgi", "tgiNeuron"),
+        # TGI serves one model whatever it is called: its OpenAI routes get huggingface_hub's "tgi".
+        tasks=(TASKS["text-generation"], TASKS["chat-completion"], TASKS["completion"], TASKS["raw"]),
+        info_path="/info",
+    ),
+)
