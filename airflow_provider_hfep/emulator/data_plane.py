@@ -21,6 +21,7 @@ from airflow_provider_hfep.emulator import engines, runners
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from airflow_provider_hfep.emulator.settings import Settings
     from airflow_provider_hfep.emulator.state import Endpoint, World
 
 DATA_PLANE = re.compile(r"^/endpoints/(?P<namespace>[^/]+)/(?P<name>[^/]+)(?P<rest>/.*)?$")
@@ -67,23 +68,12 @@ async def serve_data_plane(
             if endpoint.state in ("running", "updating"):
                 return PlainTextResponse("Ok")
             return JSONResponse({"error": "unhealthy", "error_type": "healthcheck"}, 503)
-        if not engine.serves(rest):
+        route = engine.routes.get(rest)
+        if not engine.serves(rest) or route is None or route.describe is None:
             return PlainTextResponse("Not Found", 404)
-        if rest in ("/info", "/v1/models") and endpoint.state not in ("running", "updating"):
+        if endpoint.state not in ("running", "updating"):
             return JSONResponse({"error": f"Endpoint is {endpoint.state}, service unavailable"}, 503)
-        if rest == "/info":
-            return JSONResponse(_info(endpoint, settings.capacity, settings.max_client_batch_size))
-        if rest == "/v1/models":
-            model = endpoint.config["model"]
-            created = int(endpoint.history[0][0]) if endpoint.history else int(time.time())
-            entry = {
-                "id": model["repository"],
-                "object": "model",
-                "created": created,
-                "owned_by": "hfep-emulator",
-            }
-            return JSONResponse({"object": "list", "data": [entry]})
-        return PlainTextResponse("Not Found", 404)
+        return JSONResponse(engine.describe(rest, _served(endpoint, settings)))
     if method != "POST":
         return PlainTextResponse("Method Not Allowed", 405)
     if not engine.serves(rest):
@@ -171,24 +161,14 @@ async def _stream(
         yield b"data: [DONE]\n\n"
 
 
-def _info(endpoint: Endpoint, capacity: int, max_client_batch_size: int) -> dict[str, Any]:
-    """TGI's ``GET /info``: what the router serves and its limits."""
+def _served(endpoint: Endpoint, settings: Settings) -> engines.Served:
+    """Tell what one replica's server knows of itself: its model, and its limits (each tells its own)."""
     model = endpoint.config["model"]
-    return {
-        "model_id": model["repository"],
-        "model_sha": model.get("revision"),
-        "model_pipeline_tag": endpoint.task,
-        "model_dtype": "torch.bfloat16",
-        "model_device_type": "cuda",
-        "max_concurrent_requests": capacity * max(1, endpoint.replicas),
-        "max_best_of": 2,
-        "max_stop_sequences": 4,
-        "max_input_tokens": 4095,
-        "max_total_tokens": 4096,
-        "validation_workers": 2,
-        "max_client_batch_size": max_client_batch_size,
-        "router": "text-generation-router",
-        "version": "3.3.4",
-        "sha": None,
-        "docker_label": None,
-    }
+    return engines.Served(
+        model_id=model["repository"],
+        revision=model.get("revision"),
+        task=endpoint.task,
+        created=int(endpoint.history[0][0]) if endpoint.history else int(time.time()),
+        max_concurrent_requests=settings.capacity,
+        max_client_batch_size=settings.max_client_batch_size,
+    )

@@ -13,7 +13,7 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
-SCOPES = ("management", "inference", "health")
+SCOPES = ("management", "inference", "health", "server")
 KINDS = ("429", "500", "502", "503", "reset", "timeout")
 PHASES = ("before", "after")
 
@@ -23,7 +23,8 @@ class Fault:
     """
     One fault rule.
 
-    :param scope: ``management`` (``/v2``, ``/api``), ``inference`` (data-plane calls) or ``health``.
+    :param scope: ``management`` (``/v2``, ``/api``), ``inference`` (data-plane POSTs), ``health`` (the
+        health route), or ``server`` (the data plane's other GETs: ``/info``, ``/v1/models``).
     :param kind: an HTTP status (``429``, ``500``, ``502``, ``503``), ``reset`` (the connection is
         aborted) or ``timeout`` (no answer until the client gives up).
     :param rate: probability that a matching request gets it.

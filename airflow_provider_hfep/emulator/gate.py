@@ -40,6 +40,8 @@ def _scope_of(world: World, method: str, path: str) -> str | None:
     rest = match["rest"] or "/"
     if method == "GET" and endpoint is not None and rest == endpoint.health_route:
         return "health"
+    if method == "GET":  # what the server says of itself (/info, /v1/models): not inference work
+        return "server"
     return "inference"
 
 
@@ -134,7 +136,7 @@ class Gate:
         if fault is not None and fault.phase == "before":
             await self._inflict(fault, kind, receive, send, entry)
             return
-        if kind in ("inference", "health"):
+        if kind in ("inference", "health", "server"):
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
             response = await serve_data_plane(
                 self.world, scope["method"], scope["path"], headers, payload, arrived

@@ -29,8 +29,32 @@ FALLBACK_KIND = "custom"
 
 #: answers a POST: the endpoint's task and the request body -> the answer's JSON
 Answer = Callable[[str, Any], Any]
+#: answers a GET from what the server knows of itself (:class:`Served`) -> the answer's JSON
+Describe = Callable[["Served"], Any]
 #: the events of a POST, from its body; ``None`` when the request does not ask to stream
 Stream = Callable[[Any], list[dict[str, Any]] | None]
+
+
+@dataclass(frozen=True)
+class Served:
+    """
+    What one replica's server knows of itself, for the routes that describe it.
+
+    :param model_id: the repository it serves.
+    :param revision: the revision, if pinned.
+    :param task: the endpoint's task.
+    :param created: when it started (epoch seconds).
+    :param max_concurrent_requests: requests in flight it takes before answering 429 (the emulator's
+        capacity per replica).
+    :param max_client_batch_size: inputs in one request it takes before answering 413 (TEI).
+    """
+
+    model_id: str
+    revision: str | None
+    task: str
+    created: int
+    max_concurrent_requests: int
+    max_client_batch_size: int
 
 
 @dataclass(frozen=True)
@@ -38,17 +62,29 @@ class Route:
     """
     One route of an engine's server.
 
-    :param answer: answers a POST; ``None`` on a route that takes GETs only (``/info``, ``/v1/models``,
-        which the data plane answers from the endpoint's state).
+    :param answer: answers a POST; ``None`` on a route that takes GETs only.
     :param stream: the events of a POST that streams; checked before ``answer``.
+    :param describe: answers a GET (``/info``, ``/v1/models``), while the endpoint serves.
     """
 
     answer: Answer | None = None
     stream: Stream | None = None
+    describe: Describe | None = None
 
 
-#: a route the data plane answers on GET (and 404 to a POST)
-GET = Route()
+def get(describe: Describe) -> Route:
+    """Make a route that answers GETs only (a POST is a 404), from what the server knows of itself."""
+    return Route(describe=describe)
+
+
+def _models(served: Served) -> dict[str, Any]:
+    """OpenAI's ``/v1/models``: the one model the server serves, by its repository."""
+    entry = {"id": served.model_id, "object": "model", "created": served.created, "owned_by": "hfep-emulator"}
+    return {"object": "list", "data": [entry]}
+
+
+#: ``GET /v1/models`` as the servers with OpenAI routes answer it
+MODELS = get(_models)
 
 
 def post(answer: Callable[[Any], Any], stream: Stream | None = None) -> Route:
@@ -99,6 +135,13 @@ class Engine:
         """Make the events of a streaming request; ``None`` if the request is not one."""
         route = self.routes.get(path or "/")
         return route.stream(body) if route is not None and route.stream is not None else None
+
+    def describe(self, path: str, served: Served) -> Any:
+        """Answer a GET to ``path`` (``LookupError``: no such route, or one that takes POSTs only)."""
+        route = self.routes.get(path or "/")
+        if route is None or route.describe is None:
+            raise LookupError(path)
+        return route.describe(served)
 
     def answer(self, task: str, path: str, body: Any) -> Any:
         """Answer a POST to ``path`` of an endpoint whose task is ``task`` (``LookupError``: no such route)."""

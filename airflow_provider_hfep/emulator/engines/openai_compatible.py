@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from airflow_provider_hfep.emulator import runners
-from airflow_provider_hfep.emulator.engines import GET, Engine, post, when_asked
+from airflow_provider_hfep.emulator.engines import MODELS, Engine, post, when_asked
 
 ENGINES = (
     Engine(
@@ -14,7 +14,7 @@ ENGINES = (
             ),
             "/v1/completions": post(runners.completion, stream=when_asked(runners.completion_stream)),
             "/v1/embeddings": post(runners.openai_embeddings),
-            "/v1/models": GET,
+            "/v1/models": MODELS,
         },
     ),
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_hfep.emulator import runners
-from airflow_provider_hfep.emulator.engines import GET, PIPELINE, Engine, Route, post
+from airflow_provider_hfep.emulator.engines import PIPELINE, Engine, Route, Served, get, post
 
 #: the longest input a TEI endpoint takes, in tokens (words, here): 413 beyond, as TEI answers
 TEI_MAX_INPUT_TOKENS = 512
@@ -44,6 +44,43 @@ def rerank(body: Any) -> list[dict[str, Any]]:
     return sorted(scores, key=lambda item: item["score"], reverse=True)
 
 
+#: tokens TEI batches together by default (its ``--max-batch-tokens``)
+TEI_MAX_BATCH_TOKENS = 16384
+
+
+def info(served: Served) -> dict[str, Any]:
+    """TEI's ``GET /info``: the model, and the limits of this replica's router."""
+    classifier = served.task == "text-classification"
+    model_type = (
+        {
+            "classifier": {
+                "id2label": {"0": "NEGATIVE", "1": "POSITIVE"},
+                "label2id": {"NEGATIVE": 0, "POSITIVE": 1},
+            }
+        }
+        if classifier
+        else {"embedding": {"pooling": "cls"}}
+    )
+    return {
+        "model_id": served.model_id,
+        "model_sha": served.revision,
+        "model_dtype": "float16",
+        "model_type": model_type,
+        "prompts": None,
+        "default_prompt": None,
+        "max_concurrent_requests": served.max_concurrent_requests,
+        "max_input_length": TEI_MAX_INPUT_TOKENS,
+        "max_batch_tokens": TEI_MAX_BATCH_TOKENS,
+        "max_batch_requests": None,
+        "max_client_batch_size": served.max_client_batch_size,
+        "auto_truncate": False,
+        "tokenization_workers": 2,
+        "version": "1.8.2",
+        "sha": None,
+        "docker_label": None,
+    }
+
+
 ENGINES = (
     Engine(
         image_kinds=("tei",),
@@ -54,7 +91,7 @@ ENGINES = (
             "/predict": Route(answer=runners.predict_or_pipeline),
             "/rerank": post(rerank),
             "/v1/embeddings": post(runners.openai_embeddings),
-            "/info": GET,
+            "/info": get(info),
         },
         check_batch=check_batch,
     ),
