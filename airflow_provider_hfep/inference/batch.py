@@ -61,6 +61,9 @@ class BatchSettings:
         batch is given a way to read it: the concurrency follows the replicas autoscaling adds or removes.
     :param progress_interval: seconds between two progress log lines.
     :param retry: backoff of retries.
+    :param known_capacity: requests in flight the endpoint takes, as its servers state it (per replica
+        times the replicas serving): the concurrency starts there (within ``max_concurrency``) and does
+        not probe past it. ``None``: found by probing, from 16 up.
     """
 
     max_concurrency: int = 32
@@ -73,6 +76,7 @@ class BatchSettings:
     replica_poll_interval: float = 2.0
     progress_interval: float = 30.0
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(backoff_base=0.05, backoff_max=10.0))
+    known_capacity: int | None = None
 
 
 @dataclass(frozen=True)
@@ -128,23 +132,37 @@ class BatchSummary:
 
 class AdaptiveLimit:
     """
-    How many requests may be in flight: found by probing, set by what the endpoint accepts.
+    How many requests may be in flight: stated by the server, or found by probing.
 
-    Slow start doubles the limit after each window of successes until ``maximum`` or the first 429.
-    When request *k* is refused, the requests sent before it and still in flight are the ones the
-    endpoint accepted: their count is its capacity, and becomes the limit. After a run of successes
-    the limit probes one higher, so a limit lowered by a passing overload climbs back instead of
-    losing throughput for good.
+    A server that states its capacity (TGI's and TEI's ``max_concurrent_requests``) gets it from the
+    first request, and never more. Otherwise slow start doubles the limit after each window of
+    successes until ``maximum`` or the first 429. When request *k* is refused, the requests sent before
+    it and still in flight are the ones the endpoint accepted: their count is its capacity, and becomes
+    the limit. After a run of successes the limit probes one higher (up to the stated capacity, if
+    any), so a limit lowered by a passing overload climbs back instead of losing throughput for good.
+
+    :param maximum: requests in flight at most, whatever the endpoint takes.
+    :param initial: where probing starts.
+    :param known: the capacity the endpoint's servers state, if they do.
     """
 
-    def __init__(self, maximum: int, initial: int = 16) -> None:
+    def __init__(self, maximum: int, initial: int = 16, known: int | None = None) -> None:
         self.maximum = maximum
-        self.limit = min(maximum, initial)
+        self._known = known
+        self._scale = 1.0  # replicas now / replicas when the capacity was stated
+        self.limit = self.ceiling if known else min(maximum, initial)
         self._tickets: set[int] = set()
         self._next_ticket = 0
-        self._slow_start = True
+        self._slow_start = known is None
         self._successes = 0
         self._changed = asyncio.Condition()
+
+    @property
+    def ceiling(self) -> int:
+        """The limit's upper bound: ``maximum``, or the stated capacity (for the replicas now) below it."""
+        if self._known is None:
+            return self.maximum
+        return max(1, min(self.maximum, round(self._known * self._scale)))
 
     @property
     def in_flight(self) -> int:
@@ -170,16 +188,23 @@ class AdaptiveLimit:
             else:
                 self._successes += 1
                 if self._successes >= (self.limit if self._slow_start else 4 * self.limit):
-                    self.limit = min(self.maximum, self.limit * 2 if self._slow_start else self.limit + 1)
+                    self.limit = min(self.ceiling, self.limit * 2 if self._slow_start else self.limit + 1)
                     self._successes = 0
-            self._changed.notify_all()
+            self._wake_for_free_slots()
+
+    def _wake_for_free_slots(self) -> None:
+        """Wake as many waiting requests as there are free slots (waking them all would cost each a look)."""
+        free = self.limit - len(self._tickets)
+        if free > 0:
+            self._changed.notify(free)
 
     async def rescale(self, factor: float) -> None:
         """Scale the limit with the endpoint's capacity (replicas added or removed), within ``maximum``."""
         async with self._changed:
-            self.limit = max(1, min(self.maximum, round(self.limit * factor)))
+            self._scale *= factor
+            self.limit = max(1, min(self.ceiling, round(self.limit * factor)))
             self._successes = 0
-            self._changed.notify_all()
+            self._wake_for_free_slots()
 
 
 class ShardedTransport(httpx.AsyncBaseTransport):
@@ -301,7 +326,7 @@ class BatchRun:
             if settings.wake_scaled_to_zero
             else {}
         )
-        self.limit = AdaptiveLimit(settings.max_concurrency)
+        self.limit = AdaptiveLimit(settings.max_concurrency, known=settings.known_capacity)
         self.summary = BatchSummary()
         self.started = time.monotonic()
         self.cold_deadline = self.started + settings.cold_start_timeout

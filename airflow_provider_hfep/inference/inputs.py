@@ -8,6 +8,7 @@ check refuses. The file is read in bounded chunks: a line with no end never fill
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -15,7 +16,9 @@ from airflow_provider_hfep.endpoints.errors import InvalidEndpointArgumentError
 from airflow_provider_hfep.inference.tasks import MAX_NESTING, nesting_depth
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterable, Iterator
+
+    from airflow_provider_hfep.inference.shapes import InferenceTask
 
 #: bytes read from a file at a time
 CHUNK_BYTES = 64 * 1024
@@ -97,3 +100,32 @@ def jobs_of_list(jobs: Any) -> list[Any]:
                 f"inputs[{index}]", f"nests deeper than {MAX_NESTING} levels", "flatten the job"
             )
     return list(jobs)
+
+
+class InputsDigest:
+    """A running SHA-256 of the jobs, fed one by one while they are checked (no second pass)."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self.count = 0
+
+    def add(self, job: Any) -> None:
+        self._hash.update(json.dumps(job, sort_keys=True).encode() + b"\n")
+        self.count += 1
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+def checked_jobs(jobs: Callable[[], Iterable[tuple[int, Any]]], task: InferenceTask) -> InputsDigest:
+    """
+    Check every job as ``task`` takes it, in a first pass over ``jobs()``; return their digest and count.
+
+    Nothing is sent before every job is checked: a bad one on the last line fails the batch before
+    the first request, not after the others were paid for.
+    """
+    digest = InputsDigest()
+    for index, job in jobs():
+        task.check(index, job, task.name)
+        digest.add(job)
+    return digest

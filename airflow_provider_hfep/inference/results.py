@@ -145,21 +145,6 @@ def work_key(**parts: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-class InputsDigest:
-    """A running SHA-256 of the jobs, fed one by one while they are checked (no second pass)."""
-
-    def __init__(self) -> None:
-        self._hash = hashlib.sha256()
-        self.count = 0
-
-    def add(self, job: Any) -> None:
-        self._hash.update(json.dumps(job, sort_keys=True).encode() + b"\n")
-        self.count += 1
-
-    def hexdigest(self) -> str:
-        return self._hash.hexdigest()
-
-
 #: the joined file's upload parts on an object store (s3fs buffers one in memory; its default is 50 MiB)
 JOIN_BLOCK_BYTES = 8 * 1024 * 1024
 

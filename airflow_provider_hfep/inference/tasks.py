@@ -15,9 +15,7 @@ from airflow_provider_hfep.inference import engines
 from airflow_provider_hfep.inference.shapes import TASKS, InferenceTask, get_task
 
 __all__ = [
-    "ENGINES",
     "MAX_NESTING",
-    "OPENAI_ONLY",
     "TASKS",
     "InferenceTask",
     "get_task",
@@ -47,12 +45,6 @@ def nesting_depth(value: Any, limit: int = MAX_NESTING) -> int:
             children = item.values() if isinstance(item, dict) else item
             stack.extend((child, depth + 1) for child in children)
     return deepest
-
-
-#: Image kinds (``model.image``'s key) -> the name of the engine that serves them (from the registry).
-ENGINES: dict[str, str] = {kind: engine.name for engine in engines.ENGINES for kind in engine.image_kinds}
-#: engines whose OpenAI routes take the model name their server lists (their ``models_path``)
-OPENAI_ONLY: tuple[str, ...] = tuple(engine.name for engine in engines.ENGINES if engine.models_path)
 
 
 #: What a model does, whatever the task is called: a task of one family cannot run on a model of another.

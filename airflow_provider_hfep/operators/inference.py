@@ -8,7 +8,6 @@ import dataclasses
 import json
 import signal
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -30,25 +29,19 @@ from airflow_provider_hfep.endpoints.errors import (
     InvalidEndpointArgumentError,
 )
 from airflow_provider_hfep.endpoints.models import EndpointStatus, InferenceEndpoint, Replica
-from airflow_provider_hfep.endpoints.transport import bounded, tls_verification, token_may_travel
+from airflow_provider_hfep.endpoints.transport import tls_verification, token_may_travel
 from airflow_provider_hfep.endpoints.waiting import Outcome, WatchResult, assess, raise_for_result
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
 from airflow_provider_hfep.inference.batch import BatchSettings, ItemResult, batch_client, run_batch
-from airflow_provider_hfep.inference.inputs import jobs_of_lines, jobs_of_list
+from airflow_provider_hfep.inference.inputs import checked_jobs, jobs_of_lines, jobs_of_list
 from airflow_provider_hfep.inference.results import (
     CommitSettings,
-    InputsDigest,
     ResultStore,
     store_identity,
     store_scheme,
 )
-from airflow_provider_hfep.inference.tasks import (
-    ENGINES,
-    OPENAI_ONLY,
-    InferenceTask,
-    get_task,
-    task_for_engine,
-)
+from airflow_provider_hfep.inference.routing import BatchRoute, route_batch
+from airflow_provider_hfep.inference.tasks import InferenceTask, get_task
 from airflow_provider_hfep.target import EndpointTarget
 
 if TYPE_CHECKING:
@@ -60,8 +53,6 @@ ON_ITEM_ERROR = ("fail", "record")
 DEFAULT_MAX_XCOM_BYTES = 1024 * 1024
 #: bytes of one input line read at most, by default (a long document is well under it)
 DEFAULT_MAX_INPUT_BYTES = 4 * 1024 * 1024
-#: bytes of a server's /v1/models answer read at most
-MODELS_ANSWER_BYTES = 1024 * 1024
 
 
 class _XComTooLargeError(EndpointsError):
@@ -278,21 +269,13 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         with lines:
             yield from jobs_of_lines(lines, self.max_input_bytes)
 
-    def _jobs(self, task: InferenceTask) -> tuple[InputsDigest, Callable[[], Iterator[tuple[int, Any]]]]:
-        """Check every job before any request; return their digest (and count) and a way to iterate them again."""
-        source = self.input_path
-        digest = InputsDigest()
-        if source is None:
+    def _jobs(self) -> Callable[[], Iterator[tuple[int, Any]]]:
+        """Return a way to iterate ``(index, job)`` over the inputs, from the start, as often as needed."""
+        if self.input_path is None:
             jobs = jobs_of_list(self.inputs)
-            for index, job in enumerate(jobs):
-                task.check(index, job, task.name)
-                digest.add(job)
-            return digest, lambda: enumerate(jobs)
-        # A first streaming pass: nothing is sent before all are checked.
-        for index, job in self._read_lines(source):
-            task.check(index, job, task.name)
-            digest.add(job)
-        return digest, lambda: self._read_lines(source)
+            return lambda: enumerate(jobs)
+        source = self.input_path
+        return lambda: self._read_lines(source)
 
     # -- the endpoint ------------------------------------------------------------------------------
 
@@ -346,7 +329,8 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
 
     def execute(self, context: Context) -> Any:
         self._check_paths()
-        inputs, jobs = self._jobs(get_task(self.task))  # every job checked before any request
+        jobs = self._jobs()
+        inputs = checked_jobs(jobs, get_task(self.task))  # every job checked before any request
         total = inputs.count
         name, namespace = self._resolve(context)
         self._target = (name, namespace)
@@ -354,12 +338,7 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
             self._budget = self._resolve_budget(context)
         endpoint = self._running_endpoint(name, namespace)
         # The route follows the endpoint's engine; a task it does not serve is refused here.
-        where = f"endpoint {name}"
-        task = task_for_engine(self.task, endpoint.image_kind, endpoint.repository, where, endpoint.task)
-        served_as = None
-        if ENGINES.get(endpoint.image_kind or "") in OPENAI_ONLY:  # served: ask its server for the name
-            served_as = self._served_model(endpoint)
-            task = task_for_engine(self.task, endpoint.image_kind, served_as, where)
+        route = self._route(endpoint, f"endpoint {name}")
         self._ran_on = {
             "endpoint": name,
             "namespace": namespace,
@@ -368,34 +347,37 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
             "engine": endpoint.image_kind,
             "task": self.task,
         }
-        url = str(endpoint.url)
         least, most = endpoint.min_replica, endpoint.max_replica
-        self.settings = dataclasses.replace(
-            self.settings, max_concurrency=self.max_concurrency or CONCURRENCY_PER_REPLICA * max(1, most)
+        self.settings = route.settings_for(
+            dataclasses.replace(
+                self.settings, max_concurrency=self.max_concurrency or CONCURRENCY_PER_REPLICA * max(1, most)
+            ),
+            endpoint.ready_replicas or 1,
         )
         self._autoscales = most > max(1, least)
         self.log.info(
-            "Task %s on %s: %s%s, at most %d requests in flight",
+            "Task %s on %s: %s%s, at most %d requests in flight (%s: %s)",
             self.task,
-            endpoint.image_kind or "unknown engine",
-            url,
-            task.path,
+            route.engine.name,
+            route.url,
+            route.task.path,
             self.settings.max_concurrency,
+            "starting at the stated capacity" if self.settings.known_capacity else "found by probing",
+            route.limits.describe(),
         )
         if self.output_path is not None:
-            key = {
-                "inputs_sha256": inputs.hexdigest(),
-                "inputs": total,
-                "task": self.task,
-                "parameters": self.parameters,
-                "model": endpoint.repository,
-                "revision": endpoint.revision,
-                "engine": endpoint.image_kind,
-                "route": task.path,
-                "served_as": served_as,
-            }
-            return self._run_to_file(context, self.output_path, key, task, url, jobs)
-        return self._run_to_xcom(context, task, url, total, jobs)
+            key = route.describe_work(
+                endpoint, inputs_sha256=inputs.hexdigest(), inputs=total, parameters=self.parameters
+            )
+            return self._run_to_file(context, self.output_path, key, route.task, route.url, jobs)
+        return self._run_to_xcom(context, route.task, route.url, total, jobs)
+
+    def _route(self, endpoint: InferenceEndpoint, where: str) -> BatchRoute:
+        """Decide the batch's route, asking the endpoint's server what it must (with the endpoint's token)."""
+        timeout = self.settings.request_timeout
+        client = self.hook.client
+        with httpx.Client(auth=client.auth, verify=tls_verification(client.verify), timeout=timeout) as http:
+            return route_batch(endpoint, self.task, http, timeout=timeout, where=where)
 
     def _resolve_budget(self, context: Context) -> tuple[Budget, float, float] | None:
         """Make the window's caps for this night, counted from when its resume opened it."""
@@ -421,32 +403,6 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
             ObjectStoragePath(self.input_path) if self.input_path is not None else None,
             ObjectStoragePath(self.output_path) if self.output_path is not None else None,
         )
-
-    def _served_model(self, endpoint: InferenceEndpoint) -> str:
-        """
-        Name the model as the endpoint's server calls it.
-
-        That is what ``/v1/models`` lists (vLLM may serve it under another name than the repository);
-        the repository when it cannot be read.
-        """
-        if endpoint.url is None:
-            return endpoint.repository
-        timeout = self.settings.request_timeout
-        try:
-            with httpx.Client(
-                auth=self.hook.client.auth, verify=tls_verification(self.hook.client.verify), timeout=timeout
-            ) as http:
-                request = http.build_request("GET", f"{endpoint.url.rstrip('/')}/v1/models")
-                response = http.send(request, stream=True)
-                try:
-                    bounded(response, MODELS_ANSWER_BYTES, time.monotonic() + timeout).read()
-                finally:
-                    response.close()
-            response.raise_for_status()
-            return str(response.json()["data"][0]["id"])
-        except (httpx.HTTPError, EndpointsError, ValueError, KeyError, IndexError, TypeError) as exc:
-            self.log.warning("Could not read /v1/models (%s): naming the model %s", exc, endpoint.repository)
-            return endpoint.repository
 
     def _ready_replicas(self) -> int | None:
         name, namespace = self._target

@@ -10,9 +10,9 @@ from upath import UPath
 
 from airflow_provider_hfep.endpoints.errors import InvalidEndpointArgumentError
 from airflow_provider_hfep.inference import results
+from airflow_provider_hfep.inference.inputs import InputsDigest
 from airflow_provider_hfep.inference.results import (
     CommitSettings,
-    InputsDigest,
     OutputClaimedError,
     ResultStore,
     store_identity,

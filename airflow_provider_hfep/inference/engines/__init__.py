@@ -34,8 +34,8 @@ class Engine:
     :param tasks: the tasks it serves, each with the route and the shapes its server takes, in the
         order messages list them.
     :param info_path: the route telling the server's limits (``max_concurrent_requests``,
-        ``max_client_batch_size``, ``max_batch_tokens``), ``None`` where it has none. Declared, not yet
-        read.
+        ``max_client_batch_size``, ``max_batch_tokens``), which the batch reads to start at them;
+        ``None`` where it has none.
     :param models_path: the route listing the model name its OpenAI routes take, which the inference
         operator reads before the batch; ``None`` where the server does not check the name.
     :param names_model: its OpenAI routes name the endpoint's model (see :meth:`InferenceTask.naming`);
