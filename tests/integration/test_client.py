@@ -86,8 +86,10 @@ def test_list_star_reports_org_failures_instead_of_swallowing_them(make_client, 
         assert "payment method" in str(listing.failures["nobill"])
 
 
-def test_update_is_a_deep_merge_and_passes_through_updating(api, cloud):
+def test_update_is_a_deep_merge_answered_with_the_old_state_then_read_as_updating(api, cloud):
     cloud.seed_endpoint("upd", state="running")
+    # the service holds the endpoint in updating from the PUT on, until the test moves it
+    cloud.on("update", "upd", state="updating")
     answer = api.update("upd", EndpointUpdate(max_replica=3, revision="abc"))
     assert answer.raw["compute"]["scaling"] == {
         "minReplica": 1,
@@ -95,14 +97,9 @@ def test_update_is_a_deep_merge_and_passes_through_updating(api, cloud):
     }  # no timeout: omitted, never null
     assert answer.revision == "abc"
     assert answer.repository == "openai-community/gpt2"
-    seen = set()
-    deadline = time.time() + 5
-    while time.time() < deadline and "running" not in seen - {"first"}:
-        state = api.get("upd").status
-        seen.add(state if "updating" in seen or state == "updating" else "first")
-        time.sleep(0.05)
-    assert "updating" in seen
-    assert "running" in seen
+    assert answer.status == "running"  # the answer tells the state from before the update
+    updating = api.get("upd")
+    assert (updating.status, updating.revision, updating.max_replica) == ("updating", "abc", 3)
 
 
 def test_pause_resume_scale_to_zero(api, cloud):
