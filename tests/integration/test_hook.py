@@ -123,8 +123,8 @@ def test_connection_settings_reach_the_client(cloud, monkeypatch):
     hook = HuggingFaceEndpointHook("tuned")
     client = hook.client
     assert client.api_url == "https://api.example.com:8443"
-    assert client._http.timeout.read == 12.5
-    assert HuggingFaceEndpointHook("tuned", timeout=3).client._http.timeout.read == 3
+    assert client.timeout == 12.5
+    assert HuggingFaceEndpointHook("tuned", timeout=3).client.timeout == 3
     assert hook.namespace == "team"
 
 
