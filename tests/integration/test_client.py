@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 
+import httpx
 import pytest
 
 from airflow_provider_hfep.endpoints import (
@@ -189,11 +190,25 @@ def test_client_settings_are_checked():
         EndpointsClient("t", api_url="ftp://api.example.com")
     EndpointsClient("t", api_url="http://api.example.com", allow_insecure_http=True).close()
     EndpointsClient("t", api_url="http://localhost:9999").close()
-    client = EndpointsClient("hf_very_secret", api_url="https://api.example.com/v2")
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(404, json={"error": "Endpoint not found"})
+
+    client = EndpointsClient(
+        "hf_very_secret", api_url="https://api.example.com/v2", transport=httpx.MockTransport(answer)
+    )
     assert client.api_url == "https://api.example.com"
     assert "hf_very_secret" not in repr(client)
-    assert "hf_very_secret" not in repr(client._http_options)
-    assert "hf_very_secret" not in repr(client._http.headers)
+    assert "hf_very_secret" not in repr(client.auth)
+    with pytest.raises(NotFoundError) as missing:
+        client.get("absent", namespace="team")
+    assert "hf_very_secret" not in str(missing.value)
+    # the token travels in the Authorization header of the API's requests, and in no other header
+    [request] = sent
+    assert request.headers["authorization"] == "Bearer hf_very_secret"
+    assert [k for k, v in request.headers.items() if "hf_very_secret" in v] == ["authorization"]
     client.close()
 
 
