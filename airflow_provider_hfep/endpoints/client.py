@@ -122,6 +122,11 @@ class _ClientBase:
         return self._api.now()
 
     @property
+    def timeout(self) -> float | None:
+        """Seconds each read of a request may take (a whole request: ``request_deadline``)."""
+        return self._http_options["timeout"].read
+
+    @property
     def allow_insecure_http(self) -> bool:
         """Whether the token may go over plain http to another machine (the data planes included)."""
         return self._api.allow_insecure_http

@@ -48,6 +48,18 @@ IF_EXISTS = ("fail", "reuse", "update")
 IF_UPDATING = ("fail", "wait")
 
 
+def task_instance_tag(ti: Any) -> str:
+    """
+    Name a task instance (not its try) in a tag: ``airflow-ti-`` and 16 hex digits.
+
+    The create operator puts it on the endpoint it creates, so a retry of the same task instance
+    recognises the endpoint its earlier try created (and another task does not). ``ti`` needs
+    ``dag_id``, ``task_id``, ``run_id`` and ``map_index``.
+    """
+    identity = f"{ti.dag_id}/{ti.task_id}/{ti.run_id}/{ti.map_index}"
+    return f"airflow-ti-{hashlib.sha256(identity.encode()).hexdigest()[:16]}"
+
+
 class _EndpointArguments:
     """
     The endpoint's declared arguments as an operator takes them: signature, template fields, docstring.
@@ -384,13 +396,6 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
         rendered["tags"] = [*(rendered["tags"] or []), marker]
         return EndpointSpec(name=self.endpoint_name, **rendered, **self.spec_arguments)
 
-    @staticmethod
-    def _marker(context: Context) -> str:
-        """Name this task instance (not the try) in a tag, so a retry recognises its own endpoint."""
-        ti = context["ti"]
-        identity = f"{ti.dag_id}/{ti.task_id}/{ti.run_id}/{ti.map_index}"
-        return f"airflow-ti-{hashlib.sha256(identity.encode()).hexdigest()[:16]}"
-
     def _secrets_to_hide(self) -> list[str]:
         return _secret_values(self.spec_arguments)
 
@@ -398,7 +403,7 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         self._secrets_to_hide()
         name, namespace = self._resolve(context)
-        marker = self._marker(context)
+        marker = task_instance_tag(context["ti"])
         spec = self._spec(marker)
         settle_until = None
         try:

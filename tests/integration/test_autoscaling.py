@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 
 import httpx
 import pytest
@@ -18,6 +17,7 @@ from airflow_provider_hfep.inference.batch import BatchSettings, batch_client, r
 from airflow_provider_hfep.inference.tasks import get_task
 from airflow_provider_hfep.operators.inference import HuggingFaceEndpointInferenceOperator
 
+from tests.helpers import wait_until
 from tests.integration.batch_child import TaskInstanceStub
 
 pytestmark = pytest.mark.integration
@@ -30,14 +30,6 @@ SCALING = {
         "scaling": {"minReplica": 1, "maxReplica": 3},
     }
 }
-
-
-def wait_until(condition, what: str, limit: float = 60.0):
-    deadline = time.monotonic() + limit
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-    return value
 
 
 def test_replicas_are_added_under_load_and_removed_when_idle():
@@ -55,7 +47,7 @@ def test_replicas_are_added_under_load_and_removed_when_idle():
         for thread in threads:
             thread.start()
         try:
-            wait_until(lambda: cloud.load("auto")["replicas"] == 3, "three replicas")
+            wait_until(lambda: cloud.load("auto")["replicas"] == 3, "three replicas", limit=60)
             endpoint = cloud.endpoint("auto")
             assert endpoint["status"]["readyReplica"] == endpoint["status"]["targetReplica"] == 3
             assert len(cloud.api("GET", "/v2/endpoint/demo/auto/replica").json()["replicas"]) == 3
@@ -64,7 +56,7 @@ def test_replicas_are_added_under_load_and_removed_when_idle():
             stop.set()
             for thread in threads:
                 thread.join()
-        wait_until(lambda: cloud.load("auto")["replicas"] == 1, "back to one replica when idle")
+        wait_until(lambda: cloud.load("auto")["replicas"] == 1, "back to one replica when idle", limit=60)
         meter = cloud.billing("auto")
         assert meter["replica_seconds"] > meter["billable_seconds"]  # the added replicas were billed
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 
+import httpx
 import pytest
 
 from airflow_provider_hfep.endpoints import (
@@ -86,8 +87,10 @@ def test_list_star_reports_org_failures_instead_of_swallowing_them(make_client, 
         assert "payment method" in str(listing.failures["nobill"])
 
 
-def test_update_is_a_deep_merge_and_passes_through_updating(api, cloud):
+def test_update_is_a_deep_merge_answered_with_the_old_state_then_read_as_updating(api, cloud):
     cloud.seed_endpoint("upd", state="running")
+    # the service holds the endpoint in updating from the PUT on, until the test moves it
+    cloud.on("update", "upd", state="updating")
     answer = api.update("upd", EndpointUpdate(max_replica=3, revision="abc"))
     assert answer.raw["compute"]["scaling"] == {
         "minReplica": 1,
@@ -95,14 +98,9 @@ def test_update_is_a_deep_merge_and_passes_through_updating(api, cloud):
     }  # no timeout: omitted, never null
     assert answer.revision == "abc"
     assert answer.repository == "openai-community/gpt2"
-    seen = set()
-    deadline = time.time() + 5
-    while time.time() < deadline and "running" not in seen - {"first"}:
-        state = api.get("upd").status
-        seen.add(state if "updating" in seen or state == "updating" else "first")
-        time.sleep(0.05)
-    assert "updating" in seen
-    assert "running" in seen
+    assert answer.status == "running"  # the answer tells the state from before the update
+    updating = api.get("upd")
+    assert (updating.status, updating.revision, updating.max_replica) == ("updating", "abc", 3)
 
 
 def test_pause_resume_scale_to_zero(api, cloud):
@@ -192,11 +190,25 @@ def test_client_settings_are_checked():
         EndpointsClient("t", api_url="ftp://api.example.com")
     EndpointsClient("t", api_url="http://api.example.com", allow_insecure_http=True).close()
     EndpointsClient("t", api_url="http://localhost:9999").close()
-    client = EndpointsClient("hf_very_secret", api_url="https://api.example.com/v2")
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(404, json={"error": "Endpoint not found"})
+
+    client = EndpointsClient(
+        "hf_very_secret", api_url="https://api.example.com/v2", transport=httpx.MockTransport(answer)
+    )
     assert client.api_url == "https://api.example.com"
     assert "hf_very_secret" not in repr(client)
-    assert "hf_very_secret" not in repr(client._http_options)
-    assert "hf_very_secret" not in repr(client._http.headers)
+    assert "hf_very_secret" not in repr(client.auth)
+    with pytest.raises(NotFoundError) as missing:
+        client.get("absent", namespace="team")
+    assert "hf_very_secret" not in str(missing.value)
+    # the token travels in the Authorization header of the API's requests, and in no other header
+    [request] = sent
+    assert request.headers["authorization"] == "Bearer hf_very_secret"
+    assert [k for k, v in request.headers.items() if "hf_very_secret" in v] == ["authorization"]
     client.close()
 
 

@@ -15,6 +15,8 @@ import pytest
 
 from airflow_provider_hfep.emulator import Emulator
 
+from tests.helpers import wait_until
+
 pytestmark = pytest.mark.integration
 
 Z_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -40,16 +42,6 @@ def http(cloud):
         yield client
 
 
-def wait_for_state(http, path, state, limit=5.0):
-    deadline = time.time() + limit
-    while time.time() < deadline:
-        body = http.get(path).json()
-        if body["status"]["state"] == state:
-            return body
-        time.sleep(0.05)
-    raise AssertionError(f"{path} never reached {state}")
-
-
 def test_cli_prints_exactly_one_ready_line_and_binds_loopback():
     process = subprocess.Popen(
         [sys.executable, "-m", "airflow_provider_hfep.emulator", "--port", "0"],
@@ -73,7 +65,15 @@ def test_cli_prints_exactly_one_ready_line_and_binds_loopback():
     assert process.stdout.read() == ""  # nothing else on stdout
 
 
+def state_of(http, path: str, state: str) -> dict | None:
+    """The endpoint at ``path`` as read now, if it is in ``state``."""
+    body = http.get(path).json()
+    return body if body["status"]["state"] == state else None
+
+
 def test_endpoint_json_shape_and_state_clock(http, cloud):
+    """Each state it passes through, looked at while it lasts, is in tests/unit/emulator/test_state_clock.py
+    (on a clock the test holds); here, what a client reads of them afterwards."""
     created = http.post("/v2/endpoint/demo", json=BODY).json()
     for key in ("name", "type", "healthRoute", "compute", "model", "provider", "status"):
         assert key in created
@@ -84,15 +84,17 @@ def test_endpoint_json_shape_and_state_clock(http, cloud):
     assert "url" not in status
     assert Z_TIMESTAMP.match(status["createdAt"])
     assert Z_TIMESTAMP.match(status["updatedAt"])
-    states = set()
-    deadline = time.time() + 5
-    while "running" not in states and time.time() < deadline:
-        states.add(http.get("/v2/endpoint/demo/contract").json()["status"]["state"])
-        time.sleep(0.02)
-    assert states >= {"initializing", "running"}
-    running = http.get("/v2/endpoint/demo/contract").json()
+    running = wait_until(lambda: state_of(http, "/v2/endpoint/demo/contract", "running"), "running")
     assert running["status"]["url"] == cloud.endpoint_url("contract")
-    assert running["status"]["updatedAt"] > running["status"]["createdAt"]
+    # stamped when each step was due, however late it was read: the deploy, a quarter of it scheduling
+    deploy = cloud.settings.deploy_seconds
+    assert seconds(running["status"]["updatedAt"]) - seconds(status["createdAt"]) == pytest.approx(
+        deploy, abs=0.002
+    )
+    (replica,) = http.get("/v2/endpoint/demo/contract/replica").json()["replicas"]
+    assert seconds(replica["startedAt"]) - seconds(status["createdAt"]) == pytest.approx(
+        deploy / 4, abs=0.002
+    )  # its container started when it began initializing
 
 
 def test_url_kept_on_scale_to_zero_removed_on_pause(http, cloud):
@@ -126,8 +128,7 @@ def test_put_deep_merges_and_answers_with_the_stale_state_first(http, cloud):
     assert body["model"]["repository"] == "gpt2"
     assert body["compute"]["scaling"]["maxReplica"] == 4
     assert body["compute"]["instanceType"] == "nvidia-l4"
-    wait_for_state(http, "/v2/endpoint/demo/merge", "updating")
-    wait_for_state(http, "/v2/endpoint/demo/merge", "running")
+    # updating after the lag, then running: tests/unit/emulator/test_state_clock.py
     image = http.put(
         "/v2/endpoint/demo/merge", json={"model": {"image": {"tgi": {"url": "ghcr.io/tgi:3"}}}}
     ).json()
@@ -273,7 +274,7 @@ def test_scaled_to_zero_wakes_on_request_or_holds_with_scale_up_timeout(http, cl
     first = http.post("/endpoints/demo/sleepy", json={"inputs": "x"})
     assert first.status_code == 503
     assert http.get("/v2/endpoint/demo/sleepy").json()["status"]["state"] == "initializing"
-    wait_for_state(http, "/v2/endpoint/demo/sleepy", "running")
+    wait_until(lambda: state_of(http, "/v2/endpoint/demo/sleepy", "running"), "the cold start to end")
     http.post("/v2/endpoint/demo/sleepy/scale-to-zero")
     held = http.post("/endpoints/demo/sleepy", json={"inputs": "x"}, headers={"X-Scale-Up-Timeout": "10"})
     assert held.status_code == 200  # held through the 0.3 s cold start, then answered
@@ -492,10 +493,7 @@ def test_an_idle_endpoint_with_min_replica_0_scales_itself_to_zero_and_stops_bil
         last = httpx.post(cloud.endpoint_url("idle"), json={"inputs": "x"}, headers=headers)
         assert last.status_code == 200
         answered_at = time.time()
-        deadline = time.monotonic() + 30
-        while cloud.state("idle") != "scaledToZero":  # the event: the service scaled it
-            assert time.monotonic() < deadline, "never scaled to zero"
-            time.sleep(0.05)
+        wait_until(lambda: cloud.state("idle") == "scaledToZero", "the service to scale it to zero")
         assert (
             cloud.endpoint("idle")["status"]["message"] == "Scaled to zero after 2 minutes without requests"
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 
 from airflow_provider_hfep.endpoints import AsyncEndpointsClient, EndpointsClient
@@ -123,8 +124,8 @@ def test_connection_settings_reach_the_client(cloud, monkeypatch):
     hook = HuggingFaceEndpointHook("tuned")
     client = hook.client
     assert client.api_url == "https://api.example.com:8443"
-    assert client._http.timeout.read == 12.5
-    assert HuggingFaceEndpointHook("tuned", timeout=3).client._http.timeout.read == 3
+    assert client.timeout == 12.5
+    assert HuggingFaceEndpointHook("tuned", timeout=3).client.timeout == 3
     assert hook.namespace == "team"
 
 
@@ -135,11 +136,38 @@ def test_token_is_masked_in_airflow_logs(cloud):
     assert redact(f"sending {cloud.token} now") == "sending *** now"
 
 
-async def test_async_clients_of_one_loop_share_one_pool(cloud):
+class Counted(httpx.AsyncBaseTransport):
+    """A pool's stand-in that counts the requests sent through it."""
+
+    def __init__(self, pool: httpx.AsyncBaseTransport) -> None:
+        self.pool, self.sent = pool, 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent += 1
+        return await self.pool.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.pool.aclose()
+
+
+async def test_async_clients_of_one_loop_share_one_pool(cloud, monkeypatch):
+    from airflow_provider_hfep.endpoints import transport
+
+    pools: dict[int, Counted] = {}
+    shared = transport.shared_async_transport
+
+    def counted(verify: bool | str = True) -> Counted:  # each pool the hook is handed, counted
+        pool = shared(verify)
+        if id(pool) not in pools:
+            pools[id(pool)] = Counted(pool)
+        return pools[id(pool)]
+
+    monkeypatch.setattr(transport, "shared_async_transport", counted)
     hook = HuggingFaceEndpointHook()
     cloud.seed_endpoint("pooled")
     first, second = await hook.get_async_client(), await hook.get_async_client()
-    assert first._http._transport is second._http._transport
+    assert (await first.get("pooled")).name == "pooled"
     await first.aclose()  # closing one client leaves the shared pool to the other
     assert (await second.get("pooled")).name == "pooled"
     await second.aclose()
+    assert [pool.sent for pool in pools.values()] == [2]  # both clients' requests went through one pool

@@ -229,7 +229,7 @@ def test_create_twice_fails_with_a_fix(run_dag, cloud):
     )
 
 
-def test_a_retry_takes_over_the_endpoint_its_earlier_try_created(run_dag, cloud, dagbag):
+def test_a_retry_takes_over_the_endpoint_its_earlier_try_created(run_dag, cloud):
     from airflow.models.dagrun import DagRun
     from airflow.utils.types import DagRunType
 
@@ -237,9 +237,10 @@ def test_a_retry_takes_over_the_endpoint_its_earlier_try_created(run_dag, cloud,
     run_id = DagRun.generate_run_id(
         run_type=DagRunType.MANUAL, logical_date=logical_date, run_after=logical_date
     )
-    operator = dagbag.get_dag("hfep_create_twice").get_task("create")
-    marker = operator._marker(
-        {"ti": SimpleNamespace(dag_id="hfep_create_twice", task_id="create", run_id=run_id, map_index=-1)}
+    from airflow_provider_hfep.operators.endpoint import task_instance_tag
+
+    marker = task_instance_tag(
+        SimpleNamespace(dag_id="hfep_create_twice", task_id="create", run_id=run_id, map_index=-1)
     )
     cloud.seed_endpoint(
         "twice", state="running", tags=[marker]
@@ -388,13 +389,15 @@ def test_on_kill_stops_only_what_this_try_started(cloud):
 
 
 def test_a_retry_resumes_its_own_endpoint_that_a_kill_paused(cloud):
-    from airflow_provider_hfep.operators.endpoint import HuggingFaceCreateEndpointOperator
+    from airflow_provider_hfep.operators.endpoint import HuggingFaceCreateEndpointOperator, task_instance_tag
 
     context = {"ti": _TaskInstance(), "task_instance": _TaskInstance()}
     create = HuggingFaceCreateEndpointOperator(
         task_id="create", endpoint_name="mine", wait_for_completion=False, **GPU_ENDPOINT
     )
-    cloud.seed_endpoint("mine", state="paused", tags=[create._marker(context)])  # its earlier try, killed
+    cloud.seed_endpoint(
+        "mine", state="paused", tags=[task_instance_tag(context["ti"])]
+    )  # its earlier try, killed
     assert create.execute(context)["status"] in ("pending", "initializing")
     assert [(r["method"], r["path"]) for r in cloud.requests("management") if r["method"] == "POST"] == [
         ("POST", "/v2/endpoint/demo"),  # 409: it exists

@@ -8,7 +8,6 @@ client cannot read, fails here.
 from __future__ import annotations
 
 import asyncio
-import time
 
 import httpx
 import pytest
@@ -16,6 +15,8 @@ from huggingface_hub import AsyncInferenceClient, InferenceClient
 from openai import AsyncOpenAI, OpenAI
 
 from airflow_provider_hfep.emulator import Emulator, runners
+
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -121,7 +122,7 @@ def test_a_stream_holds_its_capacity_slot_until_the_client_leaves():
                     assert next(lines).startswith("data:{")
                     assert cloud.load("gen")["in_flight"] >= 1  # held while it streams
             # the emulator notices each hang-up and frees its slot
-            wait_until(lambda: cloud.load("gen")["in_flight"] == 0, "the abandoned streams' slots", 20.0)
+            wait_until(lambda: cloud.load("gen")["in_flight"] == 0, "the abandoned streams' slots", limit=20)
             assert cloud.load("gen") == {"in_flight": 0, "capacity": 2, "replicas": 1}
 
 
@@ -146,13 +147,6 @@ def test_a_request_abandoned_mid_answer_frees_its_slot():
         wait_until(lambda: cloud.load("gen")["in_flight"] == 0, "the abandoned requests' slots")
         with httpx.Client(headers={"authorization": f"Bearer {cloud.token}"}, timeout=10) as http:
             assert http.post(url, json={"inputs": "after"}).status_code == 200
-
-
-def wait_until(condition, what: str, limit: float = 30.0) -> None:
-    deadline = time.monotonic() + limit
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def test_the_openai_client_lists_models_completes_and_streams(cloud, endpoint_url):

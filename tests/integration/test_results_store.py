@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 from airflow_provider_hfep.emulator import Emulator, runners
 from airflow_provider_hfep.endpoints import EndpointsError, InvalidEndpointArgumentError
 
+from tests.helpers import wait_until
 from tests.integration.batch_child import TaskInstanceStub, run
 from tests.integration.test_inference import TEI_EMBEDDER
 from tests.moto_server import MotoS3
@@ -255,10 +255,13 @@ def test_a_batch_killed_half_way_is_resumed_without_paying_twice(slow_cloud, sto
         start_new_session=True,
         stdout=subprocess.DEVNULL,
     )
+
+    def half_answered() -> bool:  # the event
+        assert child.poll() is None, "the batch ended before it was killed"
+        return cloud.billing("gen")["requests"] >= total // 2
+
     try:
-        while cloud.billing("gen")["requests"] < total // 2:  # the event: half the inputs answered
-            assert child.poll() is None, "the batch ended before it was killed"
-            time.sleep(0.01)
+        wait_until(half_answered, "half the inputs answered", limit=240, every=0.01)
         os.killpg(child.pid, signal.SIGKILL)
     finally:
         child.wait()
@@ -369,8 +372,9 @@ def test_a_task_stopped_by_airflow_commits_what_was_answered_and_fails(slow_clou
     )
 
     def stop_half_way() -> None:
-        while cloud.billing("gen")["requests"] < 200:  # the event: 200 inputs answered
-            time.sleep(0.01)
+        wait_until(
+            lambda: cloud.billing("gen")["requests"] >= 200, "200 inputs answered", limit=240, every=0.01
+        )
         operator.on_kill()
 
     stopper = threading.Thread(target=stop_half_way)
@@ -446,9 +450,12 @@ def test_a_second_work_on_the_same_output_is_refused_while_the_first_writes(slow
         )
 
     first = start("a", 0)
-    while cloud.billing("gen")["requests"] < 100:  # the event: the first is writing
+
+    def first_writing() -> bool:  # the event
         assert first.poll() is None, first.communicate()
-        time.sleep(0.01)
+        return cloud.billing("gen")["requests"] >= 100
+
+    wait_until(first_writing, "the first to be writing", limit=240, every=0.01)
     second = start("b", 1)
     _, refused = second.communicate(timeout=120)
     assert second.returncode != 0

@@ -190,7 +190,6 @@ def test_no_repr_or_error_carries_the_token(cloud, monkeypatch):
         repr(hook),
         repr(hook.client),
         repr(hook.client.auth),
-        repr(hook.client._http.headers),
         repr(endpoint),
         json.dumps(endpoint.to_dict()),
         repr(trigger),
@@ -212,3 +211,8 @@ def test_no_repr_or_error_carries_the_token(cloud, monkeypatch):
     assert [text for text in texts if cloud.token in text or wrong in text] == []
     assert "HTTP 401" in texts[-6]
     assert "not found" in texts[-3]
+    # what the service received, the Authorization header aside: no other header, query or body holds it
+    received = json.dumps(cloud.requests())
+    assert '"authorization": "[redacted]"' in received
+    assert cloud.token not in received
+    assert wrong not in received

@@ -223,7 +223,7 @@ def test_run_never_blocks_the_event_loop(cloud, conn, monkeypatch, airflow_masks
 
     def watch(name: str, real):
         def guard(*args, **kwargs):
-            if asyncio._get_running_loop() is not None:  # called from a coroutine: it stalls the loop
+            if in_event_loop():  # called from a coroutine: it stalls the loop
                 blocked.append(name)
             return real(*args, **kwargs)
 
@@ -243,6 +243,15 @@ def test_run_never_blocks_the_event_loop(cloud, conn, monkeypatch, airflow_masks
     # the guard does fire on a blocking call made from a coroutine (it cannot pass vacuously)
     asyncio.run(_blocking_coroutine())
     assert blocked == ["time.sleep"]
+
+
+def in_event_loop() -> bool:
+    """Whether this thread is running an event loop now (a call from a coroutine, or a callback of one)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 async def _blocking_coroutine() -> None:

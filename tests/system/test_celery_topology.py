@@ -17,10 +17,10 @@ import pytest
 
 from airflow_provider_hfep.emulator import Emulator
 
+from tests.helpers import wait_until
 from tests.moto_server import MotoS3
 from tests.system.celery_stack import CeleryAirflow, Postgres, Redis
 from tests.system.test_nightly_standalone import DAG_ID, SENSOR, TGI
-from tests.system.test_restarts import wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -193,7 +193,7 @@ def test_a_lost_worker_mid_chunk_is_retried_with_only_the_missing_inputs(topolog
             None,
         )
 
-    wait_until(lambda: len(committed()) >= 1000, 240, "1,000 results of chunk 0 committed", 0.1)
+    wait_until(lambda: len(committed()) >= 1000, "1,000 results of chunk 0 committed", limit=240, every=0.1)
     first_try = chunk_zero()
     assert first_try is not None
     assert first_try["state"] == "running", first_try

@@ -30,10 +30,11 @@ import pytest
 
 from airflow_provider_hfep.emulator import Emulator
 
+from tests.helpers import wait_until
 from tests.system.conftest import EXAMPLES, SYSTEM_DAGS
 from tests.system.dags.hfep_cost_cases import CAP_SECONDS, POKE_SECONDS
 from tests.system.standalone import Standalone
-from tests.system.test_restarts import results, wait_until
+from tests.system.test_restarts import results
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -84,7 +85,7 @@ class Stack:
                     os.kill(pid, signal.SIGKILL)
             killed.update(doomed)
             wait_until(
-                lambda d=doomed: not any(Standalone.alive(pid) for pid in d), 30, "the processes to die"
+                lambda d=doomed: not any(Standalone.alive(pid) for pid in d), "the processes to die", limit=30
             )
         self.airflow.process = None  # nothing of it is left to stop
         self.airflow.extra.clear()
@@ -139,9 +140,9 @@ def jobs(path: Path, count: int) -> str:
 def run_to_its_end(airflow: Standalone, dag_id: str, run_id: str, limit: float = 240) -> str:
     wait_until(
         lambda: airflow.run_state(dag_id, run_id) in ("success", "failed"),
-        limit,
         f"{dag_id} to end",
-        step=0.5,
+        limit=limit,
+        every=0.5,
     )
     return airflow.run_state(dag_id, run_id)
 
@@ -217,16 +218,16 @@ def test_a_triggerer_killed_during_the_watch_hands_it_over_with_its_spend(costs,
     )
     wait_until(
         lambda: airflow.task_states(dag_id, run_id).get("endpoint_window.budget") == "deferred",
-        120,
         "the watch to defer",
-        step=0.5,
+        limit=120,
+        every=0.5,
     )
     old = airflow.pids("airflow triggerer")
     assert old
     doomed = airflow.with_descendants(old)
     for pid in doomed:
         os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: not any(airflow.alive(pid) for pid in doomed), 10, "the triggerer to die")
+    wait_until(lambda: not any(airflow.alive(pid) for pid in doomed), "the triggerer to die", limit=10)
     airflow.start_component("triggerer")
     assert run_to_its_end(airflow, dag_id, run_id) == "failed"
     seen = check_a_cap_closed_the_night(costs, dag_id, run_id, "max_runtime", tmp_path / "out")
@@ -249,12 +250,14 @@ def test_every_airflow_process_killed_mid_batch_the_endpoint_stops_billing_by_it
     }
     run_id = costs.airflow.trigger(NIGHTLY, conf=conf)
     output = tmp_path / "out" / run_id.replace(":", "-") / "chunk-0.jsonl"
-    wait_until(lambda: len(results(output)) >= 600, 180, "600 results committed", step=0.2)
+    wait_until(lambda: len(results(output)) >= 600, "600 results committed", limit=180, every=0.2)
     killed = costs.kill_everything()
     kept = results(output)
     assert 600 <= len(kept) < total
     # No Airflow left: the service scales the endpoint to zero 15 emulated minutes after the last request.
-    wait_until(lambda: cloud.state("batch-endpoint") == "scaledToZero", 60, "the endpoint to scale to zero")
+    wait_until(
+        lambda: cloud.state("batch-endpoint") == "scaledToZero", "the endpoint to scale to zero", limit=60
+    )
     endpoint = cloud.endpoint("batch-endpoint")
     scaling = endpoint["compute"]["scaling"]
     assert (scaling["minReplica"], scaling["scaleToZeroTimeout"]) == (0, 15)  # the net the window armed

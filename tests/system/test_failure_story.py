@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import wait_until
 from tests.system.test_kill import looks
-from tests.system.test_restarts import wait_until
 
 pytestmark = pytest.mark.system
 
@@ -22,7 +22,10 @@ def test_a_failure_after_a_deferral_is_explained_in_the_task_log(stack):
     cloud.on("get", NAME, state="failed", message="Container exited: CUDA out of memory", after=1)
     run_id = airflow.trigger("hfep_fails_deferred")
     wait_until(
-        lambda: airflow.run_state("hfep_fails_deferred", run_id) == "failed", 180, "the run to fail", 0.5
+        lambda: airflow.run_state("hfep_fails_deferred", run_id) == "failed",
+        "the run to fail",
+        limit=180,
+        every=0.5,
     )
     assert looks(cloud, NAME) >= 2  # the worker's look, then the trigger's
     assert [rule["fired"] for rule in cloud.rules()] == [1]

@@ -11,7 +11,7 @@ import signal
 
 import pytest
 
-from tests.system.test_restarts import wait_until
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.system
 
@@ -46,16 +46,16 @@ def test_a_create_killed_by_a_user_pauses_what_it_started(stack, name, waits_as)
     # (a deferred task marked failed before a triggerer picked its trigger up has no trigger to kill)
     wait_until(
         lambda: airflow.task_states(dag, run_id)["create"] == waits_as and looks(cloud, name) >= 2,
-        120,
         f"the create to wait ({waits_as})",
-        0.5,
+        limit=120,
+        every=0.5,
     )
     assert [rule["fired"] for rule in cloud.rules()] == [1], cloud.rules()
     assert cloud.state(name) == "initializing"
 
     mark_failed(airflow, dag, run_id, "create")
     # on the worker: Airflow's SIGTERM runs the operator's on_kill; deferred: the trigger's (3.3+)
-    wait_until(lambda: stops(cloud, name), 60, "the pause", 0.5)
+    wait_until(lambda: stops(cloud, name), "the pause", limit=60, every=0.5)
     assert cloud.state(name) == "paused"
     assert airflow.task_states(dag, run_id)["create"] == "failed"
     assert [r["status"] for r in stops(cloud, name)] == [200]  # once
@@ -72,27 +72,35 @@ def test_a_triggerer_restart_does_not_pause_and_the_wait_goes_on(stack):
         lambda: (
             airflow.task_states(dag, run_id)["create"] == "deferred" and looks(cloud, "kill-restart") >= 2
         ),
-        120,
         "the trigger to wait in the triggerer",
-        0.5,
+        limit=120,
+        every=0.5,
     )
     old = airflow.pids("airflow triggerer")
     assert old
     for pid in old:
         os.kill(pid, signal.SIGTERM)  # a graceful stop: Airflow cancels its triggers, but not as a kill
-    wait_until(lambda: not airflow.pids("airflow triggerer"), 60, "the triggerer to stop", 0.5)
+    wait_until(lambda: not airflow.pids("airflow triggerer"), "the triggerer to stop", limit=60, every=0.5)
     airflow.start_component("triggerer")
     before = len(cloud.requests("management"))
-    wait_until(lambda: len(cloud.requests("management")) > before, 60, "the new triggerer to look", 0.5)
+    wait_until(
+        lambda: len(cloud.requests("management")) > before, "the new triggerer to look", limit=60, every=0.5
+    )
     # Airflow 3.3.2's LocalExecutor reports the deferred try's exit seconds late; a wait that ends before
     # the scheduler has taken that report is marked failed ("state changed externally"): let it land.
     deferral = f"Received executor event with state success for task instance TaskInstanceKey(dag_id='{dag}'"
     wait_until(
-        lambda: deferral in airflow.log_path.read_text(errors="replace"), 60, "the deferral's report", 0.5
+        lambda: deferral in airflow.log_path.read_text(errors="replace"),
+        "the deferral's report",
+        limit=60,
+        every=0.5,
     )
     cloud.set_state("kill-restart", "running")
     wait_until(
-        lambda: airflow.task_states(dag, run_id)["create"] in ("success", "failed"), 120, "the end", 0.5
+        lambda: airflow.task_states(dag, run_id)["create"] in ("success", "failed"),
+        "the end",
+        limit=120,
+        every=0.5,
     )
 
     assert airflow.task_states(dag, run_id)["create"] == "success"
@@ -106,16 +114,24 @@ def test_a_sensor_started_in_the_triggerer_takes_no_worker_to_wait(stack):
     cloud.seed_endpoint("from-trigger", state="initializing")
     dag = "hfep_sensor_from_trigger"
     run_id = airflow.trigger(dag)
-    wait_until(lambda: airflow.task_states(dag, run_id)["ready"] == "deferred", 120, "ready deferred", 0.5)
+    wait_until(
+        lambda: airflow.task_states(dag, run_id)["ready"] == "deferred",
+        "ready deferred",
+        limit=120,
+        every=0.5,
+    )
     [waiting] = airflow.task_instances(dag, run_id)
     # deferred by the scheduler itself: never queued for a worker, no worker host or process
     assert waiting["queued_when"] is None
     assert not waiting["hostname"]
     assert waiting["pid"] is None
-    wait_until(lambda: cloud.requests("management"), 60, "the triggerer's first look", 0.5)
+    wait_until(lambda: cloud.requests("management"), "the triggerer's first look", limit=60, every=0.5)
     cloud.set_state("from-trigger", "running")
     wait_until(
-        lambda: airflow.task_states(dag, run_id)["ready"] in ("success", "failed"), 120, "the end", 0.5
+        lambda: airflow.task_states(dag, run_id)["ready"] in ("success", "failed"),
+        "the end",
+        limit=120,
+        every=0.5,
     )
     [done] = airflow.task_instances(dag, run_id)
     assert done["state"] == "success"

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from tests.system.standalone import Standalone
 
-from tests.system.test_restarts import wait_until
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.system
 
@@ -107,9 +107,9 @@ def test_nightly_batch_runs_in_real_airflow(stack, tmp_path):
     # (the scheduler may also run the latest scheduled night: its files are not this run's)
     counts = wait_until(
         lambda: set(chunks) <= set(found := downstream_counts(airflow)) and found,
-        120,
         "the downstream runs",
-        1,
+        limit=120,
+        every=1,
     )
     assert sum(counts[chunk] for chunk in chunks) == 120
     assert cloud.token not in "".join(

@@ -13,20 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import wait_until
+
 pytestmark = pytest.mark.system
 
 NIGHTLY = "hf_nightly_batch"
 INFER = "endpoint_window.infer"
-
-
-def wait_until(condition, limit: float, what: str, step: float = 0.05):
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out after {limit} s waiting for {what}")
 
 
 def results(path: Path) -> dict[int, str]:
@@ -67,23 +59,26 @@ def test_a_worker_killed_mid_batch_is_retried_with_only_the_missing_jobs(stack, 
             None,
         )
 
-    first_try = wait_until(running_infer, 120, "the inference task to run", step=0.2)
-    wait_until(lambda: len(results(output)) >= 600, 60, "600 results committed")
+    first_try = wait_until(running_infer, "the inference task to run", limit=120, every=0.2)
+    wait_until(lambda: len(results(output)) >= 600, "600 results committed", limit=60)
     killed = airflow.pids(f"airflow worker -- {first_try['id']}", any_group=True)
     assert killed, "the task's process was not found"
     for pid in killed:
         os.kill(pid, signal.SIGKILL)  # as the OOM killer would: no cleanup, no goodbye
     wait_until(
         lambda: not airflow.pids(f"airflow worker -- {first_try['id']}", any_group=True),
-        10,
         "the process to die",
+        limit=10,
     )
     kept = results(output)  # the retry waits 3 s (retry_delay): nothing writes the file meanwhile
     last_request = cloud.requests("inference")[-1]["id"]
     assert 600 <= len(kept) < len(jobs)
 
     wait_until(
-        lambda: airflow.run_state(NIGHTLY, run_id) in ("success", "failed"), 240, "the run to end", step=0.5
+        lambda: airflow.run_state(NIGHTLY, run_id) in ("success", "failed"),
+        "the run to end",
+        limit=240,
+        every=0.5,
     )
     assert airflow.run_state(NIGHTLY, run_id) == "success", airflow.task_states(NIGHTLY, run_id)
     infer = next(ti for ti in airflow.task_instances(NIGHTLY, run_id) if ti["task_id"] == INFER)
@@ -133,14 +128,14 @@ def test_a_killed_triggerer_hands_its_waits_over_and_deadlines_hold(stack):
     run_id = airflow.trigger(dag)
     wait_until(
         lambda: set(airflow.task_states(dag, run_id).values()) == {"deferred"},
-        120,
         "both sensors to defer",
-        step=0.5,
+        limit=120,
+        every=0.5,
     )
     # the triggerer has both waits in hand: it looked at each endpoint (the worker looked once before)
     looked = lambda name: len([r for r in cloud.requests("management") if r["path"].endswith(f"/{name}")])
     wait_until(
-        lambda: looked("restart-ok") >= 2 and looked("restart-stuck") >= 2, 60, "the triggerer's looks"
+        lambda: looked("restart-ok") >= 2 and looked("restart-stuck") >= 2, "the triggerer's looks", limit=60
     )
     deferred_at = time.monotonic()
     old = airflow.pids("airflow triggerer")
@@ -149,21 +144,21 @@ def test_a_killed_triggerer_hands_its_waits_over_and_deadlines_hold(stack):
     killed_at = time.time()  # the emulator stamps its request log with the same clock
     for pid in doomed:
         os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: not any(airflow.alive(pid) for pid in doomed), 10, "the triggerer to die")
+    wait_until(lambda: not any(airflow.alive(pid) for pid in doomed), "the triggerer to die", limit=10)
     airflow.start_component("triggerer")
     cloud.set_state("restart-ok", "running")  # it comes up while no triggerer watches it
 
     wait_until(
         lambda: airflow.task_states(dag, run_id)["comes_up"] in ("success", "failed"),
-        120,
         "comes_up to end",
-        step=0.5,
+        limit=120,
+        every=0.5,
     )
     wait_until(
         lambda: airflow.task_states(dag, run_id)["never_up"] in ("success", "failed"),
-        120,
         "never_up to end",
-        step=0.5,
+        limit=120,
+        every=0.5,
     )
     took_over = time.monotonic() - deferred_at
     instances = {ti["task_id"]: ti for ti in airflow.task_instances(dag, run_id)}

@@ -19,6 +19,8 @@ from airflow_provider_hfep.inference.results import (
     work_key,
 )
 
+from tests.helpers import wait_until
+
 
 def store(
     tmp_path,
@@ -144,25 +146,21 @@ def test_a_piece_is_committed_before_it_outgrows_one_put(tmp_path):
 
 
 def test_an_open_piece_is_committed_once_it_is_old_enough(tmp_path):
-    class Watched(ResultStore):
-        def _commit(self) -> None:
-            super()._commit()
-            committed.set()
+    aging = store(tmp_path, max_results=1000, max_seconds=0.05)
+    aging.resume()
 
-    committed = asyncio.Event()
-    watched = Watched(
-        UPath(tmp_path / "out.jsonl"), {"work": "k1"}, 1, CommitSettings(max_results=1000, max_seconds=0.05)
-    )
-    watched.resume()
+    def pieces() -> list:
+        return list((tmp_path / "out.jsonl.parts").glob("part-*"))
 
     async def main() -> None:
-        committing = asyncio.ensure_future(watched.keep_committing())
-        watched.add({"index": 0, "output": "a"})
-        await committed.wait()  # no result more: the piece was committed for its age
+        committing = asyncio.ensure_future(aging.keep_committing())
+        aging.add({"index": 0, "output": "a"})
+        # no result more: the event is the piece, committed for its age, on the disk
+        await asyncio.to_thread(wait_until, pieces, "the piece to be committed", limit=30, every=0.01)
         committing.cancel()
 
-    asyncio.run(asyncio.wait_for(main(), 30))
-    assert len(list((tmp_path / "out.jsonl.parts").glob("part-*"))) == 1
+    asyncio.run(main())
+    assert [lines(piece) for piece in pieces()] == [[{"index": 0, "output": "a"}]]
 
 
 def test_the_work_key_follows_what_decides_the_results():

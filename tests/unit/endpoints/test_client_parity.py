@@ -58,6 +58,7 @@ def test_the_same_properties():
             "api_time",
             "api_url",
             "auth",
+            "timeout",
             "verify",
         }
     )
