@@ -73,7 +73,7 @@ class Standalone:
         self.home.mkdir(parents=True, exist_ok=True)
         subprocess.run([str(AIRFLOW), "db", "migrate"], env=self.env, check=True, capture_output=True)
 
-    def start(self, timeout: float = 180) -> Self:
+    def start(self, timeout: float = 300) -> Self:
         self.migrate()
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
