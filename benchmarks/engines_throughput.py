@@ -15,7 +15,7 @@ Autoscaling: 4,000 text-generation jobs on an endpoint that goes from 1 to 4 rep
   (s3) the same with its semaphore fixed at four times it (128).
 Last line: ``autoscale: ratio_vs_fixed=X ratio_vs_best_fixed=Y lost=N`` for (s1).
 
-    .venv/bin/python benchmarks/engines_throughput.py [--texts 20000] [--jobs 4000]
+    .venv/bin/python benchmarks/engines_throughput.py [--texts 20000] [--jobs 4000] [--smoke]
 """
 
 from __future__ import annotations
@@ -192,7 +192,10 @@ def main() -> None:
     parser.add_argument("--variant", choices=list(VARIANTS), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--smoke", action="store_true", help="small and quick: that the script runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.texts, args.jobs = 320, 128
     if args.variant:  # one variant, in this fresh process: print (ok, seconds, CPU seconds)
         cpu = time.process_time()
         ok, seconds = run_variant(args.variant, args.url, args.count)

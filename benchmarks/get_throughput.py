@@ -4,7 +4,7 @@ Both do the same work per call (request, typed error check, parse into an Infere
 only difference is whether the HTTP connection pool lives across calls. Runs the two side by side,
 alternating blocks, in one process.
 
-    .venv/bin/python benchmarks/get_throughput.py [--calls 1000]
+    .venv/bin/python benchmarks/get_throughput.py [--calls 1000] [--smoke]
 """
 
 from __future__ import annotations
@@ -21,7 +21,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--blocks", type=int, default=4, help="alternating blocks per variant")
+    parser.add_argument("--smoke", action="store_true", help="small and quick: that the script runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.calls, args.blocks = 40, 2
     with Emulator(deploy_seconds=0.1) as cloud:
         cloud.seed_endpoint("bench")
         os.environ["AIRFLOW_CONN_HF_INFERENCE_ENDPOINTS_DEFAULT"] = cloud.airflow_connection()

@@ -6,7 +6,7 @@ the lifecycle operators, the inference operator, the window (each figure is what
 the ones before it), and in another fresh process the whole set at once (what a nightly DAG pays).
 Prints medians over the trials.
 
-    .venv/bin/python benchmarks/import_cost.py [--trials 15]
+    .venv/bin/python benchmarks/import_cost.py [--trials 15] [--smoke]
 """
 
 from __future__ import annotations
@@ -46,7 +46,10 @@ def sample(modules: tuple[str, ...]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=15)
+    parser.add_argument("--smoke", action="store_true", help="small and quick: that the script runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.trials = 1
     steps: dict[str, list[float]] = {}
     dag: list[float] = []
     for _ in range(args.trials):

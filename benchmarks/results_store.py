@@ -10,7 +10,7 @@ provider's s3fs object storage), as a user's stack reaches S3. Each figure comes
 (2) A large batch: 100,000 inputs file to file (or the sizes given, to see that memory stays flat);
     wall time and the task process's peak RSS.
 
-    .venv/bin/python benchmarks/results_store.py [--kill-inputs 3000] [--large-inputs 100000 ...] [--repeat 1]
+    .venv/bin/python benchmarks/results_store.py [--kill-inputs 3000] [--large-inputs 100000 ...] [--repeat 1] [--smoke]
 """
 
 from __future__ import annotations
@@ -84,9 +84,24 @@ def batch(store: str, s3: MotoS3, folder: Path, cloud: Emulator, total: int, **e
     return env, arguments
 
 
+def run_child(arguments: dict, env: dict[str, str]) -> dict:
+    """The task's process, to its end: the figures it printed, or its error and exit."""
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps(arguments)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode:
+        raise SystemExit(f"the task's process failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def kill_and_retry(store: str, s3: MotoS3, total: int) -> dict:
-    folder = Path(tempfile.mkdtemp(prefix="hfep-bench-"))
-    with Emulator(latency_ms=20) as cloud:
+    with tempfile.TemporaryDirectory(prefix="hfep-bench-") as scratch, Emulator(latency_ms=20) as cloud:
+        folder = Path(scratch)
         env, arguments = batch(store, s3, folder, cloud, total, max_concurrency=16)
         child = subprocess.Popen(
             [sys.executable, "-c", CHILD, json.dumps(arguments)],
@@ -104,16 +119,8 @@ def kill_and_retry(store: str, s3: MotoS3, total: int) -> dict:
         answered = {r["json"]["inputs"] for r in cloud.requests("inference") if r["status"] == 200}
         kept = committed(store, s3, folder, "out/results.jsonl")
         cloud.clear_requests()
-        retry = subprocess.run(
-            [sys.executable, "-c", CHILD, json.dumps({**arguments, "try_number": 2})],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
+        summary = run_child({**arguments, "try_number": 2}, env)["summary"]
         resent = [r["json"]["inputs"] for r in cloud.requests("inference")]
-        summary = json.loads(retry.stdout.strip().splitlines()[-1])["summary"]
     return {
         "answered": len(answered),
         "committed": kept,
@@ -125,18 +132,13 @@ def kill_and_retry(store: str, s3: MotoS3, total: int) -> dict:
 
 
 def large(store: str, s3: MotoS3, total: int) -> dict:
-    folder = Path(tempfile.mkdtemp(prefix="hfep-bench-"))
-    with Emulator(latency_ms=0, capacity=256) as cloud:
+    with (
+        tempfile.TemporaryDirectory(prefix="hfep-bench-") as scratch,
+        Emulator(latency_ms=0, capacity=256) as cloud,
+    ):
+        folder = Path(scratch)
         env, arguments = batch(store, s3, folder, cloud, total, parameters={"max_new_tokens": 8})
-        done = subprocess.run(
-            [sys.executable, "-c", CHILD, json.dumps(arguments)],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
+        figures = run_child(arguments, env)
     return {
         "wall_s": round(figures["wall_s"], 1),
         "peak_rss_mib": round(figures["peak_rss_mib"]),
@@ -149,9 +151,16 @@ def main() -> None:
     parser.add_argument("--kill-inputs", type=int, default=3000)
     parser.add_argument("--large-inputs", type=int, nargs="+", default=[100_000])
     parser.add_argument("--repeat", type=int, default=1, help="runs of the kill")
+    parser.add_argument("--smoke", action="store_true", help="small and quick: that the script runs")
     options = parser.parse_args()
-    os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="hfep-bench-home-"))
-    with MotoS3(Path(tempfile.mkdtemp(prefix="hfep-moto-"))) as s3:
+    if options.smoke:
+        options.kill_inputs, options.large_inputs, options.repeat = 1500, [1000], 1
+    with (
+        tempfile.TemporaryDirectory(prefix="hfep-bench-home-") as home,
+        tempfile.TemporaryDirectory(prefix="hfep-moto-") as moto,
+        MotoS3(Path(moto)) as s3,
+    ):
+        os.environ.setdefault("AIRFLOW_HOME", home)
         os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = s3.airflow_connection()
         for _ in range(options.repeat):
             for store in ("local", "s3"):

@@ -11,7 +11,7 @@ at 5 s, Airflow 3.3.2's LocalExecutor on this 2-core machine sometimes reports a
 after the next poke was queued, and marks the task failed ("state changed externally"); a failed task's
 reason is printed from the scheduler's log.
 
-    .venv/bin/python benchmarks/worker_slot_seconds.py [--wait 60]
+    .venv/bin/python benchmarks/worker_slot_seconds.py [--wait 60] [--smoke]
 """
 
 from __future__ import annotations
@@ -73,7 +73,10 @@ DAG = textwrap.dedent(
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--wait", type=float, default=60.0, help="seconds until the endpoint runs")
+    parser.add_argument("--smoke", action="store_true", help="small and quick: that the script runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.wait = 15.0
     with tempfile.TemporaryDirectory() as scratch, Emulator(deploy_seconds=args.wait) as cloud:
         dags = Path(scratch) / "dags"
         dags.mkdir()
