@@ -15,7 +15,7 @@ Autoscaling: 4,000 text-generation jobs on an endpoint that goes from 1 to 4 rep
   (s3) the same with its semaphore fixed at four times it (128).
 Last line: ``autoscale: ratio_vs_fixed=X ratio_vs_best_fixed=Y lost=N`` for (s1).
 
-    .venv/bin/python benchmarks/engines_throughput.py [--texts 20000] [--jobs 4000] [--smoke]
+    .venv/bin/python benchmarks/engines_throughput.py [--texts 20000] [--jobs 4000] [--only SECTION] [--smoke]
 """
 
 from __future__ import annotations
@@ -44,35 +44,46 @@ AUTOSCALING = {"accelerator": "gpu", "instanceType": "nvidia-l4", "instanceSize"
 
 
 def ours(url: str, token: str, task: str, jobs: list[str], **settings: object) -> tuple[int, float]:
-    """The operator's engine: the task as the endpoint's engine serves it, run_batch, the defaults."""
+    """
+    The operator's engine, routed as the operator routes: the task as the endpoint's engine serves it,
+    the server's stated limits (TGI's and TEI's ``/info``) as the start, run_batch with the defaults.
+    """
+    import dataclasses
+
+    import httpx
+
     from airflow_provider_hfep.endpoints import EndpointsClient
     from airflow_provider_hfep.endpoints.transport import BearerAuth
     from airflow_provider_hfep.inference.batch import BatchSettings, batch_client, run_batch
-    from airflow_provider_hfep.inference.tasks import task_for_engine
+    from airflow_provider_hfep.inference.routing import route_batch
 
     api_url = url.split("/endpoints/")[0]
     namespace, name = url.split("/endpoints/")[1].split("/")[:2]
     client = EndpointsClient(token, api_url=api_url, hub_url=api_url, namespace=namespace)
     endpoint = client.get(name)
-    most = int(endpoint.raw["compute"]["scaling"].get("maxReplica") or 1)
-    batch_settings = BatchSettings(max_concurrency=32 * most, **settings)  # type: ignore[arg-type]
-    engine_task = task_for_engine(task, endpoint.image_kind, endpoint.repository)
+    defaults = BatchSettings(**settings)  # type: ignore[arg-type]
+    with httpx.Client(auth=BearerAuth(token), timeout=defaults.request_timeout) as http:
+        route = route_batch(endpoint, task, http, timeout=defaults.request_timeout, where=name)
+    most = max(1, endpoint.max_replica)
+    batch_settings = route.settings_for(
+        dataclasses.replace(defaults, max_concurrency=32 * most), endpoint.ready_replicas or 1
+    )
     results: dict[int, object] = {}
 
     async def replicas() -> int | None:
-        return (await asyncio.to_thread(client.get, name)).raw["status"].get("readyReplica")
+        return (await asyncio.to_thread(client.get, name)).ready_replicas
 
     async def main() -> None:
         async with batch_client(BearerAuth(token), batch_settings.max_concurrency) as http:
             await run_batch(
                 client=http,
                 url=url,
-                task=engine_task,
+                task=route.task,
                 items=enumerate(jobs),
                 parameters={"max_new_tokens": 8} if task == "text-generation" else {},
                 on_result=lambda r: results.__setitem__(r.index, r),
                 settings=batch_settings,
-                replicas=replicas if most > 1 else None,
+                replicas=replicas if most > max(1, endpoint.min_replica) else None,
             )
 
     started = time.monotonic()
@@ -193,6 +204,7 @@ def main() -> None:
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--smoke", action="store_true", help="small and quick: that the script runs")
+    parser.add_argument("--only", choices=["embeddings", "autoscale"], help="run one section")
     args = parser.parse_args()
     if args.smoke:
         args.texts, args.jobs = 320, 128
@@ -203,22 +215,32 @@ def main() -> None:
         return
     rates: dict[str, float] = {}
     lost: dict[str, int] = {}
+    if args.only != "autoscale":
+        embeddings(args.texts, rates, lost)
+    if args.only != "embeddings":
+        autoscale(args.jobs, rates, lost)
+
+
+def embeddings(texts: int, rates: dict[str, float], lost: dict[str, int]) -> None:
     print(
-        f"embeddings: {args.texts} texts on TEI, {EMBED['latency_ms']} ms + {EMBED['item_latency_ms']} ms "
+        f"embeddings: {texts} texts on TEI, {EMBED['latency_ms']} ms + {EMBED['item_latency_ms']} ms "
         f"per input a request, capacity {EMBED['capacity']}"
     )
-    measure_group(("e1", "e2", "e3"), args.texts, "texts", lambda load, cpu: cpu, rates, lost)
+    measure_group(("e1", "e2", "e3"), texts, "texts", lambda load, cpu: cpu, rates, lost)
     print(
         f"embeddings: ratio_vs_single={rates['e1'] / rates['e2']:.2f} "
         f"ratio_vs_peer={rates['e1'] / rates['e3']:.2f} lost={lost['e1']}"
     )
+
+
+def autoscale(jobs: int, rates: dict[str, float], lost: dict[str, int]) -> None:
     print(
-        f"autoscale: {args.jobs} text-generation jobs, {SCALE['latency_ms']} ms, capacity "
+        f"autoscale: {jobs} text-generation jobs, {SCALE['latency_ms']} ms, capacity "
         f"{SCALE['capacity']} a replica, 1 to 4 replicas (one more after {SCALE['scale_up_seconds']} s of load)"
     )
     measure_group(
         ("s1", "s2", "s3"),
-        args.jobs,
+        jobs,
         "results",
         lambda load, cpu: f"replicas at the end={load['replicas']}",
         rates,

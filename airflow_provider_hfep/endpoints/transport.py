@@ -32,8 +32,11 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Generator, Iterator
 
 USER_AGENT = f"airflow-provider-hfep/{__version__}; httpx/{httpx.__version__}"
-#: connections of the pool shared by the async clients of one event loop (a triggerer)
-SHARED_POOL_CONNECTIONS = 10
+#: connections of the pool shared by the async clients of one event loop (a triggerer). httpcore scans
+#: its connections (and, for each, the others) twice a request, so each one costs every request: four
+#: cut a poll's CPU by a quarter against ten (benchmarks/triggerer_load.py) and still carry ~25 reads a
+#: second at 150 ms each, the 30 s polls of some 800 waits; past that, polls queue at the gate and stretch
+SHARED_POOL_CONNECTIONS = 4
 #: bytes of one answer read at most, by default: far above any real one (a page of endpoints is tens
 #: of KB, 10,000 log lines a few MB, 32 embeddings about 1 MB), far below what would hurt a worker
 DEFAULT_MAX_ANSWER_BYTES = 64 * 1024 * 1024
@@ -211,7 +214,7 @@ class SharedPool(httpx.AsyncBaseTransport):
 
     Requests beyond the pool's connections wait here, at the gate, not in httpcore's queue: httpcore
     walks its whole queue each time a request comes or goes, so a thousand waits polling at once
-    through ten connections cost it a thousand steps a request; at the gate a waiter costs nothing
+    through a few connections cost it a thousand steps a request; at the gate a waiter costs nothing
     until its turn. A request holds its slot until its answer is closed.
 
     :param inner: the pool.
