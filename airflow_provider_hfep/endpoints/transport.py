@@ -29,14 +29,16 @@ from airflow_provider_hfep.endpoints.errors import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Generator, Iterator
+    from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
 
 USER_AGENT = f"airflow-provider-hfep/{__version__}; httpx/{httpx.__version__}"
-#: connections of the pool shared by the async clients of one event loop (a triggerer). httpcore scans
-#: its connections (and, for each, the others) twice a request, so each one costs every request: four
-#: cut a poll's CPU by a quarter against ten (benchmarks/triggerer_load.py) and still carry ~25 reads a
-#: second at 150 ms each, the 30 s polls of some 800 waits; past that, polls queue at the gate and stretch
-SHARED_POOL_CONNECTIONS = 4
+#: connections of the pool shared by the async clients of one event loop (a triggerer), in shards of
+#: SHARED_POOL_SHARD: httpcore scans each of a pool's connections (and, for each, the others) twice a
+#: request, so a poll through one pool of 10 costs a quarter more CPU than through a pool of 4. Twelve
+#: carry ~80 reads a second at 150 ms each, the 30 s polls of some 2,400 waits; past that, polls queue
+#: at the gate and stretch
+SHARED_POOL_CONNECTIONS = 12
+SHARED_POOL_SHARD = 4
 #: bytes of one answer read at most, by default: far above any real one (a page of endpoints is tens
 #: of KB, 10,000 log lines a few MB, 32 embeddings about 1 MB), far below what would hurt a worker
 DEFAULT_MAX_ANSWER_BYTES = 64 * 1024 * 1024
@@ -210,33 +212,43 @@ class _ReleasingStream(httpx.AsyncByteStream):
 
 class SharedPool(httpx.AsyncBaseTransport):
     """
-    A connection pool that outlives the clients using it: closing a client leaves it open.
+    Connection pools that outlive the clients using them: closing a client leaves them open.
 
-    Requests beyond the pool's connections wait here, at the gate, not in httpcore's queue: httpcore
-    walks its whole queue each time a request comes or goes, so a thousand waits polling at once
-    through a few connections cost it a thousand steps a request; at the gate a waiter costs nothing
-    until its turn. A request holds its slot until its answer is closed.
+    Requests beyond the connections wait here, at the gate, not in httpcore's queue: httpcore walks its
+    whole queue each time a request comes or goes, so a thousand waits polling at once through a few
+    connections cost it a thousand steps a request; at the gate a waiter costs nothing until its turn.
+    Past the gate a request goes to the least busy shard (the first of equals: quiet polls keep to one
+    small pool, whose scans are short). A request holds its slot until its answer is closed.
 
-    :param inner: the pool.
-    :param connections: its connections: requests let through at once.
+    :param shards: the pools, each of ``per_shard`` connections.
+    :param per_shard: connections of each pool: requests each lets through at once.
     """
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, connections: int) -> None:
-        self._inner = inner
-        self._gate = asyncio.Semaphore(connections)
+    def __init__(self, shards: Sequence[httpx.AsyncBaseTransport], per_shard: int) -> None:
+        self._shards = list(shards)
+        self._busy = [0] * len(self._shards)
+        self.connections = per_shard * len(self._shards)
+        self._gate = asyncio.Semaphore(self.connections)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         await self._gate.acquire()
-        try:
-            response = await self._inner.handle_async_request(request)
-        except BaseException:
+        shard = min(range(len(self._shards)), key=self._busy.__getitem__)
+        self._busy[shard] += 1
+
+        def release() -> None:
+            self._busy[shard] -= 1
             self._gate.release()
+
+        try:
+            response = await self._shards[shard].handle_async_request(request)
+        except BaseException:
+            release()
             raise
-        response.stream = _ReleasingStream(cast("httpx.AsyncByteStream", response.stream), self._gate.release)
+        response.stream = _ReleasingStream(cast("httpx.AsyncByteStream", response.stream), release)
         return response
 
     async def aclose(self) -> None:
-        """Leave the pool to the other clients of this event loop; it goes with the loop."""
+        """Leave the pools to the other clients of this event loop; they go with the loop."""
 
 
 _SHARED_POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, SharedPool]] = (
@@ -254,10 +266,11 @@ def shared_async_transport(verify: bool | str = True) -> httpx.AsyncBaseTranspor
     pools = _SHARED_POOLS.setdefault(asyncio.get_running_loop(), {})
     key = repr(verify)
     if key not in pools:
-        limits = httpx.Limits(
-            max_connections=SHARED_POOL_CONNECTIONS, max_keepalive_connections=SHARED_POOL_CONNECTIONS
-        )
-        pools[key] = SharedPool(
-            httpx.AsyncHTTPTransport(verify=tls_verification(verify), limits=limits), SHARED_POOL_CONNECTIONS
-        )
+        limits = httpx.Limits(max_connections=SHARED_POOL_SHARD, max_keepalive_connections=SHARED_POOL_SHARD)
+        tls = tls_verification(verify)
+        shards = [
+            httpx.AsyncHTTPTransport(verify=tls, limits=limits)
+            for _ in range(-(-SHARED_POOL_CONNECTIONS // SHARED_POOL_SHARD))
+        ]
+        pools[key] = SharedPool(shards, SHARED_POOL_SHARD)
     return pools[key]

@@ -7,7 +7,12 @@ import asyncio
 import httpx
 import pytest
 
-from airflow_provider_hfep.endpoints.transport import SHARED_POOL_CONNECTIONS, SharedPool
+from airflow_provider_hfep.endpoints.transport import (
+    SHARED_POOL_CONNECTIONS,
+    SHARED_POOL_SHARD,
+    SharedPool,
+    shared_async_transport,
+)
 
 
 class CountingPool(httpx.AsyncBaseTransport):
@@ -41,7 +46,7 @@ class CountingPool(httpx.AsyncBaseTransport):
 
 
 def gated(pool: CountingPool) -> httpx.AsyncBaseTransport:
-    return SharedPool(pool, SHARED_POOL_CONNECTIONS)
+    return SharedPool([pool], SHARED_POOL_CONNECTIONS)
 
 
 def test_the_gate_holds_requests_beyond_the_connections_until_answers_close():
@@ -80,5 +85,46 @@ def test_failed_and_abandoned_requests_give_their_slot_back():
             answers = await asyncio.gather(*(client.get("/endpoint") for _ in range(SHARED_POOL_CONNECTIONS)))
         assert len(answers) == SHARED_POOL_CONNECTIONS
         assert pool.holding == 0
+
+    asyncio.run(main())
+
+
+def test_requests_go_to_the_least_busy_shard_and_quiet_ones_keep_to_the_first():
+    async def main() -> None:
+        shards = [CountingPool() for _ in range(3)]
+        for shard in shards:
+            shard.go.set()
+        pool = SharedPool(shards, 2)
+        assert pool.connections == 6
+        async with httpx.AsyncClient(transport=pool, base_url="http://127.0.0.1") as client:
+            for _ in range(5):  # one at a time: each finds the first shard free
+                await client.get("/endpoint")
+            assert [shard.most for shard in shards] == [1, 0, 0]
+            for shard in shards:
+                shard.go.clear()
+            reads = [asyncio.ensure_future(client.get("/endpoint")) for _ in range(10)]
+            for shard in shards:
+                async with shard.arrived:
+                    await shard.arrived.wait_for(lambda shard=shard: shard.holding == 2)
+            for _ in range(5):  # the other four are given every chance to pass the gate: none does
+                await asyncio.sleep(0)
+            assert [shard.holding for shard in shards] == [2, 2, 2]
+            for shard in shards:
+                shard.go.set()
+            answers = await asyncio.gather(*reads)
+        assert [a.status_code for a in answers] == [200] * 10
+        assert [shard.most for shard in shards] == [2, 2, 2]
+        assert [shard.holding for shard in shards] == [0, 0, 0]
+
+    asyncio.run(main())
+
+
+def test_the_triggerers_pool_is_shards_of_a_few_connections():
+    async def main() -> None:
+        pool = shared_async_transport()
+        assert isinstance(pool, SharedPool)
+        assert pool is shared_async_transport()  # one per event loop
+        assert pool.connections == SHARED_POOL_CONNECTIONS
+        assert SHARED_POOL_SHARD < SHARED_POOL_CONNECTIONS
 
     asyncio.run(main())
