@@ -188,6 +188,29 @@ SERVED_NAMES = {
 }
 
 
+def test_an_openai_batch_file_with_a_schema_through_dag_test(cloud, tmp_path, run_dag):
+    seed(cloud, "gen", "vLLM")
+    lines = lines_of({CHAT: 3, COMPLETIONS: 2})
+    write_jsonl(tmp_path / "batch.jsonl", lines)
+    run_ = run_dag("hfep_inference_openai_batch", conf={"dir": str(tmp_path)})
+    assert run_.state == "success"
+    assert run_.returns["infer"]["summary"]["invalid_output"] == 0
+    results = read_jsonl(tmp_path / "results.jsonl")
+    assert sorted(r["custom_id"] for r in results) == sorted(line["custom_id"] for line in lines)
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    by_id = {line["custom_id"]: line for line in lines}
+    for result in results:
+        line = by_id[result["custom_id"]]
+        if line["url"] == CHAT:
+            parsed = ParsedChatCompletion[dict].model_validate(result["response"]["body"])
+            prompt, value = line["body"]["messages"][0]["content"], parsed.choices[0].message.parsed
+        else:
+            parsed = Completion.model_validate(result["response"]["body"])
+            prompt, value = line["body"]["prompt"], result["response"]["body"]["choices"][0]["parsed"]
+            assert json.loads(parsed.choices[0].text) == value
+        assert value == runners.json_value(schema, prompt)
+
+
 def test_a_model_the_server_lists_is_kept_and_results_go_to_xcom(cloud):
     seed(cloud, "ep", "vLLM")
     lines = [request_line("listed", CHAT, "hello"), request_line("other", CHAT, "world")]
