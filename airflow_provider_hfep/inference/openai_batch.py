@@ -235,9 +235,10 @@ def error_code(result: ItemResult) -> str:
 
 def result_line(custom_id: str, result: ItemResult) -> dict[str, Any]:
     """Write one result as an OpenAI batch output line."""
-    line: dict[str, Any] = {"id": f"batch_req_{uuid.uuid4().hex}", "custom_id": custom_id}
+    unique = uuid.uuid4().hex
+    line: dict[str, Any] = {"id": f"batch_req_{unique}", "custom_id": custom_id}
     if result.ok:
-        request_id = result.request_id or f"req_{uuid.uuid4().hex}"
+        request_id = result.request_id or f"req_{unique}"  # the server's, where it names its requests
         line["response"] = {"status_code": 200, "request_id": request_id, "body": result.output}
         line["error"] = None
     else:

@@ -145,6 +145,8 @@ def work_key(**parts: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+#: characters the join writes at a time (its memory, whatever the records' size)
+JOIN_WRITE_BYTES = 1024 * 1024
 #: the joined file's upload parts on an object store (s3fs buffers one in memory; its default is 50 MiB)
 JOIN_BLOCK_BYTES = 8 * 1024 * 1024
 
@@ -175,9 +177,11 @@ class IndexedRecords:
 INDEXED = IndexedRecords()
 
 
-def read_records(path: StorePath, records: RecordFormat = INDEXED) -> Iterator[tuple[int, dict[str, Any]]]:
+def read_records(
+    path: StorePath, records: RecordFormat = INDEXED
+) -> Iterator[tuple[int, dict[str, Any], str]]:
     """
-    Yield ``(index, record)`` for the complete records of a JSON Lines file.
+    Yield ``(index, record, line)`` for the complete records of a JSON Lines file (``line`` as written).
 
     A torn last line (a write cut short), and a record of no input, are skipped.
     """
@@ -191,7 +195,7 @@ def read_records(path: StorePath, records: RecordFormat = INDEXED) -> Iterator[t
                 continue
             index = records.index(record) if isinstance(record, dict) else None
             if index is not None:
-                yield index, record
+                yield index, record, line
 
 
 class ResultStore:
@@ -278,7 +282,7 @@ class ResultStore:
         self._next_piece = 1 + max((_piece_number(piece) for piece in pieces), default=0)
         sources = [self.output, *pieces] if self.output.exists() else pieces
         for source in sources:
-            for index, record in read_records(source, self.records):
+            for index, record, _ in read_records(source, self.records):
                 if self.records.answered(record):
                     self.answered.add(index)
         log.info(
@@ -530,16 +534,18 @@ class ResultStore:
         written = IndexSet()
         joined = self.parts / "joined.jsonl.tmp"
         with _open(joined, "w", block_size=JOIN_BLOCK_BYTES) as file:  # flat memory, however large
-            chunk: list[str] = []  # about 1 MiB a write
+            chunk: list[str] = []  # about 1 MiB a write, however large the records
+            size = 0
             for source in sources:
-                for index, record in read_records(source, self.records):
+                for index, record, line in read_records(source, self.records):
                     if index in written or (not self.records.answered(record) and index in self.answered):
                         continue
                     written.add(index)
-                    chunk.append(json.dumps(record) + "\n")
-                    if len(chunk) >= 4096:
+                    chunk.append(line)  # as it was written: one JSON object a line
+                    size += len(line)
+                    if size >= JOIN_WRITE_BYTES:
                         file.write("".join(chunk))
-                        chunk = []
+                        chunk, size = [], 0
             file.write("".join(chunk))
         self.output.fs.mv(joined.path, self.output.path)
         _forget_listings(self.output)

@@ -108,6 +108,8 @@ def as_tgi_grammar(body: dict[str, Any]) -> dict[str, Any]:
 
 def _without_text_format(body: dict[str, Any]) -> dict[str, Any]:
     """Drop a ``{"type": "text"}`` format, which asks for nothing (TGI refuses the spelling)."""
+    if "response_format" not in body:
+        return body
     return {key: value for key, value in body.items() if key != "response_format"}
 
 

@@ -307,6 +307,7 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         self.window_budget = window_budget
         self._budget: tuple[Budget, float, float] | None = None
         self._ran_on: dict[str, Any] | None = None  # the endpoint and model, for lineage
+        self._request_indices: dict[str, int] | None = None  # OpenAI batch lines: custom_id -> index
 
     # -- inputs ------------------------------------------------------------------------------------
 
@@ -470,6 +471,7 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
             route.limits.describe(),
         )
         custom_ids = _custom_ids(lines, total) if lines is not None else None
+        self._request_indices = lines.indices if lines is not None else None
         if self.output_path is not None:
             key = route.describe_work(
                 endpoint, inputs_sha256=inputs.hexdigest(), inputs=total, parameters=self.parameters
@@ -725,8 +727,8 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         path = ObjectStoragePath(output)
         ti = context["ti"]
         records: RecordFormat = INDEXED
-        if custom_ids is not None:  # OpenAI batch output lines, matched (and resumed) by custom_id
-            records = ResultLines({custom_id: index for index, custom_id in enumerate(custom_ids)})
+        if self._request_indices is not None:  # OpenAI batch output lines, matched (and resumed) by custom_id
+            records = ResultLines(self._request_indices)
         store = ResultStore(
             path,
             key,
