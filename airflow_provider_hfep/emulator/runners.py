@@ -121,6 +121,11 @@ def structured_text(prompt: str, schema: dict[str, Any] | None, max_tokens: int)
     return json.dumps(json_value(schema, prompt))
 
 
+def finish_reason(schema: dict[str, Any] | None) -> str:
+    """Say why generation stopped: a grammar's JSON is complete (``stop``); words run to the length."""
+    return "stop" if schema is not None and not SPOILED.get() else "length"
+
+
 #: the schema of OpenAI's ``{"type": "json_object"}``
 ANY_OBJECT: dict[str, Any] = {"type": "object"}
 
@@ -390,7 +395,7 @@ def completion(body: dict[str, Any], schema: dict[str, Any] | None = None) -> di
     return {
         **_openai_head("text_completion", prompts[0], body),
         "choices": [
-            {"index": i, "text": text, "logprobs": None, "finish_reason": "length"}
+            {"index": i, "text": text, "logprobs": None, "finish_reason": finish_reason(schema)}
             for i, text in enumerate(texts)
         ],
         "usage": _usage(" ".join(prompts), " ".join(texts)),
@@ -451,7 +456,7 @@ def chat_completion(body: dict[str, Any], schema: dict[str, Any] | None = None) 
                 "index": 0,
                 "message": {"role": "assistant", "content": content},
                 "logprobs": None,
-                "finish_reason": "length",
+                "finish_reason": finish_reason(schema),
             }
         ],
         "usage": _usage(prompt, content),

@@ -506,3 +506,22 @@ def test_an_output_schema_that_is_no_schema_is_refused_when_the_dag_is_parsed():
         run(endpoint_name="ep", task="chat-completion", inputs=[], output_schema={"type": "objekt"})
     with pytest.raises(InvalidEndpointArgumentError, match="output_schema: checks generated text"):
         run(endpoint_name="ep", task="embeddings", inputs=[], output_schema=SCHEMA)
+
+
+def test_openais_own_parse_reads_the_emulators_structured_answers(cloud):
+    """openai's client sends its strict json_schema spelling and parses the answer into a model."""
+    from openai import OpenAI
+    from pydantic import BaseModel
+
+    class City(BaseModel):
+        city: str
+        population: int
+        capital: bool
+
+    seed(cloud, "ep", "vLLM")
+    client = OpenAI(base_url=f"{cloud.endpoint_url('ep')}/v1", api_key=cloud.token, max_retries=0)
+    answer = client.chat.completions.parse(
+        model="org/vLLM-model", messages=[{"role": "user", "content": "Lyon"}], response_format=City
+    )
+    schema = cloud.requests("inference")[0]["json"]["response_format"]["json_schema"]["schema"]
+    assert answer.choices[0].message.parsed == City(**runners.json_value(schema, "Lyon"))
