@@ -18,8 +18,6 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import jsonschema
-
 from airflow_provider_hfep.endpoints.errors import InvalidEndpointArgumentError
 
 if TYPE_CHECKING:
@@ -121,6 +119,8 @@ def check_schema(field: str, schema: Any) -> None:
             f"expected a JSON Schema object, got {type(schema).__name__}",
             'pass e.g. {"type": "object"}',
         )
+    import jsonschema  # here: the client without Airflow pays for it only when a schema is given
+
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as exc:
@@ -138,9 +138,12 @@ class OutputSchema:
     """
 
     def __init__(self, schema: dict[str, Any], field: str = "output_schema") -> None:
+        import jsonschema
+
         check_schema(field, schema)
         self.schema = schema
         self._validator = jsonschema.validators.validator_for(schema)(schema)
+        self._best_match = jsonschema.exceptions.best_match
 
     def parse(self, text: Any) -> Any:
         """Return ``text`` parsed as JSON of the schema, or raise :class:`InvalidOutputError` saying why not."""
@@ -150,7 +153,7 @@ class OutputSchema:
             value = json.loads(text)
         except ValueError as exc:
             raise InvalidOutputError(f"not JSON: {exc}") from None
-        error = jsonschema.exceptions.best_match(self._validator.iter_errors(value))
+        error = self._best_match(self._validator.iter_errors(value))
         if error is not None:
             where = "/".join(str(part) for part in error.absolute_path) or "(root)"
             raise InvalidOutputError(f"does not match the schema at {where}: {error.message}")
