@@ -249,13 +249,22 @@ def result_line(custom_id: str, result: ItemResult) -> dict[str, Any]:
 
 class ResultLines:
     """
-    How the result store reads OpenAI batch output lines: an index by ``custom_id``, answered or not.
+    The results of a file's lines as OpenAI batch output lines: written, and read back by ``custom_id``.
+
+    The result store reads its records through it (:class:`~airflow_provider_hfep.inference.results.RecordFormat`).
 
     :param indices: each ``custom_id``'s index among the lines (from :class:`RequestLines`).
     """
 
     def __init__(self, indices: Mapping[str, int]) -> None:
         self.indices = indices
+        self._custom_ids = [""] * len(indices)
+        for custom_id, index in indices.items():
+            self._custom_ids[index] = custom_id
+
+    def line(self, result: ItemResult) -> dict[str, Any]:
+        """Write the result of one line as its output line."""
+        return result_line(self._custom_ids[result.index], result)
 
     def index(self, record: dict[str, Any]) -> int | None:
         """Return the index of a result line's request (``None``: not one of this file's)."""

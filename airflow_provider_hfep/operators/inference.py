@@ -34,8 +34,14 @@ from airflow_provider_hfep.endpoints.waiting import Outcome, WatchResult, assess
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
 from airflow_provider_hfep.inference import openai_batch
 from airflow_provider_hfep.inference.batch import BatchSettings, ItemResult, batch_client, run_batch
-from airflow_provider_hfep.inference.inputs import checked_jobs, first_job, jobs_of_lines, jobs_of_list
-from airflow_provider_hfep.inference.openai_batch import RequestLines, ResultLines, request_task, result_line
+from airflow_provider_hfep.inference.inputs import (
+    InputsDigest,
+    checked_jobs,
+    first_job,
+    jobs_of_lines,
+    jobs_of_list,
+)
+from airflow_provider_hfep.inference.openai_batch import RequestLines, ResultLines, request_task
 from airflow_provider_hfep.inference.results import (
     INDEXED,
     CommitSettings,
@@ -307,7 +313,6 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         self.window_budget = window_budget
         self._budget: tuple[Budget, float, float] | None = None
         self._ran_on: dict[str, Any] | None = None  # the endpoint and model, for lineage
-        self._request_indices: dict[str, int] | None = None  # OpenAI batch lines: custom_id -> index
 
     # -- inputs ------------------------------------------------------------------------------------
 
@@ -398,7 +403,9 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
             return None
         return RequestLines("inputs" if self.input_path is None else "input_path", self.task)
 
-    def _check_jobs(self, jobs: Callable[[], Iterator[tuple[int, Any]]], lines: RequestLines | None) -> Any:
+    def _check_jobs(
+        self, jobs: Callable[[], Iterator[tuple[int, Any]]], lines: RequestLines | None
+    ) -> tuple[InputsDigest, str | None]:
         """Check every job before any request; return their digest, and where structured output is asked."""
         if lines is not None:
             return checked_jobs(jobs, lines.check), None
@@ -470,18 +477,19 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
             "starting at the stated capacity" if self.settings.known_capacity else "found by probing",
             route.limits.describe(),
         )
-        custom_ids = _custom_ids(lines, total) if lines is not None else None
-        self._request_indices = lines.indices if lines is not None else None
+        # OpenAI batch lines: their results are OpenAI batch output lines, matched by custom_id
+        as_lines = ResultLines(lines.indices) if lines is not None else None
         if self.output_path is not None:
             key = route.describe_work(
                 endpoint, inputs_sha256=inputs.hexdigest(), inputs=total, parameters=self.parameters
             )
             if lines is not None:  # the results' format too: another format is other work
-                key.update(format=openai_batch.FORMAT, route="openai-batch", task=self.task)
+                routes = sorted({served.path for served in route.tasks.values()})
+                key.update(format=openai_batch.FORMAT, route=routes, task=self.task)
             if schema is not None:
                 key["output_schema"] = self.output_schema
-            return self._run_to_file(context, self.output_path, key, task, route.url, jobs, custom_ids)
-        return self._run_to_xcom(context, task, route.url, total, jobs, custom_ids)
+            return self._run_to_file(context, self.output_path, key, task, route.url, jobs, as_lines)
+        return self._run_to_xcom(context, task, route.url, total, jobs, as_lines)
 
     def _route(self, endpoint: InferenceEndpoint, where: str, tasks: Sequence[str]) -> BatchRoute:
         """Decide the batch's route, asking the endpoint's server what it must (with the endpoint's token)."""
@@ -682,7 +690,7 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         url: str,
         total: int,
         jobs,
-        custom_ids: list[str] | None = None,
+        as_lines: ResultLines | None = None,
     ) -> list[Any]:
         results: list[Any] = [None] * total
         errors: list[dict[str, Any]] = []
@@ -690,8 +698,8 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
 
         def keep(result: ItemResult) -> None:
             nonlocal size
-            if custom_ids is not None:  # OpenAI batch lines: every result is a line, answer or error
-                results[result.index] = result_line(custom_ids[result.index], result)
+            if as_lines is not None:  # OpenAI batch lines: every result is a line, answer or error
+                results[result.index] = as_lines.line(result)
                 size += len(json.dumps(results[result.index]))
                 if not result.ok:
                     errors.append(result.to_json())
@@ -720,15 +728,13 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         task: InferenceTask,
         url: str,
         jobs: Callable[[], Iterator[tuple[int, Any]]],
-        custom_ids: list[str] | None = None,
+        as_lines: ResultLines | None = None,
     ) -> dict[str, Any]:
         from airflow.sdk import ObjectStoragePath
 
         path = ObjectStoragePath(output)
         ti = context["ti"]
-        records: RecordFormat = INDEXED
-        if self._request_indices is not None:  # OpenAI batch output lines, matched (and resumed) by custom_id
-            records = ResultLines(self._request_indices)
+        records: RecordFormat = as_lines if as_lines is not None else INDEXED  # read back to resume
         store = ResultStore(
             path,
             key,
@@ -742,10 +748,7 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         errors: list[dict[str, Any]] = []
 
         def keep(result: ItemResult) -> None:
-            if custom_ids is not None:
-                store.add(result_line(custom_ids[result.index], result))
-            else:
-                store.add(result.to_json())
+            store.add(as_lines.line(result) if as_lines is not None else result.to_json())
             if not result.ok and len(errors) < 100:
                 errors.append(result.to_json())
 
@@ -763,11 +766,3 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         finally:
             store.release()
         return {"output_path": str(path), "summary": summary_dict}
-
-
-def _custom_ids(lines: RequestLines, total: int) -> list[str]:
-    """List the lines' ``custom_id``s by index (the results are written, matched and resumed by them)."""
-    custom_ids = [""] * total
-    for custom_id, index in lines.indices.items():
-        custom_ids[index] = custom_id
-    return custom_ids
