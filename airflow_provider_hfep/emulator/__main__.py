@@ -32,7 +32,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Fault.parse,
         default=[],
         metavar="SCOPE:KIND:RATE",
-        help="inject faults: SCOPE management|inference|health, KIND 429|500|502|503|reset|timeout, RATE 0..1",
+        help=(
+            "inject faults: SCOPE management|inference|health|server, "
+            "KIND 429|500|502|503|reset|timeout|invalid_output, RATE 0..1"
+        ),
     )
     parser.add_argument("--seed", type=int, default=None, help="seed of the fault dice (reproducible faults)")
     add_options(parser)

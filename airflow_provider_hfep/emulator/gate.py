@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi.responses import JSONResponse, Response
 
+from airflow_provider_hfep.emulator import runners
 from airflow_provider_hfep.emulator.data_plane import DATA_PLANE, NOT_JSON, HeldStream, serve_data_plane
+from airflow_provider_hfep.emulator.faults import INVALID_OUTPUT
 from airflow_provider_hfep.emulator.validation import api_error
 
 if TYPE_CHECKING:
@@ -116,9 +118,13 @@ class Gate:
         except ValueError:
             payload = NOT_JSON
         entry = self._record(scope, body, payload, kind)
-        fault = self.faults.pick(kind, scope["method"]) if kind else None
+        structured = kind == "inference" and runners.asks_structure(payload)
+        fault = self.faults.pick(kind, scope["method"], structured) if kind else None
         if fault is not None:
             entry["fault"] = fault.kind
+        if fault is not None and fault.kind == INVALID_OUTPUT:
+            runners.SPOILED.set(True)  # answered as usual, but not as asked (this request's context only)
+            fault = None
         replayed = False
 
         async def replay() -> Message:

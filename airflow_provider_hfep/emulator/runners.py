@@ -8,7 +8,9 @@ has, and which of these answers each route, is :mod:`airflow_provider_hfep.emula
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
+import json
 import math
 import time
 from typing import TYPE_CHECKING, Any
@@ -59,6 +61,138 @@ class BadInput(ValueError):
 
 class TooLarge(BadInput):
     """More inputs in one request than the server takes (TEI's max_client_batch_size: 413)."""
+
+
+#: set for one request by an ``invalid_output`` fault: its structured answer does not match its schema
+SPOILED: contextvars.ContextVar[bool] = contextvars.ContextVar("spoiled", default=False)
+
+
+def json_value(schema: Any, seed: str, depth: int = 0) -> Any:
+    """
+    Make a value of ``schema``, deterministically from ``seed``: what a grammar-constrained model writes.
+
+    Objects get every property, arrays ``minItems`` items (at least one), strings generated words
+    (within ``minLength``/``maxLength``), numbers a value within ``minimum``/``maximum``; ``enum``,
+    ``const``, ``anyOf``/``oneOf`` (the first) and a list of types (the first that is not null) too.
+    """
+    digest = _digest(seed)
+    if not isinstance(schema, dict) or depth > 8:
+        return {}
+    if "const" in schema:
+        return schema["const"]
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return schema["enum"][digest[0] % len(schema["enum"])]
+    for combined in ("anyOf", "oneOf", "allOf"):
+        if isinstance(schema.get(combined), list) and schema[combined]:
+            return json_value(schema[combined][0], seed, depth + 1)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object" or (kind is None and "properties" in schema):
+        properties = schema.get("properties") or {}
+        if not properties:
+            return {"answer": generate_text(seed, 4).strip()}
+        return {name: json_value(sub, f"{seed}/{name}", depth + 1) for name, sub in properties.items()}
+    if kind == "array":
+        count = max(1, int(schema.get("minItems", 1)))
+        return [json_value(schema.get("items", {}), f"{seed}/{i}", depth + 1) for i in range(count)]
+    if kind in ("integer", "number"):
+        low = schema.get("minimum", 0)
+        high = schema.get("maximum", low + 100)
+        value = low + digest[1] % (int(high - low) + 1) if high > low else low
+        return int(value) if kind == "integer" else float(value)
+    if kind == "boolean":
+        return digest[2] % 2 == 0
+    if kind == "null":
+        return None
+    text = generate_text(seed, 3).strip()
+    text = text.ljust(int(schema.get("minLength", 0)), "x")
+    return text[: schema["maxLength"]] if "maxLength" in schema else text
+
+
+def structured_text(prompt: str, schema: dict[str, Any] | None, max_tokens: int) -> str:
+    """
+    Answer ``prompt``: JSON of ``schema`` when one is asked for, else generated words.
+
+    A request an ``invalid_output`` fault picked gets the words even though it asked for JSON.
+    """
+    if schema is None or SPOILED.get():
+        return generate_text(prompt, max_tokens).strip()
+    return json.dumps(json_value(schema, prompt))
+
+
+def finish_reason(schema: dict[str, Any] | None) -> str:
+    """Say why generation stopped: a grammar's JSON is complete (``stop``); words run to the length."""
+    return "stop" if schema is not None and not SPOILED.get() else "length"
+
+
+#: the schema of OpenAI's ``{"type": "json_object"}``
+ANY_OBJECT: dict[str, Any] = {"type": "object"}
+
+
+def openai_schema(body: Any) -> dict[str, Any] | None:
+    """
+    Read OpenAI's ``response_format`` (vLLM, SGLang, llama.cpp): ``json_schema``'s schema, any object for ``json_object``.
+
+    Anything else of the spelling is not read, as those servers do not (a TGI ``value`` is ignored).
+    """
+    asked = body.get("response_format") if isinstance(body, dict) else None
+    if not isinstance(asked, dict) or asked.get("type") in (None, "text"):
+        return None
+    if asked["type"] == "json_schema":
+        spec = asked.get("json_schema")
+        if not isinstance(spec, dict):
+            raise BadInput("response_format.json_schema must be an object with a schema")
+        return spec.get("schema") or ANY_OBJECT
+    if asked["type"] == "json_object":
+        return ANY_OBJECT
+    raise BadInput(f"response_format type {asked['type']!r} is not supported")
+
+
+def _grammar_schema(grammar: dict[str, Any], where: str) -> dict[str, Any]:
+    if "value" not in grammar:
+        raise BadInput(f"{where}: missing field `value`")
+    value = grammar["value"]
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise BadInput(f"{where}: value is not a JSON Schema") from None
+    if not isinstance(value, dict):
+        raise BadInput(f"{where}: value is not a JSON Schema")
+    return value
+
+
+def tgi_chat_schema(body: Any) -> dict[str, Any] | None:
+    """Read TGI's chat ``response_format``: a grammar, ``{"type": "json_object" (or "json"), "value": <schema>}``."""
+    asked = body.get("response_format") if isinstance(body, dict) else None
+    if asked is None:
+        return None
+    if not isinstance(asked, dict) or asked.get("type") not in ("json", "json_object"):
+        kind = asked.get("type") if isinstance(asked, dict) else asked
+        raise BadInput(f"response_format: unknown variant `{kind}`, expected `json` or `json_object`")
+    return _grammar_schema(asked, "response_format")
+
+
+def tgi_grammar_schema(body: Any) -> dict[str, Any] | None:
+    """Read TGI's ``parameters.grammar`` (``POST /``, ``/generate``): ``{"type": "json", "value": <schema>}``."""
+    parameters = body.get("parameters") if isinstance(body, dict) else None
+    grammar = parameters.get("grammar") if isinstance(parameters, dict) else None
+    if grammar is None:
+        return None
+    if not isinstance(grammar, dict) or grammar.get("type") != "json":
+        raise BadInput("parameters.grammar: only {type: json, value: <schema>} is emulated")
+    return _grammar_schema(grammar, "parameters.grammar")
+
+
+def asks_structure(body: Any) -> bool:
+    """Tell whether a request asks for structured output in any engine's spelling (for the faults)."""
+    if not isinstance(body, dict):
+        return False
+    asked = body.get("response_format")
+    parameters = body.get("parameters")
+    grammar = parameters.get("grammar") if isinstance(parameters, dict) else None
+    return (isinstance(asked, dict) and asked.get("type") != "text") or isinstance(grammar, dict)
 
 
 def input_count(body: Any) -> int:
@@ -140,7 +274,12 @@ def text_generation(body: dict[str, Any], single: bool = False) -> Any:
     if not isinstance(prompt, str):
         raise BadInput("'inputs' must be a string for text-generation")
     parameters = body.get("parameters") or {}
-    text = generate_text(prompt, parameters.get("max_new_tokens", 20))
+    schema = tgi_grammar_schema(body)
+    text = (
+        structured_text(prompt, schema, parameters.get("max_new_tokens", 20))
+        if schema is not None
+        else generate_text(prompt, parameters.get("max_new_tokens", 20))
+    )
     if parameters.get("return_full_text"):
         text = prompt + text
     answer: dict[str, Any] = {"generated_text": text}
@@ -234,20 +373,29 @@ def chat_completion_stream(body: dict[str, Any]) -> list[dict[str, Any]]:
     )
 
 
-def completion(body: dict[str, Any]) -> dict[str, Any]:
-    """OpenAI ``/v1/completions``: one choice per prompt (a string or a list of strings)."""
+def completion(body: dict[str, Any], schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """
+    OpenAI ``/v1/completions``: one choice per prompt (a string or a list of strings).
+
+    With ``schema`` (read from the body by the engine, in its spelling) each text is JSON of it.
+    """
     prompts = body.get("prompt") if isinstance(body, dict) else None
     if isinstance(prompts, str):
         prompts = [prompts]
     if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
         raise BadInput("'prompt' must be a string or a non-empty list of strings")
-    texts = [generate_text(prompt, _max_tokens(body, 16)) for prompt in prompts]
+    texts = [
+        structured_text(prompt, schema, _max_tokens(body, 16))
+        if schema is not None
+        else generate_text(prompt, _max_tokens(body, 16))
+        for prompt in prompts
+    ]
     if body.get("echo"):
         texts = [prompt + text for prompt, text in zip(prompts, texts)]
     return {
         **_openai_head("text_completion", prompts[0], body),
         "choices": [
-            {"index": i, "text": text, "logprobs": None, "finish_reason": "length"}
+            {"index": i, "text": text, "logprobs": None, "finish_reason": finish_reason(schema)}
             for i, text in enumerate(texts)
         ],
         "usage": _usage(" ".join(prompts), " ".join(texts)),
@@ -293,10 +441,14 @@ def _openai_chunks(
     return chunks
 
 
-def chat_completion(body: dict[str, Any]) -> dict[str, Any]:
-    """TGI ``/v1/chat/completions``, OpenAI shape, answering the last user message."""
+def chat_completion(body: dict[str, Any], schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """
+    ``/v1/chat/completions``, OpenAI shape, answering the last user message.
+
+    With ``schema`` (read from the body by the engine, in its spelling) the content is JSON of it.
+    """
     prompt = _chat_prompt(body)
-    content = generate_text(prompt, _max_tokens(body)).strip()
+    content = structured_text(prompt, schema, _max_tokens(body))
     return {
         **_openai_head("chat.completion", prompt, body),
         "choices": [
@@ -304,7 +456,7 @@ def chat_completion(body: dict[str, Any]) -> dict[str, Any]:
                 "index": 0,
                 "message": {"role": "assistant", "content": content},
                 "logprobs": None,
-                "finish_reason": "length",
+                "finish_reason": finish_reason(schema),
             }
         ],
         "usage": _usage(prompt, content),

@@ -22,6 +22,7 @@ import httpx
 from airflow_provider_hfep.endpoints.errors import AnswerTooLargeError, EndpointsError, server_message
 from airflow_provider_hfep.endpoints.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 from airflow_provider_hfep.endpoints.transport import DEFAULT_MAX_ANSWER_BYTES, bounded, tls_verification
+from airflow_provider_hfep.inference.structured import InvalidOutputError
 from airflow_provider_hfep.inference.tasks import MAX_NESTING, nesting_depth
 
 if TYPE_CHECKING:
@@ -64,6 +65,8 @@ class BatchSettings:
     :param known_capacity: requests in flight the endpoint takes, as its servers state it (per replica
         times the replicas serving): the concurrency starts there (within ``max_concurrency``) and does
         not probe past it. ``None``: found by probing, from 16 up.
+    :param invalid_output_retries: times an input whose answer the task's ``validate`` refuses (not
+        JSON of the schema asked for) is sent again before it ends with an ``invalid_output`` error.
     """
 
     max_concurrency: int = 32
@@ -77,27 +80,43 @@ class BatchSettings:
     progress_interval: float = 30.0
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(backoff_base=0.05, backoff_max=10.0))
     known_capacity: int | None = None
+    invalid_output_retries: int = 1
+
+
+#: the kind of error of an input whose answers were not JSON of the schema asked for
+INVALID_OUTPUT = "invalid_output"
 
 
 @dataclass(frozen=True)
 class ItemResult:
-    """The one result of one input: its output, or the error that ended it."""
+    """
+    The one result of one input: its output, or the error that ended it.
+
+    :param index: the input's index.
+    :param output: its result (``None`` when it failed).
+    :param error: why it failed.
+    :param attempts: requests it took.
+    :param kind: a failure's kind where it has one (``invalid_output``).
+    :param request_id: the server's id of the request that answered it (``X-Request-Id``), if it gave one.
+    """
 
     index: int
     output: Any = None
     error: str | None = None
     attempts: int = 1
+    kind: str | None = None
+    request_id: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
     def to_json(self) -> dict[str, Any]:
-        return (
-            {"index": self.index, "output": self.output}
-            if self.ok
-            else {"index": self.index, "error": self.error}
-        )
+        if self.ok:
+            return {"index": self.index, "output": self.output}
+        if self.kind:
+            return {"index": self.index, "error": self.error, "kind": self.kind}
+        return {"index": self.index, "error": self.error}
 
 
 @dataclass
@@ -110,6 +129,7 @@ class BatchSummary:
     requests: int = 0
     retries: int = 0
     throttled: int = 0
+    invalid_output: int = 0
     duration_s: float = 0.0
     concurrency: int = 0
     first_errors: list[dict[str, Any]] = field(default_factory=list)
@@ -124,6 +144,7 @@ class BatchSummary:
             "requests": self.requests,
             "retries": self.retries,
             "throttled": self.throttled,
+            "invalid_output": self.invalid_output,
             "duration_s": round(self.duration_s, 3),
             "final_concurrency": self.concurrency,
             "first_errors": self.first_errors,
@@ -320,7 +341,8 @@ class BatchRun:
         self.on_result = on_result
         self.settings = settings
         self.total = total
-        self.target = url.rstrip("/") + (task.path if task.path != "/" else "")
+        self.url = url.rstrip("/")
+        self.target = self._target_of(task.path)
         self.headers = (
             {"x-scale-up-timeout": str(int(settings.cold_start_timeout))}
             if settings.wake_scaled_to_zero
@@ -361,19 +383,39 @@ class BatchRun:
             for result in await self._send(group):
                 self._record(result)
 
+    def _target_of(self, path: str) -> str:
+        return self.url + (path if path != "/" else "")
+
     async def _send(self, group: list[tuple[int, Any]]) -> list[ItemResult]:
         """Send one group of inputs (often one input) until each has its one result."""
         if len(group) > self.group_size:  # a 413 lowered the size since this group was taken
             return await self._send_halves(group)
-        retries = attempts = throttled = 0
+        retries = attempts = throttled = invalid = 0
         body, parse = self._request_of(group)
+        route = self.task.route
+        target = self.target if route is None else self._target_of(route(group[0][1]))
         while True:
             attempts += 1
             try:
-                outputs = await self._attempt(body, parse)
+                outputs, request_id = await self._attempt(body, parse, target)
                 if len(outputs) != len(group):
                     raise ValueError(f"{len(outputs)} results for {len(group)} inputs")
-                return [ItemResult(i, out, attempts=attempts) for (i, _), out in zip(group, outputs)]
+                validate = self.task.validate
+                if validate is not None:
+                    outputs = [validate(item, out) for (_, item), out in zip(group, outputs)]
+                return [
+                    ItemResult(i, out, attempts=attempts, request_id=request_id)
+                    for (i, _), out in zip(group, outputs)
+                ]
+            except (
+                InvalidOutputError
+            ) as exc:  # the answer came, but not as asked: asked again, then kept as such
+                if invalid < self.settings.invalid_output_retries:
+                    invalid += 1
+                    self.summary.retries += 1
+                    continue
+                error = f"invalid output: {exc}"
+                return [ItemResult(i, error=error, attempts=attempts, kind=INVALID_OUTPUT) for i, _ in group]
             except _Outcome as failure:
                 counted = self._counts_as_retry(failure)
                 if counted and retries >= self.settings.max_retries:
@@ -413,8 +455,10 @@ class BatchRun:
             return task.body(group[0][1], self.parameters), lambda answer: [parse_one(answer)]
         return task.batch_body([item for _, item in group], self.parameters), task.batch_parse
 
-    async def _attempt(self, body: Any, parse: Callable[[Any], list[Any]]) -> list[Any]:
-        """Send one request within the limit; its outputs, or the failure as an exception."""
+    async def _attempt(
+        self, body: Any, parse: Callable[[Any], list[Any]], target: str
+    ) -> tuple[list[Any], str | None]:
+        """Send one request within the limit; its outputs and the server's request id, or the failure as an exception."""
         limit, settings = self.limit, self.settings
         ticket = await limit.acquire()
         overloaded = False
@@ -423,7 +467,7 @@ class BatchRun:
             # The whole exchange within request_timeout: httpx's own timeouts bound each read only.
             async with asyncio.timeout(settings.request_timeout):
                 response = await self.client.post(
-                    self.target, json=body, headers=self.headers, timeout=settings.request_timeout
+                    target, json=body, headers=self.headers, timeout=settings.request_timeout
                 )
         except (httpx.TimeoutException, TimeoutError) as exc:
             raise _Outcome(f"timeout after {settings.request_timeout} s ({type(exc).__name__})") from None
@@ -435,10 +479,10 @@ class BatchRun:
                 answer = response.json()
                 if nesting_depth(answer) > MAX_NESTING:
                     raise ValueError(f"the answer nests deeper than {MAX_NESTING} levels")
-                return parse(answer)
+                return parse(answer), response.headers.get("x-request-id")
             message = server_message(response) or response.reason_phrase
             if status in FATAL:
-                raise BatchAbortedError(f"the endpoint answered {status} to {self.target}: {message}")
+                raise BatchAbortedError(f"the endpoint answered {status} to {target}: {message}")
             if status in RETRYABLE_STATUSES:
                 overloaded = status == 429
                 self.summary.throttled += overloaded
@@ -478,6 +522,7 @@ class BatchRun:
             summary.succeeded += 1
         else:
             summary.failed += 1
+            summary.invalid_output += result.kind == INVALID_OUTPUT
             if len(summary.first_errors) < 5:
                 summary.first_errors.append(result.to_json())
         server_error = not result.ok and str(result.error).startswith("HTTP 5")

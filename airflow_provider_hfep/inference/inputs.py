@@ -18,8 +18,6 @@ from airflow_provider_hfep.inference.tasks import MAX_NESTING, nesting_depth
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
-    from airflow_provider_hfep.inference.shapes import InferenceTask
-
 #: bytes read from a file at a time
 CHUNK_BYTES = 64 * 1024
 
@@ -117,15 +115,28 @@ class InputsDigest:
         return self._hash.hexdigest()
 
 
-def checked_jobs(jobs: Callable[[], Iterable[tuple[int, Any]]], task: InferenceTask) -> InputsDigest:
+def checked_jobs(
+    jobs: Callable[[], Iterable[tuple[int, Any]]], check: Callable[[int, Any], None]
+) -> InputsDigest:
     """
-    Check every job as ``task`` takes it, in a first pass over ``jobs()``; return their digest and count.
+    Check every job with ``check`` (index, job), in a first pass over ``jobs()``; return their digest and count.
 
     Nothing is sent before every job is checked: a bad one on the last line fails the batch before
     the first request, not after the others were paid for.
     """
     digest = InputsDigest()
     for index, job in jobs():
-        task.check(index, job, task.name)
+        check(index, job)
         digest.add(job)
     return digest
+
+
+def first_job(jobs: Callable[[], Iterable[tuple[int, Any]]]) -> Any:
+    """Return the first job (``None`` when there is none), reading no further."""
+    source = iter(jobs())
+    try:
+        return next(source, (None, None))[1]
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()  # a file's reader: closed now, not when collected

@@ -145,6 +145,8 @@ def work_key(**parts: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+#: characters the join writes at a time (its memory, whatever the records' size)
+JOIN_WRITE_BYTES = 1024 * 1024
 #: the joined file's upload parts on an object store (s3fs buffers one in memory; its default is 50 MiB)
 JOIN_BLOCK_BYTES = 8 * 1024 * 1024
 
@@ -154,8 +156,35 @@ def _open(path: StorePath, mode: str, **options: Any) -> Any:
     return path.fs.open(path.path, mode, **options)
 
 
-def read_records(path: StorePath) -> Iterator[dict[str, Any]]:
-    """Yield the complete records of a JSON Lines file: a torn last line (a write cut short) is skipped."""
+class RecordFormat(Protocol):
+    """How the store reads its records: the input each is the result of, and whether it is an answer."""
+
+    def index(self, record: dict[str, Any]) -> int | None: ...
+    def answered(self, record: dict[str, Any]) -> bool: ...
+
+
+class IndexedRecords:
+    """The provider's own records: ``{"index", "output"}`` or ``{"index", "error"}``."""
+
+    def index(self, record: dict[str, Any]) -> int | None:
+        index = record.get("index")
+        return index if isinstance(index, int) else None
+
+    def answered(self, record: dict[str, Any]) -> bool:
+        return "output" in record
+
+
+INDEXED = IndexedRecords()
+
+
+def read_records(
+    path: StorePath, records: RecordFormat = INDEXED
+) -> Iterator[tuple[int, dict[str, Any], str]]:
+    """
+    Yield ``(index, record, line)`` for the complete records of a JSON Lines file (``line`` as written).
+
+    A torn last line (a write cut short), and a record of no input, are skipped.
+    """
     with _open(path, "r") as lines:
         for line in iter(lines.readline, ""):  # Airflow 3.0's files cannot be iterated
             if not line.endswith("\n"):
@@ -164,8 +193,9 @@ def read_records(path: StorePath) -> Iterator[dict[str, Any]]:
                 record = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(record, dict) and isinstance(record.get("index"), int):
-                yield record
+            index = records.index(record) if isinstance(record, dict) else None
+            if index is not None:
+                yield index, record, line
 
 
 class ResultStore:
@@ -184,6 +214,8 @@ class ResultStore:
     :param holder: who writes (the task instance: dag, task, run and map index; not the try): a
         retry of the same holder takes its claim over at once.
     :param replace_output: replace a file at ``output`` that this store did not write.
+    :param records: how its records name their input and tell an answer from an error (the provider's
+        ``{"index", ...}`` records by default; OpenAI batch output lines, by ``custom_id``).
     """
 
     def __init__(
@@ -194,6 +226,7 @@ class ResultStore:
         settings: CommitSettings,
         holder: str = "",
         replace_output: bool = False,
+        records: RecordFormat = INDEXED,
     ) -> None:
         self.output = output
         self.parts: StorePath = output.parent / f"{output.name}.parts"
@@ -203,6 +236,7 @@ class ResultStore:
         self.settings = settings
         self.holder = holder
         self.replace_output = replace_output
+        self.records = records
         self._claim: StorePath | None = None
         self._claim_renewed = 0.0
         self.answered = IndexSet()  # indices with an output (not an error), earlier tries included
@@ -248,9 +282,9 @@ class ResultStore:
         self._next_piece = 1 + max((_piece_number(piece) for piece in pieces), default=0)
         sources = [self.output, *pieces] if self.output.exists() else pieces
         for source in sources:
-            for record in read_records(source):
-                if "output" in record:
-                    self.answered.add(record["index"])
+            for index, record, _ in read_records(source, self.records):
+                if self.records.answered(record):
+                    self.answered.add(index)
         log.info(
             "%s: %d results from earlier tries (%d pieces%s) under work key %s…",
             self.output,
@@ -442,14 +476,15 @@ class ResultStore:
     # -- committing ----------------------------------------------------------------------------
 
     def add(self, record: dict[str, Any]) -> None:
-        """Keep one result (``{"index", "output"}`` or ``{"index", "error"}``); commit a full piece."""
+        """Keep one result (a record of the store's format: ``{"index", "output"}`` by default); commit a full piece."""
         if not self._open:
             self._opened_at = time.monotonic()
         line = json.dumps(record) + "\n"
         self._open.append(line)
         self._open_bytes += len(line)
-        if "output" in record:
-            self.answered.add(record["index"])
+        index = self.records.index(record)
+        if index is not None and self.records.answered(record):
+            self.answered.add(index)
         if len(self._open) >= self.settings.max_results or self._open_bytes >= self.settings.max_bytes:
             self._commit()
 
@@ -495,21 +530,22 @@ class ResultStore:
         self._check_claim()
         sources = [self.output, *self._pieces] if self.output.exists() else list(self._pieces)
         if sources == [self.output]:  # a finished file, nothing new: keep it as it is
-            return sum(1 for _ in read_records(self.output))
+            return sum(1 for _ in read_records(self.output, self.records))
         written = IndexSet()
         joined = self.parts / "joined.jsonl.tmp"
         with _open(joined, "w", block_size=JOIN_BLOCK_BYTES) as file:  # flat memory, however large
-            chunk: list[str] = []  # about 1 MiB a write
+            chunk: list[str] = []  # about 1 MiB a write, however large the records
+            size = 0
             for source in sources:
-                for record in read_records(source):
-                    index = record["index"]
-                    if index in written or ("output" not in record and index in self.answered):
+                for index, record, line in read_records(source, self.records):
+                    if index in written or (not self.records.answered(record) and index in self.answered):
                         continue
                     written.add(index)
-                    chunk.append(json.dumps(record) + "\n")
-                    if len(chunk) >= 4096:
+                    chunk.append(line)  # as it was written: one JSON object a line
+                    size += len(line)
+                    if size >= JOIN_WRITE_BYTES:
                         file.write("".join(chunk))
-                        chunk = []
+                        chunk, size = [], 0
             file.write("".join(chunk))
         self.output.fs.mv(joined.path, self.output.path)
         _forget_listings(self.output)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -25,6 +25,8 @@ from airflow_provider_hfep.inference import engines
 from airflow_provider_hfep.inference.tasks import task_for_engine
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from airflow_provider_hfep.endpoints.models import InferenceEndpoint
     from airflow_provider_hfep.inference.batch import BatchSettings
     from airflow_provider_hfep.inference.engines import Engine
@@ -80,6 +82,9 @@ class BatchRoute:
     :param url: the endpoint's URL, from the API.
     :param served_as: the model's name on the server's OpenAI routes, when it had to be asked.
     :param limits: what each replica's server says it takes.
+    :param tasks: every task the batch was routed for, by name (several for an OpenAI batch file,
+        whose lines pick their routes); ``task`` is the first.
+    :param listed_models: the model names the server lists (``/v1/models``), when it had to be asked.
     """
 
     engine: Engine
@@ -87,6 +92,8 @@ class BatchRoute:
     url: str
     served_as: str | None = None
     limits: ServerLimits = ServerLimits()
+    tasks: Mapping[str, InferenceTask] = field(default_factory=dict)
+    listed_models: tuple[str, ...] = ()
 
     def settings_for(self, settings: BatchSettings, replicas: int) -> BatchSettings:
         """
@@ -136,17 +143,23 @@ def read_server_json(http: httpx.Client, url: str, timeout: float) -> Any:
     return response.json()
 
 
-def _served_model(http: httpx.Client, url: str, repository: str, path: str, timeout: float) -> str:
+def _listed_models(
+    http: httpx.Client, url: str, repository: str, path: str, timeout: float
+) -> tuple[str, ...]:
     """
-    Name the model as the endpoint's server calls it: what ``path`` lists (``/v1/models``).
+    Name the models as the endpoint's server calls them: what ``path`` lists (``/v1/models``).
 
-    vLLM may serve it under another name than the repository; the repository when it cannot be read.
+    vLLM may serve the model under another name than the repository; the repository alone when the
+    list cannot be read.
     """
     try:
-        return str(read_server_json(http, f"{url}{path}", timeout)["data"][0]["id"])
+        listed = tuple(str(model["id"]) for model in read_server_json(http, f"{url}{path}", timeout)["data"])
+        if not listed:
+            raise IndexError("no model listed")
+        return listed
     except (httpx.HTTPError, EndpointsError, ValueError, KeyError, IndexError, TypeError) as exc:
         log.warning("Could not read %s (%s): naming the model %s", path, exc, repository)
-        return repository
+        return (repository,)
 
 
 def _stated_limits(http: httpx.Client, url: str, timeout: float) -> ServerLimits:
@@ -160,7 +173,13 @@ def _stated_limits(http: httpx.Client, url: str, timeout: float) -> ServerLimits
 
 
 def route_batch(
-    endpoint: InferenceEndpoint, task_name: str, http: httpx.Client, *, timeout: float, where: str
+    endpoint: InferenceEndpoint,
+    task_name: str,
+    http: httpx.Client,
+    *,
+    timeout: float,
+    where: str,
+    also: Sequence[str] = (),
 ) -> BatchRoute:
     """
     Decide how a batch of ``task_name`` reaches ``endpoint``, asking its server what it must.
@@ -169,6 +188,7 @@ def route_batch(
 
     :param endpoint: the endpoint, as the API gives it (with a URL).
     :param task_name: the task users pass.
+    :param also: other tasks the same batch sends (the routes of an OpenAI batch file's lines).
     :param http: a client carrying the endpoint's token (only ever sent to the endpoint's URL).
     :param timeout: seconds each of the server's answers may take.
     :param where: how messages name the endpoint.
@@ -176,10 +196,24 @@ def route_batch(
     url = str(endpoint.url).rstrip("/")
     engine = engines.engine_for(endpoint.image_kind)
     # Refused before anything is asked of the server: a task the engine or the model cannot do.
-    task = task_for_engine(task_name, endpoint.image_kind, endpoint.repository, where, endpoint.task)
-    served_as = None
+    names = dict.fromkeys((task_name, *also))
+    tasks = {
+        name: task_for_engine(name, endpoint.image_kind, endpoint.repository, where, endpoint.task)
+        for name in names
+    }
+    served_as: str | None = None
+    listed: tuple[str, ...] = ()
     if engine.models_path:  # its OpenAI routes check the model's name: ask the server for it
-        served_as = _served_model(http, url, endpoint.repository, engine.models_path, timeout)
-        task = task_for_engine(task_name, endpoint.image_kind, served_as, where)
+        listed = _listed_models(http, url, endpoint.repository, engine.models_path, timeout)
+        served_as = listed[0]
+        tasks = {name: task_for_engine(name, endpoint.image_kind, served_as, where) for name in names}
     limits = _stated_limits(http, f"{url}{engine.info_path}", timeout) if engine.info_path else ServerLimits()
-    return BatchRoute(engine=engine, task=task, url=url, served_as=served_as, limits=limits)
+    return BatchRoute(
+        engine=engine,
+        task=tasks[task_name],
+        url=url,
+        served_as=served_as,
+        limits=limits,
+        tasks=tasks,
+        listed_models=listed,
+    )

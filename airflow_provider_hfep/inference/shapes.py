@@ -102,6 +102,11 @@ class InferenceTask:
     :param parse: extracts the result of one input from the response JSON.
     :param batch_body: builds one request body from a list of inputs, where the route takes lists.
     :param batch_parse: extracts each input's result, in order, from the answer to ``batch_body``.
+    :param route: the route of one input, where each input names its own (OpenAI batch lines);
+        ``None``: every input goes to ``path``.
+    :param validate: checks one input's result and returns what is stored (a JSON answer parsed), or
+        raises :class:`~airflow_provider_hfep.inference.structured.InvalidOutputError`; called with the
+        input and its result.
     """
 
     name: str
@@ -111,6 +116,8 @@ class InferenceTask:
     parse: Callable[[Any], Any]
     batch_body: Callable[[list[Any], dict[str, Any]], Any] | None = None
     batch_parse: Callable[[Any], list[Any]] | None = None
+    route: Callable[[Any], str] | None = None
+    validate: Callable[[Any, Any], Any] | None = None
 
     def naming(self, model: str) -> InferenceTask:
         """Return this task with ``model`` in its bodies, where they name one (the OpenAI routes)."""

@@ -32,15 +32,32 @@ from airflow_provider_hfep.endpoints.models import EndpointStatus, InferenceEndp
 from airflow_provider_hfep.endpoints.transport import tls_verification, token_may_travel
 from airflow_provider_hfep.endpoints.waiting import Outcome, WatchResult, assess, raise_for_result
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
+from airflow_provider_hfep.inference import openai_batch
 from airflow_provider_hfep.inference.batch import BatchSettings, ItemResult, batch_client, run_batch
-from airflow_provider_hfep.inference.inputs import checked_jobs, jobs_of_lines, jobs_of_list
+from airflow_provider_hfep.inference.inputs import (
+    InputsDigest,
+    checked_jobs,
+    first_job,
+    jobs_of_lines,
+    jobs_of_list,
+)
+from airflow_provider_hfep.inference.openai_batch import RequestLines, ResultLines, request_task
 from airflow_provider_hfep.inference.results import (
+    INDEXED,
     CommitSettings,
+    RecordFormat,
     ResultStore,
     store_identity,
     store_scheme,
 )
 from airflow_provider_hfep.inference.routing import BatchRoute, route_batch
+from airflow_provider_hfep.inference.structured import (
+    GENERATING_TASKS,
+    OutputSchema,
+    asks_structure,
+    check_response_format,
+    structured_task,
+)
 from airflow_provider_hfep.inference.tasks import InferenceTask, get_task
 from airflow_provider_hfep.target import EndpointTarget
 
@@ -50,6 +67,8 @@ if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
 
 ON_ITEM_ERROR = ("fail", "record")
+#: ``auto``: OpenAI batch lines when the first job is one (an object with ``custom_id`` and ``url``)
+INPUT_FORMATS = ("auto", "jobs", openai_batch.FORMAT)
 DEFAULT_MAX_XCOM_BYTES = 1024 * 1024
 #: bytes of one input line read at most, by default (a long document is well under it)
 DEFAULT_MAX_INPUT_BYTES = 4 * 1024 * 1024
@@ -121,14 +140,36 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
     A timeout (``execution_timeout``) or a kill stops the requests at once, commits what was
     answered and fails the task.
 
+    OpenAI Batch files are read and written as they are (``input_format="openai-batch"``, or found by
+    themselves): each line's ``url`` picks its route, its ``body`` is sent with the model name the
+    endpoint's server takes, and the results are OpenAI batch output lines matched by ``custom_id``
+    (resumed by it too). With ``output_schema`` every generated answer is checked against a JSON
+    Schema: stored parsed when it matches, asked again (``invalid_output_retries``), then kept as an
+    ``invalid_output`` error.
+
     :param endpoint_name: the endpoint. (templated)
-    :param task: ``text-generation``, ``chat-completion``, ``feature-extraction``,
-        ``text-classification``, ``summarization``, ``fill-mask``, or ``raw`` (post each input as is).
+    :param task: ``text-generation``, ``chat-completion``, ``completion``, ``embeddings``,
+        ``feature-extraction``, ``text-classification``, ``summarization``, ``fill-mask``, or ``raw``
+        (post each input as is). Not needed for OpenAI batch lines (each line's ``url`` says it);
+        given, it must agree with every line.
     :param inputs: the jobs, a list (or an XComArg; works with ``.partial().expand(inputs=chunks)``). (templated)
     :param input_path: instead of ``inputs``: a JSON Lines file (path or URI), one job per line. (templated)
+    :param input_format: ``auto`` (default): OpenAI batch lines when the first job is one (an object
+        with ``custom_id`` and ``url``; then every job must be), else the provider's jobs; ``jobs``;
+        or ``openai-batch``: ``{"custom_id", "method", "url", "body"}`` lines, ``url`` one of
+        ``/v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings``. Results are then OpenAI
+        batch output lines (``{"id", "custom_id", "response", "error"}``).
+    :param output_schema: a JSON Schema every generated answer must match (``text-generation``,
+        ``chat-completion``, ``completion``, and those lines of an OpenAI batch file): asked for as
+        the engine spells structured output where the jobs ask for no ``response_format`` of their
+        own, checked, and stored parsed (OpenAI lines: ``message.parsed``). Default: not checked.
+    :param invalid_output_retries: times a job whose answer does not match ``output_schema`` is sent
+        again before it ends with an error of kind ``invalid_output``. Default 1.
     :param namespace: the endpoint's namespace. (templated)
     :param hf_conn_id: the Airflow connection. (templated)
-    :param parameters: parameters sent with every job (e.g. ``{"max_new_tokens": 64}``). (templated)
+    :param parameters: parameters sent with every job (e.g. ``{"max_new_tokens": 64}``; OpenAI's
+        ``response_format`` asks for structured output, in each engine's own spelling); with OpenAI batch
+        lines, defaults under each line's ``body``. (templated)
     :param max_concurrency: requests in flight at most. Default: 32 per replica the endpoint may
         scale to (its ``maxReplica``). Within it, the concurrency adapts to what the endpoint takes and
         follows the replicas autoscaling adds or removes.
@@ -176,9 +217,12 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         self,
         *,
         endpoint_name: str,
-        task: str,
+        task: str | None = None,
         inputs: list[Any] | None = None,
         input_path: str | ObjectStoragePath | None = None,
+        input_format: str = "auto",
+        output_schema: dict[str, Any] | None = None,
+        invalid_output_retries: int = 1,
         namespace: str | None = None,
         hf_conn_id: str = HuggingFaceEndpointHook.default_conn_name,
         parameters: dict[str, Any] | None = None,
@@ -201,7 +245,22 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        get_task(task)
+        check_choice("input_format", input_format, INPUT_FORMATS)
+        if task is not None:
+            get_task(task)
+        elif input_format == "jobs":
+            raise InvalidEndpointArgumentError(
+                "task", "is needed for jobs in the provider's format", "name the task (e.g. chat-completion)"
+            )
+        if output_schema is not None:
+            OutputSchema(output_schema)  # a schema that is not one is refused when the DAG is parsed
+            if task is not None and task not in GENERATING_TASKS:
+                raise InvalidEndpointArgumentError(
+                    "output_schema",
+                    f"checks generated text, and {task} generates none",
+                    f"use it with {', '.join(GENERATING_TASKS)}, or leave it out",
+                )
+        check_count("invalid_output_retries", invalid_output_retries, 0)
         if (inputs is None) == (input_path is None):
             raise InvalidEndpointArgumentError(
                 "inputs",
@@ -228,6 +287,8 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         self.task = task
         self.inputs = inputs
         self.input_path = input_path
+        self.input_format = input_format
+        self.output_schema = output_schema
         self.parameters = parameters
         self.settings = BatchSettings(
             max_concurrency=max_concurrency or CONCURRENCY_PER_REPLICA,
@@ -238,6 +299,7 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
             cold_start_timeout=cold_start_timeout,
             overload_timeout=overload_timeout,
             progress_interval=progress_interval,
+            invalid_output_retries=invalid_output_retries,
         )
         self.max_concurrency = max_concurrency
         self.output_path = output_path
@@ -327,25 +389,75 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
                 "write the results to another path",
             )
 
+    def _request_lines(self, jobs: Callable[[], Iterator[tuple[int, Any]]]) -> RequestLines | None:
+        """Tell OpenAI batch lines (what to check them with) from the provider's jobs (``None``)."""
+        if self.input_format == "jobs" or (
+            self.input_format == "auto" and not openai_batch.is_request_line(first_job(jobs))
+        ):
+            if self.task is None:
+                raise InvalidEndpointArgumentError(
+                    "task",
+                    "is needed: the jobs are not OpenAI batch lines (objects with custom_id and url)",
+                    "name the task, or write OpenAI batch lines",
+                )
+            return None
+        return RequestLines("inputs" if self.input_path is None else "input_path", self.task)
+
+    def _check_jobs(
+        self, jobs: Callable[[], Iterator[tuple[int, Any]]], lines: RequestLines | None
+    ) -> tuple[InputsDigest, str | None]:
+        """Check every job before any request; return their digest, and where structured output is asked."""
+        if lines is not None:
+            return checked_jobs(jobs, lines.check), None
+        task = get_task(self.task)
+        asked: list[str] = []
+        if isinstance(self.parameters, dict) and "response_format" in self.parameters:
+            check_response_format("parameters.response_format", self.parameters["response_format"])
+            if asks_structure(self.parameters):
+                asked.append("parameters.response_format")
+
+        def check(index: int, job: Any) -> None:
+            task.check(index, job, task.name)
+            if not asked and isinstance(job, dict) and "response_format" in job:
+                check_response_format(f"inputs[{index}].response_format", job["response_format"])
+                if asks_structure(job):
+                    asked.append(f"inputs[{index}].response_format")
+
+        return checked_jobs(jobs, check), (asked[0] if asked else None)
+
     def execute(self, context: Context) -> Any:
         self._check_paths()
         jobs = self._jobs()
-        inputs = checked_jobs(jobs, get_task(self.task))  # every job checked before any request
+        lines = self._request_lines(jobs)
+        inputs, asked_by = self._check_jobs(jobs, lines)  # every job checked before any request
         total = inputs.count
         name, namespace = self._resolve(context)
         self._target = (name, namespace)
         if self.window_budget is not None:
             self._budget = self._resolve_budget(context)
         endpoint = self._running_endpoint(name, namespace)
-        # The route follows the endpoint's engine; a task it does not serve is refused here.
-        route = self._route(endpoint, f"endpoint {name}")
+        # The route follows the endpoint's engine; a task (or a line's url) it does not serve is refused here.
+        where = f"endpoint {name}"
+        schema = OutputSchema(self.output_schema) if self.output_schema is not None else None
+        if lines is not None:
+            names = openai_batch.check_routes(lines, endpoint, where)
+            route = self._route(endpoint, where, names)
+            task = request_task(
+                route.tasks,
+                listed_models=route.listed_models,
+                spellings=route.engine.structured_output,
+                output_schema=schema,
+            )
+        else:
+            route = self._route(endpoint, where, [str(self.task)])
+            task = structured_task(route.task, route.engine, asked_by=asked_by, output_schema=schema)
         self._ran_on = {
             "endpoint": name,
             "namespace": namespace,
             "repository": endpoint.repository,
             "revision": endpoint.revision,
             "engine": endpoint.image_kind,
-            "task": self.task,
+            "task": self.task or openai_batch.FORMAT,
         }
         least, most = endpoint.min_replica, endpoint.max_replica
         self.settings = route.settings_for(
@@ -357,27 +469,34 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         self._autoscales = most > max(1, least)
         self.log.info(
             "Task %s on %s: %s%s, at most %d requests in flight (%s: %s)",
-            self.task,
+            self.task or openai_batch.FORMAT,
             route.engine.name,
             route.url,
-            route.task.path,
+            ", ".join(sorted({served.path for served in route.tasks.values()})),
             self.settings.max_concurrency,
             "starting at the stated capacity" if self.settings.known_capacity else "found by probing",
             route.limits.describe(),
         )
+        # OpenAI batch lines: their results are OpenAI batch output lines, matched by custom_id
+        as_lines = ResultLines(lines.indices) if lines is not None else None
         if self.output_path is not None:
             key = route.describe_work(
                 endpoint, inputs_sha256=inputs.hexdigest(), inputs=total, parameters=self.parameters
             )
-            return self._run_to_file(context, self.output_path, key, route.task, route.url, jobs)
-        return self._run_to_xcom(context, route.task, route.url, total, jobs)
+            if lines is not None:  # the results' format too: another format is other work
+                routes = sorted({served.path for served in route.tasks.values()})
+                key.update(format=openai_batch.FORMAT, route=routes, task=self.task)
+            if schema is not None:
+                key["output_schema"] = self.output_schema
+            return self._run_to_file(context, self.output_path, key, task, route.url, jobs, as_lines)
+        return self._run_to_xcom(context, task, route.url, total, jobs, as_lines)
 
-    def _route(self, endpoint: InferenceEndpoint, where: str) -> BatchRoute:
+    def _route(self, endpoint: InferenceEndpoint, where: str, tasks: Sequence[str]) -> BatchRoute:
         """Decide the batch's route, asking the endpoint's server what it must (with the endpoint's token)."""
         timeout = self.settings.request_timeout
         client = self.hook.client
         with httpx.Client(auth=client.auth, verify=tls_verification(client.verify), timeout=timeout) as http:
-            return route_batch(endpoint, self.task, http, timeout=timeout, where=where)
+            return route_batch(endpoint, tasks[0], http, timeout=timeout, where=where, also=tasks[1:])
 
     def _resolve_budget(self, context: Context) -> tuple[Budget, float, float] | None:
         """Make the window's caps for this night, counted from when its resume opened it."""
@@ -564,14 +683,27 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         if errors:
             context["ti"].xcom_push(key="errors", value=errors)
 
-    def _run_to_xcom(self, context: Context, task: InferenceTask, url: str, total: int, jobs) -> list[Any]:
+    def _run_to_xcom(
+        self,
+        context: Context,
+        task: InferenceTask,
+        url: str,
+        total: int,
+        jobs,
+        as_lines: ResultLines | None = None,
+    ) -> list[Any]:
         results: list[Any] = [None] * total
         errors: list[dict[str, Any]] = []
         size = 0
 
         def keep(result: ItemResult) -> None:
             nonlocal size
-            if result.ok:
+            if as_lines is not None:  # OpenAI batch lines: every result is a line, answer or error
+                results[result.index] = as_lines.line(result)
+                size += len(json.dumps(results[result.index]))
+                if not result.ok:
+                    errors.append(result.to_json())
+            elif result.ok:
                 results[result.index] = result.output
                 size += len(json.dumps(result.output))
             else:
@@ -596,11 +728,13 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
         task: InferenceTask,
         url: str,
         jobs: Callable[[], Iterator[tuple[int, Any]]],
+        as_lines: ResultLines | None = None,
     ) -> dict[str, Any]:
         from airflow.sdk import ObjectStoragePath
 
         path = ObjectStoragePath(output)
         ti = context["ti"]
+        records: RecordFormat = as_lines if as_lines is not None else INDEXED  # read back to resume
         store = ResultStore(
             path,
             key,
@@ -608,12 +742,13 @@ class HuggingFaceEndpointInferenceOperator(EndpointTarget, BaseOperator):
             self.commit,
             holder=f"{ti.dag_id}/{ti.task_id}/{ti.run_id}/{ti.map_index}",
             replace_output=self.replace_output,
+            records=records,
         )
         done = store.resume()  # claims the output (makes the folders it needs)
         errors: list[dict[str, Any]] = []
 
         def keep(result: ItemResult) -> None:
-            store.add(result.to_json())
+            store.add(as_lines.line(result) if as_lines is not None else result.to_json())
             if not result.ok and len(errors) < 100:
                 errors.append(result.to_json())
 

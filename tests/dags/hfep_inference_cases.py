@@ -48,6 +48,17 @@ with files_dag("hfep_inference_file"):
         output_path="{{ params.dir }}/results.jsonl",
     )
 
+# An OpenAI Batch file to an OpenAI batch output file: no task (the lines' urls say it), answers checked
+# against a schema.
+with files_dag("hfep_inference_openai_batch"):
+    HuggingFaceEndpointInferenceOperator(
+        task_id="infer",
+        endpoint_name="gen",
+        input_path="{{ params.dir }}/batch.jsonl",
+        output_path="{{ params.dir }}/results.jsonl",
+        output_schema={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    )
+
 # One operator per task, each on an endpoint serving it (the test seeds them).
 TASK_JOBS = {
     "text-generation": ("gen", ["Once upon a time", "The batch ran"]),

@@ -269,6 +269,44 @@ CASES: list[tuple[str, Callable[[Any], Any], str, str]] = [
     ),
     ("infer: zero max_concurrency", lambda t: infer(max_concurrency=0), "max_concurrency", "parse"),
     ("infer: unknown on_item_error", lambda t: infer(on_item_error="skip"), "on_item_error", "parse"),
+    ("infer: unknown input_format", lambda t: infer(input_format="csv"), "input_format", "parse"),
+    ("infer: jobs without a task", lambda t: infer(task=None, input_format="jobs"), "task", "parse"),
+    (
+        "infer: output_schema that is no schema",
+        lambda t: infer(output_schema={"type": "objekt"}),
+        "output_schema",
+        "parse",
+    ),
+    (
+        "infer: output_schema on a task that generates no text",
+        lambda t: infer(task="embeddings", output_schema={"type": "object"}),
+        "output_schema",
+        "parse",
+    ),
+    (
+        "infer: negative invalid_output_retries",
+        lambda t: infer(invalid_output_retries=-1),
+        "invalid_output_retries",
+        "parse",
+    ),
+    (
+        "infer: an OpenAI batch line of another route",
+        lambda t: infer(
+            task=None,
+            inputs=None,
+            input_path=jsonl(
+                t, '{"custom_id": "a", "method": "POST", "url": "/v1/responses", "body": {"input": "x"}}\n'
+            ),
+        ),
+        "input_path",
+        "run",
+    ),
+    (
+        "infer: a malformed response_format",
+        lambda t: infer(parameters={"response_format": {"type": "yaml"}}),
+        "parameters.response_format",
+        "run",
+    ),
     ("conn: missing connection", lambda t: sensor(hf_conn_id="hf_nowhere"), "hf_nowhere", "run"),
     ("conn: no token", lambda t: sensor(hf_conn_id="hf_no_token"), "token", "run"),
     (

@@ -4,7 +4,8 @@ The client's engines and the emulator's speak one vocabulary.
 They are two implementations that share no code (the emulator imports nothing from the client): an
 engine family is a module of the same name on each side. Here, side by side: an image kind runs the
 same family on both, every route the client sends for every (engine, task) is one that engine's
-emulated server answers, and what it answers is what the client reads. The README's engine table
+emulated server answers, and what it answers is what the client reads (structured output too, in each
+engine's spelling). The README's engine table
 names every engine, its image kinds and its tasks.
 """
 
@@ -17,10 +18,11 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_hfep.emulator import engines as emulated
+from airflow_provider_hfep.emulator import engines as emulated, runners
 from airflow_provider_hfep.emulator.validation import IMAGE_VARIANTS as EMULATED_VARIANTS
 from airflow_provider_hfep.endpoints.payloads import IMAGE_VARIANTS
 from airflow_provider_hfep.inference import engines as client
+from airflow_provider_hfep.inference.structured import OutputSchema, structured_task
 
 README = (Path(__file__).parents[2] / "README.md").read_text()
 
@@ -103,6 +105,34 @@ def test_every_route_the_client_sends_is_one_the_emulated_server_answers(kind, n
         many = task.batch_parse(_wire(server.answer(model_task, task.path, body)))
         assert len(many) == 2
         assert many[0] == one
+
+
+def _structured() -> list[tuple[str, str]]:
+    """Every (image kind, task) whose engine declares structured output for the task."""
+    return [(engine.image_kinds[0], name) for engine in client.ENGINES for name in engine.structured_output]
+
+
+STRUCTURED = _structured()
+STRUCTURED_SCHEMA = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+
+
+@pytest.mark.parametrize(("kind", "name"), STRUCTURED, ids=[f"{kind}-{name}" for kind, name in STRUCTURED])
+def test_structured_output_as_the_client_spells_it_is_honoured_by_the_emulated_server(kind, name):
+    engine = client.engine_for(kind)
+    schema = OutputSchema(STRUCTURED_SCHEMA)
+    task = structured_task(engine.serving("org/model")[name], engine, output_schema=schema)
+    item, model_task = SAMPLES[name]
+    body = _wire(task.body(item, {}))
+    answer = emulated.engine_for(kind).answer(model_task, task.path, body)
+    assert task.validate is not None
+    assert task.validate(item, task.parse(_wire(answer))) == runners.json_value(
+        STRUCTURED_SCHEMA, item_text(item)
+    )
+
+
+def item_text(item: Any) -> str:
+    """The prompt the emulator answers for a sample input (a chat's messages, joined)."""
+    return "\n".join(m["content"] for m in item) if isinstance(item, list) else item
 
 
 @pytest.mark.parametrize("engine", client.ENGINES, ids=lambda engine: engine.name)

@@ -116,8 +116,8 @@ def test_a_join_that_fails_half_way_leaves_the_output_as_it_was(tmp_path, monkey
     second.close()
     reads = results.read_records
 
-    def read_then_fail(path):
-        yield from reads(path)
+    def read_then_fail(path, *records):
+        yield from reads(path, *records)
         if path.name.startswith("part-"):
             raise OSError("connection reset while reading a piece")
 

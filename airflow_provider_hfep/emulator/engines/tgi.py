@@ -52,8 +52,10 @@ ENGINES = (
             "/generate": post(generate),
             # streams whether or not the body asks: that is the route's point
             "/generate_stream": Route(stream=runners.text_generation_stream),
+            # structured output as a grammar: response_format {"type": "json_object", "value": <schema>}
             "/v1/chat/completions": post(
-                runners.chat_completion, stream=when_asked(runners.chat_completion_stream)
+                lambda body: runners.chat_completion(body, runners.tgi_chat_schema(body)),
+                stream=when_asked(runners.chat_completion_stream),
             ),
             "/v1/completions": post(runners.completion, stream=when_asked(runners.completion_stream)),
             "/info": get(info),

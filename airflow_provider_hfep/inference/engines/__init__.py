@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from airflow_provider_hfep.inference.shapes import InferenceTask
+    from airflow_provider_hfep.inference.structured import Spelling
 
 #: the image kind of a custom container; its engine also runs every image kind no module claims
 FALLBACK_KIND = "custom"
@@ -51,6 +54,7 @@ class Engine:
     models_path: str | None = None
     names_model: bool = False
     checks_model_task: bool = True
+    structured_output: Mapping[str, Spelling] = field(default_factory=dict)
 
     def serving(self, model: str) -> dict[str, InferenceTask]:
         """Return the tasks it serves by name, their OpenAI bodies naming ``model`` where it names one."""

@@ -12,6 +12,7 @@ import dataclasses
 
 from airflow_provider_hfep.inference.engines import Engine
 from airflow_provider_hfep.inference.shapes import TASKS
+from airflow_provider_hfep.inference.structured import as_openai
 
 _TASKS = (
     dataclasses.replace(TASKS["completion"], name="text-generation"),
@@ -21,6 +22,9 @@ _TASKS = (
     dataclasses.replace(TASKS["embeddings"], name="feature-extraction"),
 )
 
+#: vLLM and SGLang take OpenAI's response_format on both generation routes
+_STRUCTURED = dict.fromkeys(("text-generation", "chat-completion", "completion"), as_openai)
+
 ENGINES = (
     Engine(
         name="vLLM",
@@ -28,9 +32,23 @@ ENGINES = (
         tasks=_TASKS,
         models_path="/v1/models",
         names_model=True,
+        structured_output=_STRUCTURED,
     ),
-    Engine(name="SGLang", image_kinds=("sGLang",), tasks=_TASKS, models_path="/v1/models", names_model=True),
     Engine(
-        name="llama.cpp", image_kinds=("llamacpp",), tasks=_TASKS, models_path="/v1/models", names_model=True
+        name="SGLang",
+        image_kinds=("sGLang",),
+        tasks=_TASKS,
+        models_path="/v1/models",
+        names_model=True,
+        structured_output=_STRUCTURED,
+    ),
+    # llama.cpp's server takes OpenAI's response_format on its chat route
+    Engine(
+        name="llama.cpp",
+        image_kinds=("llamacpp",),
+        tasks=_TASKS,
+        models_path="/v1/models",
+        names_model=True,
+        structured_output={"chat-completion": as_openai},
     ),
 )
