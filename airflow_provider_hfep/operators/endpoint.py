@@ -26,6 +26,7 @@ from airflow_provider_hfep.endpoints.errors import (
     InvalidEndpointArgumentError,
     NotFoundError,
 )
+from airflow_provider_hfep.endpoints.hardware import HardwareChoice, parse_hardware
 from airflow_provider_hfep.endpoints.models import EndpointStatus, InferenceEndpoint
 from airflow_provider_hfep.endpoints.payloads import (
     EndpointSpec,
@@ -34,8 +35,14 @@ from airflow_provider_hfep.endpoints.payloads import (
     endpoint_arguments,
     validate_arguments,
 )
-from airflow_provider_hfep.endpoints.waiting import DELETED, Outcome
+from airflow_provider_hfep.endpoints.waiting import DELETED, Outcome, WatchResult
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
+from airflow_provider_hfep.operators.fallback import (
+    HardwareFallback,
+    is_capacity_refusal,
+    needs_move,
+    start_index,
+)
 from airflow_provider_hfep.target import EndpointTarget, final_verdicts, race_safe_retries
 from airflow_provider_hfep.triggers.endpoint import ON_KILL_ACTIONS, HuggingFaceEndpointStatusTrigger
 
@@ -46,6 +53,10 @@ if TYPE_CHECKING:
 
 IF_EXISTS = ("fail", "reuse", "update")
 IF_UPDATING = ("fail", "wait")
+#: seconds a deployment may stay ``pending`` (no replica starting) before the next hardware choice
+CAPACITY_TIMEOUT = 15 * 60
+#: the XCom key of the hardware choices that failed so far, kept across a deferral of the same try
+TRIED_KEY = "hardware_tried"
 
 
 def task_instance_tag(ti: Any) -> str:
@@ -317,6 +328,173 @@ class HuggingFaceEndpointStartOperator(HuggingFaceEndpointBaseOperator):
         """Record, before the request that starts the endpoint, what :meth:`on_kill` would stop."""
         self._started = (name, namespace)
 
+    # -- hardware fallback (create and resume with ``hardware=[...]``) -------------------------
+
+    #: the ordered hardware choices; ``None``: no fallback
+    choices: tuple[HardwareChoice, ...] | None = None
+    capacity_timeout: float = CAPACITY_TIMEOUT
+
+    def _take_hardware(
+        self, hardware: Any, capacity_timeout: float, first: HardwareChoice | None = None
+    ) -> None:
+        """Check ``hardware`` and ``capacity_timeout`` now, at parse time (``first``: the create's own choice)."""
+        check_seconds("capacity_timeout", capacity_timeout)
+        self.capacity_timeout = capacity_timeout
+        if hardware is None:
+            return
+        given = parse_hardware(hardware)
+        if first is not None:
+            choices = parse_hardware([first, *(c for c in given if c.key != first.key)])
+        else:
+            choices = given
+        self.choices = choices
+
+    def _fallback(self, name: str, namespace: str, tried: Any = ()) -> HardwareFallback:
+        return HardwareFallback(
+            self.hook.client,
+            name,
+            namespace,
+            self.choices or (),
+            check_capacity=self.check_capacity,
+            log=self.log,
+            tried=tried or (),
+        )
+
+    def _start_on_a_choice(
+        self,
+        fallback: HardwareFallback,
+        start: int,
+        replicas: int,
+        current: InferenceEndpoint | None,
+        deploy: Callable[[int], InferenceEndpoint],
+    ) -> tuple[int, InferenceEndpoint]:
+        """
+        Deploy on the first choice from ``start`` that the pre-flight and then the service accept.
+
+        ``deploy(index)`` sends the request; one the service refuses with its capacity message moves
+        on to the next choice. No choice left: the endpoint is closed and the error lists them all.
+        """
+        try:
+            index = fallback.pick(start, replicas, current)
+            while True:
+                try:
+                    return index, deploy(index)
+                except EndpointsApiError as exc:
+                    if not is_capacity_refusal(exc):
+                        raise
+                    fallback.record(index, f"refused by the service: {exc.server_message}")
+                    index = fallback.pick(index + 1, replicas, current)
+        except CapacityError:
+            self._close_for_good(fallback.name, fallback.namespace)
+            raise
+
+    def _resume_on(self, fallback: HardwareFallback, on: dict[str, Any], index: int) -> InferenceEndpoint:
+        """Resume a stopped endpoint on choice ``index``, moved there first (``on``: the hardware it is on)."""
+        choice = fallback.choices[index]
+        if choice.key != on["hardware"]:  # a stopped endpoint takes the change without starting
+            self.hook.client.update(fallback.name, choice.update(), namespace=fallback.namespace)
+            on["hardware"] = choice.key
+        endpoint = self.hook.client.resume(fallback.name, namespace=fallback.namespace, running_ok=True)
+        self.log.info(
+            "Resumed endpoint %s/%s on hardware choice %s/%s (%s): %s",
+            fallback.namespace,
+            fallback.name,
+            index + 1,
+            len(fallback.choices),
+            choice.label,
+            endpoint.status,
+        )
+        return endpoint
+
+    def _close_for_good(self, name: str, namespace: str) -> None:
+        """Close an endpoint no choice could run (``on_kill_action``): pending, it would wait for nothing."""
+        if self.on_kill_action == "none":
+            return
+        try:
+            getattr(self.hook.client, self.on_kill_action)(name, namespace=namespace)
+        except NotFoundError:
+            return
+        except EndpointsApiError as exc:
+            self.log.warning("Could not %s endpoint %s/%s: %s", self.on_kill_action, namespace, name, exc)
+            return
+        self.log.warning("No hardware choice left: applied %s to %s/%s", self.on_kill_action, namespace, name)
+
+    def _next_choice(
+        self, fallback: HardwareFallback, index: int, result: WatchResult
+    ) -> tuple[int, InferenceEndpoint]:
+        """Record why choice ``index`` failed and move the endpoint to the next one that can be had."""
+        if result.status is Outcome.STUCK_PENDING:
+            reason = f"still pending after capacity_timeout ({self.capacity_timeout:g} s): {result.message}"
+        else:
+            reason = f"failed for capacity: {result.message}"
+        fallback.record(index, reason)
+        current = self.hook.client.get(fallback.name, namespace=fallback.namespace)
+        return self._start_on_a_choice(
+            fallback, index + 1, current.min_replica, current, lambda i: fallback.move(current, i)
+        )
+
+    def _wait_on_choices(
+        self, context: Context, fallback: HardwareFallback, index: int, endpoint: InferenceEndpoint
+    ) -> dict[str, Any]:
+        """
+        Wait for ``running``; a choice that stays pending past ``capacity_timeout`` or fails for capacity moves on.
+
+        Inline, the whole walk happens here; deferrable, each wait is a deferral and
+        :meth:`execute_complete` moves on (the choice and what was tried travel with it).
+        """
+        name, namespace = fallback.name, fallback.namespace
+        client = self.hook.client
+        while self.wait_for_completion:
+            result = client.watch(
+                name,
+                namespace=namespace,
+                target=self.target_status,
+                end_time=client.api_time + (0 if self.deferrable else self.timeout),
+                poll_interval=self.poll_interval,
+                pending_deadline=client.api_time + self.capacity_timeout,
+            )
+            if self.deferrable and result.status is Outcome.TIMEOUT:
+                # What failed so far waits in this try's XCom; the choice reached is the endpoint's own
+                # hardware, read again when the wait ends.
+                context["ti"].xcom_push(key=TRIED_KEY, value=fallback.tried)
+                self.defer(
+                    trigger=HuggingFaceEndpointStatusTrigger(
+                        hf_conn_id=self.hf_conn_id,
+                        endpoint_name=name,
+                        namespace=namespace,
+                        end_time=client.api_time + self.timeout,
+                        target_status=self.target_status,
+                        poll_interval=self.poll_interval,
+                        on_kill_action=self.on_kill_action,
+                        pending_deadline=client.api_time + self.capacity_timeout,
+                    ),
+                    method_name="execute_complete",
+                    timeout=timedelta(seconds=self.timeout + self.poll_interval + 60),
+                )
+            if not needs_move(result):
+                return {**self.finish_wait(result.to_event(), result.endpoint), **fallback.result(index)}
+            index, endpoint = self._next_choice(fallback, index, result)
+        return {**endpoint.to_dict(), **fallback.result(index)}
+
+    @final_verdicts
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Finish after the trigger fired; with hardware choices, move on when the choice had no capacity."""
+        if not self.choices:
+            return self.finish_wait(event)
+        result = WatchResult.from_event(event)
+        ti = context["ti"]
+        tried = ti.xcom_pull(task_ids=ti.task_id, key=TRIED_KEY, map_indexes=ti.map_index) or []
+        fallback = self._fallback(result.endpoint_name, result.namespace or self.hook.namespace, tried)
+        current = self.hook.client.get(fallback.name, namespace=fallback.namespace)
+        index = start_index(fallback.choices, current, resume_reached=True)
+        if not needs_move(result):
+            return {
+                **self.finish_wait(event, current if result.status is Outcome.SUCCESS else None),
+                **fallback.result(index),
+            }
+        index, endpoint = self._next_choice(fallback, index, result)
+        return self._wait_on_choices(context, fallback, index, endpoint)
+
     def on_kill(self) -> None:
         """Apply ``on_kill_action`` to the endpoint this try started (the task is being killed)."""
         if self._started is None or self.on_kill_action == "none":
@@ -355,7 +533,18 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
         ``scale_to_zero_timeout`` of at most this many minutes, so the service scales it to zero
         when idle, whether Airflow is alive or not. Default None (as the arguments say).
     :param wait_for_completion: wait until running and healthy. Default True.
-    :return: the endpoint as a JSON-safe dict.
+    :param hardware: hardware alternatives after the endpoint's own (``vendor``, ``region``,
+        ``instance_type``, ``instance_size``, ``accelerator``: choice 1), best first, as dicts of
+        those keys (``accelerator`` where it differs), same vendor and region (an update cannot move
+        an endpoint to another). It is created on the first choice the hardware listing says it can
+        have; a create the service refuses for capacity tries the next; a deployment that stays
+        ``pending`` past ``capacity_timeout`` or fails for capacity is moved to the next (an update of
+        its compute). Default None.
+    :param capacity_timeout: seconds a deployment may stay ``pending`` with no replica starting before
+        the next choice is tried (with ``hardware``). Default 900 (15 minutes).
+    :return: the endpoint as a JSON-safe dict; with ``hardware``, also ``hardware`` (the choice
+        used), ``hardware_choice`` (its position, from 1) and ``hardware_tried`` (each choice that
+        failed, and why).
     """
 
     template_fields: Sequence[str] = (
@@ -371,11 +560,25 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
         if_exists: str = "fail",
         update_settle_seconds: float = 15,
         idle_stop_minutes: int | None = None,
+        hardware: list[dict[str, str]] | None = None,
+        capacity_timeout: float = CAPACITY_TIMEOUT,
         **kwargs: Any,
     ) -> None:
         arguments = CREATE_ARGUMENTS.take(kwargs)
         super().__init__(**kwargs)
         check_choice("if_exists", if_exists, IF_EXISTS)
+        if hardware is not None and if_exists == "update":
+            raise InvalidEndpointArgumentError(
+                "if_exists",
+                "'update' does not combine with hardware=[...] (which hardware would it update to?)",
+                "use if_exists='fail' or 'reuse', or leave hardware out",
+            )
+        own = {name: arguments[name] for name in ("vendor", "region", "instance_type", "instance_size")}
+        self._take_hardware(
+            hardware,
+            capacity_timeout,
+            HardwareChoice(**own, accelerator=arguments["accelerator"]) if hardware is not None else None,
+        )
         if idle_stop_minutes is not None:  # the service scales it to zero when idle, Airflow alive or not
             check_count("idle_stop_minutes", idle_stop_minutes, 1)
             arguments["min_replica"] = 0
@@ -390,11 +593,14 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
         static = {k: v for k, v in self.spec_arguments.items() if not k.startswith("container_registry")}
         validate_arguments(static)
 
-    def _spec(self, marker: str) -> EndpointSpec:
+    def _spec(self, marker: str, choice: HardwareChoice | None = None) -> EndpointSpec:
         rendered = {name: getattr(self, name) for name in CREATE_ARGUMENTS.templated}
         validate_arguments({"tags": rendered["tags"]})  # before the marker tag is added to it
         rendered["tags"] = [*(rendered["tags"] or []), marker]
-        return EndpointSpec(name=self.endpoint_name, **rendered, **self.spec_arguments)
+        arguments = dict(self.spec_arguments)
+        if choice is not None:
+            arguments.update({k: v for k, v in choice.to_json().items() if v is not None})
+        return EndpointSpec(name=self.endpoint_name, **rendered, **arguments)
 
     def _secrets_to_hide(self) -> list[str]:
         return _secret_values(self.spec_arguments)
@@ -404,6 +610,8 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
         self._secrets_to_hide()
         name, namespace = self._resolve(context)
         marker = task_instance_tag(context["ti"])
+        if self.choices:
+            return self._create_on_choices(context, name, namespace, marker)
         spec = self._spec(marker)
         settle_until = None
         try:
@@ -452,6 +660,61 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
                     "if_exists='reuse' or if_exists='update'",
                 ) from None
         return self._complete(context, endpoint, name, namespace, settle_until)
+
+    def _create_on_choices(self, context: Context, name: str, namespace: str, marker: str) -> dict[str, Any]:
+        """Create the endpoint on the first choice it can have; a retry takes over its own at the choice reached."""
+        fallback = self._fallback(name, namespace)
+        try:
+            existing: InferenceEndpoint | None = self.hook.client.get(name, namespace=namespace)
+        except NotFoundError:
+            existing = None
+        if existing is not None and marker not in existing.tags:
+            if self.if_exists != "reuse":
+                raise ConflictError(
+                    409,
+                    f"Endpoint {namespace}/{name} already exists. Fix: choose another endpoint_name, or set "
+                    "if_exists='reuse'",
+                )
+            self.log.info("Endpoint %s/%s exists (%s): reusing it as it is", namespace, name, existing.status)
+            index = start_index(fallback.choices, existing, resume_reached=True)
+            return self._wait_on_choices(context, fallback, index, existing)
+        self._starting(name, namespace)
+        if existing is not None:  # an earlier try of this task created it: go on from the choice it reached
+            index = start_index(fallback.choices, existing, resume_reached=True)
+            self.log.info(
+                "Endpoint %s/%s was created by an earlier try of this task, on hardware choice %s/%s (%s): "
+                "taking it over",
+                namespace,
+                name,
+                index + 1,
+                len(fallback.choices),
+                fallback.choices[index].label,
+            )
+            if existing.status not in (EndpointStatus.PAUSED, EndpointStatus.SCALED_TO_ZERO):
+                return self._wait_on_choices(context, fallback, index, existing)
+            on = {"hardware": existing.hardware}
+            index, endpoint = self._start_on_a_choice(
+                fallback, index, existing.min_replica, existing, lambda i: self._resume_on(fallback, on, i)
+            )
+            return self._wait_on_choices(context, fallback, index, endpoint)
+
+        def create(index: int) -> InferenceEndpoint:
+            spec = self._spec(marker, fallback.choices[index])
+            endpoint = self.hook.client.create(spec, namespace=namespace, adopt_tag=marker)
+            self.log.info(
+                "Created endpoint %s/%s on hardware choice %s/%s (%s): %s",
+                namespace,
+                name,
+                index + 1,
+                len(fallback.choices),
+                fallback.choices[index].label,
+                endpoint.status,
+            )
+            return endpoint
+
+        replicas = int(self.spec_arguments.get("min_replica") or 0)
+        index, endpoint = self._start_on_a_choice(fallback, 0, replicas, None, create)
+        return self._wait_on_choices(context, fallback, index, endpoint)
 
 
 class HuggingFaceCreateEndpointFromCatalogOperator(HuggingFaceEndpointStartOperator):
@@ -618,7 +881,20 @@ class HuggingFaceResumeEndpointOperator(HuggingFaceEndpointStartOperator):
         Airflow is gone. Default None (off). A tighter setting of the endpoint's own is kept; a
         refused change is a warning naming the risk, never a failed task; a running endpoint is not
         changed (the change would redeploy it). The change stays after the window (see the README).
-    :return: the endpoint as a JSON-safe dict, with ``idle_stop``: what the net was, or why it was not armed.
+    :param hardware: ordered hardware choices, best first: dicts of ``vendor``, ``region``,
+        ``instance_type``, ``instance_size`` (and ``accelerator`` where it differs), one vendor and
+        region per list (an update cannot move an endpoint to another). The stopped endpoint is put
+        on the first choice the hardware listing says it can have (availability and quota) before it
+        is resumed; one the service refuses for capacity, or that stays ``pending`` past
+        ``capacity_timeout`` or fails for capacity, moves it to the next. Default None (as it is).
+    :param capacity_timeout: seconds a deployment may stay ``pending`` with no replica starting before
+        the next choice is tried (with ``hardware``). Default 900 (15 minutes).
+    :param hardware_sticky: start from the choice the endpoint is on now (say, last night's fallback)
+        instead of the first. A retry of the task always starts from the choice its earlier try
+        reached. Default False.
+    :return: the endpoint as a JSON-safe dict, with ``idle_stop``: what the net was, or why it was not
+        armed; with ``hardware``, also ``hardware`` (the choice used), ``hardware_choice`` (its
+        position, from 1) and ``hardware_tried`` (each choice that failed, and why).
     """
 
     def __init__(
@@ -627,6 +903,9 @@ class HuggingFaceResumeEndpointOperator(HuggingFaceEndpointStartOperator):
         running_ok: bool = True,
         wait_for_completion: bool = False,
         idle_stop_minutes: int | None = None,
+        hardware: list[dict[str, str]] | None = None,
+        capacity_timeout: float = CAPACITY_TIMEOUT,
+        hardware_sticky: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(wait_for_completion=wait_for_completion, **kwargs)
@@ -634,16 +913,21 @@ class HuggingFaceResumeEndpointOperator(HuggingFaceEndpointStartOperator):
             check_count("idle_stop_minutes", idle_stop_minutes, 1)
         self.running_ok = running_ok
         self.idle_stop_minutes = idle_stop_minutes
+        self._take_hardware(hardware, capacity_timeout)
+        self.hardware_sticky = hardware_sticky
 
     @final_verdicts
     def execute(self, context: Context) -> dict[str, Any]:
         name, namespace = self._resolve(context)
         stopped = (EndpointStatus.PAUSED, EndpointStatus.SCALED_TO_ZERO, EndpointStatus.FAILED)
         net = None
-        if self.check_capacity or self.idle_stop_minutes is not None:
+        if self.check_capacity or self.idle_stop_minutes is not None or self.choices:
             current = self.hook.client.get(name, namespace=namespace)
             if self.idle_stop_minutes is not None:
                 net = self._arm_idle_stop(name, namespace, current)
+            if self.choices:
+                result = self._resume_on_choices(context, name, namespace, current)
+                return result if net is None else {**result, "idle_stop": net}
             if self.check_capacity and current.status in stopped:
                 self._check_capacity(namespace, current.hardware, current.min_replica)
         self._starting(name, namespace)
@@ -651,6 +935,40 @@ class HuggingFaceResumeEndpointOperator(HuggingFaceEndpointStartOperator):
         self.log.info("Resumed endpoint %s/%s: %s", namespace, name, endpoint.status)
         result = self._complete(context, endpoint, name, namespace)
         return result if net is None else {**result, "idle_stop": net}
+
+    def _resume_on_choices(
+        self, context: Context, name: str, namespace: str, current: InferenceEndpoint
+    ) -> dict[str, Any]:
+        """Put the stopped endpoint on the first choice it can have, resume it, and wait moving on if need be."""
+        fallback = self._fallback(name, namespace)
+        retry = int(getattr(context["ti"], "try_number", 1) or 1) > 1
+        start = start_index(fallback.choices, current, resume_reached=retry or self.hardware_sticky)
+        if start:
+            why = "an earlier try of this task reached it" if retry else "hardware_sticky"
+            self.log.info(
+                "Starting at hardware choice %s/%s (%s): %s",
+                start + 1,
+                len(fallback.choices),
+                fallback.choices[start].label,
+                why,
+            )
+        self._starting(name, namespace)
+        if current.status not in (
+            EndpointStatus.PAUSED,
+            EndpointStatus.SCALED_TO_ZERO,
+            EndpointStatus.FAILED,
+        ):
+            # Already up (or starting): it keeps its hardware; a choice without capacity still moves on.
+            endpoint = self.hook.client.resume(name, namespace=namespace, running_ok=self.running_ok)
+            index = start_index(fallback.choices, current, resume_reached=True)
+            self.log.info("Resumed endpoint %s/%s: %s", namespace, name, endpoint.status)
+            return self._wait_on_choices(context, fallback, index, endpoint)
+
+        on = {"hardware": current.hardware}
+        index, endpoint = self._start_on_a_choice(
+            fallback, start, current.min_replica, current, lambda i: self._resume_on(fallback, on, i)
+        )
+        return self._wait_on_choices(context, fallback, index, endpoint)
 
     def _arm_idle_stop(self, name: str, namespace: str, current: InferenceEndpoint) -> dict[str, Any]:
         """

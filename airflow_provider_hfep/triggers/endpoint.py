@@ -33,8 +33,8 @@ class HuggingFaceEndpointStatusTrigger(BaseTrigger):
     unknown states), ``run()`` yields exactly one event and never raises.
 
     The event is ``{"status", "endpoint_name", "namespace", "state", "message", "url"}`` with status
-    ``success``, ``failed``, ``update_failed``, ``paused``, ``scaled_to_zero``, ``not_found``,
-    ``timeout`` or ``error``.
+    ``success``, ``failed``, ``update_failed``, ``paused``, ``scaled_to_zero``, ``stuck_pending``,
+    ``not_found``, ``timeout`` or ``error``.
 
     When a user kills the waiting task (marks it failed or success, or clears it), Airflow 3.3 and later
     call :meth:`on_kill`, which applies ``on_kill_action`` to the endpoint: a deployment the task
@@ -57,6 +57,9 @@ class HuggingFaceEndpointStatusTrigger(BaseTrigger):
     :param max_consecutive_errors: transient read failures tolerated in a row.
     :param on_kill_action: ``pause``, ``scale_to_zero`` or ``none`` (default): what a user's kill of
         the waiting task does to the endpoint.
+    :param pending_deadline: epoch (API clock) after which an endpoint still ``pending`` (no replica
+        starting: no capacity) ends the wait with ``stuck_pending``: a hardware fallback's
+        ``capacity_timeout``. ``None`` (default): pending is waited out like any other state.
     """
 
     def __init__(
@@ -72,6 +75,7 @@ class HuggingFaceEndpointStatusTrigger(BaseTrigger):
         settle_until: float | None = None,
         max_consecutive_errors: int = 5,
         on_kill_action: str = "none",
+        pending_deadline: float | None = None,
     ) -> None:
         super().__init__()
         check_choice("target_status", target_status, sorted(WAIT_TARGETS))
@@ -86,6 +90,7 @@ class HuggingFaceEndpointStatusTrigger(BaseTrigger):
         self.settle_until = None if settle_until is None else float(settle_until)
         self.max_consecutive_errors = int(max_consecutive_errors)
         self.on_kill_action = on_kill_action
+        self.pending_deadline = None if pending_deadline is None else float(pending_deadline)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -101,6 +106,7 @@ class HuggingFaceEndpointStatusTrigger(BaseTrigger):
                 "settle_until": self.settle_until,
                 "max_consecutive_errors": self.max_consecutive_errors,
                 "on_kill_action": self.on_kill_action,
+                "pending_deadline": self.pending_deadline,
             },
         )
 
@@ -126,6 +132,7 @@ class HuggingFaceEndpointStatusTrigger(BaseTrigger):
                 check_health=self.check_health,
                 settle_until=self.settle_until,
                 max_consecutive_errors=self.max_consecutive_errors,
+                pending_deadline=self.pending_deadline,
             )
         except Exception as exc:  # whatever the API answered: one error event, never a crashed trigger
             self.log.exception("The wait for %s failed", self.endpoint_name)
