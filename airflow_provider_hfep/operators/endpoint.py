@@ -12,6 +12,7 @@ import hashlib
 import inspect
 from dataclasses import MISSING
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -23,6 +24,8 @@ from airflow_provider_hfep.endpoints.errors import (
     CapacityError,
     ConflictError,
     EndpointsApiError,
+    EndpointsError,
+    EndpointWaitTimeoutError,
     InvalidEndpointArgumentError,
     NotFoundError,
 )
@@ -34,17 +37,22 @@ from airflow_provider_hfep.endpoints.payloads import (
     check_has_changes,
     endpoint_arguments,
     validate_arguments,
+    validate_endpoint_name,
+    validate_namespace,
 )
-from airflow_provider_hfep.endpoints.waiting import DELETED, Outcome, WatchResult
+from airflow_provider_hfep.endpoints.waiting import DELETED, Outcome, WatchResult, raise_for_result
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
 from airflow_provider_hfep.operators.fallback import (
     HardwareFallback,
-    is_capacity_refusal,
     needs_move,
     start_index,
 )
-from airflow_provider_hfep.target import EndpointTarget, final_verdicts, race_safe_retries
-from airflow_provider_hfep.triggers.endpoint import ON_KILL_ACTIONS, HuggingFaceEndpointStatusTrigger
+from airflow_provider_hfep.target import EndpointTarget, explain, final_verdicts, race_safe_retries
+from airflow_provider_hfep.triggers.endpoint import (
+    ON_KILL_ACTIONS,
+    HuggingFaceEndpointsReadyTrigger,
+    HuggingFaceEndpointStatusTrigger,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -358,35 +366,8 @@ class HuggingFaceEndpointStartOperator(HuggingFaceEndpointBaseOperator):
             check_capacity=self.check_capacity,
             log=self.log,
             tried=tried or (),
+            close=self.on_kill_action,
         )
-
-    def _start_on_a_choice(
-        self,
-        fallback: HardwareFallback,
-        start: int,
-        replicas: int,
-        current: InferenceEndpoint | None,
-        deploy: Callable[[int], InferenceEndpoint],
-    ) -> tuple[int, InferenceEndpoint]:
-        """
-        Deploy on the first choice from ``start`` that the pre-flight and then the service accept.
-
-        ``deploy(index)`` sends the request; one the service refuses with its capacity message moves
-        on to the next choice. No choice left: the endpoint is closed and the error lists them all.
-        """
-        try:
-            index = fallback.pick(start, replicas, current)
-            while True:
-                try:
-                    return index, deploy(index)
-                except EndpointsApiError as exc:
-                    if not is_capacity_refusal(exc):
-                        raise
-                    fallback.record(index, f"refused by the service: {exc.server_message}")
-                    index = fallback.pick(index + 1, replicas, current)
-        except CapacityError:
-            self._close_for_good(fallback.name, fallback.namespace)
-            raise
 
     def _resume_on(self, fallback: HardwareFallback, on: dict[str, Any], index: int) -> InferenceEndpoint:
         """Resume a stopped endpoint on choice ``index``, moved there first (``on``: the hardware it is on)."""
@@ -405,33 +386,6 @@ class HuggingFaceEndpointStartOperator(HuggingFaceEndpointBaseOperator):
             endpoint.status,
         )
         return endpoint
-
-    def _close_for_good(self, name: str, namespace: str) -> None:
-        """Close an endpoint no choice could run (``on_kill_action``): pending, it would wait for nothing."""
-        if self.on_kill_action == "none":
-            return
-        try:
-            getattr(self.hook.client, self.on_kill_action)(name, namespace=namespace)
-        except NotFoundError:
-            return
-        except EndpointsApiError as exc:
-            self.log.warning("Could not %s endpoint %s/%s: %s", self.on_kill_action, namespace, name, exc)
-            return
-        self.log.warning("No hardware choice left: applied %s to %s/%s", self.on_kill_action, namespace, name)
-
-    def _next_choice(
-        self, fallback: HardwareFallback, index: int, result: WatchResult
-    ) -> tuple[int, InferenceEndpoint]:
-        """Record why choice ``index`` failed and move the endpoint to the next one that can be had."""
-        if result.status is Outcome.STUCK_PENDING:
-            reason = f"still pending after capacity_timeout ({self.capacity_timeout:g} s): {result.message}"
-        else:
-            reason = f"failed for capacity: {result.message}"
-        fallback.record(index, reason)
-        current = self.hook.client.get(fallback.name, namespace=fallback.namespace)
-        return self._start_on_a_choice(
-            fallback, index + 1, current.min_replica, current, lambda i: fallback.move(current, i)
-        )
 
     def _wait_on_choices(
         self, context: Context, fallback: HardwareFallback, index: int, endpoint: InferenceEndpoint
@@ -473,7 +427,7 @@ class HuggingFaceEndpointStartOperator(HuggingFaceEndpointBaseOperator):
                 )
             if not needs_move(result):
                 return {**self.finish_wait(result.to_event(), result.endpoint), **fallback.result(index)}
-            index, endpoint = self._next_choice(fallback, index, result)
+            index, endpoint = fallback.next_choice(index, result, self.capacity_timeout)
         return {**endpoint.to_dict(), **fallback.result(index)}
 
     @final_verdicts
@@ -492,7 +446,7 @@ class HuggingFaceEndpointStartOperator(HuggingFaceEndpointBaseOperator):
                 **self.finish_wait(event, current if result.status is Outcome.SUCCESS else None),
                 **fallback.result(index),
             }
-        index, endpoint = self._next_choice(fallback, index, result)
+        index, endpoint = fallback.next_choice(index, result, self.capacity_timeout)
         return self._wait_on_choices(context, fallback, index, endpoint)
 
     def on_kill(self) -> None:
@@ -693,8 +647,8 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
             if existing.status not in (EndpointStatus.PAUSED, EndpointStatus.SCALED_TO_ZERO):
                 return self._wait_on_choices(context, fallback, index, existing)
             on = {"hardware": existing.hardware}
-            index, endpoint = self._start_on_a_choice(
-                fallback, index, existing.min_replica, existing, lambda i: self._resume_on(fallback, on, i)
+            index, endpoint = fallback.start_on(
+                index, existing.min_replica, existing, lambda i: self._resume_on(fallback, on, i)
             )
             return self._wait_on_choices(context, fallback, index, endpoint)
 
@@ -713,7 +667,7 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
             return endpoint
 
         replicas = int(self.spec_arguments.get("min_replica") or 0)
-        index, endpoint = self._start_on_a_choice(fallback, 0, replicas, None, create)
+        index, endpoint = fallback.start_on(0, replicas, None, create)
         return self._wait_on_choices(context, fallback, index, endpoint)
 
 
@@ -965,8 +919,8 @@ class HuggingFaceResumeEndpointOperator(HuggingFaceEndpointStartOperator):
             return self._wait_on_choices(context, fallback, index, endpoint)
 
         on = {"hardware": current.hardware}
-        index, endpoint = self._start_on_a_choice(
-            fallback, start, current.min_replica, current, lambda i: self._resume_on(fallback, on, i)
+        index, endpoint = fallback.start_on(
+            start, current.min_replica, current, lambda i: self._resume_on(fallback, on, i)
         )
         return self._wait_on_choices(context, fallback, index, endpoint)
 
@@ -1019,15 +973,63 @@ class _EndpointStopOperator(HuggingFaceEndpointBaseOperator):
     #: the client method that stops the endpoint
     action: str
 
-    def __init__(self, *, wait_for_completion: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        wait_for_completion: bool = False,
+        restore_hardware: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(wait_for_completion=wait_for_completion, **kwargs)
+        self.restore_hardware = (
+            None
+            if restore_hardware is None
+            else parse_hardware([restore_hardware], field="restore_hardware")[0]
+        )
 
     @final_verdicts
     def execute(self, context: Context) -> dict[str, Any]:
         name, namespace = self._resolve(context)
         endpoint = getattr(self.hook.client, self.action)(name, namespace=namespace)
         self.log.info("Endpoint %s/%s after %s: %s", namespace, name, self.action, endpoint.status)
-        return self._complete(context, endpoint, name, namespace)
+        result = self._complete(context, endpoint, name, namespace)
+        if self.restore_hardware is None:
+            return result
+        return {**result, "restored_hardware": self._restore(name, namespace, endpoint)}
+
+    def _restore(self, name: str, namespace: str, stopped: InferenceEndpoint) -> dict[str, str] | None:
+        """
+        Put the stopped endpoint back on ``restore_hardware`` if a fallback moved it; never fail the close.
+
+        Stopped, it takes the change without starting (nothing to check against the quota: it holds
+        nothing). The result the task returns still describes the hardware it ran on (what the cost
+        report prices).
+        """
+        choice = self.restore_hardware
+        if choice is None or choice.runs(stopped):
+            return None
+        try:
+            self.hook.client.update(name, choice.update(), namespace=namespace)
+        except EndpointsApiError as exc:
+            self.log.warning(
+                "Could not put endpoint %s/%s back on %s (it stays on %s %s): %s",
+                namespace,
+                name,
+                choice.label,
+                stopped.instance_type,
+                stopped.instance_size,
+                exc,
+            )
+            return None
+        self.log.info(
+            "Endpoint %s/%s put back on %s (the fallback had moved it to %s %s)",
+            namespace,
+            name,
+            choice.label,
+            stopped.instance_type,
+            stopped.instance_size,
+        )
+        return choice.to_json()
 
 
 class HuggingFacePauseEndpointOperator(_EndpointStopOperator):
@@ -1036,7 +1038,12 @@ class HuggingFacePauseEndpointOperator(_EndpointStopOperator):
 
     :param wait_for_completion: wait until the state reads ``paused``. Default False (a pause is
         applied at once).
-    :return: the endpoint as a JSON-safe dict.
+    :param restore_hardware: after the pause, put the endpoint back on this hardware (a dict of
+        ``vendor``, ``region``, ``instance_type``, ``instance_size`` and optionally ``accelerator``)
+        if it is elsewhere (a hardware fallback moved it); a paused endpoint takes the change without
+        starting. A refused change is a warning, never a failed close. Default None.
+    :return: the endpoint as a JSON-safe dict (the hardware it ran on); with ``restore_hardware``,
+        also ``restored_hardware``: the hardware it was put back on, ``None`` if it was not moved.
     """
 
     action = "pause"
@@ -1048,7 +1055,9 @@ class HuggingFaceScaleToZeroEndpointOperator(_EndpointStopOperator):
     Scale an endpoint to zero replicas: no bill, URL kept, it restarts on the next request. Idempotent.
 
     :param wait_for_completion: wait until the state reads ``scaledToZero``. Default False.
-    :return: the endpoint as a JSON-safe dict.
+    :param restore_hardware: after the scale to zero, put the endpoint back on this hardware if a
+        hardware fallback moved it (see :class:`HuggingFacePauseEndpointOperator`). Default None.
+    :return: the endpoint as a JSON-safe dict; with ``restore_hardware``, also ``restored_hardware``.
     """
 
     action = "scale_to_zero"
@@ -1076,3 +1085,229 @@ class HuggingFaceDeleteEndpointOperator(HuggingFaceEndpointBaseOperator):
         self.hook.client.delete(name, namespace=namespace, missing_ok=self.missing_ok)
         self.log.info("Deleted endpoint %s/%s", namespace, name)
         return self._complete(context, None, name, namespace)
+
+
+def endpoint_targets(endpoints: Any, field: str = "endpoints") -> list[dict[str, Any]]:
+    """
+    Read a list of endpoints: names, or dicts ``{"name", "namespace", "hardware"}``; checked now.
+
+    Returns ``{"name", "namespace", "hardware"}`` each (``hardware`` as a tuple of choices, or
+    ``None``). Refuses, naming the field, an empty list, an unknown key, a bad name or hardware, and
+    the same endpoint twice.
+    """
+    if isinstance(endpoints, (str, dict)) or not isinstance(endpoints, (list, tuple)) or not endpoints:
+        raise InvalidEndpointArgumentError(
+            field,
+            f"{endpoints!r} is not a non-empty list of endpoints",
+            "give names, or dicts {'name', 'namespace', 'hardware'}",
+        )
+    targets: list[dict[str, Any]] = []
+    for index, item in enumerate(endpoints):
+        where = f"{field}[{index}]"
+        entry = {"name": item} if isinstance(item, str) else item
+        if not isinstance(entry, dict):
+            raise InvalidEndpointArgumentError(
+                where, f"{type(item).__name__} is not a name or a dict", "give 'name' or {'name': ...}"
+            )
+        unknown = sorted(set(entry) - {"name", "namespace", "hardware"})
+        if unknown:
+            raise InvalidEndpointArgumentError(
+                f"{where}.{unknown[0]}", "is not an endpoint key", "use name, namespace and hardware"
+            )
+        name, namespace = entry.get("name"), entry.get("namespace")
+        try:
+            validate_endpoint_name(name)
+            if namespace is not None:
+                validate_namespace(namespace)
+        except InvalidEndpointArgumentError as exc:
+            raise InvalidEndpointArgumentError(f"{where}.{exc.field}", exc.problem, exc.fix) from None
+        if any((t["name"], t["namespace"]) == (name, namespace) for t in targets):
+            raise InvalidEndpointArgumentError(where, f"{name!r} is listed twice", "list each endpoint once")
+        hardware = entry.get("hardware")
+        choices = None if hardware is None else parse_hardware(hardware, field=f"{where}.hardware")
+        targets.append({"name": name, "namespace": namespace, "hardware": choices})
+    return targets
+
+
+class HuggingFaceEndpointsReadyOperator(BaseOperator):
+    """
+    Wait in the triggerer until several endpoints run; move one without capacity; fail at once when one cannot run.
+
+    The ``ready`` task of a window over several endpoints (or over one with hardware choices): the
+    endpoints are resumed beforehand (side by side), and this task watches them all in one trigger
+    (:class:`~airflow_provider_hfep.triggers.endpoint.HuggingFaceEndpointsReadyTrigger`). An
+    endpoint with hardware choices that stays ``pending`` past ``capacity_timeout`` or fails for
+    capacity is moved to its next choice (the quota pre-flight first) and the wait goes on; any other
+    ending (a failure, no choice left, the timeout) fails the task as soon as it is seen, without
+    waiting for the others, so the window's closes run at once.
+
+    :param endpoints: names, or dicts ``{"name", "namespace", "hardware"}`` (``hardware``: the ordered
+        choices, as the resume operator takes them).
+    :param hf_conn_id: the Airflow connection. (templated)
+    :param timeout: seconds to wait for all of them. Default 3600.
+    :param poll_interval: seconds between two looks at each endpoint. Default 30.
+    :param capacity_timeout: seconds an endpoint with hardware choices may stay ``pending`` before the
+        next choice. Default 900.
+    :param check_capacity: run the quota pre-flight before each move. Default True.
+    :param close: what an endpoint no choice could run is left in: ``pause`` (default),
+        ``scale_to_zero`` or ``none``.
+    :return: ``{"endpoints": [...]}``: each endpoint as a JSON-safe dict, with ``hardware``,
+        ``hardware_choice`` and ``hardware_tried`` where it has choices.
+    """
+
+    template_fields: Sequence[str] = ("hf_conn_id",)
+    ui_color = "#ffd21e"
+
+    def __init__(
+        self,
+        *,
+        endpoints: list[str | dict[str, Any]],
+        hf_conn_id: str = HuggingFaceEndpointHook.default_conn_name,
+        timeout: float = 3600,
+        poll_interval: float = 30,
+        capacity_timeout: float = CAPACITY_TIMEOUT,
+        check_capacity: bool = True,
+        close: str = "pause",
+        **kwargs: Any,
+    ) -> None:
+        retries_for_airflow_only = race_safe_retries(kwargs, True)
+        super().__init__(**kwargs)
+        self.retries_for_airflow_only = retries_for_airflow_only
+        self.targets = endpoint_targets(endpoints)
+        self.endpoints = endpoints
+        check_seconds("timeout", timeout)
+        check_seconds("poll_interval", poll_interval)
+        check_seconds("capacity_timeout", capacity_timeout)
+        check_choice("close", close, ON_KILL_ACTIONS)
+        self.hf_conn_id = hf_conn_id
+        self.timeout = timeout
+        self.poll_interval = poll_interval
+        self.capacity_timeout = capacity_timeout
+        self.check_capacity = check_capacity
+        self.close = close
+
+    @cached_property
+    def hook(self) -> HuggingFaceEndpointHook:
+        return HuggingFaceEndpointHook(self.hf_conn_id)
+
+    def _choices_of(self, name: str, namespace: str) -> tuple[HardwareChoice, ...] | None:
+        for target in self.targets:
+            if target["name"] == name and (target["namespace"] or self.hook.namespace) == namespace:
+                return target["hardware"]
+        return None
+
+    @final_verdicts
+    def execute(self, context: Context) -> dict[str, Any]:
+        now = self.hook.client.api_time
+        watched = [
+            {
+                "name": t["name"],
+                "namespace": t["namespace"] or self.hook.namespace,
+                "pending_deadline": now + self.capacity_timeout if t["hardware"] else None,
+            }
+            for t in self.targets
+        ]
+        return self._look(context, watched, now + self.timeout)
+
+    def _look(self, context: Context, watched: list[dict[str, Any]], end_time: float) -> dict[str, Any]:
+        """Take one look at each endpoint: move the ones without capacity, fail at the first that cannot run, else defer."""
+        client = self.hook.client
+        waiting = []
+        for entry in watched:
+            result = client.watch(
+                entry["name"],
+                namespace=entry["namespace"],
+                end_time=0,  # one look
+                poll_interval=self.poll_interval,
+                pending_deadline=entry["pending_deadline"],
+            )
+            if result.status is Outcome.SUCCESS:
+                continue
+            if result.status is not Outcome.TIMEOUT:
+                self._settle(context, entry, result)
+            waiting.append(entry)
+        if not waiting:
+            return self._done(context, watched)
+        if client.api_time >= end_time:
+            names = ", ".join(f"{e['namespace']}/{e['name']}" for e in waiting)
+            raise EndpointWaitTimeoutError(f"Not running after {self.timeout:g} s: {names}")
+        self.defer(
+            trigger=HuggingFaceEndpointsReadyTrigger(
+                hf_conn_id=self.hf_conn_id,
+                endpoints=waiting,
+                end_time=end_time,
+                poll_interval=self.poll_interval,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=max(1.0, end_time - client.api_time) + self.poll_interval + 60),
+        )
+
+    def _settle(self, context: Context, entry: dict[str, Any], result: WatchResult) -> None:
+        """Move an endpoint without capacity to its next choice (and restart its capacity clock), or fail now."""
+        choices = self._choices_of(entry["name"], entry["namespace"])
+        if choices and needs_move(result):
+            ti = context["ti"]
+            tried_by = ti.xcom_pull(task_ids=ti.task_id, key=TRIED_KEY, map_indexes=ti.map_index) or {}
+            key = f"{entry['namespace']}/{entry['name']}"
+            fallback = HardwareFallback(
+                self.hook.client,
+                entry["name"],
+                entry["namespace"],
+                choices,
+                check_capacity=self.check_capacity,
+                log=self.log,
+                tried=tried_by.get(key, ()),
+                close=self.close,
+            )
+            current = self.hook.client.get(entry["name"], namespace=entry["namespace"])
+            index = start_index(choices, current, resume_reached=True)
+            try:
+                fallback.next_choice(index, result, self.capacity_timeout)
+            finally:
+                ti.xcom_push(key=TRIED_KEY, value={**tried_by, key: fallback.tried})
+            entry["pending_deadline"] = self.hook.client.api_time + self.capacity_timeout
+            return
+        self.log.error(
+            "Endpoint %s/%s cannot run: the others are not waited for", entry["namespace"], entry["name"]
+        )
+        raise_for_result(explain(self.hook, result))
+
+    @final_verdicts
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Go on from the trigger's event: done, or move the endpoint that ended the wait and look again."""
+        if not isinstance(event, dict) or "endpoints" not in event:
+            raise EndpointsError(f"Not an endpoints trigger event: {event!r}")
+        watched, end_time = event["endpoints"], float(event["end_time"])
+        if event["status"] == Outcome.SUCCESS:
+            return self._done(context, watched)
+        result = WatchResult.from_event(event["result"])
+        entry = next(
+            (e for e in watched if e["name"] == result.endpoint_name and e["namespace"] == result.namespace),
+            None,
+        )
+        if entry is None or result.status in (Outcome.TIMEOUT, Outcome.ERROR, Outcome.NOT_FOUND):
+            raise_for_result(explain(self.hook, result))
+        if entry is not None:
+            self._settle(context, entry, result)
+        return self._look(context, watched, end_time)
+
+    def _done(self, context: Context, watched: list[dict[str, Any]]) -> dict[str, Any]:
+        ti = context["ti"]
+        tried_by = ti.xcom_pull(task_ids=ti.task_id, key=TRIED_KEY, map_indexes=ti.map_index) or {}
+        found = []
+        for target in self.targets:
+            namespace = target["namespace"] or self.hook.namespace
+            endpoint = self.hook.client.get(target["name"], namespace=namespace)
+            entry = endpoint.to_dict()
+            if target["hardware"]:
+                index = start_index(target["hardware"], endpoint, resume_reached=True)
+                entry.update(
+                    {
+                        "hardware": target["hardware"][index].to_json(),
+                        "hardware_choice": index + 1,
+                        "hardware_tried": tried_by.get(f"{namespace}/{target['name']}", []),
+                    }
+                )
+            found.append(entry)
+        self.log.info("Running: %s", ", ".join(f"{e['namespace']}/{e['name']}" for e in found))
+        return {"endpoints": found}

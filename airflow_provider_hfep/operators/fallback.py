@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_hfep.endpoints.errors import CapacityError, EndpointsApiError
+from airflow_provider_hfep.endpoints.errors import CapacityError, EndpointsApiError, NotFoundError
 from airflow_provider_hfep.endpoints.hardware import index_of, is_capacity_message, tried_summary
 from airflow_provider_hfep.endpoints.models import EndpointStatus
 from airflow_provider_hfep.endpoints.waiting import Outcome, WatchResult
 
 if TYPE_CHECKING:
     import logging
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from airflow_provider_hfep.endpoints.client import EndpointsClient
     from airflow_provider_hfep.endpoints.hardware import HardwareChoice
@@ -61,6 +61,8 @@ class HardwareFallback:
     :param check_capacity: run the quota pre-flight before each move.
     :param log: where each failed choice is told, with the next one.
     :param tried: what earlier moves recorded (a deferral carries it over).
+    :param close: what is done to an endpoint no choice could run: ``pause``, ``scale_to_zero`` or
+        ``none`` (the client's methods).
     """
 
     def __init__(
@@ -73,6 +75,7 @@ class HardwareFallback:
         check_capacity: bool,
         log: logging.Logger | Any,
         tried: Sequence[dict[str, Any]] = (),
+        close: str = "pause",
     ) -> None:
         self.client = client
         self.name = name
@@ -81,6 +84,7 @@ class HardwareFallback:
         self.check_capacity = check_capacity
         self.log = log
         self.tried: list[dict[str, Any]] = [dict(entry) for entry in tried]
+        self.close_action = close
 
     def _refusal(self, index: int, replicas: int, current: InferenceEndpoint | None) -> str | None:
         """Run the quota pre-flight on choice ``index``: the reason it cannot be had now, or ``None``."""
@@ -177,6 +181,63 @@ class HardwareFallback:
             choice.label,
         )
         return endpoint
+
+    def start_on(
+        self,
+        start: int,
+        replicas: int,
+        current: InferenceEndpoint | None,
+        deploy: Callable[[int], InferenceEndpoint],
+    ) -> tuple[int, InferenceEndpoint]:
+        """
+        Deploy on the first choice from ``start`` that the pre-flight and then the service accept.
+
+        ``deploy(index)`` sends the request; one the service refuses with its capacity message moves
+        on to the next choice. No choice left: the endpoint is closed and the error lists them all.
+        """
+        try:
+            index = self.pick(start, replicas, current)
+            while True:
+                try:
+                    return index, deploy(index)
+                except EndpointsApiError as exc:
+                    if not is_capacity_refusal(exc):
+                        raise
+                    self.record(index, f"refused by the service: {exc.server_message}")
+                    index = self.pick(index + 1, replicas, current)
+        except CapacityError:
+            self.close()
+            raise
+
+    def next_choice(
+        self, index: int, result: WatchResult, capacity_timeout: float
+    ) -> tuple[int, InferenceEndpoint]:
+        """Record why choice ``index`` failed (the wait's ``result``) and move the endpoint to the next one it can have."""
+        current = self.client.get(self.name, namespace=self.namespace)
+        says = current.message or result.message  # the service's own words
+        if result.status is Outcome.STUCK_PENDING:
+            reason = f"still pending after capacity_timeout ({capacity_timeout:g} s): {says}"
+        else:
+            reason = f"failed for capacity: {says}"
+        self.record(index, reason)
+        return self.start_on(index + 1, current.min_replica, current, lambda i: self.move(current, i))
+
+    def close(self) -> None:
+        """Close an endpoint no choice could run (``close``): left pending, it would wait for nothing."""
+        if self.close_action == "none":
+            return
+        try:
+            getattr(self.client, self.close_action)(self.name, namespace=self.namespace)
+        except NotFoundError:
+            return
+        except EndpointsApiError as exc:
+            self.log.warning(
+                "Could not %s endpoint %s/%s: %s", self.close_action, self.namespace, self.name, exc
+            )
+            return
+        self.log.warning(
+            "No hardware choice left: applied %s to %s/%s", self.close_action, self.namespace, self.name
+        )
 
     def result(self, index: int) -> dict[str, Any]:
         """Say what the task returns beside the endpoint: the hardware used, its position, what failed before."""

@@ -15,6 +15,8 @@ from airflow_provider_hfep.operators.endpoint import (
     HuggingFaceCreateEndpointOperator,
     HuggingFaceResumeEndpointOperator,
 )
+from airflow_provider_hfep.operators.inference import HuggingFaceEndpointInferenceOperator
+from airflow_provider_hfep.window import endpoint_window
 
 from tests.specs import GPU_ENDPOINT
 
@@ -64,3 +66,19 @@ with DAG("hfep_capacity_retry", schedule=None, start_date=START, catchup=False, 
         retry_delay=timedelta(seconds=0),
         **{**FAST, "capacity_timeout": 4},
     )
+with DAG("hfep_capacity_window", schedule=None, start_date=START, catchup=False, tags=["test"]):
+    with endpoint_window("cap", hardware=CHOICES, capacity_timeout=2, poke_interval=0.1, wait_timeout=60):
+        HuggingFaceEndpointInferenceOperator(
+            task_id="infer", endpoint_name="cap", task="text-generation", inputs=["a", "b"]
+        )
+
+# Three endpoints, one window. The poll interval is long next to the emulator's deploys: "closed
+# within one poll interval" of a failure then means the others were not waited for.
+THREE = ["embedder", "reranker", {"name": "generator", "hardware": CHOICES[1:]}]
+POLL_SECONDS = 8
+with DAG("hfep_capacity_three", schedule=None, start_date=START, catchup=False, tags=["test"]):
+    with endpoint_window(THREE, capacity_timeout=60, poke_interval=POLL_SECONDS, wait_timeout=120):
+        for name in ("embedder", "reranker", "generator"):
+            HuggingFaceEndpointInferenceOperator(
+                task_id=f"infer_{name}", endpoint_name=name, task="text-generation", inputs=["a"]
+            )

@@ -36,7 +36,7 @@ def compute_changes(cloud) -> list[str]:
     return [
         entry["json"]["compute"]["instanceType"]
         for entry in cloud.requests(scope="management")
-        if entry["method"] == "PUT" and isinstance(entry["json"], dict) and entry["json"].get("compute")
+        if entry["method"] == "PUT" and "instanceType" in ((entry["json"] or {}).get("compute") or {})
     ]
 
 
@@ -142,3 +142,84 @@ def test_create_falls_back_when_the_service_refuses_its_first_choice(run_dag, cl
         if e["method"] == "POST" and e["path"] == "/v2/endpoint/demo"
     ]
     assert [e["json"]["compute"]["instanceType"] for e in creates] == ["nvidia-l4"]
+
+
+def test_a_window_falls_back_runs_the_work_prices_the_hardware_used_and_restores_the_first(run_dag, cloud):
+    seed_paused_on_a100(cloud)
+    cloud.set_availability("aws", "us-east-1", "nvidia-a100", "low_availability")
+    done = run_dag("hfep_capacity_window")
+    assert done.state == "success", done.output[-3000:]
+    assert done.tasks["endpoint_window.infer"] == "success"
+    ready = done.returns["endpoint_window.ready"]["endpoints"][0]
+    assert ready["hardware"]["instance_type"] == "nvidia-l4"
+    assert "still pending after capacity_timeout" in ready["hardware_tried"][0]["reason"]
+    closed = done.returns["endpoint_window.pause"]
+    assert closed["instance_type"] == "nvidia-l4"  # what it ran on
+    assert closed["restored_hardware"]["instance_type"] == "nvidia-a100"
+    report = done.returns["endpoint_window.cost_report"]
+    assert report["price_per_hour"] == 0.8  # the L4's price, not the A100's 2.5
+    assert "nvidia-l4" in report["hardware"]
+    assert report["replica_seconds"] == pytest.approx(cloud.billing("cap")["replica_seconds"], abs=0.002)
+    endpoint = cloud.endpoint("cap")
+    assert endpoint["status"]["state"] == "paused"
+    assert endpoint["compute"]["instanceType"] == "nvidia-a100"  # the next night starts there
+    assert compute_changes(cloud) == ["nvidia-l4", "nvidia-a100"]
+
+
+def seed_three(cloud) -> None:
+    for name in ("embedder", "reranker"):
+        cloud.seed_endpoint(
+            name,
+            state="paused",
+            compute={
+                "accelerator": "gpu",
+                "instanceType": "nvidia-t4",
+                "instanceSize": "x1",
+                "scaling": {"minReplica": 1, "maxReplica": 1},
+            },
+        )
+    cloud.seed_endpoint("generator", state="paused")  # on an L4, its first choice
+
+
+def test_a_three_endpoint_window_runs_the_work_once_all_run_and_reports_each_and_the_total(run_dag, cloud):
+    seed_three(cloud)
+    done = run_dag("hfep_capacity_three")
+    assert done.state == "success", done.output[-3000:]
+    assert {name: cloud.state(name) for name in ("embedder", "reranker", "generator")} == dict.fromkeys(
+        ("embedder", "reranker", "generator"), "paused"
+    )
+    report = done.returns["endpoint_window.cost_report"]
+    assert set(report["endpoints"]) == {"demo/embedder", "demo/reranker", "demo/generator"}
+    costs = [r["estimated_cost_usd"] for r in report["endpoints"].values()]
+    assert all(cost > 0 for cost in costs)
+    assert report["estimated_cost_usd"] == pytest.approx(sum(costs), abs=1e-6)
+    assert report["endpoints"]["demo/embedder"]["price_per_hour"] == 0.5  # T4
+    assert report["endpoints"]["demo/generator"]["price_per_hour"] == 0.8  # L4
+
+
+def test_one_endpoint_failing_to_deploy_closes_all_three_within_one_poll_interval(run_dag, cloud):
+    from tests.dags.hfep_capacity_cases import POLL_SECONDS
+
+    seed_three(cloud)
+    # the embedder and the reranker would wait (no T4 capacity) until the window's 120 s timeout
+    cloud.set_availability("aws", "us-east-1", "nvidia-t4", "low_availability")
+    cloud.set_availability("aws", "us-east-1", "nvidia-l4", "low_availability")
+    # the generator, pending too, fails while the trigger watches (at its third read), for a reason
+    # no fallback fixes
+    cloud.on("get", "generator", after=2, state="failed", message="CUDA error: device-side assert triggered")
+    done = run_dag("hfep_capacity_three")
+    assert done.state == "failed"
+    assert done.tasks["endpoint_window.ready"] == "failed"
+    for name in ("embedder", "reranker", "generator"):
+        assert done.tasks[f"endpoint_window.pause_{name}"] == "success"
+        assert cloud.state(name) == "paused"
+        assert done.tasks[f"endpoint_window.infer_{name}"] == "upstream_failed"
+    requests = cloud.requests(scope="management")
+    reads = [e for e in requests if e["method"] == "GET" and e["path"] == "/v2/endpoint/demo/generator"]
+    failure_seen = reads[3]["time"]  # the first read after the rule fired
+    last_close = max(e["time"] for e in requests if e["path"].endswith("/pause"))
+    assert last_close - failure_seen < POLL_SECONDS
+    for name in ("embedder", "reranker"):  # closed while still waiting for capacity: never billed
+        assert cloud.billing(name)["replica_seconds"] == 0
+    report = done.returns["endpoint_window.cost_report"]
+    assert set(report["endpoints"]) == {"demo/embedder", "demo/reranker", "demo/generator"}
