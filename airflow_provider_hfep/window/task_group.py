@@ -44,6 +44,7 @@ from airflow.sdk import Asset, AssetAlias, TaskGroup, task
 from airflow_provider_hfep.endpoints.arguments import check_choice, check_count
 from airflow_provider_hfep.endpoints.costs import WindowCaps
 from airflow_provider_hfep.endpoints.errors import EndpointsError, InvalidEndpointArgumentError
+from airflow_provider_hfep.endpoints.hardware import parse_hardware
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
 from airflow_provider_hfep.operators.budget import HuggingFaceEndpointBudgetOperator, seconds_of
 from airflow_provider_hfep.operators.endpoint import (
@@ -199,8 +200,8 @@ def endpoint_window(
             "the caps (max_cost, max_runtime, stop_at) take a window over one endpoint",
             "open one window per endpoint to cap, or leave the caps out",
         )
-    entries = endpoint_name if several else [{"name": endpoint_name, "hardware": hardware}]
-    targets = endpoint_targets(entries, "endpoint_name" if several else "hardware")
+    entries = endpoint_name if several else [{"name": endpoint_name, "hardware": parse_hardware(hardware)}]
+    targets = endpoint_targets(entries, "endpoint_name")
     for target in targets:
         target["namespace"] = target["namespace"] or namespace
     with _fallback_window(
