@@ -40,6 +40,16 @@ with DAG("hfep_capacity_resume", schedule=None, start_date=START, catchup=False,
         **FAST,
     )
 
+with DAG("hfep_capacity_sticky", schedule=None, start_date=START, catchup=False, tags=["test"]):
+    HuggingFaceResumeEndpointOperator(
+        task_id="resume",
+        endpoint_name="cap",
+        hardware=CHOICES,
+        hardware_sticky=True,
+        wait_for_completion=True,
+        **FAST,
+    )
+
 with DAG("hfep_capacity_create", schedule=None, start_date=START, catchup=False, tags=["test"]):
     HuggingFaceCreateEndpointOperator(
         task_id="create",

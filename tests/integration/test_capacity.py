@@ -81,6 +81,27 @@ def test_first_choice_stuck_pending_moves_to_the_next_after_the_capacity_timeout
     assert cloud.state("cap") == "running"
 
 
+def seed_paused_on_l4(cloud) -> None:
+    cloud.seed_endpoint("cap", state="paused")  # on an L4: where last night's fallback left it
+
+
+def test_the_next_night_starts_from_the_first_choice(run_dag, cloud):
+    seed_paused_on_l4(cloud)
+    done = run_dag("hfep_capacity_resume")
+    assert done.state == "success", done.output[-3000:]
+    assert done.returns["resume"]["hardware_choice"] == 1
+    assert compute_changes(cloud) == ["nvidia-a100"]  # moved back while paused, then resumed
+
+
+def test_with_hardware_sticky_the_night_starts_where_the_last_one_ended(run_dag, cloud):
+    seed_paused_on_l4(cloud)
+    done = run_dag("hfep_capacity_sticky")
+    assert done.state == "success", done.output[-3000:]
+    assert done.returns["resume"]["hardware_choice"] == 2
+    assert compute_changes(cloud) == []
+    assert cloud.endpoint("cap")["compute"]["instanceType"] == "nvidia-l4"
+
+
 def test_every_choice_unavailable_fails_listing_each_and_closes_the_endpoint(run_dag, cloud):
     seed_paused_on_a100(cloud)
     cloud.set_availability("aws", "us-east-1", "nvidia-a100", "low_availability")
