@@ -110,7 +110,7 @@ def total_report(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "estimated_cost_usd": total,
         "replica_seconds": replica_total,
         "summary": f"{len(reports)} endpoints, {price} in all: "
-        + "; ".join(f"{where}: {r['summary']}" for where, r in reports.items()),
+        + " ".join(f"{where}: {r['summary']}" for where, r in reports.items()),
     }
 
 

@@ -111,3 +111,22 @@ def test_a_window_over_three_endpoints_resumes_them_side_by_side_and_closes_each
     with endpoint_window("solo", hardware=[A100, L4], hardware_sticky=True, group_id="sticky") as sticky:
         pass
     assert sticky.children["sticky.pause"].restore_hardware is None  # sticky: it stays where it ended
+
+
+def test_the_report_of_several_endpoints_adds_up_and_says_when_a_price_is_unknown():
+    from airflow_provider_hfep.window.task_group import total_report
+
+    priced = {
+        "demo/a": {"estimated_cost_usd": 0.25, "replica_seconds": 100.0, "summary": "a"},
+        "demo/b": {"estimated_cost_usd": 0.5, "replica_seconds": 50.0, "summary": "b"},
+    }
+    total = total_report(priced)
+    assert total["estimated_cost_usd"] == 0.75
+    assert total["replica_seconds"] == 150.0
+    assert total["endpoints"] == priced
+    assert total["summary"].startswith("2 endpoints, $0.7500 in all: demo/a: a demo/b: b")
+    unknown = total_report(
+        {**priced, "demo/c": {"estimated_cost_usd": None, "replica_seconds": None, "summary": "c"}}
+    )
+    assert unknown["estimated_cost_usd"] is None
+    assert "unknown in all" in unknown["summary"]
