@@ -1,7 +1,12 @@
-"""A window over two endpoints on a real `airflow standalone` (scheduler, LocalExecutor, a real triggerer):
-one endpoint's first hardware choice stays pending for lack of capacity and the window moves it on."""
+"""Hardware fallback on a real `airflow standalone` (scheduler, LocalExecutor, a real triggerer): a window
+over two endpoints, one of whose first hardware choice stays pending for lack of capacity, moved on in
+the triggerer's wait; and a worker SIGKILLed after its fallback moved the endpoint, whose retry goes on
+from the choice reached."""
 
 from __future__ import annotations
+
+import os
+import signal
 
 import pytest
 
@@ -74,4 +79,48 @@ def test_a_window_over_two_endpoints_falls_back_in_the_triggerer_and_closes_both
     assert cloud.endpoint("sys-gen")["compute"]["instanceType"] == "nvidia-a100"  # the next night's first
     print(
         f"\n[capacity] sys-gen moved to the L4 after {moves[0]['time'] - resumed_at:.1f} s; {report['summary']}"
+    )
+
+
+def test_a_worker_killed_after_a_move_is_retried_from_the_choice_reached(stack):
+    cloud, airflow, _ = stack
+    cloud.reset()
+    cloud.seed_endpoint("sys-kill", state="paused", compute=A100)
+    cloud.set_availability("aws", "us-east-1", "nvidia-a100", "low_availability")
+    cloud.set_availability("aws", "us-east-1", "nvidia-l4", "low_availability")
+    dag = "hfep_capacity_worker_kill"
+    run_id = airflow.trigger(dag)
+
+    def moves() -> list[str]:
+        return [
+            r["json"]["compute"]["instanceType"]
+            for r in cloud.requests("management")
+            if r["method"] == "PUT" and "instanceType" in ((r["json"] or {}).get("compute") or {})
+        ]
+
+    wait_until(lambda: moves() == ["nvidia-l4"], "the first try to move the endpoint to the L4", limit=180)
+    first_try = next(ti for ti in airflow.task_instances(dag, run_id) if ti["task_id"] == "resume")
+    killed = airflow.pids(f"airflow worker -- {first_try['id']}", any_group=True)
+    assert killed, "the task's process was not found"
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)  # no on_kill, no goodbye: the endpoint stays pending on the L4
+    cloud.set_availability("aws", "us-east-1", "nvidia-l4", "available")
+    wait_until(
+        lambda: airflow.run_state(dag, run_id) in ("success", "failed"),
+        "the run to end",
+        limit=240,
+        every=0.5,
+    )
+    assert airflow.run_state(dag, run_id) == "success", airflow.task_states(dag, run_id)
+    resume = next(ti for ti in airflow.task_instances(dag, run_id) if ti["task_id"] == "resume")
+    assert resume["try_number"] == 2
+    result = airflow.api(
+        "GET", f"/dags/{dag}/dagRuns/{run_id}/taskInstances/resume/xcomEntries/return_value"
+    )["value"]
+    assert result["hardware_choice"] == 2
+    assert result["hardware_tried"] == []  # the retry started at the L4: the A100 was not tried again
+    assert moves() == ["nvidia-l4"]  # nothing moved it back
+    assert cloud.state("sys-kill") == "running"
+    print(
+        f"\n[capacity kill] try 1 killed on the L4 (choice 2); try {resume['try_number']} went on from there"
     )
