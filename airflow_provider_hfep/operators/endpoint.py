@@ -1174,7 +1174,6 @@ class HuggingFaceEndpointsReadyOperator(BaseOperator):
         super().__init__(**kwargs)
         self.retries_for_airflow_only = retries_for_airflow_only
         self.targets = endpoint_targets(endpoints)
-        self.endpoints = endpoints
         check_seconds("timeout", timeout)
         check_seconds("poll_interval", poll_interval)
         check_seconds("capacity_timeout", capacity_timeout)
