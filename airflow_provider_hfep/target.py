@@ -24,7 +24,7 @@ from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
 from airflow_provider_hfep.links.endpoint import HuggingFaceEndpointLink
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection
+    from collections.abc import Callable, Collection, Sequence
 
     from airflow.sdk import BaseOperatorLink, Context
 
@@ -83,6 +83,34 @@ def is_literal(value: Any) -> bool:
     return isinstance(value, str) and "{{" not in value and "{%" not in value
 
 
+def explain(hook: HuggingFaceEndpointHook, result: WatchResult, secrets: Sequence[str] = ()) -> WatchResult:
+    """
+    Tell why a wait ended badly, in the task log and in the error.
+
+    The endpoint's log lines and replicas go to the task log, the likely cause into the result's
+    message (so into the error).
+
+    Failed, update-failed and timed-out waits only; a success, a pause or a deletion needs no story.
+    Best effort: a diagnosis that cannot be read leaves the wait's own message as it was.
+    """
+    if result.status not in (Outcome.FAILED, Outcome.UPDATE_FAILED, Outcome.TIMEOUT):
+        return result
+    health_failing = "health route" in result.message
+    try:
+        diagnosis = hook.client.diagnose(
+            result.endpoint_name,
+            namespace=result.namespace,
+            health_failing=health_failing,
+            secrets=secrets,
+        )
+    except Exception as exc:  # best effort: never in the way of the wait's own error
+        log.warning("Could not read the endpoint's log and replicas to explain it: %s", exc)
+        return result
+    for line in diagnosis.report():
+        log.error("%s", line)
+    return dataclasses.replace(result, message=f"{result.message}. Likely cause: {diagnosis.cause}")
+
+
 class EndpointTarget:
     """
     Mixin for operators and sensors: ``endpoint_name``, ``namespace``, ``hf_conn_id``, the hook.
@@ -129,31 +157,8 @@ class EndpointTarget:
         return []
 
     def explain(self, result: WatchResult) -> WatchResult:
-        """
-        Tell why a wait ended badly, in the task log and in the error.
-
-        The endpoint's log lines and replicas go to the task log, the likely cause into the result's
-        message (so into the error).
-
-        Failed, update-failed and timed-out waits only; a success, a pause or a deletion needs no story.
-        Best effort: a diagnosis that cannot be read leaves the wait's own message as it was.
-        """
-        if result.status not in (Outcome.FAILED, Outcome.UPDATE_FAILED, Outcome.TIMEOUT):
-            return result
-        health_failing = "health route" in result.message
-        try:
-            diagnosis = self.hook.client.diagnose(
-                result.endpoint_name,
-                namespace=result.namespace,
-                health_failing=health_failing,
-                secrets=self._secrets_to_hide(),
-            )
-        except Exception as exc:  # best effort: never in the way of the wait's own error
-            log.warning("Could not read the endpoint's log and replicas to explain it: %s", exc)
-            return result
-        for line in diagnosis.report():
-            log.error("%s", line)
-        return dataclasses.replace(result, message=f"{result.message}. Likely cause: {diagnosis.cause}")
+        """Tell why a wait ended badly, in the task log and in the error (see :func:`explain`)."""
+        return explain(self.hook, result, self._secrets_to_hide())
 
     def finish_wait(
         self, event: dict[str, Any] | None, endpoint: InferenceEndpoint | None = None

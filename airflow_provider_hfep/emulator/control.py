@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Request
 from airflow_provider_hfep.emulator.faults import Fault, FaultPlan
 from airflow_provider_hfep.emulator.gate import RequestLog
 from airflow_provider_hfep.emulator.management import TheScenario, TheWorld
-from airflow_provider_hfep.emulator.scenario import Rule
+from airflow_provider_hfep.emulator.scenario import AvailabilityChange, Rule
 from airflow_provider_hfep.emulator.state import STATES, Endpoint
 from airflow_provider_hfep.emulator.validation import ApiError, check_create_body
 
@@ -88,8 +88,9 @@ async def config(world: TheWorld, faults: TheFaults) -> dict[str, Any]:
     settings = {
         f.name: getattr(world.settings, f.name)
         for f in dataclasses.fields(world.settings)
-        if f.name != "quotas"
+        if f.name not in ("quotas", "availability")
     }
+    settings["availability"] = {":".join(key): status for key, status in world.availability.items()}
     settings["users"] = [{"name": u.name, "orgs": list(u.orgs)} for u in world.settings.users]
     return {**settings, "faults": [f.to_json() for f in faults.faults], "seed": faults.seed}
 
@@ -220,3 +221,20 @@ async def set_logs(body: JsonObject, world: TheWorld) -> dict[str, Any]:
     """Offer the v3 (searchable) logs or not (they then answer 501, as where the service lacks them)."""
     world.logs_v3 = bool(body.get("v3", True))
     return {"v3": world.logs_v3}
+
+
+@router.put("/availability")
+async def set_availability(body: JsonObject, world: TheWorld) -> dict[str, Any]:
+    """
+    Change how much of an instance type a region has, now or ``in_seconds`` from now.
+
+    The body is ``{vendor, region, instanceType, status, in_seconds?}``, status ``available``,
+    ``low_availability`` or ``not_available``: what the hardware listing then says, and how a
+    deployment there goes.
+    """
+    try:
+        change = AvailabilityChange(**body)
+    except (TypeError, ValueError) as exc:
+        raise ApiError(400, str(exc)) from None
+    change.apply(world)
+    return change.to_json()

@@ -20,7 +20,7 @@ from fastapi.responses import PlainTextResponse
 from airflow_provider_hfep.emulator import observability
 from airflow_provider_hfep.emulator.scenario import Scenario
 from airflow_provider_hfep.emulator.settings import User
-from airflow_provider_hfep.emulator.state import Endpoint, World, deep_merge
+from airflow_provider_hfep.emulator.state import Endpoint, World, capacity_message, deep_merge
 from airflow_provider_hfep.emulator.validation import (
     ApiError,
     check_create_body,
@@ -141,6 +141,14 @@ def check_quota(
         )
 
 
+def check_available(world: World, config: dict[str, Any]) -> None:
+    """Refuse a deployment on an instance type the region has none of now, in the service's words."""
+    provider, compute = config["provider"], config["compute"]
+    key = (provider["vendor"], provider["region"], compute["instanceType"])
+    if world.availability_of(key) == "not_available":
+        raise ApiError(400, capacity_message(compute, provider, "not_available"))
+
+
 @router.get("/api/whoami-v2")
 async def whoami(request: Request, world: TheWorld) -> dict[str, Any]:
     user = bearer_user(request, world)
@@ -219,6 +227,7 @@ async def create_endpoint(
     if world.get(namespace, body["name"]) is not None:
         raise ApiError(409, "Endpoint name already exists")
     check_quota(world, namespace, body)
+    check_available(world, body)
     endpoint = world.create(namespace, body, caller.name)
     scenario.fire("create", endpoint)
     return world.to_json(endpoint)
@@ -247,7 +256,9 @@ async def update_endpoint(
     }
     check_shared({"compute": {"scaling": merged_scaling}})
     if endpoint.holds_hardware and ("compute" in body or "provider" in body):
-        check_quota(world, endpoint.namespace, deep_merge(endpoint.config, body), endpoint)
+        merged = deep_merge(endpoint.config, body)
+        check_quota(world, endpoint.namespace, merged, endpoint)
+        check_available(world, merged)
     answer = world.to_json(endpoint)  # answered from the state before the update is applied
     world.update(endpoint, body)
     answer.update({k: v for k, v in world.to_json(endpoint).items() if k != "status"})
@@ -279,7 +290,7 @@ async def hardware(namespace: str, caller: Caller, world: TheWorld) -> dict[str,
                     "instanceType": instance_type,
                     "instanceSize": size,
                     "architecture": architecture,
-                    "status": "available",
+                    "status": world.availability_of((vendor, region, instance_type)),
                     "pricePerHour": price,
                     **({} if gpu_gb is None else {"gpuMemoryGb": gpu_gb}),  # per accelerator
                     "quota": {
@@ -446,6 +457,7 @@ async def endpoint_action(  # last: the routes above take their own paths first
             raise ApiError(400, "Bad Request: Endpoint is already running")
         if not endpoint.holds_hardware:
             check_quota(world, endpoint.namespace, endpoint.config, endpoint)
+        check_available(world, endpoint.config)
         world.resume(endpoint)
     else:
         raise ApiError(404, f"Unknown action {action}")

@@ -38,7 +38,9 @@ def log_records(endpoint: Endpoint) -> list[dict[str, Any]]:
 
     started = False
     for at, state, message in endpoint.history:
-        if state == "pending":
+        if state == "pending" and "capacity" in message:
+            line(at, "warning", message)
+        elif state == "pending":
             line(
                 at,
                 "info",
@@ -77,7 +79,7 @@ def replica_states(endpoint: Endpoint) -> list[dict[str, Any]]:
     times: what a client needs to count what an endpoint ran.
     """
     state = endpoint.state
-    replicas = []
+    replicas: list[dict[str, Any]] = []
     for record in endpoint.replica_log:
         status: dict[str, Any] = {"id": record.id, "startedAt": zulu(record.started)}
         if record.stopped is None:
@@ -96,6 +98,16 @@ def replica_states(endpoint: Endpoint) -> list[dict[str, Any]]:
             if record.exit_code is not None:
                 status["exitCode"] = record.exit_code
         replicas.append(status)
+    if endpoint.waiting_for_capacity and state == "pending":  # asked for, never started: no startedAt
+        digest = hashlib.sha1(f"{endpoint.namespace}/{endpoint.name}".encode()).hexdigest()[:5]
+        replicas.append(
+            {
+                "id": f"{endpoint.name}-{digest}-{endpoint.replica_serial + 1}",
+                "live": False,
+                "updating": False,
+                "stage": "pending",
+            }
+        )
     return replicas
 
 

@@ -245,6 +245,7 @@ class Emulator:
         message: str | None = None,
         faults: list[dict[str, Any]] | None = None,
         vanish: bool = False,
+        availability: list[dict[str, Any]] | None = None,
         after: int = 0,
         times: int = 1,
     ) -> None:
@@ -254,7 +255,9 @@ class Emulator:
         Applied by the emulator in the very request that does ``action`` (``get``, ``create``,
         ``update``, ``resume``, ``pause``, ``scale-to-zero``, ``delete``), so a test needs no thread
         watching the request log. The rule forces ``state`` (with ``message``), replaces the injected
-        ``faults``, or makes the endpoint ``vanish``; it lets ``after`` matching calls pass first and
+        ``faults``, makes the endpoint ``vanish``, or changes the cloud's ``availability`` (a list
+        of :meth:`set_availability`'s arguments as ``{vendor, region, instanceType, status,
+        in_seconds}``); it lets ``after`` matching calls pass first and
         applies to ``times`` of them. Adds to the rules already set; :meth:`reset` clears them.
         Example, a deployment that fails as soon as it is resumed::
 
@@ -267,6 +270,7 @@ class Emulator:
             "message": message,
             "faults": faults,
             "vanish": vanish,
+            "availability": availability,
             "after": after,
             "times": times,
         }
@@ -330,6 +334,29 @@ class Emulator:
             "PUT",
             f"/quotas/{namespace}",
             json={"vendor": vendor, "instanceType": instance_type, "max": maximum},
+        )
+
+    def set_availability(
+        self, vendor: str, region: str, instance_type: str, status: str, *, in_seconds: float = 0
+    ) -> None:
+        """
+        Say how much of ``instance_type`` the region has: ``available``, ``low_availability`` or ``not_available``.
+
+        The hardware listing shows it; a deployment on ``low_availability`` hardware stays ``pending``
+        (no replica starting, the message saying why) until it changes; one on ``not_available``
+        hardware is refused with the service's capacity message. With ``in_seconds`` the change
+        happens that much later: a night whose capacity comes back (or goes) at a given time.
+        """
+        self._call(
+            "PUT",
+            "/availability",
+            json={
+                "vendor": vendor,
+                "region": region,
+                "instanceType": instance_type,
+                "status": status,
+                "in_seconds": in_seconds,
+            },
         )
 
     def set_logs_v3(self, enabled: bool) -> None:

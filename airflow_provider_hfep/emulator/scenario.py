@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_hfep.emulator.faults import Fault
+from airflow_provider_hfep.emulator.settings import AVAILABILITY
 from airflow_provider_hfep.emulator.state import STATES
 
 if TYPE_CHECKING:
@@ -19,6 +20,39 @@ if TYPE_CHECKING:
     from airflow_provider_hfep.emulator.state import Endpoint, World
 
 ACTIONS = ("get", "create", "update", "resume", "pause", "scale-to-zero", "delete")
+
+
+@dataclass
+class AvailabilityChange:
+    """
+    How much of an instance type a region has, from a given time: the cloud's capacity moving.
+
+    :param vendor: e.g. ``aws``.
+    :param region: e.g. ``us-east-1``.
+    :param instanceType: e.g. ``nvidia-a100`` (the API's key, as in the listing).
+    :param status: ``available``, ``low_availability`` (a deployment may stay pending) or ``not_available``.
+    :param in_seconds: from this many seconds after it is applied (0: at once).
+    """
+
+    vendor: str
+    region: str
+    instanceType: str
+    status: str
+    in_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.status not in AVAILABILITY:
+            raise ValueError(f"status: {self.status!r} is not one of {', '.join(AVAILABILITY)}")
+        if not all(isinstance(v, str) and v for v in (self.vendor, self.region, self.instanceType)):
+            raise ValueError("vendor, region and instanceType: non-empty strings")
+        if not isinstance(self.in_seconds, (int, float)) or self.in_seconds < 0:
+            raise ValueError(f"in_seconds: {self.in_seconds!r} must be a number of seconds >= 0")
+
+    def apply(self, world: World) -> None:
+        world.set_availability((self.vendor, self.region, self.instanceType), self.status, self.in_seconds)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass
@@ -33,6 +67,8 @@ class Rule:
     :param message: the status message that goes with ``state``.
     :param faults: replace the injected faults with these (the :class:`Fault` fields as JSON).
     :param vanish: the endpoint disappears, as if deleted behind the client's back.
+    :param availability: change the cloud's capacity (the :class:`AvailabilityChange` fields as JSON),
+        each at once or ``in_seconds`` later.
     :param after: let this many matching calls pass before the rule applies.
     :param times: how many matching calls the rule applies to.
     """
@@ -43,6 +79,7 @@ class Rule:
     message: str | None = None
     faults: list[dict[str, Any]] | None = None
     vanish: bool = False
+    availability: list[dict[str, Any]] | None = None
     after: int = 0
     times: int = 1
     seen: int = field(default=0)
@@ -58,6 +95,8 @@ class Rule:
         if self.faults is not None:
             for fault in self.faults:  # refuse a bad fault now, not when the rule fires
                 Fault(**fault)
+        for change in self.availability or ():  # refused now, not when the rule fires
+            AvailabilityChange(**change)
         if self.times < 1 or self.after < 0:
             raise ValueError(f"times: {self.times} must be at least 1, after: {self.after} at least 0")
         if self.vanish and (self.state is not None or self.on == "delete"):
@@ -88,6 +127,8 @@ class Scenario:
             rule.fired += 1
             if rule.state is not None:
                 self.world.force(endpoint, rule.state, rule.message)
+            for change in rule.availability or ():
+                AvailabilityChange(**change).apply(self.world)
             if rule.vanish:
                 self.world.delete(endpoint)
             if rule.faults is not None:

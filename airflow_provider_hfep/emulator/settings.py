@@ -45,6 +45,10 @@ class User:
 
 
 QuotaKey = tuple[str, str, str]
+#: (vendor, region, instance type): where the cloud has (or lacks) an instance type
+HardwareKey = tuple[str, str, str]
+#: how much of an instance type a region has now, as the hardware listing says it (2026 ``ComputeStatus``)
+AVAILABILITY = ("available", "low_availability", "not_available")
 
 
 def parse_quota(text: str) -> tuple[QuotaKey, int]:
@@ -53,6 +57,17 @@ def parse_quota(text: str) -> tuple[QuotaKey, int]:
     if len(parts) != 4 or not parts[3].isdigit():
         raise ValueError(f"--quota {text!r}: expected NAMESPACE:VENDOR:INSTANCE_TYPE:MAX")
     return (parts[0], parts[1], parts[2]), int(parts[3])
+
+
+def parse_availability(text: str) -> tuple[HardwareKey, str]:
+    """Parse ``VENDOR:REGION:INSTANCE_TYPE:STATUS`` (the ``--availability`` option)."""
+    parts = text.split(":")
+    if len(parts) != 4 or parts[3] not in AVAILABILITY:
+        raise ValueError(
+            f"--availability {text!r}: expected VENDOR:REGION:INSTANCE_TYPE:STATUS, "
+            f"STATUS one of {', '.join(AVAILABILITY)}"
+        )
+    return (parts[0], parts[1], parts[2]), parts[3]
 
 
 def _knob(default: Any, help: str, **more: Any) -> Any:
@@ -91,6 +106,14 @@ class Settings:
         flag="--quota",
         metavar="NAMESPACE:VENDOR:INSTANCE_TYPE:MAX",
         item=parse_quota,
+    )
+    availability: dict[HardwareKey, str] = _knob(
+        {},
+        "how much of an instance type a region has: available, low_availability (a deployment may stay "
+        "pending) or not_available (refused); repeatable (default: every type available)",
+        flag="--availability",
+        metavar="VENDOR:REGION:INSTANCE_TYPE:STATUS",
+        item=parse_availability,
     )
     logs_v3: bool = _knob(True, "serve the v3 (searchable) logs; --no-logs-v3 answers them 501, as some do")
     page_size: int = _knob(20, "endpoints per listing page when the caller gives no limit")

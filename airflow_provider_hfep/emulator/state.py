@@ -43,6 +43,14 @@ STATE_MESSAGES = {
 STATES = frozenset(STATE_MESSAGES)
 
 
+def capacity_message(compute: dict[str, Any], provider: dict[str, Any], status: str) -> str:
+    """Word a lack of capacity as the service does: in a pending endpoint's message, or a refusal's."""
+    what = f"{compute['instanceType']} {compute['instanceSize']} in {provider['vendor']}/{provider['region']}"
+    if status == "not_available":
+        return f"Insufficient capacity: {what} is not available now. Pick other hardware or retry later"
+    return f"Endpoint waiting to be scheduled: insufficient capacity for {what} (low availability)"
+
+
 def zulu(epoch: float) -> str:
     """Write an epoch as the API writes timestamps: ISO 8601, milliseconds, ``Z``."""
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
@@ -96,6 +104,8 @@ class Endpoint:
     replica_serial: int = 0
     #: when a data-plane request last arrived or ended: the idle clock of scale-to-zero
     last_request: float = 0.0
+    #: pending with no replica starting: its instance type has low availability in its region
+    waiting_for_capacity: bool = False
 
     @property
     def min_replicas(self) -> int:
@@ -121,6 +131,12 @@ class Endpoint:
     def holds_hardware(self) -> bool:
         """Whether it counts against the quota: everything but paused, scaled to zero or failed."""
         return self.state not in ("paused", "scaledToZero", "failed")
+
+    @property
+    def hardware_key(self) -> tuple[str, str, str]:
+        """Where it runs: (vendor, region, instance type), the key of the cloud's availability."""
+        provider = self.config["provider"]
+        return provider["vendor"], provider["region"], self.config["compute"]["instanceType"]
 
     @property
     def health_route(self) -> str:
@@ -173,6 +189,11 @@ class World:
         self.unbilled_namespaces: set[str] = set()
         self.quotas: dict[tuple[str, str, str], int] = dict(settings.quotas)
         self.logs_v3 = settings.logs_v3
+        self.availability: dict[tuple[str, str, str], str] = dict(settings.availability)
+        #: availability changes to come: (epoch, (vendor, region, instance type), status), in time order
+        self.availability_changes: list[tuple[float, tuple[str, str, str], str]] = []
+        #: when each instance type's availability last changed
+        self.availability_since: dict[tuple[str, str, str], float] = {}
         self._tokens = {user.token: user for user in settings.users}
 
     def reset(self) -> None:
@@ -181,6 +202,48 @@ class World:
         self.unbilled_namespaces.clear()
         self.quotas = dict(self.settings.quotas)
         self.logs_v3 = self.settings.logs_v3
+        self.availability = dict(self.settings.availability)
+        self.availability_changes.clear()
+        self.availability_since.clear()
+
+    # -- capacity ------------------------------------------------------------------------------
+
+    def availability_of(self, key: tuple[str, str, str], now: float | None = None) -> str:
+        """How much of an instance type a region has now: ``available``, ``low_availability``, ``not_available``."""
+        now = time.time() if now is None else now
+        while self.availability_changes and self.availability_changes[0][0] <= now:
+            at, changed, status = self.availability_changes.pop(0)
+            self.availability[changed], self.availability_since[changed] = status, at
+        return self.availability.get(key, "available")
+
+    def set_availability(self, key: tuple[str, str, str], status: str, in_seconds: float = 0.0) -> None:
+        """Change an instance type's availability in a region, now or ``in_seconds`` from now."""
+        if in_seconds <= 0:
+            self.availability_of(key)  # changes due before this one apply first
+            self.availability[key], self.availability_since[key] = status, time.time()
+            return
+        self.availability_changes.append((time.time() + in_seconds, key, status))
+        self.availability_changes.sort(key=lambda change: change[0])
+
+    def deploy(self, endpoint: Endpoint, now: float) -> None:
+        """
+        Schedule a deployment from ``pending``: at once where its instance type is available.
+
+        Where the region has low availability it stays ``pending`` with no replica starting (the
+        message says why) until the availability changes.
+        """
+        if self.availability_of(endpoint.hardware_key, now) == "low_availability":
+            endpoint.timeline.clear()
+            endpoint.waiting_for_capacity = True
+            message = capacity_message(endpoint.config["compute"], endpoint.config["provider"], "low")
+            if endpoint.state != "pending":
+                self.set_state(endpoint, "pending", now, message)
+            elif endpoint.message != message:  # already pending: the reason is what changes
+                endpoint.message = message
+                endpoint.history.append((now, "pending", message))
+            return
+        endpoint.waiting_for_capacity = False
+        self.schedule(endpoint, self.deploy_steps(self.settings.deploy_seconds), now)
 
     # -- quotas ----------------------------------------------------------------------------------
 
@@ -256,6 +319,16 @@ class World:
     def advance(self, endpoint: Endpoint, now: float | None = None) -> Endpoint:
         """Apply the transitions that are due; return the endpoint for chaining."""
         now = time.time() if now is None else now
+        if (
+            endpoint.waiting_for_capacity
+            and endpoint.state == "pending"
+            and self.availability_of(endpoint.hardware_key, now) != "low_availability"
+        ):
+            # Capacity came back: the deployment started then, however late a read notices it.
+            endpoint.waiting_for_capacity = False
+            since = max(endpoint.updated_at, self.availability_since.get(endpoint.hardware_key, now))
+            self.set_state(endpoint, "pending", since)
+            self.schedule(endpoint, self.deploy_steps(self.settings.deploy_seconds), since)
         while endpoint.timeline and endpoint.timeline[0][0] <= now:
             at, state = endpoint.timeline.pop(0)
             self.set_state(endpoint, state, at)
@@ -364,7 +437,7 @@ class World:
         )
         self.endpoints[(namespace, endpoint.name)] = endpoint
         if state == "pending":
-            self.schedule(endpoint, self.deploy_steps(self.settings.deploy_seconds), now)
+            self.deploy(endpoint, now)
         else:
             self.set_state(endpoint, state, now)
         return endpoint
@@ -387,7 +460,7 @@ class World:
             endpoint.updated_at = now
             return
         if endpoint.state in ("pending", "initializing"):
-            self.schedule(endpoint, self.deploy_steps(self.settings.deploy_seconds), now)
+            self.deploy(endpoint, now)
             return
         # Like the real service, the answer to the PUT (and reads just after it) still show the old
         # state for a moment before "updating": a client that trusts that first read races.
@@ -396,11 +469,13 @@ class World:
 
     def pause(self, endpoint: Endpoint) -> None:
         endpoint.timeline.clear()
+        endpoint.waiting_for_capacity = False
         if endpoint.state != "paused":
             self.set_state(endpoint, "paused", time.time())
 
     def scale_to_zero(self, endpoint: Endpoint) -> None:
         endpoint.timeline.clear()
+        endpoint.waiting_for_capacity = False
         if endpoint.state != "scaledToZero":
             self.set_state(endpoint, "scaledToZero", time.time())
 
@@ -410,7 +485,7 @@ class World:
             self.wake(endpoint)
             return
         self.set_state(endpoint, "pending", now)
-        self.schedule(endpoint, self.deploy_steps(self.settings.deploy_seconds), now)
+        self.deploy(endpoint, now)
 
     def wake(self, endpoint: Endpoint) -> None:
         """Start a replica of a scaled-to-zero endpoint that got a request (cold start)."""
@@ -420,6 +495,7 @@ class World:
 
     def force(self, endpoint: Endpoint, state: str, message: str | None) -> None:
         endpoint.timeline.clear()
+        endpoint.waiting_for_capacity = False
         self.set_state(endpoint, state, time.time(), message)
 
     def delete(self, endpoint: Endpoint) -> None:

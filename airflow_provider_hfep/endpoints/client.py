@@ -434,11 +434,13 @@ class EndpointsClient(_ClientBase):
         check_health: bool = True,
         settle_until: float | None = None,
         max_consecutive_errors: int = 5,
+        pending_deadline: float | None = None,
     ) -> WatchResult:
         """
         Poll until ``target`` or the absolute ``end_time`` (epoch); report how it ended, never raise for API trouble.
 
-        ``target`` is a state or ``"deleted"``; see :meth:`EndpointsApi.watch` for ``settle_until``.
+        ``target`` is a state or ``"deleted"``; see :meth:`EndpointsApi.watch` for ``settle_until``
+        and ``pending_deadline`` (an endpoint still ``pending`` then ends the wait with ``stuck_pending``).
         """
         return self._run(
             self._api.watch(
@@ -450,6 +452,7 @@ class EndpointsClient(_ClientBase):
                 check_health=check_health,
                 settle_until=settle_until,
                 max_consecutive_errors=max_consecutive_errors,
+                pending_deadline=pending_deadline,
             )
         )
 
@@ -739,6 +742,7 @@ class AsyncEndpointsClient(_ClientBase):
         check_health: bool = True,
         settle_until: float | None = None,
         max_consecutive_errors: int = 5,
+        pending_deadline: float | None = None,
     ) -> WatchResult:
         """See :meth:`EndpointsClient.watch`."""
         return await self._run(
@@ -751,6 +755,7 @@ class AsyncEndpointsClient(_ClientBase):
                 check_health=check_health,
                 settle_until=settle_until,
                 max_consecutive_errors=max_consecutive_errors,
+                pending_deadline=pending_deadline,
             )
         )
 

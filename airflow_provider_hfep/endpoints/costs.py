@@ -61,11 +61,13 @@ def replica_seconds(replicas: Sequence[Replica], since: float, until: float) -> 
     """
     Add up the time each replica ran within ``[since, until]`` (epoch seconds), as the service reports it.
 
-    ``None`` when no replica says when it started: the listing cannot tell, the caller estimates.
+    ``None`` when no replica says when it started: the listing cannot tell, the caller estimates;
+    0 when every replica listed is still ``pending`` (asked for, never started: no capacity yet).
     """
     timed = [r for r in replicas if r.started_at]
     if not timed:
-        return None
+        never_started = bool(replicas) and all(r.stage == "pending" and not r.stopped_at for r in replicas)
+        return 0.0 if never_started else None
     total = 0.0
     for replica in timed:
         start = max(since, _epoch(replica.started_at) or since)

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from airflow_provider_hfep.endpoints.hardware import CAPACITY_MESSAGE
+
 if TYPE_CHECKING:
     from airflow_provider_hfep.endpoints.models import InferenceEndpoint, LogLine, Replica
 
@@ -47,7 +49,7 @@ _CAUSES: tuple[tuple[re.Pattern[str], str], ...] = (
         "the model repository is gated or private: the endpoint needs a token with access to it",
     ),
     (
-        re.compile(r"insufficient capacity|no capacity|not enough capacity|quota", re.IGNORECASE),
+        CAPACITY_MESSAGE,
         "the cloud has no capacity for this instance now: try another region or instance type",
     ),
     (

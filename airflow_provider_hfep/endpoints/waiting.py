@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from airflow_provider_hfep.endpoints.errors import (
+    CapacityError,
     EndpointFailedError,
     EndpointPausedError,
     EndpointScaledToZeroError,
@@ -33,6 +34,7 @@ class Outcome(StrEnum):
     UPDATE_FAILED = "update_failed"
     PAUSED = "paused"
     SCALED_TO_ZERO = "scaled_to_zero"
+    STUCK_PENDING = "stuck_pending"
     NOT_FOUND = "not_found"
     TIMEOUT = "timeout"
     ERROR = "error"
@@ -192,6 +194,10 @@ def raise_for_result(result: WatchResult) -> None:
         raise state_error(result.endpoint_name, result.state or "", result.message)
     if result.status is Outcome.TIMEOUT:
         raise EndpointWaitTimeoutError(result.message)
+    if result.status is Outcome.STUCK_PENDING:
+        raise CapacityError(
+            result.message, "give hardware alternatives (hardware=[...]) or a longer capacity_timeout"
+        )
     if result.error is not None:
         raise result.error
     if result.status is Outcome.NOT_FOUND:

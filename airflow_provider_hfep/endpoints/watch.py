@@ -53,6 +53,7 @@ def watch(
     check_health: bool = True,
     settle_until: float | None = None,
     max_consecutive_errors: int = 5,
+    pending_deadline: float | None = None,
 ) -> Plan[WatchResult]:
     """
     Poll until the wait is over, and say how it ended; never raises for API trouble.
@@ -67,6 +68,9 @@ def watch(
         ``updating`` a moment after answering the PUT).
     :param max_consecutive_errors: transient failures (after each request's own retries, a
         malformed answer included) tolerated in a row before giving up with ``error``.
+    :param pending_deadline: absolute time (API clock) after which an endpoint still ``pending``
+        (no replica starting: the cloud has no capacity for it) ends the wait with ``stuck_pending``,
+        so that a hardware fallback can move it (``capacity_timeout``).
     """
     validate_endpoint_name(name)
     if target not in WAIT_TARGETS:
@@ -129,6 +133,18 @@ def watch(
                 ):
                     progress = Progress(
                         Outcome.WAITING, f"Endpoint {name} still shows its state from before the update"
+                    )
+                if (
+                    pending_deadline is not None
+                    and progress.outcome is Outcome.WAITING
+                    and endpoint.status == EndpointStatus.PENDING
+                    and api.now() >= pending_deadline
+                ):
+                    server_says = f": {endpoint.message}" if endpoint.message else ""
+                    progress = Progress(
+                        Outcome.STUCK_PENDING,
+                        f"Endpoint {name} is still pending, no replica starting, past its capacity "
+                        f"timeout{server_says}",
                     )
             if progress.done:
                 return result(progress.outcome, progress.message)

@@ -12,6 +12,7 @@ import hashlib
 import inspect
 from dataclasses import MISSING
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -23,9 +24,12 @@ from airflow_provider_hfep.endpoints.errors import (
     CapacityError,
     ConflictError,
     EndpointsApiError,
+    EndpointsError,
+    EndpointWaitTimeoutError,
     InvalidEndpointArgumentError,
     NotFoundError,
 )
+from airflow_provider_hfep.endpoints.hardware import HardwareChoice, parse_hardware
 from airflow_provider_hfep.endpoints.models import EndpointStatus, InferenceEndpoint
 from airflow_provider_hfep.endpoints.payloads import (
     EndpointSpec,
@@ -33,11 +37,22 @@ from airflow_provider_hfep.endpoints.payloads import (
     check_has_changes,
     endpoint_arguments,
     validate_arguments,
+    validate_endpoint_name,
+    validate_namespace,
 )
-from airflow_provider_hfep.endpoints.waiting import DELETED, Outcome
+from airflow_provider_hfep.endpoints.waiting import DELETED, Outcome, WatchResult, raise_for_result
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
-from airflow_provider_hfep.target import EndpointTarget, final_verdicts, race_safe_retries
-from airflow_provider_hfep.triggers.endpoint import ON_KILL_ACTIONS, HuggingFaceEndpointStatusTrigger
+from airflow_provider_hfep.operators.fallback import (
+    HardwareFallback,
+    needs_move,
+    start_index,
+)
+from airflow_provider_hfep.target import EndpointTarget, explain, final_verdicts, race_safe_retries
+from airflow_provider_hfep.triggers.endpoint import (
+    ON_KILL_ACTIONS,
+    HuggingFaceEndpointsReadyTrigger,
+    HuggingFaceEndpointStatusTrigger,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -46,6 +61,10 @@ if TYPE_CHECKING:
 
 IF_EXISTS = ("fail", "reuse", "update")
 IF_UPDATING = ("fail", "wait")
+#: seconds a deployment may stay ``pending`` (no replica starting) before the next hardware choice
+CAPACITY_TIMEOUT = 15 * 60
+#: the XCom key of the hardware choices that failed so far, kept across a deferral of the same try
+TRIED_KEY = "hardware_tried"
 
 
 def task_instance_tag(ti: Any) -> str:
@@ -317,6 +336,119 @@ class HuggingFaceEndpointStartOperator(HuggingFaceEndpointBaseOperator):
         """Record, before the request that starts the endpoint, what :meth:`on_kill` would stop."""
         self._started = (name, namespace)
 
+    # -- hardware fallback (create and resume with ``hardware=[...]``) -------------------------
+
+    #: the ordered hardware choices; ``None``: no fallback
+    choices: tuple[HardwareChoice, ...] | None = None
+    capacity_timeout: float = CAPACITY_TIMEOUT
+
+    def _take_hardware(
+        self, hardware: Any, capacity_timeout: float, first: HardwareChoice | None = None
+    ) -> None:
+        """Check ``hardware`` and ``capacity_timeout`` now, at parse time (``first``: the create's own choice)."""
+        check_seconds("capacity_timeout", capacity_timeout)
+        self.capacity_timeout = capacity_timeout
+        if hardware is None:
+            return
+        given = parse_hardware(hardware)
+        if first is not None:
+            choices = parse_hardware([first, *(c for c in given if c.key != first.key)])
+        else:
+            choices = given
+        self.choices = choices
+
+    def _fallback(self, name: str, namespace: str, tried: Any = ()) -> HardwareFallback:
+        return HardwareFallback(
+            self.hook.client,
+            name,
+            namespace,
+            self.choices or (),
+            check_capacity=self.check_capacity,
+            log=self.log,
+            tried=tried or (),
+            close=self.on_kill_action,
+        )
+
+    def _resume_on(self, fallback: HardwareFallback, on: dict[str, Any], index: int) -> InferenceEndpoint:
+        """Resume a stopped endpoint on choice ``index``, moved there first (``on``: the hardware it is on)."""
+        choice = fallback.choices[index]
+        if choice.key != on["hardware"]:  # a stopped endpoint takes the change without starting
+            self.hook.client.update(fallback.name, choice.update(), namespace=fallback.namespace)
+            on["hardware"] = choice.key
+        endpoint = self.hook.client.resume(fallback.name, namespace=fallback.namespace, running_ok=True)
+        self.log.info(
+            "Resumed endpoint %s/%s on hardware choice %s/%s (%s): %s",
+            fallback.namespace,
+            fallback.name,
+            index + 1,
+            len(fallback.choices),
+            choice.label,
+            endpoint.status,
+        )
+        return endpoint
+
+    def _wait_on_choices(
+        self, context: Context, fallback: HardwareFallback, index: int, endpoint: InferenceEndpoint
+    ) -> dict[str, Any]:
+        """
+        Wait for ``running``; a choice that stays pending past ``capacity_timeout`` or fails for capacity moves on.
+
+        Inline, the whole walk happens here; deferrable, each wait is a deferral and
+        :meth:`execute_complete` moves on (the choice and what was tried travel with it).
+        """
+        name, namespace = fallback.name, fallback.namespace
+        client = self.hook.client
+        while self.wait_for_completion:
+            result = client.watch(
+                name,
+                namespace=namespace,
+                target=self.target_status,
+                end_time=client.api_time + (0 if self.deferrable else self.timeout),
+                poll_interval=self.poll_interval,
+                pending_deadline=client.api_time + self.capacity_timeout,
+            )
+            if self.deferrable and result.status is Outcome.TIMEOUT:
+                # What failed so far waits in this try's XCom; the choice reached is the endpoint's own
+                # hardware, read again when the wait ends.
+                context["ti"].xcom_push(key=TRIED_KEY, value=fallback.tried)
+                self.defer(
+                    trigger=HuggingFaceEndpointStatusTrigger(
+                        hf_conn_id=self.hf_conn_id,
+                        endpoint_name=name,
+                        namespace=namespace,
+                        end_time=client.api_time + self.timeout,
+                        target_status=self.target_status,
+                        poll_interval=self.poll_interval,
+                        on_kill_action=self.on_kill_action,
+                        pending_deadline=client.api_time + self.capacity_timeout,
+                    ),
+                    method_name="execute_complete",
+                    timeout=timedelta(seconds=self.timeout + self.poll_interval + 60),
+                )
+            if not needs_move(result):
+                return {**self.finish_wait(result.to_event(), result.endpoint), **fallback.result(index)}
+            index, endpoint = fallback.next_choice(index, result, self.capacity_timeout)
+        return {**endpoint.to_dict(), **fallback.result(index)}
+
+    @final_verdicts
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Finish after the trigger fired; with hardware choices, move on when the choice had no capacity."""
+        if not self.choices:
+            return self.finish_wait(event)
+        result = WatchResult.from_event(event)
+        ti = context["ti"]
+        tried = ti.xcom_pull(task_ids=ti.task_id, key=TRIED_KEY, map_indexes=ti.map_index) or []
+        fallback = self._fallback(result.endpoint_name, result.namespace or self.hook.namespace, tried)
+        current = self.hook.client.get(fallback.name, namespace=fallback.namespace)
+        index = start_index(fallback.choices, current, resume_reached=True)
+        if not needs_move(result):
+            return {
+                **self.finish_wait(event, current if result.status is Outcome.SUCCESS else None),
+                **fallback.result(index),
+            }
+        index, endpoint = fallback.next_choice(index, result, self.capacity_timeout)
+        return self._wait_on_choices(context, fallback, index, endpoint)
+
     def on_kill(self) -> None:
         """Apply ``on_kill_action`` to the endpoint this try started (the task is being killed)."""
         if self._started is None or self.on_kill_action == "none":
@@ -355,7 +487,18 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
         ``scale_to_zero_timeout`` of at most this many minutes, so the service scales it to zero
         when idle, whether Airflow is alive or not. Default None (as the arguments say).
     :param wait_for_completion: wait until running and healthy. Default True.
-    :return: the endpoint as a JSON-safe dict.
+    :param hardware: hardware alternatives after the endpoint's own (``vendor``, ``region``,
+        ``instance_type``, ``instance_size``, ``accelerator``: choice 1), best first, as dicts of
+        those keys (``accelerator`` where it differs), same vendor and region (an update cannot move
+        an endpoint to another). It is created on the first choice the hardware listing says it can
+        have; a create the service refuses for capacity tries the next; a deployment that stays
+        ``pending`` past ``capacity_timeout`` or fails for capacity is moved to the next (an update of
+        its compute). Default None.
+    :param capacity_timeout: seconds a deployment may stay ``pending`` with no replica starting before
+        the next choice is tried (with ``hardware``). Default 900 (15 minutes).
+    :return: the endpoint as a JSON-safe dict; with ``hardware``, also ``hardware`` (the choice
+        used), ``hardware_choice`` (its position, from 1) and ``hardware_tried`` (each choice that
+        failed, and why).
     """
 
     template_fields: Sequence[str] = (
@@ -371,11 +514,25 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
         if_exists: str = "fail",
         update_settle_seconds: float = 15,
         idle_stop_minutes: int | None = None,
+        hardware: list[dict[str, str]] | None = None,
+        capacity_timeout: float = CAPACITY_TIMEOUT,
         **kwargs: Any,
     ) -> None:
         arguments = CREATE_ARGUMENTS.take(kwargs)
         super().__init__(**kwargs)
         check_choice("if_exists", if_exists, IF_EXISTS)
+        if hardware is not None and if_exists == "update":
+            raise InvalidEndpointArgumentError(
+                "if_exists",
+                "'update' does not combine with hardware=[...] (which hardware would it update to?)",
+                "use if_exists='fail' or 'reuse', or leave hardware out",
+            )
+        own = {name: arguments[name] for name in ("vendor", "region", "instance_type", "instance_size")}
+        self._take_hardware(
+            hardware,
+            capacity_timeout,
+            HardwareChoice(**own, accelerator=arguments["accelerator"]) if hardware is not None else None,
+        )
         if idle_stop_minutes is not None:  # the service scales it to zero when idle, Airflow alive or not
             check_count("idle_stop_minutes", idle_stop_minutes, 1)
             arguments["min_replica"] = 0
@@ -390,11 +547,14 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
         static = {k: v for k, v in self.spec_arguments.items() if not k.startswith("container_registry")}
         validate_arguments(static)
 
-    def _spec(self, marker: str) -> EndpointSpec:
+    def _spec(self, marker: str, choice: HardwareChoice | None = None) -> EndpointSpec:
         rendered = {name: getattr(self, name) for name in CREATE_ARGUMENTS.templated}
         validate_arguments({"tags": rendered["tags"]})  # before the marker tag is added to it
         rendered["tags"] = [*(rendered["tags"] or []), marker]
-        return EndpointSpec(name=self.endpoint_name, **rendered, **self.spec_arguments)
+        arguments = dict(self.spec_arguments)
+        if choice is not None:
+            arguments.update({k: v for k, v in choice.to_json().items() if v is not None})
+        return EndpointSpec(name=self.endpoint_name, **rendered, **arguments)
 
     def _secrets_to_hide(self) -> list[str]:
         return _secret_values(self.spec_arguments)
@@ -404,6 +564,8 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
         self._secrets_to_hide()
         name, namespace = self._resolve(context)
         marker = task_instance_tag(context["ti"])
+        if self.choices:
+            return self._create_on_choices(context, name, namespace, marker)
         spec = self._spec(marker)
         settle_until = None
         try:
@@ -452,6 +614,61 @@ class HuggingFaceCreateEndpointOperator(HuggingFaceEndpointStartOperator):
                     "if_exists='reuse' or if_exists='update'",
                 ) from None
         return self._complete(context, endpoint, name, namespace, settle_until)
+
+    def _create_on_choices(self, context: Context, name: str, namespace: str, marker: str) -> dict[str, Any]:
+        """Create the endpoint on the first choice it can have; a retry takes over its own at the choice reached."""
+        fallback = self._fallback(name, namespace)
+        try:
+            existing: InferenceEndpoint | None = self.hook.client.get(name, namespace=namespace)
+        except NotFoundError:
+            existing = None
+        if existing is not None and marker not in existing.tags:
+            if self.if_exists != "reuse":
+                raise ConflictError(
+                    409,
+                    f"Endpoint {namespace}/{name} already exists. Fix: choose another endpoint_name, or set "
+                    "if_exists='reuse'",
+                )
+            self.log.info("Endpoint %s/%s exists (%s): reusing it as it is", namespace, name, existing.status)
+            index = start_index(fallback.choices, existing, resume_reached=True)
+            return self._wait_on_choices(context, fallback, index, existing)
+        self._starting(name, namespace)
+        if existing is not None:  # an earlier try of this task created it: go on from the choice it reached
+            index = start_index(fallback.choices, existing, resume_reached=True)
+            self.log.info(
+                "Endpoint %s/%s was created by an earlier try of this task, on hardware choice %s/%s (%s): "
+                "taking it over",
+                namespace,
+                name,
+                index + 1,
+                len(fallback.choices),
+                fallback.choices[index].label,
+            )
+            if existing.status not in (EndpointStatus.PAUSED, EndpointStatus.SCALED_TO_ZERO):
+                return self._wait_on_choices(context, fallback, index, existing)
+            on = {"hardware": existing.hardware}
+            index, endpoint = fallback.start_on(
+                index, existing.min_replica, existing, lambda i: self._resume_on(fallback, on, i)
+            )
+            return self._wait_on_choices(context, fallback, index, endpoint)
+
+        def create(index: int) -> InferenceEndpoint:
+            spec = self._spec(marker, fallback.choices[index])
+            endpoint = self.hook.client.create(spec, namespace=namespace, adopt_tag=marker)
+            self.log.info(
+                "Created endpoint %s/%s on hardware choice %s/%s (%s): %s",
+                namespace,
+                name,
+                index + 1,
+                len(fallback.choices),
+                fallback.choices[index].label,
+                endpoint.status,
+            )
+            return endpoint
+
+        replicas = int(self.spec_arguments.get("min_replica") or 0)
+        index, endpoint = fallback.start_on(0, replicas, None, create)
+        return self._wait_on_choices(context, fallback, index, endpoint)
 
 
 class HuggingFaceCreateEndpointFromCatalogOperator(HuggingFaceEndpointStartOperator):
@@ -618,7 +835,20 @@ class HuggingFaceResumeEndpointOperator(HuggingFaceEndpointStartOperator):
         Airflow is gone. Default None (off). A tighter setting of the endpoint's own is kept; a
         refused change is a warning naming the risk, never a failed task; a running endpoint is not
         changed (the change would redeploy it). The change stays after the window (see the README).
-    :return: the endpoint as a JSON-safe dict, with ``idle_stop``: what the net was, or why it was not armed.
+    :param hardware: ordered hardware choices, best first: dicts of ``vendor``, ``region``,
+        ``instance_type``, ``instance_size`` (and ``accelerator`` where it differs), one vendor and
+        region per list (an update cannot move an endpoint to another). The stopped endpoint is put
+        on the first choice the hardware listing says it can have (availability and quota) before it
+        is resumed; one the service refuses for capacity, or that stays ``pending`` past
+        ``capacity_timeout`` or fails for capacity, moves it to the next. Default None (as it is).
+    :param capacity_timeout: seconds a deployment may stay ``pending`` with no replica starting before
+        the next choice is tried (with ``hardware``). Default 900 (15 minutes).
+    :param hardware_sticky: start from the choice the endpoint is on now (say, last night's fallback)
+        instead of the first. A retry of the task always starts from the choice its earlier try
+        reached. Default False.
+    :return: the endpoint as a JSON-safe dict, with ``idle_stop``: what the net was, or why it was not
+        armed; with ``hardware``, also ``hardware`` (the choice used), ``hardware_choice`` (its
+        position, from 1) and ``hardware_tried`` (each choice that failed, and why).
     """
 
     def __init__(
@@ -627,6 +857,9 @@ class HuggingFaceResumeEndpointOperator(HuggingFaceEndpointStartOperator):
         running_ok: bool = True,
         wait_for_completion: bool = False,
         idle_stop_minutes: int | None = None,
+        hardware: list[dict[str, str]] | None = None,
+        capacity_timeout: float = CAPACITY_TIMEOUT,
+        hardware_sticky: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(wait_for_completion=wait_for_completion, **kwargs)
@@ -634,16 +867,21 @@ class HuggingFaceResumeEndpointOperator(HuggingFaceEndpointStartOperator):
             check_count("idle_stop_minutes", idle_stop_minutes, 1)
         self.running_ok = running_ok
         self.idle_stop_minutes = idle_stop_minutes
+        self._take_hardware(hardware, capacity_timeout)
+        self.hardware_sticky = hardware_sticky
 
     @final_verdicts
     def execute(self, context: Context) -> dict[str, Any]:
         name, namespace = self._resolve(context)
         stopped = (EndpointStatus.PAUSED, EndpointStatus.SCALED_TO_ZERO, EndpointStatus.FAILED)
         net = None
-        if self.check_capacity or self.idle_stop_minutes is not None:
+        if self.check_capacity or self.idle_stop_minutes is not None or self.choices:
             current = self.hook.client.get(name, namespace=namespace)
             if self.idle_stop_minutes is not None:
                 net = self._arm_idle_stop(name, namespace, current)
+            if self.choices:
+                result = self._resume_on_choices(context, name, namespace, current)
+                return result if net is None else {**result, "idle_stop": net}
             if self.check_capacity and current.status in stopped:
                 self._check_capacity(namespace, current.hardware, current.min_replica)
         self._starting(name, namespace)
@@ -651,6 +889,40 @@ class HuggingFaceResumeEndpointOperator(HuggingFaceEndpointStartOperator):
         self.log.info("Resumed endpoint %s/%s: %s", namespace, name, endpoint.status)
         result = self._complete(context, endpoint, name, namespace)
         return result if net is None else {**result, "idle_stop": net}
+
+    def _resume_on_choices(
+        self, context: Context, name: str, namespace: str, current: InferenceEndpoint
+    ) -> dict[str, Any]:
+        """Put the stopped endpoint on the first choice it can have, resume it, and wait moving on if need be."""
+        fallback = self._fallback(name, namespace)
+        retry = int(getattr(context["ti"], "try_number", 1) or 1) > 1
+        start = start_index(fallback.choices, current, resume_reached=retry or self.hardware_sticky)
+        if start:
+            why = "an earlier try of this task reached it" if retry else "hardware_sticky"
+            self.log.info(
+                "Starting at hardware choice %s/%s (%s): %s",
+                start + 1,
+                len(fallback.choices),
+                fallback.choices[start].label,
+                why,
+            )
+        self._starting(name, namespace)
+        if current.status not in (
+            EndpointStatus.PAUSED,
+            EndpointStatus.SCALED_TO_ZERO,
+            EndpointStatus.FAILED,
+        ):
+            # Already up (or starting): it keeps its hardware; a choice without capacity still moves on.
+            endpoint = self.hook.client.resume(name, namespace=namespace, running_ok=self.running_ok)
+            index = start_index(fallback.choices, current, resume_reached=True)
+            self.log.info("Resumed endpoint %s/%s: %s", namespace, name, endpoint.status)
+            return self._wait_on_choices(context, fallback, index, endpoint)
+
+        on = {"hardware": current.hardware}
+        index, endpoint = fallback.start_on(
+            start, current.min_replica, current, lambda i: self._resume_on(fallback, on, i)
+        )
+        return self._wait_on_choices(context, fallback, index, endpoint)
 
     def _arm_idle_stop(self, name: str, namespace: str, current: InferenceEndpoint) -> dict[str, Any]:
         """
@@ -701,15 +973,63 @@ class _EndpointStopOperator(HuggingFaceEndpointBaseOperator):
     #: the client method that stops the endpoint
     action: str
 
-    def __init__(self, *, wait_for_completion: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        wait_for_completion: bool = False,
+        restore_hardware: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(wait_for_completion=wait_for_completion, **kwargs)
+        self.restore_hardware = (
+            None
+            if restore_hardware is None
+            else parse_hardware([restore_hardware], field="restore_hardware")[0]
+        )
 
     @final_verdicts
     def execute(self, context: Context) -> dict[str, Any]:
         name, namespace = self._resolve(context)
         endpoint = getattr(self.hook.client, self.action)(name, namespace=namespace)
         self.log.info("Endpoint %s/%s after %s: %s", namespace, name, self.action, endpoint.status)
-        return self._complete(context, endpoint, name, namespace)
+        result = self._complete(context, endpoint, name, namespace)
+        if self.restore_hardware is None:
+            return result
+        return {**result, "restored_hardware": self._restore(name, namespace, endpoint)}
+
+    def _restore(self, name: str, namespace: str, stopped: InferenceEndpoint) -> dict[str, str] | None:
+        """
+        Put the stopped endpoint back on ``restore_hardware`` if a fallback moved it; never fail the close.
+
+        Stopped, it takes the change without starting (nothing to check against the quota: it holds
+        nothing). The result the task returns still describes the hardware it ran on (what the cost
+        report prices).
+        """
+        choice = self.restore_hardware
+        if choice is None or choice.runs(stopped):
+            return None
+        try:
+            self.hook.client.update(name, choice.update(), namespace=namespace)
+        except EndpointsApiError as exc:
+            self.log.warning(
+                "Could not put endpoint %s/%s back on %s (it stays on %s %s): %s",
+                namespace,
+                name,
+                choice.label,
+                stopped.instance_type,
+                stopped.instance_size,
+                exc,
+            )
+            return None
+        self.log.info(
+            "Endpoint %s/%s put back on %s (the fallback had moved it to %s %s)",
+            namespace,
+            name,
+            choice.label,
+            stopped.instance_type,
+            stopped.instance_size,
+        )
+        return choice.to_json()
 
 
 class HuggingFacePauseEndpointOperator(_EndpointStopOperator):
@@ -718,7 +1038,12 @@ class HuggingFacePauseEndpointOperator(_EndpointStopOperator):
 
     :param wait_for_completion: wait until the state reads ``paused``. Default False (a pause is
         applied at once).
-    :return: the endpoint as a JSON-safe dict.
+    :param restore_hardware: after the pause, put the endpoint back on this hardware (a dict of
+        ``vendor``, ``region``, ``instance_type``, ``instance_size`` and optionally ``accelerator``)
+        if it is elsewhere (a hardware fallback moved it); a paused endpoint takes the change without
+        starting. A refused change is a warning, never a failed close. Default None.
+    :return: the endpoint as a JSON-safe dict (the hardware it ran on); with ``restore_hardware``,
+        also ``restored_hardware``: the hardware it was put back on, ``None`` if it was not moved.
     """
 
     action = "pause"
@@ -730,7 +1055,9 @@ class HuggingFaceScaleToZeroEndpointOperator(_EndpointStopOperator):
     Scale an endpoint to zero replicas: no bill, URL kept, it restarts on the next request. Idempotent.
 
     :param wait_for_completion: wait until the state reads ``scaledToZero``. Default False.
-    :return: the endpoint as a JSON-safe dict.
+    :param restore_hardware: after the scale to zero, put the endpoint back on this hardware if a
+        hardware fallback moved it (see :class:`HuggingFacePauseEndpointOperator`). Default None.
+    :return: the endpoint as a JSON-safe dict; with ``restore_hardware``, also ``restored_hardware``.
     """
 
     action = "scale_to_zero"
@@ -758,3 +1085,228 @@ class HuggingFaceDeleteEndpointOperator(HuggingFaceEndpointBaseOperator):
         self.hook.client.delete(name, namespace=namespace, missing_ok=self.missing_ok)
         self.log.info("Deleted endpoint %s/%s", namespace, name)
         return self._complete(context, None, name, namespace)
+
+
+def endpoint_targets(endpoints: Any, field: str = "endpoints") -> list[dict[str, Any]]:
+    """
+    Read a list of endpoints: names, or dicts ``{"name", "namespace", "hardware"}``; checked now.
+
+    Returns ``{"name", "namespace", "hardware"}`` each (``hardware`` as a tuple of choices, or
+    ``None``). Refuses, naming the field, an empty list, an unknown key, a bad name or hardware, and
+    the same endpoint twice.
+    """
+    if isinstance(endpoints, (str, dict)) or not isinstance(endpoints, (list, tuple)) or not endpoints:
+        raise InvalidEndpointArgumentError(
+            field,
+            f"{endpoints!r} is not a non-empty list of endpoints",
+            "give names, or dicts {'name', 'namespace', 'hardware'}",
+        )
+    targets: list[dict[str, Any]] = []
+    for index, item in enumerate(endpoints):
+        where = f"{field}[{index}]"
+        entry = {"name": item} if isinstance(item, str) else item
+        if not isinstance(entry, dict):
+            raise InvalidEndpointArgumentError(
+                where, f"{type(item).__name__} is not a name or a dict", "give 'name' or {'name': ...}"
+            )
+        unknown = sorted(set(entry) - {"name", "namespace", "hardware"})
+        if unknown:
+            raise InvalidEndpointArgumentError(
+                f"{where}.{unknown[0]}", "is not an endpoint key", "use name, namespace and hardware"
+            )
+        name, namespace = entry.get("name"), entry.get("namespace")
+        try:
+            validate_endpoint_name(name)
+            if namespace is not None:
+                validate_namespace(namespace)
+        except InvalidEndpointArgumentError as exc:
+            raise InvalidEndpointArgumentError(f"{where}.{exc.field}", exc.problem, exc.fix) from None
+        if any((t["name"], t["namespace"]) == (name, namespace) for t in targets):
+            raise InvalidEndpointArgumentError(where, f"{name!r} is listed twice", "list each endpoint once")
+        hardware = entry.get("hardware")
+        choices = None if hardware is None else parse_hardware(hardware, field=f"{where}.hardware")
+        targets.append({"name": name, "namespace": namespace, "hardware": choices})
+    return targets
+
+
+class HuggingFaceEndpointsReadyOperator(BaseOperator):
+    """
+    Wait in the triggerer until several endpoints run; move one without capacity; fail at once when one cannot run.
+
+    The ``ready`` task of a window over several endpoints (or over one with hardware choices): the
+    endpoints are resumed beforehand (side by side), and this task watches them all in one trigger
+    (:class:`~airflow_provider_hfep.triggers.endpoint.HuggingFaceEndpointsReadyTrigger`). An
+    endpoint with hardware choices that stays ``pending`` past ``capacity_timeout`` or fails for
+    capacity is moved to its next choice (the quota pre-flight first) and the wait goes on; any other
+    ending (a failure, no choice left, the timeout) fails the task as soon as it is seen, without
+    waiting for the others, so the window's closes run at once.
+
+    :param endpoints: names, or dicts ``{"name", "namespace", "hardware"}`` (``hardware``: the ordered
+        choices, as the resume operator takes them).
+    :param hf_conn_id: the Airflow connection. (templated)
+    :param timeout: seconds to wait for all of them. Default 3600.
+    :param poll_interval: seconds between two looks at each endpoint. Default 30.
+    :param capacity_timeout: seconds an endpoint with hardware choices may stay ``pending`` before the
+        next choice. Default 900.
+    :param check_capacity: run the quota pre-flight before each move. Default True.
+    :param close: what an endpoint no choice could run is left in: ``pause`` (default),
+        ``scale_to_zero`` or ``none``.
+    :return: ``{"endpoints": [...]}``: each endpoint as a JSON-safe dict, with ``hardware``,
+        ``hardware_choice`` and ``hardware_tried`` where it has choices.
+    """
+
+    template_fields: Sequence[str] = ("hf_conn_id",)
+    ui_color = "#ffd21e"
+
+    def __init__(
+        self,
+        *,
+        endpoints: list[str | dict[str, Any]],
+        hf_conn_id: str = HuggingFaceEndpointHook.default_conn_name,
+        timeout: float = 3600,
+        poll_interval: float = 30,
+        capacity_timeout: float = CAPACITY_TIMEOUT,
+        check_capacity: bool = True,
+        close: str = "pause",
+        **kwargs: Any,
+    ) -> None:
+        retries_for_airflow_only = race_safe_retries(kwargs, True)
+        super().__init__(**kwargs)
+        self.retries_for_airflow_only = retries_for_airflow_only
+        self.targets = endpoint_targets(endpoints)
+        check_seconds("timeout", timeout)
+        check_seconds("poll_interval", poll_interval)
+        check_seconds("capacity_timeout", capacity_timeout)
+        check_choice("close", close, ON_KILL_ACTIONS)
+        self.hf_conn_id = hf_conn_id
+        self.timeout = timeout
+        self.poll_interval = poll_interval
+        self.capacity_timeout = capacity_timeout
+        self.check_capacity = check_capacity
+        self.close = close
+
+    @cached_property
+    def hook(self) -> HuggingFaceEndpointHook:
+        return HuggingFaceEndpointHook(self.hf_conn_id)
+
+    def _choices_of(self, name: str, namespace: str) -> tuple[HardwareChoice, ...] | None:
+        for target in self.targets:
+            if target["name"] == name and (target["namespace"] or self.hook.namespace) == namespace:
+                return target["hardware"]
+        return None
+
+    @final_verdicts
+    def execute(self, context: Context) -> dict[str, Any]:
+        now = self.hook.client.api_time
+        watched = [
+            {
+                "name": t["name"],
+                "namespace": t["namespace"] or self.hook.namespace,
+                "pending_deadline": now + self.capacity_timeout if t["hardware"] else None,
+            }
+            for t in self.targets
+        ]
+        return self._look(context, watched, now + self.timeout)
+
+    def _look(self, context: Context, watched: list[dict[str, Any]], end_time: float) -> dict[str, Any]:
+        """Take one look at each endpoint: move the ones without capacity, fail at the first that cannot run, else defer."""
+        client = self.hook.client
+        waiting = []
+        for entry in watched:
+            result = client.watch(
+                entry["name"],
+                namespace=entry["namespace"],
+                end_time=0,  # one look
+                poll_interval=self.poll_interval,
+                pending_deadline=entry["pending_deadline"],
+            )
+            if result.status is Outcome.SUCCESS:
+                continue
+            if result.status is not Outcome.TIMEOUT:
+                self._settle(context, entry, result)
+            waiting.append(entry)
+        if not waiting:
+            return self._done(context, watched)
+        if client.api_time >= end_time:
+            names = ", ".join(f"{e['namespace']}/{e['name']}" for e in waiting)
+            raise EndpointWaitTimeoutError(f"Not running after {self.timeout:g} s: {names}")
+        self.defer(
+            trigger=HuggingFaceEndpointsReadyTrigger(
+                hf_conn_id=self.hf_conn_id,
+                endpoints=waiting,
+                end_time=end_time,
+                poll_interval=self.poll_interval,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=max(1.0, end_time - client.api_time) + self.poll_interval + 60),
+        )
+
+    def _settle(self, context: Context, entry: dict[str, Any], result: WatchResult) -> None:
+        """Move an endpoint without capacity to its next choice (and restart its capacity clock), or fail now."""
+        choices = self._choices_of(entry["name"], entry["namespace"])
+        if choices and needs_move(result):
+            ti = context["ti"]
+            tried_by = ti.xcom_pull(task_ids=ti.task_id, key=TRIED_KEY, map_indexes=ti.map_index) or {}
+            key = f"{entry['namespace']}/{entry['name']}"
+            fallback = HardwareFallback(
+                self.hook.client,
+                entry["name"],
+                entry["namespace"],
+                choices,
+                check_capacity=self.check_capacity,
+                log=self.log,
+                tried=tried_by.get(key, ()),
+                close=self.close,
+            )
+            current = self.hook.client.get(entry["name"], namespace=entry["namespace"])
+            index = start_index(choices, current, resume_reached=True)
+            try:
+                fallback.next_choice(index, result, self.capacity_timeout)
+            finally:
+                ti.xcom_push(key=TRIED_KEY, value={**tried_by, key: fallback.tried})
+            entry["pending_deadline"] = self.hook.client.api_time + self.capacity_timeout
+            return
+        self.log.error(
+            "Endpoint %s/%s cannot run: the others are not waited for", entry["namespace"], entry["name"]
+        )
+        raise_for_result(explain(self.hook, result))
+
+    @final_verdicts
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Go on from the trigger's event: done, or move the endpoint that ended the wait and look again."""
+        if not isinstance(event, dict) or "endpoints" not in event:
+            raise EndpointsError(f"Not an endpoints trigger event: {event!r}")
+        watched, end_time = event["endpoints"], float(event["end_time"])
+        if event["status"] == Outcome.SUCCESS:
+            return self._done(context, watched)
+        result = WatchResult.from_event(event["result"])
+        entry = next(
+            (e for e in watched if e["name"] == result.endpoint_name and e["namespace"] == result.namespace),
+            None,
+        )
+        if entry is None or result.status in (Outcome.TIMEOUT, Outcome.ERROR, Outcome.NOT_FOUND):
+            raise_for_result(explain(self.hook, result))
+        if entry is not None:
+            self._settle(context, entry, result)
+        return self._look(context, watched, end_time)
+
+    def _done(self, context: Context, watched: list[dict[str, Any]]) -> dict[str, Any]:
+        ti = context["ti"]
+        tried_by = ti.xcom_pull(task_ids=ti.task_id, key=TRIED_KEY, map_indexes=ti.map_index) or {}
+        found = []
+        for target in self.targets:
+            namespace = target["namespace"] or self.hook.namespace
+            endpoint = self.hook.client.get(target["name"], namespace=namespace)
+            entry = endpoint.to_dict()
+            if target["hardware"]:
+                index = start_index(target["hardware"], endpoint, resume_reached=True)
+                entry.update(
+                    {
+                        "hardware": target["hardware"][index].to_json(),
+                        "hardware_choice": index + 1,
+                        "hardware_tried": tried_by.get(f"{namespace}/{target['name']}", []),
+                    }
+                )
+            found.append(entry)
+        self.log.info("Running: %s", ", ".join(f"{e['namespace']}/{e['name']}" for e in found))
+        return {"endpoints": found}

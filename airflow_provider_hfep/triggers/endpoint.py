@@ -33,8 +33,8 @@ class HuggingFaceEndpointStatusTrigger(BaseTrigger):
     unknown states), ``run()`` yields exactly one event and never raises.
 
     The event is ``{"status", "endpoint_name", "namespace", "state", "message", "url"}`` with status
-    ``success``, ``failed``, ``update_failed``, ``paused``, ``scaled_to_zero``, ``not_found``,
-    ``timeout`` or ``error``.
+    ``success``, ``failed``, ``update_failed``, ``paused``, ``scaled_to_zero``, ``stuck_pending``,
+    ``not_found``, ``timeout`` or ``error``.
 
     When a user kills the waiting task (marks it failed or success, or clears it), Airflow 3.3 and later
     call :meth:`on_kill`, which applies ``on_kill_action`` to the endpoint: a deployment the task
@@ -57,6 +57,9 @@ class HuggingFaceEndpointStatusTrigger(BaseTrigger):
     :param max_consecutive_errors: transient read failures tolerated in a row.
     :param on_kill_action: ``pause``, ``scale_to_zero`` or ``none`` (default): what a user's kill of
         the waiting task does to the endpoint.
+    :param pending_deadline: epoch (API clock) after which an endpoint still ``pending`` (no replica
+        starting: no capacity) ends the wait with ``stuck_pending``: a hardware fallback's
+        ``capacity_timeout``. ``None`` (default): pending is waited out like any other state.
     """
 
     def __init__(
@@ -72,6 +75,7 @@ class HuggingFaceEndpointStatusTrigger(BaseTrigger):
         settle_until: float | None = None,
         max_consecutive_errors: int = 5,
         on_kill_action: str = "none",
+        pending_deadline: float | None = None,
     ) -> None:
         super().__init__()
         check_choice("target_status", target_status, sorted(WAIT_TARGETS))
@@ -86,6 +90,7 @@ class HuggingFaceEndpointStatusTrigger(BaseTrigger):
         self.settle_until = None if settle_until is None else float(settle_until)
         self.max_consecutive_errors = int(max_consecutive_errors)
         self.on_kill_action = on_kill_action
+        self.pending_deadline = None if pending_deadline is None else float(pending_deadline)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -101,6 +106,7 @@ class HuggingFaceEndpointStatusTrigger(BaseTrigger):
                 "settle_until": self.settle_until,
                 "max_consecutive_errors": self.max_consecutive_errors,
                 "on_kill_action": self.on_kill_action,
+                "pending_deadline": self.pending_deadline,
             },
         )
 
@@ -126,6 +132,7 @@ class HuggingFaceEndpointStatusTrigger(BaseTrigger):
                 check_health=self.check_health,
                 settle_until=self.settle_until,
                 max_consecutive_errors=self.max_consecutive_errors,
+                pending_deadline=self.pending_deadline,
             )
         except Exception as exc:  # whatever the API answered: one error event, never a crashed trigger
             self.log.exception("The wait for %s failed", self.endpoint_name)
@@ -148,3 +155,127 @@ class HuggingFaceEndpointStatusTrigger(BaseTrigger):
             self.log.warning("Task killed: could not %s endpoint %s: %s", self.on_kill_action, where, exc)
             return
         self.log.warning("Task killed while waiting: endpoint %s %s", where, _STOPPED[self.on_kill_action])
+
+
+class HuggingFaceEndpointsReadyTrigger(BaseTrigger):
+    """
+    Wait in the triggerer until every one of several endpoints runs; yield one event at the first that does not.
+
+    One wait per endpoint, side by side on one async client (the same ``watch()`` as every wait).
+    The event comes as soon as all run (``success``), or as soon as one wait ends otherwise: failed,
+    stuck ``pending`` past its ``pending_deadline``, timed out. The others are not waited out, so a
+    window over several endpoints closes them all at once when one fails.
+
+    The event is ``{"status", "result", "ready", "endpoints", "end_time"}``: the status of the wait that
+    ended it (``success`` when all run), that wait's own event (see
+    :class:`HuggingFaceEndpointStatusTrigger`), the endpoints that were running, and the
+    ``endpoints`` and ``end_time`` the trigger was given (so the task goes on where it stood).
+
+    :param hf_conn_id: the Airflow connection id.
+    :param endpoints: ``{"name", "namespace", "pending_deadline"}`` each; ``pending_deadline`` (epoch,
+        API clock, or ``None``) ends that endpoint's wait with ``stuck_pending`` if it is still
+        pending then.
+    :param end_time: absolute deadline of the whole wait, epoch seconds on the API's clock.
+    :param poll_interval: seconds between two reads of each endpoint.
+    :param check_health: also require a 200 from each health route.
+    """
+
+    def __init__(
+        self,
+        *,
+        hf_conn_id: str,
+        endpoints: list[dict[str, Any]],
+        end_time: float,
+        poll_interval: float = 30.0,
+        check_health: bool = True,
+    ) -> None:
+        super().__init__()
+        self.hf_conn_id = str(hf_conn_id)
+        self.endpoints: list[dict[str, Any]] = [
+            {
+                "name": str(e["name"]),
+                "namespace": None if e.get("namespace") is None else str(e["namespace"]),
+                "pending_deadline": None
+                if e.get("pending_deadline") is None
+                else float(e["pending_deadline"]),
+            }
+            for e in endpoints
+        ]
+        self.end_time = float(end_time)
+        self.poll_interval = float(poll_interval)
+        self.check_health = bool(check_health)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "hf_conn_id": self.hf_conn_id,
+                "endpoints": self.endpoints,
+                "end_time": self.end_time,
+                "poll_interval": self.poll_interval,
+                "check_health": self.check_health,
+            },
+        )
+
+    def _event(self, status: str, result: dict[str, Any] | None, ready: list[str]) -> TriggerEvent:
+        return TriggerEvent(
+            {
+                "status": status,
+                "result": result,
+                "ready": ready,
+                "endpoints": self.endpoints,
+                "end_time": self.end_time,
+            }
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            client = await HuggingFaceEndpointHook(self.hf_conn_id).get_async_client()
+        except Exception as exc:  # a broken connection ends the wait with a clear event, not a crash
+            failed = WatchResult(Outcome.ERROR, self.endpoints[0]["name"], None, None, str(exc), None)
+            yield self._event(str(Outcome.ERROR), failed.to_event(), [])
+            return
+        waits = {
+            asyncio.ensure_future(
+                client.watch(
+                    e["name"],
+                    namespace=e["namespace"],
+                    end_time=self.end_time,
+                    poll_interval=self.poll_interval,
+                    check_health=self.check_health,
+                    pending_deadline=e["pending_deadline"],
+                )
+            ): e
+            for e in self.endpoints
+        }
+        ready: list[str] = []
+        try:
+            while waits:
+                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                for finished in done:
+                    endpoint = waits.pop(finished)
+                    try:
+                        result = finished.result()
+                    except Exception as exc:  # one error event, never a crashed trigger
+                        result = WatchResult(
+                            Outcome.ERROR,
+                            endpoint["name"],
+                            endpoint["namespace"],
+                            None,
+                            f"The wait for {endpoint['name']} failed: {type(exc).__name__}: {exc}",
+                            None,
+                        )
+                    if result.status is Outcome.SUCCESS:
+                        ready.append(endpoint["name"])
+                        continue
+                    others = " (the others are not waited for)" if len(self.endpoints) > 1 else ""
+                    self.log.info("%s%s", result.message, others)
+                    yield self._event(str(result.status), result.to_event(), ready)
+                    return
+            self.log.info("Running: %s", ", ".join(ready))
+            yield self._event(str(Outcome.SUCCESS), None, ready)
+        finally:
+            for wait in waits:
+                wait.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+            await client.aclose()

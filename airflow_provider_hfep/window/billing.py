@@ -82,7 +82,7 @@ def billable_report(
         }
     started = datetime.fromisoformat(opened["updated_at"]).timestamp()
     minimum = max(1, int(opened.get("min_replica") or 0))
-    hardware = _hardware(opened)
+    hardware = _hardware(closed or opened)
     if not closed:
         return {
             "billable_seconds": None,

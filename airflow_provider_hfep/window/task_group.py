@@ -43,13 +43,17 @@ from airflow.sdk import Asset, AssetAlias, TaskGroup, task
 
 from airflow_provider_hfep.endpoints.arguments import check_choice, check_count
 from airflow_provider_hfep.endpoints.costs import WindowCaps
-from airflow_provider_hfep.endpoints.errors import EndpointsError
+from airflow_provider_hfep.endpoints.errors import EndpointsError, InvalidEndpointArgumentError
+from airflow_provider_hfep.endpoints.hardware import parse_hardware
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
 from airflow_provider_hfep.operators.budget import HuggingFaceEndpointBudgetOperator, seconds_of
 from airflow_provider_hfep.operators.endpoint import (
+    CAPACITY_TIMEOUT,
+    HuggingFaceEndpointsReadyOperator,
     HuggingFacePauseEndpointOperator,
     HuggingFaceResumeEndpointOperator,
     HuggingFaceScaleToZeroEndpointOperator,
+    endpoint_targets,
 )
 from airflow_provider_hfep.operators.inference import HuggingFaceEndpointInferenceOperator
 from airflow_provider_hfep.sensors.endpoint import HuggingFaceEndpointSensor
@@ -82,7 +86,8 @@ def _report(
     price, replicas = None, None
     if opened:
         try:
-            price = price_per_hour(hook.client.list_hardware(opened["namespace"]), opened)
+            # the hardware it ran on last: where a fallback moved it, the close tells (the resume cannot)
+            price = price_per_hour(hook.client.list_hardware(opened["namespace"]), closed or opened)
         except EndpointsError as exc:
             log.warning("Could not read the hardware listing for the price: %s", exc)
         try:
@@ -93,9 +98,25 @@ def _report(
     return billable_report(opened, closed, price, replicas, fired)
 
 
+def total_report(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Add up the reports of a window's endpoints: each one, and the total (``None`` if one has no price)."""
+    costs = [r.get("estimated_cost_usd") for r in reports.values()]
+    total = None if any(c is None for c in costs) else round(sum(c or 0.0 for c in costs), 6)
+    seconds = [r.get("replica_seconds") for r in reports.values()]
+    replica_total = None if any(s is None for s in seconds) else round(sum(s or 0.0 for s in seconds), 3)
+    price = "unknown" if total is None else f"${total:.4f}"
+    return {
+        "endpoints": reports,
+        "estimated_cost_usd": total,
+        "replica_seconds": replica_total,
+        "summary": f"{len(reports)} endpoints, {price} in all: "
+        + " ".join(f"{where}: {r['summary']}" for where, r in reports.items()),
+    }
+
+
 @contextmanager
 def endpoint_window(
-    endpoint_name: str,
+    endpoint_name: str | list[str | dict[str, Any]],
     *,
     namespace: str | None = None,
     hf_conn_id: str = HuggingFaceEndpointHook.default_conn_name,
@@ -108,11 +129,18 @@ def endpoint_window(
     max_runtime: float | timedelta | None = None,
     stop_at: str | None = None,
     timezone: str = "UTC",
+    hardware: list[dict[str, str]] | None = None,
+    capacity_timeout: float = CAPACITY_TIMEOUT,
+    hardware_sticky: bool = False,
 ) -> Iterator[TaskGroup]:
     """
     Open a window in which ``endpoint_name`` runs; the tasks created inside are the work.
 
-    :param endpoint_name: the endpoint to run during the window.
+    :param endpoint_name: the endpoint to run during the window; or a list of them (names, or dicts
+        ``{"name", "namespace", "hardware"}``): all are resumed side by side, watched together in the
+        triggerer, the work runs once all run, and each is closed whatever happened (at once when
+        one of them cannot run). The caps (``max_cost``, ``max_runtime``, ``stop_at``) take one
+        endpoint.
     :param namespace: its namespace (default: the connection's, or the token's user).
     :param hf_conn_id: the Airflow connection.
     :param group_id: the task group's id. Default ``endpoint_window``.
@@ -129,13 +157,82 @@ def endpoint_window(
     :param stop_at: a time of day, ``"HH:MM"`` in ``timezone``: the window closes at its first
         occurrence after the resume (say, before the office opens).
     :param timezone: the IANA time zone of ``stop_at``. Default ``"UTC"``.
+    :param hardware: the endpoint's ordered hardware choices, best first (see
+        :class:`~airflow_provider_hfep.operators.endpoint.HuggingFaceResumeEndpointOperator`); with
+        several endpoints, each dict's own ``hardware``. The window closes the endpoint on whatever
+        choice it ended on, then puts it back on the first choice (unless ``hardware_sticky``).
+    :param capacity_timeout: seconds a deployment may stay ``pending`` before the next choice.
+        Default 900 (15 minutes).
+    :param hardware_sticky: start from the choice the endpoint ended on last time, and leave it there
+        at the close. Default False: each night starts from the first choice.
     :return: the task group; cost report in XCom of ``<group_id>.cost_report`` (and an event of the
-        Asset ``hfep://<namespace>/<name>/cost`` through the alias ``hf-endpoint-cost``).
+        Asset ``hfep://<namespace>/<name>/cost`` through the alias ``hf-endpoint-cost``, one per
+        endpoint).
     """
     check_choice("close", close, tuple(CLOSE_OPERATORS))
     if idle_stop_minutes is not None:
         check_count("idle_stop_minutes", idle_stop_minutes, 1)
     caps = WindowCaps(max_cost, seconds_of("max_runtime", max_runtime), stop_at, timezone)
+    if isinstance(endpoint_name, str) and hardware is None:
+        with _one_endpoint_window(
+            endpoint_name,
+            namespace,
+            hf_conn_id,
+            group_id,
+            close,
+            wait_timeout,
+            poke_interval,
+            idle_stop_minutes,
+            caps,
+        ) as group:
+            yield group
+        return
+    several = not isinstance(endpoint_name, str)
+    if several and hardware is not None:
+        raise InvalidEndpointArgumentError(
+            "hardware",
+            "a window over several endpoints takes each one's hardware in its own dict",
+            "give {'name': ..., 'hardware': [...]} in the list instead",
+        )
+    if several and caps.capped:
+        raise InvalidEndpointArgumentError(
+            "max_cost",
+            "the caps (max_cost, max_runtime, stop_at) take a window over one endpoint",
+            "open one window per endpoint to cap, or leave the caps out",
+        )
+    entries = endpoint_name if several else [{"name": endpoint_name, "hardware": parse_hardware(hardware)}]
+    targets = endpoint_targets(entries, "endpoint_name")
+    for target in targets:
+        target["namespace"] = target["namespace"] or namespace
+    with _fallback_window(
+        targets,
+        several,
+        hf_conn_id,
+        group_id,
+        close,
+        wait_timeout,
+        poke_interval,
+        idle_stop_minutes,
+        caps,
+        capacity_timeout,
+        hardware_sticky,
+    ) as group:
+        yield group
+
+
+@contextmanager
+def _one_endpoint_window(
+    endpoint_name: str,
+    namespace: str | None,
+    hf_conn_id: str,
+    group_id: str | None,
+    close: str,
+    wait_timeout: float,
+    poke_interval: float,
+    idle_stop_minutes: int | None,
+    caps: WindowCaps,
+) -> Iterator[TaskGroup]:
+    """Build the window over one endpoint without hardware choices: resume >> sensor >> work >> close >> report."""
     common: dict[str, Any] = {
         "endpoint_name": endpoint_name,
         "namespace": namespace,
@@ -195,6 +292,130 @@ def endpoint_window(
             _watch_caps_in(work, caps, resume.task_id, poke_interval)
         resume.as_setup()
         closer.as_teardown()
+        report.as_teardown()
+
+
+@contextmanager
+def _fallback_window(
+    targets: list[dict[str, Any]],
+    several: bool,
+    hf_conn_id: str,
+    group_id: str | None,
+    close: str,
+    wait_timeout: float,
+    poke_interval: float,
+    idle_stop_minutes: int | None,
+    caps: WindowCaps,
+    capacity_timeout: float,
+    hardware_sticky: bool,
+) -> Iterator[TaskGroup]:
+    """
+    Build the window over several endpoints, or one with hardware choices.
+
+    resume (one per endpoint, side by side) >> ready (all watched in one trigger, moved down their
+    choices) >> work >> close (one per endpoint) >> report; with caps (one endpoint) the budget too.
+    """
+
+    def suffix(target: dict[str, Any]) -> str:
+        return f"_{target['name']}" if several else ""
+
+    with TaskGroup(group_id or "endpoint_window") as group:
+        resumes, closers = [], []
+        for target in targets:
+            common: dict[str, Any] = {
+                "endpoint_name": target["name"],
+                "namespace": target["namespace"],
+                "hf_conn_id": hf_conn_id,
+            }
+            choices = target["hardware"]
+            resumes.append(
+                HuggingFaceResumeEndpointOperator(
+                    task_id=f"resume{suffix(target)}",
+                    wait_for_completion=False,
+                    idle_stop_minutes=idle_stop_minutes,
+                    hardware=None if choices is None else [c.to_json() for c in choices],
+                    capacity_timeout=capacity_timeout,
+                    hardware_sticky=hardware_sticky,
+                    on_kill_action=close,
+                    **common,
+                )
+            )
+            restore = choices[0].to_json() if choices and not hardware_sticky else None
+            closers.append(
+                CLOSE_OPERATORS[close](task_id=f"{close}{suffix(target)}", restore_hardware=restore, **common)
+            )
+        ready = HuggingFaceEndpointsReadyOperator(
+            task_id="ready",
+            endpoints=[
+                {
+                    "name": t["name"],
+                    "namespace": t["namespace"],
+                    "hardware": None if t["hardware"] is None else [c.to_json() for c in t["hardware"]],
+                }
+                for t in targets
+            ],
+            hf_conn_id=hf_conn_id,
+            timeout=wait_timeout,
+            poll_interval=poke_interval,
+            capacity_timeout=capacity_timeout,
+            close=close,
+        )
+        budget = None
+        if caps.capped:  # one endpoint (checked above)
+            budget = HuggingFaceEndpointBudgetOperator(
+                task_id="budget",
+                max_cost=caps.max_cost,
+                max_runtime=caps.max_runtime,
+                stop_at=caps.stop_at,
+                timezone=caps.timezone,
+                opened_by=resumes[0].task_id,
+                close=close,
+                poke_interval=poke_interval,
+                endpoint_name=targets[0]["name"],
+                namespace=targets[0]["namespace"],
+                hf_conn_id=hf_conn_id,
+            )
+
+        @task(task_id="cost_report", outlets=[AssetAlias(COST_ALIAS)])
+        def cost_report(ti=None, outlet_events=None) -> dict[str, Any]:
+            cap = ti.xcom_pull(task_ids=budget.task_id) if budget is not None else None
+            reports = {}
+            for target, resume, closer in zip(targets, resumes, closers, strict=True):
+                opened = ti.xcom_pull(task_ids=resume.task_id)
+                closed = ti.xcom_pull(task_ids=closer.task_id)
+                hook = HuggingFaceEndpointHook(hf_conn_id, namespace=target["namespace"])
+                report = _report(hook, opened, closed, cap)
+                where = f"{hook.namespace}/{target['name']}"
+                log.info("Endpoint %s: %s", where, report["summary"])
+                if opened:
+                    asset = cost_asset(opened["namespace"], opened["name"])
+                    outlet_events[AssetAlias(COST_ALIAS)].add(asset, extra={**report, "run_id": ti.run_id})
+                reports[where] = report
+            if not several:
+                return next(iter(reports.values()))
+            return total_report(reports)
+
+        report = cost_report()
+        before = set(group.children)
+        yield group
+        work = [child for key, child in group.children.items() if key not in before]
+        roots = [t for t in work if not any(u in work for u in t.upstream_list)]
+        leaves = [t for t in work if not any(d in work for d in t.downstream_list)]
+        resumes >> ready
+        if work:
+            ready >> roots
+            for closer in closers:
+                leaves >> closer
+        else:
+            ready >> closers
+        closers >> report
+        if budget is not None:
+            ready >> budget >> report
+            _watch_caps_in(work, caps, resumes[0].task_id, poke_interval)
+        for resume in resumes:
+            resume.as_setup()
+        for closer in closers:
+            closer.as_teardown()
         report.as_teardown()
 
 

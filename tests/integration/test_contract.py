@@ -178,6 +178,9 @@ def test_every_answer_of_every_served_route_matches_the_contract(cloud):
     check = Validator()
     check.check(body("x"), "Endpoint")  # the test's own input is what the contract describes
     assert check.problems == []
+    # the listing shows every availability; a deployment waiting for capacity has a pending replica
+    cloud.set_availability("aws", "us-east-1", body("")["compute"]["instanceType"], "low_availability")
+    cloud.set_availability("aws", "us-east-1", "nvidia-a100", "not_available")
     for state in STATES:
         cloud.seed_endpoint(
             f"ep-{state.lower()}", state=state, **{k: v for k, v in body("").items() if k != "name"}

@@ -523,3 +523,89 @@ def test_the_replica_listing_tells_what_the_meter_billed(http, cloud):
     assert all(r["stage"] == "stopped" and not r["live"] for r in replicas)
     lived = sum(seconds(r["stoppedAt"]) - seconds(r["startedAt"]) for r in replicas)
     assert lived == pytest.approx(cloud.billing("told")["replica_seconds"], abs=0.01)
+
+
+def _statuses(http) -> dict[str, str]:
+    listing = http.get("/v2/provider/demo").json()
+    return {c["id"]: c["status"] for v in listing["vendors"] for r in v["regions"] for c in r["computes"]}
+
+
+def test_capacity_per_vendor_region_and_type_shows_in_the_listing_and_decides_deployments(http, cloud):
+    cloud.seed_endpoint("cap", state="paused")  # on an L4 in aws/us-east-1
+    cloud.set_availability("aws", "us-east-1", "nvidia-l4", "not_available")
+    statuses = _statuses(http)
+    assert statuses["aws-us-east-1-nvidia-l4-x1"] == "not_available"
+    assert statuses["gcp-us-east4-nvidia-l4-x1"] == "available"  # another vendor and region: its own
+    refused = http.post("/v2/endpoint/demo/cap/resume")
+    assert refused.status_code == 400
+    assert refused.json()["error"].startswith("Insufficient capacity: nvidia-l4 x1 in aws/us-east-1")
+    assert cloud.state("cap") == "paused"
+
+    cloud.set_availability("aws", "us-east-1", "nvidia-l4", "low_availability")
+    assert _statuses(http)["aws-us-east-1-nvidia-l4-x1"] == "low_availability"
+    assert http.post("/v2/endpoint/demo/cap/resume").status_code == 200
+    endpoint = cloud.endpoint("cap")
+    assert endpoint["status"]["state"] == "pending"
+    assert "insufficient capacity for nvidia-l4 x1" in endpoint["status"]["message"]
+    (waiting,) = http.get("/v2/endpoint/demo/cap/replica").json()["replicas"]
+    assert waiting["stage"] == "pending"
+    assert not waiting["live"]
+    assert "startedAt" not in waiting
+    log = http.get("/v2/endpoint/demo/cap/logs").text
+    assert "WARNING - Endpoint waiting to be scheduled: insufficient capacity" in log
+    assert cloud.billing("cap")["replica_seconds"] == 0
+
+    # capacity comes back a moment later: the deployment starts then, by itself
+    cloud.set_availability("aws", "us-east-1", "nvidia-l4", "available", in_seconds=0.2)
+    assert _statuses(http)["aws-us-east-1-nvidia-l4-x1"] == "low_availability"  # not yet
+    wait_until(lambda: cloud.state("cap") == "running", "the deployment to start once capacity is back")
+    assert cloud.endpoint("cap")["status"]["message"] == "Endpoint is ready"
+
+
+def test_an_update_moving_a_pending_endpoint_to_available_hardware_deploys_it(http, cloud):
+    cloud.set_availability("aws", "us-east-1", "nvidia-a100", "low_availability")
+    cloud.seed_endpoint(
+        "cap",
+        state="pending",
+        compute={
+            "accelerator": "gpu",
+            "instanceType": "nvidia-a100",
+            "instanceSize": "x1",
+            "scaling": {"minReplica": 1, "maxReplica": 1},
+        },
+    )
+    assert "insufficient capacity" in cloud.endpoint("cap")["status"]["message"]
+    to_a10g = {"compute": {"instanceType": "nvidia-a10g", "instanceSize": "x1"}}
+    cloud.set_availability("aws", "us-east-1", "nvidia-a10g", "not_available")
+    refused = http.put("/v2/endpoint/demo/cap", json=to_a10g)
+    assert refused.status_code == 400
+    assert "Insufficient capacity" in refused.json()["error"]
+    cloud.set_availability("aws", "us-east-1", "nvidia-a10g", "available")
+    assert http.put("/v2/endpoint/demo/cap", json=to_a10g).status_code == 200
+    wait_until(lambda: cloud.state("cap") == "running", "the moved endpoint to run")
+
+
+def test_availability_is_a_cli_option_a_rule_and_refused_when_unknown(cloud):
+    with Emulator(availability=["aws:us-east-1:nvidia-t4:not_available"], deploy_seconds=0.2) as other:
+        listing = other.api("GET", "/v2/provider/demo").json()
+        statuses = {
+            c["id"]: c["status"] for v in listing["vendors"] for r in v["regions"] for c in r["computes"]
+        }
+        assert statuses["aws-us-east-1-nvidia-t4-x1"] == "not_available"
+        assert other._call("GET", "/config")["availability"] == {"aws:us-east-1:nvidia-t4": "not_available"}
+    with pytest.raises(httpx.HTTPStatusError):
+        cloud.set_availability("aws", "us-east-1", "nvidia-t4", "plenty")
+    with pytest.raises(httpx.HTTPStatusError):
+        cloud.on("resume", availability=[{"vendor": "aws", "region": "us-east-1", "instanceType": "x"}])
+    cloud.seed_endpoint("cap", state="paused")
+    cloud.on(
+        "resume",
+        "cap",
+        availability=[
+            {"vendor": "aws", "region": "us-east-1", "instanceType": "nvidia-a100", "status": "not_available"}
+        ],
+    )
+    assert cloud.api("POST", "/v2/endpoint/demo/cap/resume").status_code == 200
+    listing = cloud.api("GET", "/v2/provider/demo").json()
+    statuses = {c["id"]: c["status"] for v in listing["vendors"] for r in v["regions"] for c in r["computes"]}
+    assert statuses["aws-us-east-1-nvidia-a100-x1"] == "not_available"

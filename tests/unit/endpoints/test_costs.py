@@ -59,6 +59,13 @@ def endpoint(
     )
 
 
+def test_replicas_that_never_started_ran_nothing():
+    waiting = [Replica("r", False, False, "pending")]  # waiting for capacity: no startedAt
+    assert replica_seconds(waiting, T0, T0 + 100) == 0.0
+    assert replica_seconds([Replica("r", False, False, "starting")], T0, T0 + 100) is None
+    assert replica_seconds([], T0, T0 + 100) is None  # an empty listing tells nothing
+
+
 def test_replica_seconds_clip_each_life_to_the_window():
     lives = [
         replica(-100, 50, "before-and-in"),

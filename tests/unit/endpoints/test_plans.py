@@ -351,6 +351,28 @@ def test_a_running_that_never_left_is_trusted_once_the_apis_clock_passes_settle_
     assert script.steps == [GET_EP, SLEEP, GET_EP]
 
 
+def test_a_pending_past_its_pending_deadline_ends_the_wait_stuck_pending_with_the_services_words():
+    api = make_api()
+    deadline = api.now() + 60
+    later = datetime.fromtimestamp(time.time() + 120, UTC)  # the API's clock passes the deadline
+    no_capacity = "Endpoint waiting to be scheduled: insufficient capacity for nvidia-a100 x1"
+    script = Script(
+        reply(200, endpoint("pending", message=no_capacity)),
+        reply(200, endpoint("pending", message=no_capacity), {"date": format_datetime(later, usegmt=True)}),
+    )
+    result = script.run(watch(api, pending_deadline=deadline))
+    assert result.status is Outcome.STUCK_PENDING
+    assert no_capacity in result.message
+    assert script.steps == [GET_EP, SLEEP, GET_EP]
+
+
+def test_an_initializing_endpoint_past_its_pending_deadline_is_waited_for():
+    api = make_api()
+    script = Script(reply(200, endpoint("initializing")), reply(200, endpoint("running")))
+    result = script.run(watch(api, pending_deadline=api.now() - 1))
+    assert result.status is Outcome.SUCCESS  # a replica is starting: capacity was found
+
+
 def test_without_settle_until_the_first_running_ends_the_wait():
     script = Script(reply(200, endpoint("running")))
     assert script.run(watch(make_api())).status is Outcome.SUCCESS
