@@ -70,6 +70,7 @@ bench: install
 	$(BIN)/python benchmarks/engines_throughput.py
 	$(BIN)/python benchmarks/results_store.py
 	$(BIN)/python benchmarks/cost_guarantees.py
+	$(BIN)/python benchmarks/ui_page.py
 
 lock: $(BIN)/uv
 	$(BIN)/uv pip compile --quiet --python-version 3.11 --no-emit-package airflow-provider-hfep \
