@@ -162,7 +162,7 @@ def create_app(cache: ListingCache | None = None) -> FastAPI:
             conn_id=conn_id,
             connections=connections,
             nights=nights,
-            runners=dags_using(every),
+            runners=dags_using(select(every, hf_conn_id=conn_id)),
             shown=worked,
             more=max(0, len(shown) - NIGHTS_SHOWN),
             editable=editable,
@@ -188,7 +188,7 @@ def create_app(cache: ListingCache | None = None) -> FastAPI:
         from airflow.utils.session import create_session
 
         with create_session() as session:
-            dags = sorted(records.dag_ids_using(reports, session, namespace, name))
+            dags = sorted(records.dag_ids_using(reports, session, conn, namespace, name))
             editable = (
                 _auth_manager().get_authorized_dag_ids(user=user, method="PUT", session=session)
                 if dags
@@ -201,14 +201,14 @@ def create_app(cache: ListingCache | None = None) -> FastAPI:
                 f"You may not {action} {namespace}/{name}: that needs edit access to connection {conn!r} "
                 f"or to every DAG that runs it ({using})",
             )
-        client = HuggingFaceEndpointHook(conn).client
+        hook = HuggingFaceEndpointHook(conn)
         try:
-            getattr(client, action)(name, namespace=namespace)
+            with hook.client as client:
+                getattr(client, action)(name, namespace=namespace)
             done = f"{action} of {namespace}/{name} requested"
-        except Exception as exc:  # the page says what the API answered
+        except Exception as exc:  # the page says what went wrong: a missing connection, the API's answer
             done = f"{action} of {namespace}/{name} failed: {type(exc).__name__}: {exc}"
         finally:
-            client.close()
             listings.forget(conn)
         target = f"{_page_path(request)}?{urlencode({'conn': conn, 'notice': done})}"
         return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)

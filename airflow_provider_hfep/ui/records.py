@@ -170,10 +170,12 @@ def connection_ids(session: Session, environ: dict[str, str] | None = None) -> l
     return sorted(found)
 
 
-def dag_ids_using(reports: ReportCache, session: Session, namespace: str, endpoint: str) -> set[str]:
-    """Name the DAGs whose windows ever ran this endpoint (every report kept, whoever asks)."""
+def dag_ids_using(
+    reports: ReportCache, session: Session, conn_id: str, namespace: str, endpoint: str
+) -> set[str]:
+    """Name the DAGs whose windows ever ran this endpoint through this connection (whoever asks)."""
     return {
         n.dag_id
-        for n in reports.read_nights(session, readable=None)
+        for n in newest_first(reports.read_nights(session, readable=None), hf_conn_id=conn_id)
         if (n.namespace, n.endpoint) == (namespace, endpoint)
     }

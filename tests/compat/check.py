@@ -258,6 +258,45 @@ def triggerer(scratch: Path) -> str:
     )
 
 
+UI_PROBE = textwrap.dedent(
+    """
+    import json, logging
+    records = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    logging.getLogger("airflow_provider_hfep.ui.plugin").addHandler(handler)
+    logging.getLogger("airflow_provider_hfep.ui.plugin").setLevel(logging.INFO)
+    from airflow.api_fastapi.app import create_app
+    from fastapi.testclient import TestClient
+    from airflow_provider_hfep.ui.plugin import URL_PREFIX
+    app = create_app()
+    mounted = any(getattr(route, "path", None) == URL_PREFIX for route in app.routes)
+    status = TestClient(app).get(URL_PREFIX + "/").status_code if mounted else None
+    print(json.dumps({"mounted": mounted, "status": status, "log": records}))
+    """
+)
+
+
+def ui_page(scratch: Path) -> str:
+    """The page's app in the API server's app (3.1+): mounted, and behind Airflow's auth; on 3.0 a log line."""
+    from airflow_provider_hfep._compat import AIRFLOW_V_3_1_PLUS
+
+    home = scratch / "ui-home"
+    env = {**os.environ, "AIRFLOW_HOME": str(home)}
+    subprocess.run(["airflow", "db", "migrate"], env=env, check=True, capture_output=True)
+    done = subprocess.run(
+        [sys.executable, "-c", UI_PROBE], env=env, capture_output=True, text=True, check=True
+    )
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    if AIRFLOW_V_3_1_PLUS:
+        assert found["mounted"], found
+        assert found["status"] == 401, found  # no session: refused before any work
+        return "mounted at /hf-inference-endpoints, 401 without a session; the entry point loaded it"
+    assert not found["mounted"], found
+    assert any("needs Airflow 3.1" in line for line in found["log"]), found
+    return "not mounted on 3.0, and the API server says so once"
+
+
 def _last_run_state(env: dict[str, str], dag_id: str) -> str:
     probe = (
         "import sys; from airflow.models import DagRun; "
@@ -284,6 +323,7 @@ def main() -> None:
         "examples_parse": lambda: examples_parse(args.examples),
         "examples_run": lambda: examples_run(args.examples, args.scratch),
         "triggerer": lambda: triggerer(args.scratch),
+        "ui_page": lambda: ui_page(args.scratch),
     }
     report: dict[str, Any] = {"airflow": airflow.__version__, "python": sys.version.split()[0]}
     failed = False

@@ -98,9 +98,11 @@ def test_the_work_of_the_shown_nights_and_the_dags_using_an_endpoint(seeded):
     with create_session() as session:
         nights = ours(cache.read_nights(session, readable=None), seeded)
         worked = add_work(session, nights[:5])
-        using = dag_ids_using(cache, session, "demo", "ep-000")
+        using = dag_ids_using(cache, session, "hf_inference_endpoints_default", "demo", "ep-000")
+        elsewhere = dag_ids_using(cache, session, "another_connection", "demo", "ep-000")
     assert [(n.results, n.failures) for n in worked] == [(119, 1)] * 5
     assert using & set(seeded) == {n.dag_id for n in nights if n.endpoint == "ep-000"}
+    assert not elsewhere & set(seeded)  # those windows ran it through the default connection
 
 
 def test_the_connections_of_the_type_in_the_database_and_the_environment():
