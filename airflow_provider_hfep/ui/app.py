@@ -21,6 +21,7 @@ from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request, statu
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from airflow_provider_hfep.endpoints.errors import InvalidEndpointArgumentError
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
 from airflow_provider_hfep.ui import records
 from airflow_provider_hfep.ui.chart import cost_chart
@@ -87,14 +88,14 @@ def may_edit(*, connection: bool, dags: list[str], editable_dags: set[str]) -> b
 
 
 def _parse_day(field: str, text: str | None) -> date | None:
+    """Read a filter's date; 422 naming the field and the fix when it is not one."""
     if not text:
         return None
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY, f"{field}: {text!r} is not a date. Fix: use YYYY-MM-DD"
-        ) from None
+        refused = InvalidEndpointArgumentError(field, f"{text!r} is not a date", "use YYYY-MM-DD")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(refused)) from None
 
 
 def _same_origin(request: Request) -> bool:
@@ -182,7 +183,10 @@ def create_app(cache: ListingCache | None = None) -> FastAPI:
     ) -> RedirectResponse:
         """Pause or resume an endpoint, for a user who may edit its connection or its DAGs."""
         if action not in ACTIONS:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"action: {action!r}. Fix: use pause or resume")
+            refused = InvalidEndpointArgumentError(
+                "action", f"{action!r} is not an action", "use pause or resume"
+            )
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(refused))
         if not _same_origin(request):
             raise HTTPException(status.HTTP_403_FORBIDDEN, "The form was not sent from this site")
         from airflow.utils.session import create_session

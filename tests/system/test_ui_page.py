@@ -187,6 +187,17 @@ def test_an_admin_sees_the_night_and_pauses_and_resumes(site, night, browser):
         assert _state(frame, "batch-endpoint") == "paused"
         assert cloud.state("batch-endpoint") == "paused"
         tab.screenshot(path=str(IMAGES / "ui-endpoints-paused.png"))
+
+        # the links out of the frame: the HF console in a new tab, a DAG in Airflow's own page
+        asked: list[str] = []
+        context.on("request", lambda request: asked.append(request.url))
+        with context.expect_page() as console:
+            row.locator("a[data-outside]").click()
+        console.value.close()
+        assert "https://endpoints.huggingface.co/demo/endpoints/batch-endpoint" in asked
+        row.get_by_role("link", name=DAG_ID).click()
+        tab.wait_for_url(f"**/dags/{DAG_ID}")
+        assert tab.locator("iframe").count() == 0  # Airflow's page itself, not Airflow in the frame
     finally:
         context.close()
 
