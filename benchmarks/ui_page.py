@@ -14,7 +14,7 @@ that the emulator serves. Each load is an HTTP GET of the page, authenticated as
 
 The API requests are counted by the emulator (what reached it), not by the page.
 
-    .venv/bin/python benchmarks/ui_page.py [--runs 5000] [--endpoints 100] [--smoke]
+    .venv/bin/python benchmarks/ui_page.py [--runs 5000] [--endpoints 100] [--smoke] [--screenshot PNG]
 """
 
 from __future__ import annotations
@@ -60,6 +60,22 @@ def plugin_shim(home: Path) -> None:
         )
 
 
+def screenshot(url: str, token: str, path: Path) -> None:
+    """The page as Debian's Chromium shows it, signed in with the token (Airflow's session cookie)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.system.test_ui import CHROMIUM, FLAGS
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        context = browser.new_context(viewport={"width": 1500, "height": 1400})
+        context.add_cookies([{"name": "_token", "value": token, "url": url}])
+        tab = context.new_page()
+        tab.goto(f"{url}/hf-inference-endpoints/?conn={CONNECTIONS[0]}")
+        tab.screenshot(path=str(path))
+        browser.close()
+
+
 def timed(client: httpx.Client, path: str, cloud: Emulator) -> tuple[float, int]:
     """One load: seconds, and the management API requests the emulator saw during it."""
     cloud.clear_requests()
@@ -76,6 +92,9 @@ def main() -> None:
     parser.add_argument("--endpoints", type=int, default=100)
     parser.add_argument("--warm", type=int, default=10, help="warm loads (the median is printed)")
     parser.add_argument("--smoke", action="store_true", help="small and quick: that the script runs")
+    parser.add_argument(
+        "--screenshot", type=Path, help="also save the page, as Chromium shows it, here (PNG)"
+    )
     args = parser.parse_args()
     if args.smoke:
         args.runs, args.endpoints, args.warm = 50, 5, 2
@@ -138,6 +157,8 @@ def main() -> None:
             body = client.get(page.format(CONNECTIONS[0])).text
             shown = body.count("<tr data-endpoint=")
             reference = [timed(client, "/api/v2/dags?limit=100", cloud)[0] for _ in range(args.warm)]
+            if args.screenshot:
+                screenshot(f"http://127.0.0.1:{port}", token, args.screenshot)
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(30)

@@ -197,7 +197,8 @@ def test_an_admin_sees_the_night_and_pauses_and_resumes(site, night, browser):
         assert "https://endpoints.huggingface.co/demo/endpoints/batch-endpoint" in asked
         row.get_by_role("link", name=DAG_ID).click()
         tab.wait_for_url(f"**/dags/{DAG_ID}")
-        assert tab.locator("iframe").count() == 0  # Airflow's page itself, not Airflow in the frame
+        tab.locator("iframe").wait_for(state="detached")  # Airflow's page itself, not Airflow in the frame
+        tab.get_by_text(DAG_ID).first.wait_for()
     finally:
         context.close()
 
