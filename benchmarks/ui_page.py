@@ -61,7 +61,7 @@ def plugin_shim(home: Path) -> None:
 
 
 def screenshot(url: str, token: str, path: Path) -> None:
-    """The page as Debian's Chromium shows it, signed in with the token (Airflow's session cookie)."""
+    """The page's chart as Debian's Chromium shows it, signed in with the token (Airflow's session cookie)."""
     from playwright.sync_api import sync_playwright
 
     from tests.system.test_ui import CHROMIUM, FLAGS
@@ -72,7 +72,7 @@ def screenshot(url: str, token: str, path: Path) -> None:
         context.add_cookies([{"name": "_token", "value": token, "url": url}])
         tab = context.new_page()
         tab.goto(f"{url}/hf-inference-endpoints/?conn={CONNECTIONS[0]}")
-        tab.screenshot(path=str(path))
+        tab.locator("#chart").screenshot(path=str(path))
         browser.close()
 
 
