@@ -9,6 +9,7 @@ plugins (the workers too), so this module imports little; the app is built where
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from typing import Any
@@ -35,17 +36,29 @@ def page_wanted() -> bool:
 
 
 class _LazyApp:
-    """An ASGI app that builds the page's app on its first request (a worker never imports FastAPI's side)."""
+    """
+    An ASGI app that builds the page's app at its first request.
+
+    A worker loads plugins too and never serves the page: it imports none of the page's modules. The
+    build (imports, templates) runs in a worker thread, not on the API server's event loop.
+    """
 
     def __init__(self) -> None:
         self._app: Any = None
+        self._building = asyncio.Lock()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if self._app is None:
-            from airflow_provider_hfep.ui.app import create_app
-
-            self._app = create_app()
+            async with self._building:
+                if self._app is None:
+                    self._app = await asyncio.to_thread(_build_app)
         await self._app(scope, receive, send)
+
+
+def _build_app() -> Any:
+    from airflow_provider_hfep.ui.app import create_app
+
+    return create_app()
 
 
 class HuggingFaceEndpointsPlugin(AirflowPlugin):
