@@ -73,7 +73,7 @@ BENCH_SMOKE_JOBS ?= 3
 bench: install
 	@export AIRFLOW_HOME=$$(mktemp -d -t hfep-bench-home-XXXXXX) && status=0 && \
 	  for script in $(BENCHMARKS); do \
-	    echo "== $$script"; $(BIN)/python $$script || { status=$$?; break; }; \
+	    echo "== $$script"; PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python $$script || { status=$$?; break; }; \
 	  done; \
 	  rm -rf $$AIRFLOW_HOME; exit $$status
 
@@ -85,7 +85,7 @@ bench-smoke: install
 	  status=$$?; rm -rf $$AIRFLOW_HOME; exit $$status
 
 bench-smoke/%:
-	@started=$$(date +%s) && echo "== $* --smoke" && $(BIN)/python $* --smoke && \
+	@started=$$(date +%s) && echo "== $* --smoke" && PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python $* --smoke && \
 	  echo "== $* --smoke: done in $$(( $$(date +%s) - started )) s"
 
 lock: $(BIN)/uv

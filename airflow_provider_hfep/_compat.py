@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Connection
 
 __all__ = [
+    "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
     "AirflowFailException",
@@ -30,6 +31,9 @@ __all__ = [
 
 _installed = Version(Version(_airflow_version).base_version)
 
+#: 3.1's UI shows plugins' pages (``external_views``, ``react_apps``); 3.0 mounts ``fastapi_apps`` but
+#: has no place for them in the UI.
+AIRFLOW_V_3_1_PLUS = _installed >= Version("3.1.0")
 #: 3.2 reads the connection form from the provider info (``conn-fields``) and deprecates the hook's
 #: ``get_connection_form_widgets()`` / ``get_ui_field_behaviour()``, which 3.0 and 3.1 need.
 AIRFLOW_V_3_2_PLUS = _installed >= Version("3.2.0")

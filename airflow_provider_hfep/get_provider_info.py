@@ -55,6 +55,21 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": ["airflow_provider_hfep.links.endpoint.HuggingFaceEndpointLink"],
+        "config": {
+            "hf_inference_endpoints": {
+                "description": "The provider's place in Airflow's UI.",
+                "options": {
+                    "ui_page": {
+                        "description": "Add the Inference Endpoints page to the UI (Browse menu; Airflow 3.1+). "
+                        "Read by the API server when it starts.",
+                        "version_added": "0.5.0",
+                        "type": "boolean",
+                        "example": None,
+                        "default": "True",
+                    }
+                },
+            }
+        },
         "connection-types": [
             {
                 "connection-type": "hf_inference_endpoints",

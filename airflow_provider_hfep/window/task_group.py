@@ -267,7 +267,14 @@ def _one_endpoint_window(
             closed = ti.xcom_pull(task_ids=closer.task_id)
             cap = ti.xcom_pull(task_ids=budget.task_id) if budget is not None else None
             hook = HuggingFaceEndpointHook(hf_conn_id, namespace=namespace)
-            report = _report(hook, opened, closed, cap)
+            # the endpoint and connection too, so the UI's page can group the nights by endpoint
+            named = opened or closed or {}
+            report = {
+                **_report(hook, opened, closed, cap),
+                "endpoint": named.get("name", endpoint_name),
+                "namespace": named.get("namespace", namespace),
+                "hf_conn_id": hf_conn_id,
+            }
             log.info("Endpoint %s: %s", endpoint_name, report["summary"])
             if opened:
                 asset = cost_asset(opened["namespace"], opened["name"])

@@ -258,6 +258,67 @@ def triggerer(scratch: Path) -> str:
     )
 
 
+UI_PROBE = textwrap.dedent(
+    """
+    import json, logging, os
+    records = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    logging.getLogger("airflow_provider_hfep.ui.plugin").addHandler(handler)
+    logging.getLogger("airflow_provider_hfep.ui.plugin").setLevel(logging.INFO)
+    from airflow.api_fastapi.app import create_app, get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from fastapi.testclient import TestClient
+    from airflow_provider_hfep.emulator import Emulator
+    from airflow_provider_hfep.ui.plugin import URL_PREFIX
+    found = {"log": records}
+    with Emulator(deploy_seconds=30) as cloud:
+        os.environ["AIRFLOW_CONN_HF_INFERENCE_ENDPOINTS_DEFAULT"] = cloud.airflow_connection()
+        cloud.seed_endpoint("ui-probe", state="paused")
+        app = create_app()
+        found["mounted"] = any(getattr(route, "path", None) == URL_PREFIX for route in app.routes)
+        if found["mounted"]:
+            client = TestClient(app, base_url="http://localhost")
+            found["anonymous"] = client.get(URL_PREFIX + "/").status_code
+            token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="admin", role="ADMIN"))
+            client.headers["authorization"] = "Bearer " + token
+            page = client.get(URL_PREFIX + "/")
+            found["page"] = [page.status_code, 'data-endpoint="ui-probe"' in page.text]
+            acted = client.post(
+                URL_PREFIX + "/endpoints/demo/ui-probe/resume",
+                data={"conn": "hf_inference_endpoints_default"},
+                headers={"origin": "http://localhost"},
+                follow_redirects=False,
+            )
+            found["resume"] = [acted.status_code, cloud.state("ui-probe")]
+    print(json.dumps(found))
+    """
+)
+
+
+def ui_page(scratch: Path) -> str:
+    """The page's app in the API server's app (3.1+): mounted, and behind Airflow's auth; on 3.0 a log line."""
+    from airflow_provider_hfep._compat import AIRFLOW_V_3_1_PLUS
+
+    home = scratch / "ui-home"
+    env = {**os.environ, "AIRFLOW_HOME": str(home)}
+    subprocess.run(["airflow", "db", "migrate"], env=env, check=True, capture_output=True)
+    done = subprocess.run(
+        [sys.executable, "-c", UI_PROBE], env=env, capture_output=True, text=True, check=True
+    )
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    if AIRFLOW_V_3_1_PLUS:
+        assert found["mounted"], found
+        assert found["anonymous"] == 401, found  # no session: refused before any work
+        assert found["page"] == [200, True], found  # an admin's page lists the emulator's endpoint
+        assert found["resume"][0] == 303, found
+        assert found["resume"][1] != "paused", found  # the page's Resume reached the API
+        return "mounted, 401 without a session; an admin's page lists the endpoint, Resume resumes it"
+    assert not found["mounted"], found
+    assert any("needs Airflow 3.1" in line for line in found["log"]), found
+    return "not mounted on 3.0, and the API server says so once"
+
+
 def _last_run_state(env: dict[str, str], dag_id: str) -> str:
     probe = (
         "import sys; from airflow.models import DagRun; "
@@ -284,6 +345,7 @@ def main() -> None:
         "examples_parse": lambda: examples_parse(args.examples),
         "examples_run": lambda: examples_run(args.examples, args.scratch),
         "triggerer": lambda: triggerer(args.scratch),
+        "ui_page": lambda: ui_page(args.scratch),
     }
     report: dict[str, Any] = {"airflow": airflow.__version__, "python": sys.version.split()[0]}
     failed = False

@@ -37,3 +37,17 @@ def test_the_sdist_ships_the_license_and_py_typed(dist):
     with tarfile.open(sdist) as archive:
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
     assert {"LICENSE", "airflow_provider_hfep/py.typed", "pyproject.toml"} <= names
+
+
+def test_the_wheel_ships_the_page_and_its_plugin_entry_point(dist):
+    [wheel] = dist.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        entry_points = archive.read(
+            next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+        ).decode()
+    assert "airflow_provider_hfep/ui/templates/page.html" in names  # the page's template, read at run time
+    assert "[airflow.plugins]" in entry_points
+    assert (
+        "hf_inference_endpoints = airflow_provider_hfep.ui.plugin:HuggingFaceEndpointsPlugin" in entry_points
+    )

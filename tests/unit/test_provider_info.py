@@ -68,6 +68,8 @@ PURE = [
     *(PACKAGE / "inference").rglob("*.py"),
     *(PACKAGE / "emulator").rglob("*.py"),
     PACKAGE / "window" / "billing.py",
+    PACKAGE / "ui" / "nights.py",
+    PACKAGE / "ui" / "chart.py",
 ]
 
 
