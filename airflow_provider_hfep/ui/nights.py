@@ -2,7 +2,8 @@
 The nights: each window run's cost report, as the page shows it (no Airflow import).
 
 A window's ``cost_report`` task returns the report (XCom ``return_value``); its inference tasks push a
-``summary`` (results and failures). ``night_of`` reads one report, ``with_work`` adds the work's
+``summary`` (results and failures). ``nights_of`` reads one report (a window over several endpoints
+reports each: one night each), ``night_of`` one endpoint's, ``with_work`` adds the work's
 counts, and the rest select and add up what the page shows.
 """
 
@@ -26,6 +27,7 @@ __all__ = [
     "dags_using",
     "last_nights",
     "night_of",
+    "nights_of",
     "select",
     "with_work",
 ]
@@ -128,6 +130,31 @@ def night_of(
         cap=report.get("cap"),
         summary=str(report.get("summary") or ""),
     )
+
+
+def nights_of(
+    *, dag_id: str, run_id: str, run_after: datetime, run_state: str | None, task_id: str, value: Any
+) -> list[Night]:
+    """
+    Read one window's cost report: a night for each endpoint it reports (the arguments of :func:`night_of`).
+
+    A window over several endpoints reports each under ``endpoints`` beside their total.
+    """
+    report = _decoded(value)
+    each = report.get("endpoints") if isinstance(report, dict) else None
+    parts = list(each.values()) if isinstance(each, dict) else [report]
+    read = [
+        night_of(
+            dag_id=dag_id,
+            run_id=run_id,
+            run_after=run_after,
+            run_state=run_state,
+            task_id=task_id,
+            value=part,
+        )
+        for part in parts
+    ]
+    return [night for night in read if night is not None]
 
 
 def with_work(nights: Sequence[Night], summaries: Iterable[tuple[str, str, str, Any]]) -> list[Night]:

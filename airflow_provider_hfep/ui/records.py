@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
-from airflow_provider_hfep.ui.nights import REPORT_TASK, night_of, select as newest_first, with_work
+from airflow_provider_hfep.ui.nights import REPORT_TASK, nights_of, select as newest_first, with_work
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
@@ -51,7 +51,7 @@ class ReportCache:
     """
 
     def __init__(self) -> None:
-        self._nights: dict[tuple[int, str], tuple[datetime, Night | None]] = {}
+        self._nights: dict[tuple[int, str], tuple[datetime, list[Night]]] = {}
         self._lock = threading.Lock()
 
     def read_nights(self, session: Session, *, readable: Collection[str] | None) -> list[Night]:
@@ -93,17 +93,15 @@ class ReportCache:
                 )
                 for dag_run_id, task_id, value in session.execute(values):
                     if (row := rows.get((dag_run_id, task_id))) is not None:
-                        kept[(dag_run_id, task_id)] = (row.timestamp, _night(row, value))
+                        kept[(dag_run_id, task_id)] = (row.timestamp, _nights(row, value))
             self._nights = kept
         nights = []
         for key, row in rows.items():
-            night = kept[key][1] if key in kept else None
-            if night is None or (readable is not None and row.dag_id not in readable):
+            if key not in kept or (readable is not None and row.dag_id not in readable):
                 continue
             run_after, state = _run_after(row), getattr(row.state, "value", row.state)
-            if (night.run_after, night.run_state) != (run_after, state):  # the run moved on
-                night = replace(night, run_after=run_after, run_state=state)
-            nights.append(night)
+            # the run may have moved on since its reports were read
+            nights.extend(replace(night, run_after=run_after, run_state=state) for night in kept[key][1])
         return newest_first(nights)
 
 
@@ -111,8 +109,8 @@ def _run_after(row: Any) -> datetime:
     return row.run_after if row.run_after.tzinfo else row.run_after.replace(tzinfo=UTC)
 
 
-def _night(row: Any, value: Any) -> Night | None:
-    return night_of(
+def _nights(row: Any, value: Any) -> list[Night]:
+    return nights_of(
         dag_id=row.dag_id,
         run_id=row.run_id,
         run_after=_run_after(row),

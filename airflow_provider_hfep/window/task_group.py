@@ -391,7 +391,14 @@ def _fallback_window(
                 opened = ti.xcom_pull(task_ids=resume.task_id)
                 closed = ti.xcom_pull(task_ids=closer.task_id)
                 hook = HuggingFaceEndpointHook(hf_conn_id, namespace=target["namespace"])
-                report = _report(hook, opened, closed, cap)
+                # the endpoint and connection too, so the UI's page can group the nights by endpoint
+                named = opened or closed or {}
+                report = {
+                    **_report(hook, opened, closed, cap),
+                    "endpoint": named.get("name", target["name"]),
+                    "namespace": named.get("namespace", target["namespace"]),
+                    "hf_conn_id": hf_conn_id,
+                }
                 where = f"{hook.namespace}/{target['name']}"
                 log.info("Endpoint %s: %s", where, report["summary"])
                 if opened:

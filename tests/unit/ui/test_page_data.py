@@ -18,6 +18,7 @@ from airflow_provider_hfep.ui.nights import (
     dags_using,
     last_nights,
     night_of,
+    nights_of,
     select,
     with_work,
 )
@@ -339,3 +340,42 @@ def test_a_failed_listing_is_read_again_at_the_next_load():
 )
 def test_dollars_are_written_in_cents_or_below_a_cent_in_hundredths(amount, written):
     assert usd(amount) == written
+
+
+def test_a_window_over_several_endpoints_is_a_night_for_each():
+    report = {
+        "endpoints": {
+            f"demo/{name}": {
+                "billable_seconds": 60.0,
+                "estimated_cost_usd": cost,
+                "summary": f"{name} ran",
+                "endpoint": name,
+                "namespace": "demo",
+                "hf_conn_id": "hf",
+            }
+            for name, cost in (("embedder", 0.5), ("generator", 1.5))
+        },
+        "estimated_cost_usd": 2.0,
+        "summary": "2 endpoints, $2.0000 in all",
+    }
+    nights = nights_of(
+        dag_id="d",
+        run_id="r",
+        run_after=datetime(2026, 12, 1, tzinfo=UTC),
+        run_state="success",
+        task_id="endpoint_window.cost_report",
+        value=json.dumps(report),
+    )
+    assert [(n.key, n.cost, n.group) for n in nights] == [
+        ("demo/embedder", 0.5, "endpoint_window"),
+        ("demo/generator", 1.5, "endpoint_window"),
+    ]
+    single = nights_of(
+        dag_id="d",
+        run_id="r",
+        run_after=datetime(2026, 12, 1, tzinfo=UTC),
+        run_state="success",
+        task_id="endpoint_window.cost_report",
+        value=report["endpoints"]["demo/embedder"],
+    )
+    assert [n.key for n in single] == ["demo/embedder"]
