@@ -95,7 +95,7 @@ class ReportCache:
                     if (row := rows.get((dag_run_id, task_id))) is not None:
                         kept[(dag_run_id, task_id)] = (row.timestamp, _nights(row, value))
             self._nights = kept
-        nights = []
+        nights: list[Night] = []
         for key, row in rows.items():
             if key not in kept or (readable is not None and row.dag_id not in readable):
                 continue
