@@ -141,8 +141,10 @@ def _log_in(browser, airflow: Standalone, user: str):
     )
     tab.get_by_role("menuitem", name="Inference Endpoints").or_(
         tab.get_by_text("Inference Endpoints", exact=True)
-    ).first.click()
-    tab.wait_for_url(f"**/plugin/{PAGE_ROUTE}*")
+    ).first.click(timeout=60_000)
+    # The limit only ends a navigation that never comes: on a loaded machine (CI runs the suite beside
+    # nothing else, but a developer's may not) the UI's first render can take longer than 30 s.
+    tab.wait_for_url(f"**/plugin/{PAGE_ROUTE}*", timeout=120_000)
     return context, tab, tab.frame_locator("iframe")
 
 
