@@ -18,6 +18,11 @@ deployment that fails or times out still gets paused. The close is not tied to t
 teardown: a teardown whose setup failed is skipped, and a resume can fail after taking effect (its
 answer lost), so the close runs even then; pausing a paused endpoint costs one request.
 
+On Airflow 3.4 a task loop (``@task_group`` ... ``.loop()``) goes inside the window: the endpoint is
+resumed once, serves every iteration and is closed once. A window inside a loop is refused: the loop
+starts its next iteration when the body's last task ends, which the window's close (a teardown) is
+not, so one iteration's pause could land while the next iteration's work runs.
+
 A run marked failed by hand is covered too: Airflow kills the running work and skips what has not
 started, but leaves teardowns to run, and the run stays running until they have.
 
@@ -41,9 +46,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, AssetAlias, TaskGroup, task
 
+from airflow_provider_hfep._compat import enclosing_task_loop
 from airflow_provider_hfep.endpoints.arguments import check_choice, check_count
 from airflow_provider_hfep.endpoints.costs import WindowCaps
-from airflow_provider_hfep.endpoints.errors import EndpointsError
+from airflow_provider_hfep.endpoints.errors import EndpointsError, InvalidEndpointArgumentError
 from airflow_provider_hfep.hooks.endpoint import HuggingFaceEndpointHook
 from airflow_provider_hfep.operators.budget import HuggingFaceEndpointBudgetOperator, seconds_of
 from airflow_provider_hfep.operators.endpoint import (
@@ -142,6 +148,7 @@ def endpoint_window(
         "hf_conn_id": hf_conn_id,
     }
     with TaskGroup(group_id or "endpoint_window") as group:
+        _refuse_inside_a_loop(group)
         resume = HuggingFaceResumeEndpointOperator(
             task_id="resume", wait_for_completion=False, idle_stop_minutes=idle_stop_minutes, **common
         )
@@ -198,14 +205,28 @@ def endpoint_window(
         report.as_teardown()
 
 
+def _refuse_inside_a_loop(group: TaskGroup) -> None:
+    """Refuse a window built inside an Airflow 3.4 task loop, saying why and what to write instead."""
+    loop = enclosing_task_loop(group)
+    if loop is not None:
+        raise InvalidEndpointArgumentError(
+            "endpoint_window",
+            f"it is inside the task loop {loop!r}, which starts its next iteration when the body's last "
+            "task ends, before this iteration's close (a teardown) has run: that close could stop the "
+            "endpoint under the next iteration's work",
+            "put the loop inside the window (with endpoint_window(...): body.loop(...)); the endpoint "
+            "is then resumed once, serves every iteration and is closed once",
+        )
+
+
 def _watch_caps_in(work: list[Any], caps: WindowCaps, opened_by: str, poke_interval: float) -> None:
-    """Give the window's inference tasks its caps: they stop sending the moment one fires."""
+    """Give the window's inference tasks its caps (in nested groups and loops too): they stop sending the moment one fires."""
     window_budget = {
         "caps": caps.to_json(),
         "opened_by": opened_by,
         "check_interval": min(CAP_CHECK_SECONDS, poke_interval),
     }
-    for child in work:
+    for child in (op for node in work for op in (node if isinstance(node, TaskGroup) else [node])):
         if isinstance(child, HuggingFaceEndpointInferenceOperator):
             child.window_budget = window_budget
         elif getattr(child, "operator_class", None) is HuggingFaceEndpointInferenceOperator:

@@ -83,13 +83,17 @@ def every_module_imports() -> str:
     return f"{len(names)} modules"
 
 
-def examples_parse(examples: Path) -> str:
+def _dag_bag(folder: Path) -> Any:
     try:
         from airflow.dag_processing.dagbag import DagBag
     except ImportError:  # Airflow before 3.1
         from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
 
-    bag = DagBag(dag_folder=str(examples))
+    return DagBag(dag_folder=str(folder))
+
+
+def examples_parse(examples: Path) -> str:
+    bag = _dag_bag(examples)
     assert not bag.import_errors, bag.import_errors
     assert set(bag.dag_ids) == EXAMPLE_DAGS, bag.dag_ids
     return f"{len(bag.dag_ids)} DAGs, no import error"
@@ -258,6 +262,122 @@ def triggerer(scratch: Path) -> str:
     )
 
 
+WINDOW_AROUND_A_LOOP = textwrap.dedent(
+    """
+    import pendulum
+    from airflow.sdk import DAG, task_group
+    from airflow_provider_hfep.operators.inference import HuggingFaceEndpointInferenceOperator
+    from airflow_provider_hfep.window import endpoint_window
+
+    with DAG("hfep_window_around_a_loop", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
+        with endpoint_window("loop-endpoint", poke_interval=0.2, max_runtime=3600):
+
+            @task_group
+            def rounds():
+                HuggingFaceEndpointInferenceOperator(
+                    task_id="infer", endpoint_name="loop-endpoint", task="text-generation", inputs=["a", "b"]
+                )
+
+            rounds.loop(max_iterations=3)
+    """
+)
+
+
+def task_loops(scratch: Path) -> str | None:
+    """
+    Airflow 3.4's task loops: a loop inside a window runs every iteration on one resume and is closed
+    once; a window inside a loop is refused at parse time, saying why. ``None`` before 3.4 (no loops).
+    """
+    from airflow_provider_hfep._compat import LoopTaskGroup
+
+    if LoopTaskGroup is None:
+        return None
+    from airflow.sdk import DAG, task_group
+
+    from airflow_provider_hfep.emulator import Emulator
+    from airflow_provider_hfep.operators.inference import HuggingFaceEndpointInferenceOperator
+    from airflow_provider_hfep.window import endpoint_window
+
+    with DAG("hfep_window_inside_a_loop", schedule=None):
+
+        @task_group
+        def body():
+            with endpoint_window("loop-endpoint"):
+                HuggingFaceEndpointInferenceOperator(
+                    task_id="infer", endpoint_name="loop-endpoint", task="text-generation", inputs=["a"]
+                )
+
+        try:
+            body.loop(max_iterations=2)
+        except ValueError as exc:
+            refused = str(exc)
+        else:
+            raise AssertionError("a window inside a task loop was accepted")
+    assert "inside the task loop 'body'" in refused, refused
+    assert "put the loop inside the window" in refused, refused
+
+    dags = scratch / "loop-dags"
+    dags.mkdir(parents=True, exist_ok=True)
+    (dags / "hfep_window_around_a_loop.py").write_text(WINDOW_AROUND_A_LOOP)
+    bag = _dag_bag(dags)
+    assert not bag.import_errors, bag.import_errors
+    infer = bag.dags["hfep_window_around_a_loop"].get_task("endpoint_window.rounds.infer")
+    assert infer.window_budget, "the window's caps did not reach the inference task inside the loop"
+    airflow = Path(sys.executable).with_name("airflow")
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(scratch / "loop-home"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+    }
+    subprocess.run([str(airflow), "db", "migrate"], env=env, check=True, capture_output=True)
+    with Emulator(deploy_seconds=0.5, cold_start_seconds=0.2, latency_ms=5) as cloud:
+        env["AIRFLOW_CONN_HF_INFERENCE_ENDPOINTS_DEFAULT"] = cloud.airflow_connection()
+        cloud.seed_endpoint("loop-endpoint", state="paused")
+        done = subprocess.run(
+            [str(airflow), "dags", "test", "hfep_window_around_a_loop"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        output = done.stdout + done.stderr
+        (scratch / "hfep_window_around_a_loop.log").write_text(output)
+        assert done.returncode == 0, output[-3000:]
+        state = _last_run_state(env, "hfep_window_around_a_loop")
+        assert state == "success", f"ended {state}: {output[-3000:]}"
+        calls = [(r["method"], r["path"]) for r in cloud.requests("management")]
+        resumes = [path for method, path in calls if method == "POST" and path.endswith("/resume")]
+        pauses = [path for method, path in calls if method == "POST" and path.endswith("/pause")]
+        answered = len(cloud.requests("inference"))
+        assert len(resumes) == 1, calls
+        assert answered == 3 * 2, f"{answered} inference requests for 3 rounds of 2 inputs"
+        assert cloud.state("loop-endpoint") == "paused"
+        assert "resume left no result" not in output, "an iteration could not read the window's caps"
+    iterations = _task_states(env, "hfep_window_around_a_loop", "endpoint_window.rounds.infer")
+    assert iterations == ["success"] * 3, iterations
+    return (
+        f"window around a 3-round loop: 1 resume, {answered} answers, {len(pauses)} pause, endpoint paused; "
+        "window inside a loop refused"
+    )
+
+
+def _task_states(env: dict[str, str], dag_id: str, task_id: str) -> list[str]:
+    """The states of every instance of a task in the last run (one per loop iteration or map index)."""
+    probe = (
+        "import sys; from airflow.models import DagRun, TaskInstance; from airflow.utils.session import create_session\n"
+        "with create_session() as session:\n"
+        "    run = sorted(DagRun.find(dag_id=sys.argv[1]), key=lambda r: r.start_date)[-1]\n"
+        "    tis = session.query(TaskInstance).filter_by(dag_id=sys.argv[1], run_id=run.run_id, task_id=sys.argv[2])\n"
+        "    print(' '.join(sorted(str(ti.state) for ti in tis)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, dag_id, task_id], env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip().splitlines()[-1].split()
+
+
 def _last_run_state(env: dict[str, str], dag_id: str) -> str:
     probe = (
         "import sys; from airflow.models import DagRun; "
@@ -277,19 +397,22 @@ def main() -> None:
     args = parser.parse_args()
     import airflow
 
-    checks: dict[str, Callable[[], str]] = {
+    checks: dict[str, Callable[[], str | None]] = {
         "registered": registered,
         "connection_form": connection_form,
         "imports": every_module_imports,
         "examples_parse": lambda: examples_parse(args.examples),
         "examples_run": lambda: examples_run(args.examples, args.scratch),
         "triggerer": lambda: triggerer(args.scratch),
+        "task_loops": lambda: task_loops(args.scratch),
     }
     report: dict[str, Any] = {"airflow": airflow.__version__, "python": sys.version.split()[0]}
     failed = False
     for name, check in checks.items():
         try:
-            report[name] = {"ok": True, "detail": check()}
+            detail = check()
+            if detail is not None:  # None: the check has nothing to look at on this Airflow
+                report[name] = {"ok": True, "detail": detail}
         except Exception as exc:
             failed = True
             report[name] = {"ok": False, "detail": f"{type(exc).__name__}: {exc}"[:2000]}
