@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
+    "AIRFLOW_V_3_4_PLUS",
     "AirflowFailException",
     "AirflowNotFoundException",
     "AirflowSensorTimeout",
@@ -37,6 +38,8 @@ AIRFLOW_V_3_2_PLUS = _installed >= Version("3.2.0")
 #: 3.3 renders a task's templated fields in the triggerer when it starts there (``start_from_trigger``)
 #: and calls ``BaseTrigger.on_kill()`` when a user kills a deferred task.
 AIRFLOW_V_3_3_PLUS = _installed >= Version("3.3.0")
+#: 3.4 adds task loops (``.loop()``), and retry policies that reschedule a task without using a retry.
+AIRFLOW_V_3_4_PLUS = _installed >= Version("3.4.0")
 
 # The Task SDK exports these from 3.1 (BaseHook) and 3.2 (conf, the exceptions); before, they live in
 # Airflow core, and the SDK raises the core exceptions. (mypy checks against the newest Airflow, where

@@ -15,9 +15,11 @@ import importlib
 import json
 import os
 import pkgutil
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import traceback
 import warnings
@@ -283,14 +285,45 @@ WINDOW_AROUND_A_LOOP = textwrap.dedent(
 )
 
 
-def task_loops(scratch: Path) -> str | None:
+RESCHEDULE_ON_CAPACITY = textwrap.dedent(
     """
-    Airflow 3.4's task loops: a loop inside a window runs every iteration on one resume and is closed
-    once; a window inside a loop is refused at parse time, saying why. ``None`` before 3.4 (no loops).
-    """
-    from airflow_provider_hfep._compat import LoopTaskGroup
+    from datetime import timedelta
 
-    if LoopTaskGroup is None:
+    import pendulum
+    from airflow.sdk import DAG
+    from airflow_provider_hfep.operators.endpoint import HuggingFaceCreateEndpointOperator
+    from airflow_provider_hfep.retry_policies import reschedule_on_capacity
+
+    with DAG("hfep_reschedule_on_capacity", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
+        HuggingFaceCreateEndpointOperator(
+            task_id="create",
+            endpoint_name="busy-endpoint",
+            repository="openai-community/gpt2",
+            framework="pytorch",
+            task="text-generation",
+            accelerator="gpu",
+            vendor="aws",
+            region="us-east-1",
+            instance_type="nvidia-l4",
+            instance_size="x1",
+            poll_interval=0.2,
+            retry_policy=reschedule_on_capacity(every=timedelta(seconds=1), give_up_after=timedelta(minutes=5)),
+        )
+    """
+)
+
+
+def airflow_3_4(scratch: Path) -> str | None:
+    """
+    What Airflow 3.4 adds, used by the provider; ``None`` before 3.4.
+
+    Task loops: a loop inside a window runs every iteration on one resume and is closed once; a window
+    inside a loop is refused at parse time, saying why. Retry policies: a create refused for capacity
+    is rescheduled (no retry used) and goes through once the quota frees.
+    """
+    from airflow_provider_hfep._compat import AIRFLOW_V_3_4_PLUS
+
+    if not AIRFLOW_V_3_4_PLUS:
         return None
     from airflow.sdk import DAG, task_group
 
@@ -316,17 +349,19 @@ def task_loops(scratch: Path) -> str | None:
     assert "inside the task loop 'body'" in refused, refused
     assert "put the loop inside the window" in refused, refused
 
-    dags = scratch / "loop-dags"
+    dags = scratch / "dags-3.4"
     dags.mkdir(parents=True, exist_ok=True)
     (dags / "hfep_window_around_a_loop.py").write_text(WINDOW_AROUND_A_LOOP)
+    (dags / "hfep_reschedule_on_capacity.py").write_text(RESCHEDULE_ON_CAPACITY)
     bag = _dag_bag(dags)
     assert not bag.import_errors, bag.import_errors
     infer = bag.dags["hfep_window_around_a_loop"].get_task("endpoint_window.rounds.infer")
     assert infer.window_budget, "the window's caps did not reach the inference task inside the loop"
     airflow = Path(sys.executable).with_name("airflow")
+    home = scratch / "home-3.4"
     env = {
         **os.environ,
-        "AIRFLOW_HOME": str(scratch / "loop-home"),
+        "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
     }
@@ -334,19 +369,7 @@ def task_loops(scratch: Path) -> str | None:
     with Emulator(deploy_seconds=0.5, cold_start_seconds=0.2, latency_ms=5) as cloud:
         env["AIRFLOW_CONN_HF_INFERENCE_ENDPOINTS_DEFAULT"] = cloud.airflow_connection()
         cloud.seed_endpoint("loop-endpoint", state="paused")
-        done = subprocess.run(
-            [str(airflow), "dags", "test", "hfep_window_around_a_loop"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        output = done.stdout + done.stderr
-        (scratch / "hfep_window_around_a_loop.log").write_text(output)
-        assert done.returncode == 0, output[-3000:]
-        state = _last_run_state(env, "hfep_window_around_a_loop")
-        assert state == "success", f"ended {state}: {output[-3000:]}"
+        output = _dags_test(airflow, env, "hfep_window_around_a_loop", scratch)
         calls = [(r["method"], r["path"]) for r in cloud.requests("management")]
         resumes = [path for method, path in calls if method == "POST" and path.endswith("/resume")]
         pauses = [path for method, path in calls if method == "POST" and path.endswith("/pause")]
@@ -355,12 +378,58 @@ def task_loops(scratch: Path) -> str | None:
         assert answered == 3 * 2, f"{answered} inference requests for 3 rounds of 2 inputs"
         assert cloud.state("loop-endpoint") == "paused"
         assert "resume left no result" not in output, "an iteration could not read the window's caps"
-    iterations = _task_states(env, "hfep_window_around_a_loop", "endpoint_window.rounds.infer")
-    assert iterations == ["success"] * 3, iterations
+        iterations = _task_states(env, "hfep_window_around_a_loop", "endpoint_window.rounds.infer")
+        assert iterations == ["success"] * 3, iterations
+
+        # No nvidia-l4 quota left: the create is refused before asking, rescheduled, and once the
+        # quota frees (after the first refusal, seen in the metadata database) it goes through.
+        cloud.set_quota("demo", "aws", "nvidia-l4", 0)
+        database = home / "airflow.db"
+        query = "SELECT state, try_number FROM task_instance WHERE dag_id = 'hfep_reschedule_on_capacity'"
+        freed, done = threading.Event(), threading.Event()
+
+        def free_the_quota_once_rescheduled() -> None:
+            while not done.is_set():
+                states = [row[0] for row in sqlite3.connect(database).execute(query).fetchall()]
+                if "up_for_reschedule" in states:
+                    cloud.set_quota("demo", "aws", "nvidia-l4", 4)
+                    freed.set()
+                    return
+                time.sleep(0.2)
+
+        watcher = threading.Thread(target=free_the_quota_once_rescheduled, daemon=True)
+        watcher.start()
+        try:
+            _dags_test(airflow, env, "hfep_reschedule_on_capacity", scratch)
+        finally:
+            done.set()
+            watcher.join()
+        assert freed.is_set(), "the create was never rescheduled"
+        [(state, try_number)] = sqlite3.connect(database).execute(query).fetchall()
+        assert (state, try_number) == ("success", 1), (state, try_number)
+        assert cloud.state("busy-endpoint") == "running"
     return (
         f"window around a 3-round loop: 1 resume, {answered} answers, {len(pauses)} pause, endpoint paused; "
-        "window inside a loop refused"
+        "window inside a loop refused; a create refused for capacity rescheduled, then created on try 1"
     )
+
+
+def _dags_test(airflow: Path, env: dict[str, str], dag_id: str, scratch: Path) -> str:
+    """`airflow dags test` of a DAG, which must end in success; its output."""
+    done = subprocess.run(
+        [str(airflow), "dags", "test", dag_id],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    (scratch / f"{dag_id}.log").write_text(output)
+    assert done.returncode == 0, output[-3000:]
+    state = _last_run_state(env, dag_id)
+    assert state == "success", f"{dag_id} ended {state}: {output[-3000:]}"
+    return output
 
 
 def _task_states(env: dict[str, str], dag_id: str, task_id: str) -> list[str]:
@@ -394,6 +463,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--examples", type=Path, required=True)
     parser.add_argument("--scratch", type=Path, required=True)
+    parser.add_argument("--skip", action="append", default=[], help="a check not to run here")
     args = parser.parse_args()
     import airflow
 
@@ -404,11 +474,13 @@ def main() -> None:
         "examples_parse": lambda: examples_parse(args.examples),
         "examples_run": lambda: examples_run(args.examples, args.scratch),
         "triggerer": lambda: triggerer(args.scratch),
-        "task_loops": lambda: task_loops(args.scratch),
+        "airflow_3_4": lambda: airflow_3_4(args.scratch),
     }
     report: dict[str, Any] = {"airflow": airflow.__version__, "python": sys.version.split()[0]}
     failed = False
     for name, check in checks.items():
+        if name in args.skip:
+            continue
         try:
             detail = check()
             if detail is not None:  # None: the check has nothing to look at on this Airflow
