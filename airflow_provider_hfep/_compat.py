@@ -1,5 +1,5 @@
 """
-What differs between the Airflow 3 versions this provider runs on (3.0 to 3.3), decided in one place.
+What differs between the Airflow 3 versions this provider runs on (3.0 to 3.4), decided in one place.
 
 Everything else imports from here. Nothing here needs ``apache-airflow-providers-common-compat``:
 the managed services pin releases of it (1.7.3 on MWAA's 3.0.6) that predate the helpers a newer
@@ -14,16 +14,18 @@ from airflow import __version__ as _airflow_version
 from packaging.version import Version
 
 if TYPE_CHECKING:
-    from airflow.sdk import Connection
+    from airflow.sdk import Connection, TaskGroup
 
 __all__ = [
     "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
+    "AIRFLOW_V_3_4_PLUS",
     "AirflowFailException",
     "AirflowNotFoundException",
     "AirflowSensorTimeout",
     "BaseHook",
+    "enclosing_task_loop",
     "conf",
     "get_connection_async",
     "mask_secret",
@@ -40,6 +42,8 @@ AIRFLOW_V_3_2_PLUS = _installed >= Version("3.2.0")
 #: 3.3 renders a task's templated fields in the triggerer when it starts there (``start_from_trigger``)
 #: and calls ``BaseTrigger.on_kill()`` when a user kills a deferred task.
 AIRFLOW_V_3_3_PLUS = _installed >= Version("3.3.0")
+#: 3.4 adds task loops (``.loop()``), and retry policies that reschedule a task without using a retry.
+AIRFLOW_V_3_4_PLUS = _installed >= Version("3.4.0")
 
 # The Task SDK exports these from 3.1 (BaseHook) and 3.2 (conf, the exceptions); before, they live in
 # Airflow core, and the SDK raises the core exceptions. (mypy checks against the newest Airflow, where
@@ -62,9 +66,29 @@ except ImportError:  # Airflow 3.0, 3.1
     )
 
 try:
+    # Airflow 3.4's task loops (``@task_group`` ... ``.loop()``); the class is not exported by name.
+    from airflow.sdk.definitions._internal.loop import LoopTaskGroup  # type: ignore[import-not-found]
+except ImportError:  # Airflow before 3.4: no task loops
+    LoopTaskGroup = None
+
+try:
     from airflow.sdk.log import mask_secret
 except ImportError:  # Airflow 3.0
     from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
+
+
+def enclosing_task_loop(group: TaskGroup | None) -> str | None:
+    """
+    Name the task loop (Airflow 3.4's ``.loop()``) that ``group`` is part of, if any.
+
+    :param group: a task group (its parents are looked at too).
+    :return: the loop's group id, or ``None`` (always before 3.4).
+    """
+    while group is not None and LoopTaskGroup is not None:
+        if isinstance(group, LoopTaskGroup):
+            return group.group_id
+        group = group.parent_group
+    return None
 
 
 def _masks_asynchronously() -> bool:

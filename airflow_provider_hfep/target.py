@@ -63,7 +63,8 @@ def final_verdicts(method: Callable[..., Any]) -> Callable[..., Any]:
     The provider's verdicts (a failed deployment, a missing endpoint, a timeout, a refused argument)
     would be the same on a retry: raised as ``AirflowFailException`` (their message and type name
     kept, the original as its cause), Airflow fails the task without retrying. A task whose retries
-    the DAG set keeps Airflow's usual rules.
+    the DAG set keeps Airflow's usual rules, and a task with a ``retry_policy`` (Airflow 3.4) gets its
+    errors as they are: the policy decides (Airflow never shows it an ``AirflowFailException``).
     """
 
     @functools.wraps(method)
@@ -71,7 +72,10 @@ def final_verdicts(method: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return method(self, *args, **kwargs)
         except EndpointsError as exc:
-            if getattr(self, "retries_for_airflow_only", False):
+            if (
+                getattr(self, "retries_for_airflow_only", False)
+                and getattr(self, "retry_policy", None) is None
+            ):
                 raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
             raise
 

@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import huggingface_hub
 import pytest
@@ -103,7 +104,9 @@ def api(make_client):
 def hub(cloud: Emulator, monkeypatch: pytest.MonkeyPatch) -> HfApi:
     """The real huggingface_hub client, its every management call, whoami and token sent to the emulator."""
     monkeypatch.setattr(huggingface_hub.constants, "INFERENCE_ENDPOINTS_ENDPOINT", f"{cloud.url}/v2")
-    monkeypatch.setattr(huggingface_hub.constants, "INFERENCE_CATALOG_ENDPOINT", f"{cloud.url}/api/catalog")
+    # each line of the library at its own catalog path (1.x: /api/catalog; 2.4: /api/v1/catalog), on the emulator
+    catalog_path = urlsplit(huggingface_hub.constants.INFERENCE_CATALOG_ENDPOINT).path
+    monkeypatch.setattr(huggingface_hub.constants, "INFERENCE_CATALOG_ENDPOINT", f"{cloud.url}{catalog_path}")
     monkeypatch.setenv(
         "HF_TOKEN", cloud.token
     )  # the personal listing of namespace="*" uses the ambient token

@@ -18,6 +18,11 @@ deployment that fails or times out still gets paused. The close is not tied to t
 teardown: a teardown whose setup failed is skipped, and a resume can fail after taking effect (its
 answer lost), so the close runs even then; pausing a paused endpoint costs one request.
 
+On Airflow 3.4 a task loop (``@task_group`` ... ``.loop()``) goes inside the window: the endpoint is
+resumed once, serves every iteration and is closed once. A window inside a loop is refused: the loop
+starts its next iteration when the body's last task ends, which the window's close (a teardown) is
+not, so one iteration's pause could land while the next iteration's work runs.
+
 A run marked failed by hand is covered too: Airflow kills the running work and skips what has not
 started, but leaves teardowns to run, and the run stays running until they have.
 
@@ -41,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, AssetAlias, TaskGroup, task
 
+from airflow_provider_hfep._compat import enclosing_task_loop
 from airflow_provider_hfep.endpoints.arguments import check_choice, check_count
 from airflow_provider_hfep.endpoints.costs import WindowCaps
 from airflow_provider_hfep.endpoints.errors import EndpointsError, InvalidEndpointArgumentError
@@ -233,12 +239,14 @@ def _one_endpoint_window(
     caps: WindowCaps,
 ) -> Iterator[TaskGroup]:
     """Build the window over one endpoint without hardware choices: resume >> sensor >> work >> close >> report."""
+    target = {"name": endpoint_name, "namespace": namespace}
     common: dict[str, Any] = {
         "endpoint_name": endpoint_name,
         "namespace": namespace,
         "hf_conn_id": hf_conn_id,
     }
     with TaskGroup(group_id or "endpoint_window") as group:
+        _refuse_inside_a_loop(group)
         resume = HuggingFaceResumeEndpointOperator(
             task_id="resume", wait_for_completion=False, idle_stop_minutes=idle_stop_minutes, **common
         )
@@ -247,59 +255,11 @@ def _one_endpoint_window(
             task_id="ready", timeout=wait_timeout, poke_interval=poke_interval, **common
         )
         closer = CLOSE_OPERATORS[close](task_id=close, **common)
-        budget = None
-        if caps.capped:
-            budget = HuggingFaceEndpointBudgetOperator(
-                task_id="budget",
-                max_cost=caps.max_cost,
-                max_runtime=caps.max_runtime,
-                stop_at=caps.stop_at,
-                timezone=caps.timezone,
-                opened_by=resume.task_id,
-                close=close,
-                poke_interval=poke_interval,
-                **common,
-            )
-
-        @task(task_id="cost_report", outlets=[AssetAlias(COST_ALIAS)])
-        def cost_report(ti=None, outlet_events=None) -> dict[str, Any]:
-            opened = ti.xcom_pull(task_ids=resume.task_id)
-            closed = ti.xcom_pull(task_ids=closer.task_id)
-            cap = ti.xcom_pull(task_ids=budget.task_id) if budget is not None else None
-            hook = HuggingFaceEndpointHook(hf_conn_id, namespace=namespace)
-            # the endpoint and connection too, so the UI's page can group the nights by endpoint
-            named = opened or closed or {}
-            report = {
-                **_report(hook, opened, closed, cap),
-                "endpoint": named.get("name", endpoint_name),
-                "namespace": named.get("namespace", namespace),
-                "hf_conn_id": hf_conn_id,
-            }
-            log.info("Endpoint %s: %s", endpoint_name, report["summary"])
-            if opened:
-                asset = cost_asset(opened["namespace"], opened["name"])
-                outlet_events[AssetAlias(COST_ALIAS)].add(asset, extra={**report, "run_id": ti.run_id})
-            return report
-
-        report = cost_report()
+        budget = _budget(caps, target, hf_conn_id, resume.task_id, close, poke_interval)
+        report = _cost_report([target], [resume], [closer], budget, hf_conn_id, several=False)
         before = set(group.children)
         yield group
-        work = [child for key, child in group.children.items() if key not in before]
-        roots = [t for t in work if not any(u in work for u in t.upstream_list)]
-        leaves = [t for t in work if not any(d in work for d in t.downstream_list)]
-        resume >> ready
-        if work:
-            ready >> roots
-            leaves >> closer
-        else:
-            ready >> closer
-        closer >> report
-        if budget is not None:
-            ready >> budget >> report
-            _watch_caps_in(work, caps, resume.task_id, poke_interval)
-        resume.as_setup()
-        closer.as_teardown()
-        report.as_teardown()
+        _wire(group, before, [resume], ready, [closer], report, budget, caps, poke_interval)
 
 
 @contextmanager
@@ -326,7 +286,11 @@ def _fallback_window(
     def suffix(target: dict[str, Any]) -> str:
         return f"_{target['name']}" if several else ""
 
+    def choices_of(target: dict[str, Any]) -> list[dict[str, Any]] | None:
+        return None if target["hardware"] is None else [c.to_json() for c in target["hardware"]]
+
     with TaskGroup(group_id or "endpoint_window") as group:
+        _refuse_inside_a_loop(group)
         resumes, closers = [], []
         for target in targets:
             common: dict[str, Any] = {
@@ -334,32 +298,26 @@ def _fallback_window(
                 "namespace": target["namespace"],
                 "hf_conn_id": hf_conn_id,
             }
-            choices = target["hardware"]
             resumes.append(
                 HuggingFaceResumeEndpointOperator(
                     task_id=f"resume{suffix(target)}",
                     wait_for_completion=False,
                     idle_stop_minutes=idle_stop_minutes,
-                    hardware=None if choices is None else [c.to_json() for c in choices],
+                    hardware=choices_of(target),
                     capacity_timeout=capacity_timeout,
                     hardware_sticky=hardware_sticky,
                     on_kill_action=close,
                     **common,
                 )
             )
-            restore = choices[0].to_json() if choices and not hardware_sticky else None
+            first = target["hardware"][0].to_json() if target["hardware"] and not hardware_sticky else None
             closers.append(
-                CLOSE_OPERATORS[close](task_id=f"{close}{suffix(target)}", restore_hardware=restore, **common)
+                CLOSE_OPERATORS[close](task_id=f"{close}{suffix(target)}", restore_hardware=first, **common)
             )
         ready = HuggingFaceEndpointsReadyOperator(
             task_id="ready",
             endpoints=[
-                {
-                    "name": t["name"],
-                    "namespace": t["namespace"],
-                    "hardware": None if t["hardware"] is None else [c.to_json() for c in t["hardware"]],
-                }
-                for t in targets
+                {"name": t["name"], "namespace": t["namespace"], "hardware": choices_of(t)} for t in targets
             ],
             hf_conn_id=hf_conn_id,
             timeout=wait_timeout,
@@ -367,80 +325,139 @@ def _fallback_window(
             capacity_timeout=capacity_timeout,
             close=close,
         )
-        budget = None
-        if caps.capped:  # one endpoint (checked above)
-            budget = HuggingFaceEndpointBudgetOperator(
-                task_id="budget",
-                max_cost=caps.max_cost,
-                max_runtime=caps.max_runtime,
-                stop_at=caps.stop_at,
-                timezone=caps.timezone,
-                opened_by=resumes[0].task_id,
-                close=close,
-                poke_interval=poke_interval,
-                endpoint_name=targets[0]["name"],
-                namespace=targets[0]["namespace"],
-                hf_conn_id=hf_conn_id,
-            )
-
-        @task(task_id="cost_report", outlets=[AssetAlias(COST_ALIAS)])
-        def cost_report(ti=None, outlet_events=None) -> dict[str, Any]:
-            cap = ti.xcom_pull(task_ids=budget.task_id) if budget is not None else None
-            reports = {}
-            for target, resume, closer in zip(targets, resumes, closers, strict=True):
-                opened = ti.xcom_pull(task_ids=resume.task_id)
-                closed = ti.xcom_pull(task_ids=closer.task_id)
-                hook = HuggingFaceEndpointHook(hf_conn_id, namespace=target["namespace"])
-                # the endpoint and connection too, so the UI's page can group the nights by endpoint
-                named = opened or closed or {}
-                report = {
-                    **_report(hook, opened, closed, cap),
-                    "endpoint": named.get("name", target["name"]),
-                    "namespace": named.get("namespace", target["namespace"]),
-                    "hf_conn_id": hf_conn_id,
-                }
-                where = f"{hook.namespace}/{target['name']}"
-                log.info("Endpoint %s: %s", where, report["summary"])
-                if opened:
-                    asset = cost_asset(opened["namespace"], opened["name"])
-                    outlet_events[AssetAlias(COST_ALIAS)].add(asset, extra={**report, "run_id": ti.run_id})
-                reports[where] = report
-            if not several:
-                return next(iter(reports.values()))
-            return total_report(reports)
-
-        report = cost_report()
+        # caps take a window over one endpoint (checked by endpoint_window)
+        budget = _budget(caps, targets[0], hf_conn_id, resumes[0].task_id, close, poke_interval)
+        report = _cost_report(targets, resumes, closers, budget, hf_conn_id, several=several)
         before = set(group.children)
         yield group
-        work = [child for key, child in group.children.items() if key not in before]
-        roots = [t for t in work if not any(u in work for u in t.upstream_list)]
-        leaves = [t for t in work if not any(d in work for d in t.downstream_list)]
-        resumes >> ready
-        if work:
-            ready >> roots
-            for closer in closers:
-                leaves >> closer
-        else:
-            ready >> closers
-        closers >> report
-        if budget is not None:
-            ready >> budget >> report
-            _watch_caps_in(work, caps, resumes[0].task_id, poke_interval)
-        for resume in resumes:
-            resume.as_setup()
+        _wire(group, before, resumes, ready, closers, report, budget, caps, poke_interval)
+
+
+def _budget(
+    caps: WindowCaps,
+    target: dict[str, Any],
+    hf_conn_id: str,
+    opened_by: str,
+    close: str,
+    poke_interval: float,
+) -> HuggingFaceEndpointBudgetOperator | None:
+    """Build the budget task that closes the endpoint when a cap fires (``None`` without caps)."""
+    if not caps.capped:
+        return None
+    return HuggingFaceEndpointBudgetOperator(
+        task_id="budget",
+        max_cost=caps.max_cost,
+        max_runtime=caps.max_runtime,
+        stop_at=caps.stop_at,
+        timezone=caps.timezone,
+        opened_by=opened_by,
+        close=close,
+        poke_interval=poke_interval,
+        endpoint_name=target["name"],
+        namespace=target["namespace"],
+        hf_conn_id=hf_conn_id,
+    )
+
+
+def _cost_report(
+    targets: list[dict[str, Any]],
+    resumes: list[Any],
+    closers: list[Any],
+    budget: HuggingFaceEndpointBudgetOperator | None,
+    hf_conn_id: str,
+    *,
+    several: bool,
+) -> Any:
+    """Build the report task: each endpoint's bill (and an Asset event), and with several, their total."""
+
+    @task(task_id="cost_report", outlets=[AssetAlias(COST_ALIAS)])
+    def cost_report(ti=None, outlet_events=None) -> dict[str, Any]:
+        cap = ti.xcom_pull(task_ids=budget.task_id) if budget is not None else None
+        reports = {}
+        for target, resume, closer in zip(targets, resumes, closers, strict=True):
+            opened = ti.xcom_pull(task_ids=resume.task_id)
+            closed = ti.xcom_pull(task_ids=closer.task_id)
+            hook = HuggingFaceEndpointHook(hf_conn_id, namespace=target["namespace"])
+            # the endpoint and connection too, so the UI's page can group the nights by endpoint
+            named = opened or closed or {}
+            report = {
+                **_report(hook, opened, closed, cap),
+                "endpoint": named.get("name", target["name"]),
+                "namespace": named.get("namespace", target["namespace"]),
+                "hf_conn_id": hf_conn_id,
+            }
+            where = f"{hook.namespace}/{target['name']}"
+            log.info("Endpoint %s: %s", where, report["summary"])
+            if opened:
+                asset = cost_asset(opened["namespace"], opened["name"])
+                outlet_events[AssetAlias(COST_ALIAS)].add(asset, extra={**report, "run_id": ti.run_id})
+            reports[where] = report
+        if not several:
+            return next(iter(reports.values()))
+        return total_report(reports)
+
+    return cost_report()
+
+
+def _wire(
+    group: TaskGroup,
+    before: set[str],
+    resumes: list[Any],
+    ready: Any,
+    closers: list[Any],
+    report: Any,
+    budget: HuggingFaceEndpointBudgetOperator | None,
+    caps: WindowCaps,
+    poke_interval: float,
+) -> None:
+    """
+    Put the work the user added to ``group`` (what was not in ``before``) between ready and the closes.
+
+    The resumes are setups, the closes and the report teardowns: they run whatever the work did.
+    """
+    work = [child for key, child in group.children.items() if key not in before]
+    roots = [t for t in work if not any(u in work for u in t.upstream_list)]
+    leaves = [t for t in work if not any(d in work for d in t.downstream_list)]
+    resumes >> ready
+    if work:
+        ready >> roots
         for closer in closers:
-            closer.as_teardown()
-        report.as_teardown()
+            leaves >> closer
+    else:
+        ready >> closers
+    closers >> report
+    if budget is not None:
+        ready >> budget >> report
+        _watch_caps_in(work, caps, resumes[0].task_id, poke_interval)
+    for resume in resumes:
+        resume.as_setup()
+    for closer in closers:
+        closer.as_teardown()
+    report.as_teardown()
+
+
+def _refuse_inside_a_loop(group: TaskGroup) -> None:
+    """Refuse a window built inside an Airflow 3.4 task loop, saying why and what to write instead."""
+    loop = enclosing_task_loop(group)
+    if loop is not None:
+        raise InvalidEndpointArgumentError(
+            "endpoint_window",
+            f"it is inside the task loop {loop!r}, which starts its next iteration when the body's last "
+            "task ends, before this iteration's close (a teardown) has run: that close could stop the "
+            "endpoint under the next iteration's work",
+            "put the loop inside the window (with endpoint_window(...): body.loop(...)); the endpoint "
+            "is then resumed once, serves every iteration and is closed once",
+        )
 
 
 def _watch_caps_in(work: list[Any], caps: WindowCaps, opened_by: str, poke_interval: float) -> None:
-    """Give the window's inference tasks its caps: they stop sending the moment one fires."""
+    """Give the window's inference tasks its caps (in nested groups and loops too): they stop sending the moment one fires."""
     window_budget = {
         "caps": caps.to_json(),
         "opened_by": opened_by,
         "check_interval": min(CAP_CHECK_SECONDS, poke_interval),
     }
-    for child in work:
+    for child in (op for node in work for op in (node if isinstance(node, TaskGroup) else [node])):
         if isinstance(child, HuggingFaceEndpointInferenceOperator):
             child.window_budget = window_budget
         elif getattr(child, "operator_class", None) is HuggingFaceEndpointInferenceOperator:

@@ -15,9 +15,11 @@ import importlib
 import json
 import os
 import pkgutil
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import traceback
 import warnings
@@ -83,13 +85,17 @@ def every_module_imports() -> str:
     return f"{len(names)} modules"
 
 
-def examples_parse(examples: Path) -> str:
+def _dag_bag(folder: Path) -> Any:
     try:
         from airflow.dag_processing.dagbag import DagBag
     except ImportError:  # Airflow before 3.1
         from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
 
-    bag = DagBag(dag_folder=str(examples))
+    return DagBag(dag_folder=str(folder))
+
+
+def examples_parse(examples: Path) -> str:
+    bag = _dag_bag(examples)
     assert not bag.import_errors, bag.import_errors
     assert set(bag.dag_ids) == EXAMPLE_DAGS, bag.dag_ids
     return f"{len(bag.dag_ids)} DAGs, no import error"
@@ -296,6 +302,27 @@ UI_PROBE = textwrap.dedent(
 )
 
 
+WINDOW_AROUND_A_LOOP = textwrap.dedent(
+    """
+    import pendulum
+    from airflow.sdk import DAG, task_group
+    from airflow_provider_hfep.operators.inference import HuggingFaceEndpointInferenceOperator
+    from airflow_provider_hfep.window import endpoint_window
+
+    with DAG("hfep_window_around_a_loop", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
+        with endpoint_window("loop-endpoint", poke_interval=0.2, max_runtime=3600):
+
+            @task_group
+            def rounds():
+                HuggingFaceEndpointInferenceOperator(
+                    task_id="infer", endpoint_name="loop-endpoint", task="text-generation", inputs=["a", "b"]
+                )
+
+            rounds.loop(max_iterations=3)
+    """
+)
+
+
 def ui_page(scratch: Path) -> str:
     """The page's app in the API server's app (3.1+): mounted, and behind Airflow's auth; on 3.0 a log line."""
     from airflow_provider_hfep._compat import AIRFLOW_V_3_1_PLUS
@@ -319,6 +346,168 @@ def ui_page(scratch: Path) -> str:
     return "not mounted on 3.0, and the API server says so once"
 
 
+RESCHEDULE_ON_CAPACITY = textwrap.dedent(
+    """
+    from datetime import timedelta
+
+    import pendulum
+    from airflow.sdk import DAG
+    from airflow_provider_hfep.operators.endpoint import HuggingFaceCreateEndpointOperator
+    from airflow_provider_hfep.retry_policies import reschedule_on_capacity
+
+    with DAG("hfep_reschedule_on_capacity", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
+        HuggingFaceCreateEndpointOperator(
+            task_id="create",
+            endpoint_name="busy-endpoint",
+            repository="openai-community/gpt2",
+            framework="pytorch",
+            task="text-generation",
+            accelerator="gpu",
+            vendor="aws",
+            region="us-east-1",
+            instance_type="nvidia-l4",
+            instance_size="x1",
+            poll_interval=0.2,
+            retry_policy=reschedule_on_capacity(every=timedelta(seconds=1), give_up_after=timedelta(minutes=5)),
+        )
+    """
+)
+
+
+def airflow_3_4(scratch: Path) -> str | None:
+    """
+    What Airflow 3.4 adds, used by the provider; ``None`` before 3.4.
+
+    Task loops: a loop inside a window runs every iteration on one resume and is closed once; a window
+    inside a loop is refused at parse time, saying why. Retry policies: a create refused for capacity
+    is rescheduled (no retry used) and goes through once the quota frees.
+    """
+    from airflow_provider_hfep._compat import AIRFLOW_V_3_4_PLUS
+
+    if not AIRFLOW_V_3_4_PLUS:
+        return None
+    from airflow.sdk import DAG, task_group
+
+    from airflow_provider_hfep.emulator import Emulator
+    from airflow_provider_hfep.operators.inference import HuggingFaceEndpointInferenceOperator
+    from airflow_provider_hfep.window import endpoint_window
+
+    with DAG("hfep_window_inside_a_loop", schedule=None):
+
+        @task_group
+        def body():
+            with endpoint_window("loop-endpoint"):
+                HuggingFaceEndpointInferenceOperator(
+                    task_id="infer", endpoint_name="loop-endpoint", task="text-generation", inputs=["a"]
+                )
+
+        try:
+            body.loop(max_iterations=2)
+        except ValueError as exc:
+            refused = str(exc)
+        else:
+            raise AssertionError("a window inside a task loop was accepted")
+    assert "inside the task loop 'body'" in refused, refused
+    assert "put the loop inside the window" in refused, refused
+
+    dags = scratch / "dags-3.4"
+    dags.mkdir(parents=True, exist_ok=True)
+    (dags / "hfep_window_around_a_loop.py").write_text(WINDOW_AROUND_A_LOOP)
+    (dags / "hfep_reschedule_on_capacity.py").write_text(RESCHEDULE_ON_CAPACITY)
+    bag = _dag_bag(dags)
+    assert not bag.import_errors, bag.import_errors
+    infer = bag.dags["hfep_window_around_a_loop"].get_task("endpoint_window.rounds.infer")
+    assert infer.window_budget, "the window's caps did not reach the inference task inside the loop"
+    airflow = Path(sys.executable).with_name("airflow")
+    home = scratch / "home-3.4"
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+    }
+    subprocess.run([str(airflow), "db", "migrate"], env=env, check=True, capture_output=True)
+    with Emulator(deploy_seconds=0.5, cold_start_seconds=0.2, latency_ms=5) as cloud:
+        env["AIRFLOW_CONN_HF_INFERENCE_ENDPOINTS_DEFAULT"] = cloud.airflow_connection()
+        cloud.seed_endpoint("loop-endpoint", state="paused")
+        output = _dags_test(airflow, env, "hfep_window_around_a_loop", scratch)
+        calls = [(r["method"], r["path"]) for r in cloud.requests("management")]
+        resumes = [path for method, path in calls if method == "POST" and path.endswith("/resume")]
+        pauses = [path for method, path in calls if method == "POST" and path.endswith("/pause")]
+        answered = len(cloud.requests("inference"))
+        assert len(resumes) == 1, calls
+        assert answered == 3 * 2, f"{answered} inference requests for 3 rounds of 2 inputs"
+        assert cloud.state("loop-endpoint") == "paused"
+        assert "resume left no result" not in output, "an iteration could not read the window's caps"
+        iterations = _task_states(env, "hfep_window_around_a_loop", "endpoint_window.rounds.infer")
+        assert iterations == ["success"] * 3, iterations
+
+        # No nvidia-l4 quota left: the create is refused before asking, rescheduled, and once the
+        # quota frees (after the first refusal, seen in the metadata database) it goes through.
+        cloud.set_quota("demo", "aws", "nvidia-l4", 0)
+        database = home / "airflow.db"
+        query = "SELECT state, try_number FROM task_instance WHERE dag_id = 'hfep_reschedule_on_capacity'"
+        freed, done = threading.Event(), threading.Event()
+
+        def free_the_quota_once_rescheduled() -> None:
+            while not done.is_set():
+                states = [row[0] for row in sqlite3.connect(database).execute(query).fetchall()]
+                if "up_for_reschedule" in states:
+                    cloud.set_quota("demo", "aws", "nvidia-l4", 4)
+                    freed.set()
+                    return
+                time.sleep(0.2)
+
+        watcher = threading.Thread(target=free_the_quota_once_rescheduled, daemon=True)
+        watcher.start()
+        try:
+            _dags_test(airflow, env, "hfep_reschedule_on_capacity", scratch)
+        finally:
+            done.set()
+            watcher.join()
+        assert freed.is_set(), "the create was never rescheduled"
+        [(state, try_number)] = sqlite3.connect(database).execute(query).fetchall()
+        assert (state, try_number) == ("success", 1), (state, try_number)
+        assert cloud.state("busy-endpoint") == "running"
+    return (
+        f"window around a 3-round loop: 1 resume, {answered} answers, {len(pauses)} pause, endpoint paused; "
+        "window inside a loop refused; a create refused for capacity rescheduled, then created on try 1"
+    )
+
+
+def _dags_test(airflow: Path, env: dict[str, str], dag_id: str, scratch: Path) -> str:
+    """`airflow dags test` of a DAG, which must end in success; its output."""
+    done = subprocess.run(
+        [str(airflow), "dags", "test", dag_id],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    (scratch / f"{dag_id}.log").write_text(output)
+    assert done.returncode == 0, output[-3000:]
+    state = _last_run_state(env, dag_id)
+    assert state == "success", f"{dag_id} ended {state}: {output[-3000:]}"
+    return output
+
+
+def _task_states(env: dict[str, str], dag_id: str, task_id: str) -> list[str]:
+    """The states of every instance of a task in the last run (one per loop iteration or map index)."""
+    probe = (
+        "import sys; from airflow.models import DagRun, TaskInstance; from airflow.utils.session import create_session\n"
+        "with create_session() as session:\n"
+        "    run = sorted(DagRun.find(dag_id=sys.argv[1]), key=lambda r: r.start_date)[-1]\n"
+        "    tis = session.query(TaskInstance).filter_by(dag_id=sys.argv[1], run_id=run.run_id, task_id=sys.argv[2])\n"
+        "    print(' '.join(sorted(str(ti.state) for ti in tis)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, dag_id, task_id], env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip().splitlines()[-1].split()
+
+
 def _last_run_state(env: dict[str, str], dag_id: str) -> str:
     probe = (
         "import sys; from airflow.models import DagRun; "
@@ -335,10 +524,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--examples", type=Path, required=True)
     parser.add_argument("--scratch", type=Path, required=True)
+    parser.add_argument("--skip", action="append", default=[], help="a check not to run here")
     args = parser.parse_args()
     import airflow
 
-    checks: dict[str, Callable[[], str]] = {
+    checks: dict[str, Callable[[], str | None]] = {
         "registered": registered,
         "connection_form": connection_form,
         "imports": every_module_imports,
@@ -346,12 +536,17 @@ def main() -> None:
         "examples_run": lambda: examples_run(args.examples, args.scratch),
         "triggerer": lambda: triggerer(args.scratch),
         "ui_page": lambda: ui_page(args.scratch),
+        "airflow_3_4": lambda: airflow_3_4(args.scratch),
     }
     report: dict[str, Any] = {"airflow": airflow.__version__, "python": sys.version.split()[0]}
     failed = False
     for name, check in checks.items():
+        if name in args.skip:
+            continue
         try:
-            report[name] = {"ok": True, "detail": check()}
+            detail = check()
+            if detail is not None:  # None: the check has nothing to look at on this Airflow
+                report[name] = {"ok": True, "detail": detail}
         except Exception as exc:
             failed = True
             report[name] = {"ok": False, "detail": f"{type(exc).__name__}: {exc}"[:2000]}

@@ -16,7 +16,7 @@ from tests.specs import CPU_ENDPOINT
 
 
 def as_the_2026_contract_says(body: dict) -> dict:
-    """huggingface_hub 1.33's body, corrected where it and the 2026 contract disagree."""
+    """huggingface_hub's body (1.33 or 2.4), corrected where it and the 2026 contract disagree."""
     body = copy.deepcopy(body)
     if "cacheHttpResponses" in body:  # the contract keeps it under experimentalFeatures
         body.setdefault("experimentalFeatures", {})["cacheHttpResponses"] = body.pop("cacheHttpResponses")
@@ -25,7 +25,7 @@ def as_the_2026_contract_says(body: dict) -> dict:
     return body
 
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.huggingface_hub]
 
 BASE = CPU_ENDPOINT
 

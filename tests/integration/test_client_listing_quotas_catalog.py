@@ -7,6 +7,7 @@ offers, the catalog's models deployed by repository or recipe, and the fields en
 
 from __future__ import annotations
 
+import huggingface_hub
 import pytest
 
 from airflow_provider_hfep.emulator import Emulator
@@ -129,11 +130,19 @@ def test_catalog_lists_and_deploys_by_repository_or_recipe(api, cloud):
         api.deploy_from_catalog(repo_id="nobody/nothing")
 
 
+@pytest.mark.huggingface_hub
 def test_the_real_huggingface_hub_client_uses_the_emulated_catalog(hub, cloud):
-    assert "openai-community/gpt2" in hub.list_inference_catalog()
+    cloud.clear_requests()
+    listed = hub.list_inference_catalog()  # 1.x: repository ids; 2.4: models with their recipes
+    assert "openai-community/gpt2" in [getattr(model, "repo_id", model) for model in listed]
     endpoint = hub.create_inference_endpoint_from_catalog("openai-community/gpt2", name="from-hub")
     assert endpoint.name == "from-hub"
     assert cloud.endpoint("from-hub")["model"]["fromCatalog"] is True
+    paths = [r["path"] for r in cloud.requests("management") if "catalog" in r["path"]]
+    if huggingface_hub.__version__.startswith("1."):
+        assert paths == ["/api/catalog/repo-list", "/api/catalog/deploy"], paths
+    else:  # the 2.4 line
+        assert paths == ["/api/v1/catalog/list", "/api/v1/catalog/model/openai-community/gpt2/deploy"], paths
 
 
 def test_bad_arguments_of_these_calls_are_refused_before_any_request(api, cloud):

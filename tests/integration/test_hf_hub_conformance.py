@@ -1,5 +1,6 @@
-"""The judge: the real huggingface_hub client (1.33, on httpx) drives the emulator through every step
-of the seed guide. If the emulator answered in a shape the real client cannot read, this fails."""
+"""The judge: the real huggingface_hub client drives the emulator through every step of the seed guide.
+If the emulator answered in a shape the real client cannot read, this fails. It runs with the lock's
+1.33 (on httpx) in `make test`, and with 2.4 (on httpx2) in `make compat` (`make compat-hub2`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from huggingface_hub.errors import HfHubHTTPError, InferenceEndpointError
 
 from tests.specs import CPU_ENDPOINT
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.huggingface_hub]
 
 TGI_IMAGE = {
     "healthRoute": "/health",

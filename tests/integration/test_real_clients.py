@@ -29,6 +29,7 @@ def endpoint_url(cloud) -> str:
     return cloud.endpoint_url("gen")
 
 
+@pytest.mark.huggingface_hub
 def test_text_generation_streams_token_by_token(cloud, endpoint_url):
     client = InferenceClient(base_url=endpoint_url, token=cloud.token)
     pieces = list(client.text_generation(PROMPT, max_new_tokens=6, stream=True))
@@ -42,6 +43,7 @@ def test_text_generation_streams_token_by_token(cloud, endpoint_url):
     assert all(e.generated_text is None for e in events[:-1])
 
 
+@pytest.mark.huggingface_hub
 def test_details_carry_the_tokens(cloud, endpoint_url):
     client = InferenceClient(base_url=endpoint_url, token=cloud.token)
     answer = client.text_generation(PROMPT, max_new_tokens=5, details=True)
@@ -50,6 +52,7 @@ def test_details_carry_the_tokens(cloud, endpoint_url):
     assert all(token.logprob < 0 and not token.special for token in answer.details.tokens)
 
 
+@pytest.mark.huggingface_hub
 def test_chat_completion_streams_chunks(cloud, endpoint_url):
     client = InferenceClient(base_url=endpoint_url, token=cloud.token)
     messages = [{"role": "user", "content": "Hello"}]
@@ -64,6 +67,7 @@ def test_chat_completion_streams_chunks(cloud, endpoint_url):
     assert with_usage[-1].usage.completion_tokens == 7
 
 
+@pytest.mark.huggingface_hub
 def test_the_async_client_streams_too(cloud, endpoint_url):
     async def main() -> tuple[str, str]:
         client = AsyncInferenceClient(base_url=endpoint_url, token=cloud.token)

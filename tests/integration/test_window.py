@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_provider_hfep.operators.inference import HuggingFaceEndpointInferenceOperator
 from airflow_provider_hfep.window import billable_report, endpoint_window
 
 pytestmark = pytest.mark.integration
@@ -162,6 +163,22 @@ def test_a_capped_window_wires_a_budget_watch_and_hands_its_caps_to_the_work(dag
         "check_interval": 0.1,
     }
     assert dagbag.get_dag("hfep_window_pause").get_task("endpoint_window.infer").window_budget is None
+
+
+def test_the_caps_reach_inference_tasks_in_nested_groups():
+    """A task group inside the window (or, on Airflow 3.4, a task loop: make compat runs that) holds work too."""
+    from airflow.sdk import DAG, TaskGroup
+
+    with DAG("hfep_window_nested", schedule=None) as dag:
+        with endpoint_window("win", max_runtime=60, poke_interval=1):
+            with TaskGroup("rounds"):
+                with TaskGroup("inner"):
+                    HuggingFaceEndpointInferenceOperator(
+                        task_id="infer", endpoint_name="win", task="text-generation", inputs=["a"]
+                    )
+    infer = dag.get_task("endpoint_window.rounds.inner.infer")
+    assert infer.window_budget["opened_by"] == "endpoint_window.resume"
+    assert infer.window_budget["caps"]["max_runtime"] == 60
 
 
 def test_in_dag_test_a_cap_stops_the_work_and_the_window_still_closes(run_dag, cloud):

@@ -68,3 +68,28 @@ def test_the_providers_own_verdict_is_final_under_those_retries(monkeypatch):
     assert isinstance(final.value.__cause__, EndpointFailedError)
     with pytest.raises(EndpointFailedError):  # the DAG chose retries: Airflow's usual rules
         chosen.execute_complete({}, EVENT)
+
+
+def test_a_task_with_a_retry_policy_gets_the_providers_errors_as_they_are(monkeypatch):
+    """Airflow never shows a retry policy an AirflowFailException: with one, the policy decides."""
+    from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
+
+    monkeypatch.setattr(HuggingFaceEndpointSensor, "explain", lambda self, result: result)  # no API here
+    policy = ExceptionRetryPolicy(rules=[RetryRule(exception=EndpointFailedError, action=RetryAction.FAIL)])
+    with dag():
+        governed = HuggingFaceEndpointSensor(task_id="ready", endpoint_name="ep", retry_policy=policy)
+    assert governed.retries_for_airflow_only  # the quick retries stay for Airflow's own failures
+    with pytest.raises(EndpointFailedError):
+        governed.execute_complete({}, EVENT)
+
+
+def test_rescheduling_on_capacity_needs_airflow_3_4_and_says_so():
+    from airflow_provider_hfep._compat import AIRFLOW_V_3_4_PLUS
+    from airflow_provider_hfep.retry_policies import reschedule_on_capacity
+
+    if AIRFLOW_V_3_4_PLUS:  # make compat checks it for real on 3.4
+        pytest.skip("the refusal is for Airflow before 3.4")
+    with pytest.raises(
+        ValueError, match=r"retry_policy: Airflow 3\.\d+\.\d+ cannot reschedule .*Fix: use retries"
+    ):
+        reschedule_on_capacity()
