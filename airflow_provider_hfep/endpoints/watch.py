@@ -97,10 +97,7 @@ def watch(
         try:
             ns = yield from api.resolve_namespace(namespace=namespace)
             endpoint = yield from api.get(name=name, namespace=ns)
-            health = None
-            if target != DELETED and needs_health_check(endpoint, EndpointStatus(target), check_health):
-                health = yield from api.health_status(endpoint=endpoint)
-                health = 0 if health is None else health
+            health = yield from _health(api, endpoint, target, check_health)
         except NotFoundError as exc:
             if target == DELETED:
                 return WatchResult(Outcome.SUCCESS, name, ns, DELETED, f"Endpoint {name} is deleted", None)
@@ -119,33 +116,16 @@ def watch(
             return result(Outcome.ERROR, str(exc), exc)
         else:
             errors = 0
-            if target == DELETED:
-                progress = Progress(Outcome.WAITING, f"Endpoint {name} still exists ({endpoint.status})")
-            else:
-                status_target = EndpointStatus(target)
-                progress = assess(endpoint, status_target, health)
-                left_target = left_target or endpoint.status != status_target
-                if (
-                    progress.outcome is Outcome.SUCCESS
-                    and settle_until
-                    and not left_target
-                    and api.now() < settle_until
-                ):
-                    progress = Progress(
-                        Outcome.WAITING, f"Endpoint {name} still shows its state from before the update"
-                    )
-                if (
-                    pending_deadline is not None
-                    and progress.outcome is Outcome.WAITING
-                    and endpoint.status == EndpointStatus.PENDING
-                    and api.now() >= pending_deadline
-                ):
-                    server_says = f": {endpoint.message}" if endpoint.message else ""
-                    progress = Progress(
-                        Outcome.STUCK_PENDING,
-                        f"Endpoint {name} is still pending, no replica starting, past its capacity "
-                        f"timeout{server_says}",
-                    )
+            left_target = left_target or (target != DELETED and endpoint.status != EndpointStatus(target))
+            progress = _judge(
+                endpoint,
+                health,
+                name=name,
+                target=target,
+                now=api.now(),
+                settling=settle_until is not None and not left_target and api.now() < settle_until,
+                pending_deadline=pending_deadline,
+            )
             if progress.done:
                 return result(progress.outcome, progress.message)
         if progress.message != last_message:  # one log line per change, not per poll
@@ -160,6 +140,52 @@ def watch(
         # +-10 % jitter: many waits started together (mapped sensors, a triggerer restart) drift
         # apart instead of hitting the API, and the connection pool, in lockstep.
         yield Sleep(min(poll_interval * random.uniform(0.9, 1.1), remaining))
+
+
+def _health(
+    api: EndpointsApi, endpoint: InferenceEndpoint, target: str, check_health: bool
+) -> Plan[int | None]:
+    """Ask the health route when the wait needs it: its status code (0: no answer), else ``None``."""
+    if target == DELETED or not needs_health_check(endpoint, EndpointStatus(target), check_health):
+        return None
+    health = yield from api.health_status(endpoint=endpoint)
+    return 0 if health is None else health
+
+
+def _judge(
+    endpoint: InferenceEndpoint,
+    health: int | None,
+    *,
+    name: str,
+    target: str,
+    now: float,
+    settling: bool,
+    pending_deadline: float | None,
+) -> Progress:
+    """
+    One read's verdict: the "is it there yet" check, and the two rules only a wait knows.
+
+    :param settling: the endpoint has not left the target since the wait began and the settle time
+        is not over: a ``running`` is the stale state from before an update, not the result.
+    :param pending_deadline: past it, an endpoint still ``pending`` ends the wait (``stuck_pending``).
+    """
+    if target == DELETED:
+        return Progress(Outcome.WAITING, f"Endpoint {name} still exists ({endpoint.status})")
+    progress = assess(endpoint, EndpointStatus(target), health)
+    if progress.outcome is Outcome.SUCCESS and settling:
+        return Progress(Outcome.WAITING, f"Endpoint {name} still shows its state from before the update")
+    if (
+        pending_deadline is not None
+        and progress.outcome is Outcome.WAITING
+        and endpoint.status == EndpointStatus.PENDING
+        and now >= pending_deadline
+    ):
+        server_says = f": {endpoint.message}" if endpoint.message else ""
+        return Progress(
+            Outcome.STUCK_PENDING,
+            f"Endpoint {name} is still pending, no replica starting, past its capacity timeout{server_says}",
+        )
+    return progress
 
 
 def wait(
