@@ -3,9 +3,12 @@
 Each variant runs in a fresh process (so its RSS is its own) with the same N triggers polling an
 endpoint that stays "initializing" until their deadline. Measured in that process: CPU seconds per
 poll, RSS added per trigger, and TCP connections held to the emulator. Scaled to a 30 s poll
-interval: the share of one core the triggers need. Baseline: every trigger opens its own connection
-pool (what a client per trigger does without sharing); candidate: the provider's shared pool. Last
-line: ``triggerer: core_pct_per_1000_waits=X kib_per_wait=Y`` with the baseline's beside.
+interval: the share of one core the triggers need. Baselines: every trigger opens its own connection
+pool (what a client per trigger does without sharing), and the floor: the strongest loop a user would
+write by hand, N coroutines sharing one ``httpx.AsyncClient`` of as many connections as the provider's
+pool, each doing only GET and ``json()`` then a sleep (no trigger, no model, no "is it there yet"
+check). Candidate: the provider's trigger on its shared pool. Last line: ``triggerer:
+core_pct_per_1000_waits=X kib_per_wait=Y`` with the baselines' beside.
 
     .venv/bin/python benchmarks/triggerer_load.py [--triggers 1000] [--poll 2] [--seconds 12] [--smoke]
 """
@@ -16,22 +19,30 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import subprocess
 import sys
 import time
 
-VARIANTS = {"own-pool": "own pool per trigger (baseline)", "shared-pool": "shared pool (provider)"}
+VARIANTS = {
+    "own-pool": "own pool per trigger (baseline)",
+    "bare-httpx": "bare httpx loop, one client (floor)",
+    "shared-pool": "shared pool (provider)",
+}
 
 
 async def _run_triggers(args: argparse.Namespace) -> dict:
+    import httpx
     import psutil
 
+    from airflow_provider_hfep.endpoints.transport import SHARED_POOL_CONNECTIONS
     from airflow_provider_hfep.triggers.endpoint import HuggingFaceEndpointStatusTrigger
 
     if args.variant == "own-pool":
-        import airflow_provider_hfep.endpoints.transport as transport_module
+        import airflow_provider_hfep.endpoints.client as client_module
 
-        transport_module.shared_async_transport = lambda verify=True: None  # each client builds its own pool
+        # each client builds its own httpx client and pool
+        client_module.shared_async_client = lambda options, verify, identity: httpx.AsyncClient(**options)
     process = psutil.Process()
     port = int(args.url.rsplit(":", 1)[1])
 
@@ -42,7 +53,7 @@ async def _run_triggers(args: argparse.Namespace) -> dict:
             if c.raddr and c.raddr.port == port and c.status == "ESTABLISHED"
         )
 
-    async def one(end_time: float) -> dict:
+    async def trigger_wait(end_time: float) -> dict:
         trigger = HuggingFaceEndpointStatusTrigger(
             hf_conn_id="hf_inference_endpoints_default",
             endpoint_name="load",
@@ -51,6 +62,23 @@ async def _run_triggers(args: argparse.Namespace) -> dict:
             poll_interval=args.poll,
         )
         return await anext(event.payload async for event in trigger.run())
+
+    floor_client = httpx.AsyncClient(
+        base_url=args.url,
+        headers={"authorization": f"Bearer {os.environ['HFEP_BENCH_TOKEN']}"},
+        limits=httpx.Limits(max_connections=SHARED_POOL_CONNECTIONS),
+    )
+
+    async def bare_wait(end_time: float) -> dict:
+        while True:
+            answer = await floor_client.get("/v2/endpoint/demo/load")
+            answer.raise_for_status()
+            state = answer.json()["status"]["state"]
+            if time.time() >= end_time:
+                return {"status": "timeout", "state": state}
+            await asyncio.sleep(min(args.poll * random.uniform(0.9, 1.1), max(0.0, end_time - time.time())))
+
+    one = bare_wait if args.variant == "bare-httpx" else trigger_wait
 
     def cpu() -> float:
         times = process.cpu_times()
@@ -73,6 +101,7 @@ async def _run_triggers(args: argparse.Namespace) -> dict:
     window_end, cpu_window_end = time.time(), cpu()
     rss_steady = process.memory_info().rss
     events = await asyncio.gather(*tasks)
+    await floor_client.aclose()
     return {
         "startup_cpu_seconds": startup_cpu,
         "window": [window_start, window_end],
@@ -114,7 +143,11 @@ def main() -> None:
             cloud.seed_endpoint(
                 "load", state="initializing"
             )  # never running: every trigger polls to its deadline
-            env = {**os.environ, "AIRFLOW_CONN_HF_INFERENCE_ENDPOINTS_DEFAULT": cloud.airflow_connection()}
+            env = {
+                **os.environ,
+                "AIRFLOW_CONN_HF_INFERENCE_ENDPOINTS_DEFAULT": cloud.airflow_connection(),
+                "HFEP_BENCH_TOKEN": cloud.token,
+            }
             command = [
                 sys.executable,
                 __file__,
@@ -147,10 +180,10 @@ def main() -> None:
                 else "cpu/poll=n/a (no steady state: still starting its triggers)"
             )
             print(
-                f"  {label:<32} steady polls={polls:6d} {steady} start-up cpu={1000 * result['startup_cpu_seconds'] / args.triggers:.1f} ms/trigger "
+                f"  {label:<36} steady polls={polls:6d} {steady} start-up cpu={1000 * result['startup_cpu_seconds'] / args.triggers:.1f} ms/trigger "
                 f"rss/trigger={result['rss_per_trigger_kib']:.1f} KiB tcp={result['tcp_connections']} timeouts={result['timeouts']}/{args.triggers}"
             )
-        shared, baseline = results["shared-pool"], results["own-pool"]
+        shared, baseline, floor = results["shared-pool"], results["own-pool"], results["bare-httpx"]
 
         def per_1000_waits(result: dict) -> str:
             share = result["core_share_at_30s"]
@@ -164,7 +197,9 @@ def main() -> None:
             f"triggerer: core_pct_per_1000_waits={per_1000_waits(shared)} (goal <=2.0) "
             f"kib_per_wait={shared['rss_per_trigger_kib']:.1f} (goal <=40) "
             f"baseline_core_pct_per_1000_waits={per_1000_waits(baseline)} "
-            f"baseline_kib_per_wait={baseline['rss_per_trigger_kib']:.1f}"
+            f"baseline_kib_per_wait={baseline['rss_per_trigger_kib']:.1f} "
+            f"floor_core_pct_per_1000_waits={per_1000_waits(floor)} "
+            f"floor_kib_per_wait={floor['rss_per_trigger_kib']:.1f}"
         )
 
 

@@ -10,6 +10,7 @@ the same methods with the same parameters.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -36,6 +37,7 @@ from airflow_provider_hfep.endpoints.transport import (
     BearerAuth,
     bounded,
     check_base_url,
+    shared_async_client,
     tls_verification,
 )
 
@@ -491,13 +493,43 @@ class AsyncEndpointsClient(_ClientBase):
 
     Same arguments and methods as :class:`EndpointsClient`, as coroutines; ``transport`` is an
     ``httpx.AsyncBaseTransport``. Nothing in it blocks the event loop.
+
+    :param shared: use the HTTP client (and connection pool) that the running event loop's other
+        shared clients with the same token and settings use, instead of one of its own: how a
+        triggerer's many waits stay light (:func:`~airflow_provider_hfep.endpoints.transport.shared_async_client`).
+        Closing this client then leaves that one open. Not with ``transport``.
     """
 
     def __init__(
-        self, token: str, *, transport: httpx.AsyncBaseTransport | None = None, **settings: Any
+        self,
+        token: str,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        shared: bool = False,
+        **settings: Any,
     ) -> None:
         super().__init__(token, **settings)
-        self._http = httpx.AsyncClient(transport=transport, **self._http_options)
+        if shared and transport is not None:
+            raise InvalidEndpointArgumentError(
+                "transport",
+                "is given with shared=True",
+                "pass one or the other: a shared client has its pool",
+            )
+        self._owns_http = not shared
+        if shared:
+            identity = hashlib.sha256(
+                "\0".join(
+                    [
+                        token,
+                        repr(self._http_options["timeout"]),
+                        repr(self._verify),
+                        str(self.allow_insecure_http),
+                    ]
+                ).encode()
+            ).hexdigest()
+            self._http = shared_async_client(self._http_options, self._verify, identity)
+        else:
+            self._http = httpx.AsyncClient(transport=transport, **self._http_options)
 
     async def _send(self, send: Send) -> httpx.Response:
         deadline = time.monotonic() + self._deadline
@@ -530,7 +562,8 @@ class AsyncEndpointsClient(_ClientBase):
             return done.value
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._owns_http:  # a shared client stays with the event loop's other clients
+            await self._http.aclose()
 
     async def __aenter__(self) -> AsyncEndpointsClient:
         return self

@@ -5,7 +5,7 @@ What lives here is what both sides need to talk to Hugging Face safely: where th
 (:func:`token_may_travel`, :func:`check_base_url`, :func:`is_loopback`), how it is sent
 (:class:`BearerAuth`, which refuses any other destination), how much of an answer is read and for how
 long (:func:`bounded`), how TLS is verified (:func:`tls_verification`), and the async connection pool
-that a triggerer's many waits share (:func:`shared_async_transport`).
+that a triggerer's many waits share (:func:`shared_async_transport`, :func:`shared_async_client`).
 """
 
 from __future__ import annotations
@@ -274,3 +274,31 @@ def shared_async_transport(verify: bool | str = True) -> httpx.AsyncBaseTranspor
         ]
         pools[key] = SharedPool(shards, SHARED_POOL_SHARD)
     return pools[key]
+
+
+_SHARED_CLIENTS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, weakref.WeakValueDictionary[tuple[int, str], httpx.AsyncClient]
+] = weakref.WeakKeyDictionary()
+
+
+def shared_async_client(options: dict[str, Any], verify: bool | str, identity: str) -> httpx.AsyncClient:
+    """
+    Return the ``httpx.AsyncClient`` of the running event loop for one token and its settings.
+
+    Each of a triggerer's waits holding its own client (headers, cookie jar, auth, URL models) costs
+    it several KiB; the waits of one connection share one instead, over :func:`shared_async_transport`.
+    The client lives while a wait uses it (weakly held here) and is never closed by one of them: its
+    pool is the loop's.
+
+    :param options: the ``httpx.AsyncClient`` arguments (the token's auth included).
+    :param verify: the TLS setting, which picks the shared pool.
+    :param identity: a digest of the token and the settings (never the token itself): clients with
+        another token or other settings get a client of their own.
+    """
+    pool = shared_async_transport(verify)
+    clients = _SHARED_CLIENTS.setdefault(asyncio.get_running_loop(), weakref.WeakValueDictionary())
+    key = (id(pool), identity)
+    client = clients.get(key)
+    if client is None:
+        client = clients[key] = httpx.AsyncClient(transport=pool, **options)
+    return client

@@ -148,15 +148,14 @@ class HuggingFaceEndpointHook(BaseHook):
         Build a new async client from the connection, fetched without blocking the event loop.
 
         For triggers: the caller owns it and closes it (``async with``) when done. Clients of one event
-        loop share a connection pool, so a triggerer's many triggers do not each hold a connection.
+        loop share a connection pool, and those of one connection an HTTP client, so a triggerer's many
+        triggers do not each hold a connection or a client.
         """
         from airflow_provider_hfep.endpoints.client import AsyncEndpointsClient
-        from airflow_provider_hfep.endpoints.transport import shared_async_transport
 
         with self._explain_missing_connection():
             conn, extras = await get_connection_async(self, self.hf_conn_id)
-        settings = self._client_settings(conn, extras)
-        return AsyncEndpointsClient(**settings, transport=shared_async_transport(settings["verify"]))
+        return AsyncEndpointsClient(**self._client_settings(conn, extras), shared=True)
 
     if not AIRFLOW_V_3_2_PLUS:
         # Airflow 3.0 and 3.1 build the connection form from these two; 3.2 reads the provider info's

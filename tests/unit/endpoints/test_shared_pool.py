@@ -128,3 +128,43 @@ def test_the_triggerers_pool_is_shards_of_a_few_connections():
         assert SHARED_POOL_SHARD < SHARED_POOL_CONNECTIONS
 
     asyncio.run(main())
+
+
+def test_a_triggerers_clients_share_an_http_client_per_token_and_never_mix_tokens(monkeypatch):
+    from airflow_provider_hfep.endpoints import transport
+    from airflow_provider_hfep.endpoints.client import AsyncEndpointsClient
+    from airflow_provider_hfep.endpoints.errors import InvalidEndpointArgumentError
+
+    seen: list[str] = []
+
+    def whoami(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["authorization"])
+        return httpx.Response(200, json={"name": "someone", "type": "user", "orgs": []})
+
+    mock = httpx.MockTransport(whoami)
+    monkeypatch.setattr(transport, "shared_async_transport", lambda verify=True: mock)
+
+    async def main() -> None:
+        first, second = (
+            AsyncEndpointsClient("hf_token_a", shared=True),
+            AsyncEndpointsClient("hf_token_a", shared=True),
+        )
+        other = AsyncEndpointsClient("hf_token_b", shared=True)
+        await first.whoami()
+        await first.aclose()  # leaves the shared client to the second
+        await second.whoami()
+        await other.whoami()
+        await second.aclose()
+        await other.aclose()
+        options = {"headers": {"user-agent": "test"}}
+        assert transport.shared_async_client(options, True, "a") is transport.shared_async_client(
+            options, True, "a"
+        )
+        assert transport.shared_async_client(options, True, "a") is not transport.shared_async_client(
+            options, True, "b"
+        )
+
+    asyncio.run(main())
+    assert seen == ["Bearer hf_token_a", "Bearer hf_token_a", "Bearer hf_token_b"]
+    with pytest.raises(InvalidEndpointArgumentError, match="transport"):
+        AsyncEndpointsClient("hf_token_a", shared=True, transport=mock)
