@@ -3,11 +3,14 @@ by Playwright): after the example nightly DAG ran against the emulator, an admin
 in Airflow's navigation, sees the endpoints and last night's cost, resumes and pauses the endpoint and
 sees its state change; a viewer (no edit rights) sees no button and gets 403 from the route; without a
 session every route answers 401. One stack of its own: it needs users with roles (the shared stack
-makes everyone admin). Screenshots go to docs/images/."""
+makes everyone admin). Screenshots go to build/screenshots/ (``$HFEP_SCREENSHOTS``) like the other UI
+tests', or to docs/images/ (the README's) with HFEP_UPDATE_SCREENSHOTS=1: a run of the suite leaves the
+tracked tree as it was."""
 
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
 from importlib.metadata import entry_points
@@ -32,7 +35,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.system
 
 ROOT = Path(__file__).parents[2]
-IMAGES = ROOT / "docs" / "images"
+UPDATE_SCREENSHOTS = os.environ.get("HFEP_UPDATE_SCREENSHOTS") == "1"
 DAG_ID = "hf_nightly_batch"
 REPORT = "endpoint_window.cost_report"
 PASSWORDS = {"admin": secrets.token_hex(8), "viewer": secrets.token_hex(8)}
@@ -121,7 +124,6 @@ def browser(site):
     playwright_api = pytest.importorskip("playwright.sync_api")
     if not shutil.which(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install -y chromium)")
-    IMAGES.mkdir(parents=True, exist_ok=True)
     with playwright_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         yield chromium
@@ -152,7 +154,18 @@ def _state(frame, name: str) -> str:
     return frame.locator(f"tr[data-endpoint='{name}'] [data-testid=state]").inner_text()
 
 
-def test_an_admin_sees_the_night_and_pauses_and_resumes(site, night, browser):
+@pytest.fixture(scope="module")
+def images() -> Path:
+    where = (
+        ROOT / "docs" / "images"
+        if UPDATE_SCREENSHOTS
+        else Path(os.environ.get("HFEP_SCREENSHOTS", ROOT / "build" / "screenshots"))
+    )
+    where.mkdir(parents=True, exist_ok=True)
+    return where
+
+
+def test_an_admin_sees_the_night_and_pauses_and_resumes(site, night, browser, images):
     cloud, airflow = site
     context, tab, frame = _log_in(browser, airflow, "admin")
     try:
@@ -173,7 +186,7 @@ def test_an_admin_sees_the_night_and_pauses_and_resumes(site, night, browser):
         assert frame.locator("#chart svg rect").count() >= 1  # today's bar
         # the spare endpoint has no DAG: an admin may edit connections, so it has a button too
         assert frame.locator("tr[data-endpoint='spare-endpoint'] button").count() == 1
-        tab.screenshot(path=str(IMAGES / "ui-endpoints-page.png"))
+        tab.screenshot(path=str(images / "ui-endpoints-page.png"))
 
         cloud.clear_requests()
         row.get_by_role("button", name="Resume").click()
@@ -188,7 +201,7 @@ def test_an_admin_sees_the_night_and_pauses_and_resumes(site, night, browser):
         frame.get_by_text("pause of demo/batch-endpoint requested").wait_for()
         assert _state(frame, "batch-endpoint") == "paused"
         assert cloud.state("batch-endpoint") == "paused"
-        tab.screenshot(path=str(IMAGES / "ui-endpoints-paused.png"))
+        tab.screenshot(path=str(images / "ui-endpoints-paused.png"))
 
         # the links out of the frame: the HF console in a new tab, a DAG in Airflow's own page
         asked: list[str] = []
@@ -205,7 +218,7 @@ def test_an_admin_sees_the_night_and_pauses_and_resumes(site, night, browser):
         context.close()
 
 
-def test_a_viewer_sees_no_button_and_is_refused(site, night, browser):
+def test_a_viewer_sees_no_button_and_is_refused(site, night, browser, images):
     cloud, airflow = site
     context, tab, frame = _log_in(browser, airflow, "viewer")
     try:
@@ -214,7 +227,7 @@ def test_a_viewer_sees_no_button_and_is_refused(site, night, browser):
         # a viewer may not read the connection: only the endpoints the DAGs they may read ran are listed
         assert frame.locator("tr[data-endpoint='spare-endpoint']").count() == 0
         assert frame.get_by_test_id("last-night-cost").inner_text() == usd(night["day_cost"])
-        tab.screenshot(path=str(IMAGES / "ui-endpoints-viewer.png"))
+        tab.screenshot(path=str(images / "ui-endpoints-viewer.png"))
         cloud.clear_requests()
         # the route itself refuses, with the viewer's own session cookie
         answer = context.request.post(
