@@ -63,13 +63,18 @@ async def _run_triggers(args: argparse.Namespace) -> dict:
         )
         return await anext(event.payload async for event in trigger.run())
 
-    floor_client = httpx.AsyncClient(
-        base_url=args.url,
-        headers={"authorization": f"Bearer {os.environ['HFEP_BENCH_TOKEN']}"},
-        limits=httpx.Limits(max_connections=SHARED_POOL_CONNECTIONS),
+    floor_client = (
+        httpx.AsyncClient(
+            base_url=args.url,
+            headers={"authorization": f"Bearer {os.environ['HFEP_BENCH_TOKEN']}"},
+            limits=httpx.Limits(max_connections=SHARED_POOL_CONNECTIONS),
+        )
+        if args.variant == "bare-httpx"
+        else None
     )
 
     async def bare_wait(end_time: float) -> dict:
+        assert floor_client is not None
         while True:
             answer = await floor_client.get("/v2/endpoint/demo/load")
             answer.raise_for_status()
@@ -78,7 +83,7 @@ async def _run_triggers(args: argparse.Namespace) -> dict:
                 return {"status": "timeout", "state": state}
             await asyncio.sleep(min(args.poll * random.uniform(0.9, 1.1), max(0.0, end_time - time.time())))
 
-    one = bare_wait if args.variant == "bare-httpx" else trigger_wait
+    one = trigger_wait if floor_client is None else bare_wait
 
     def cpu() -> float:
         times = process.cpu_times()
@@ -101,7 +106,8 @@ async def _run_triggers(args: argparse.Namespace) -> dict:
     window_end, cpu_window_end = time.time(), cpu()
     rss_steady = process.memory_info().rss
     events = await asyncio.gather(*tasks)
-    await floor_client.aclose()
+    if floor_client is not None:
+        await floor_client.aclose()
     return {
         "startup_cpu_seconds": startup_cpu,
         "window": [window_start, window_end],

@@ -517,14 +517,10 @@ class AsyncEndpointsClient(_ClientBase):
             )
         self._owns_http = not shared
         if shared:
+            # the TLS setting is not in it: it picks the shared pool, which keys the shared client too
             identity = hashlib.sha256(
                 "\0".join(
-                    [
-                        token,
-                        repr(self._http_options["timeout"]),
-                        repr(self._verify),
-                        str(self.allow_insecure_http),
-                    ]
+                    [token, repr(self._http_options["timeout"]), str(self.allow_insecure_http)]
                 ).encode()
             ).hexdigest()
             self._http = shared_async_client(self._http_options, self._verify, identity)

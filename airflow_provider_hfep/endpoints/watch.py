@@ -117,13 +117,14 @@ def watch(
         else:
             errors = 0
             left_target = left_target or (target != DELETED and endpoint.status != EndpointStatus(target))
+            now = api.now()
             progress = _judge(
                 endpoint,
                 health,
                 name=name,
                 target=target,
-                now=api.now(),
-                settling=settle_until is not None and not left_target and api.now() < settle_until,
+                now=now,
+                settling=settle_until is not None and not left_target and now < settle_until,
                 pending_deadline=pending_deadline,
             )
             if progress.done:

@@ -135,11 +135,16 @@ def test_a_triggerers_clients_share_an_http_client_per_token_and_never_mix_token
     from airflow_provider_hfep.endpoints.client import AsyncEndpointsClient
     from airflow_provider_hfep.endpoints.errors import InvalidEndpointArgumentError
 
-    seen: list[str] = []
+    seen: list[tuple[str, str | None]] = []
 
     def whoami(request: httpx.Request) -> httpx.Response:
-        seen.append(request.headers["authorization"])
-        return httpx.Response(200, json={"name": "someone", "type": "user", "orgs": []})
+        seen.append((request.headers["authorization"], request.headers.get("cookie")))
+        # a cookie the answer sets is sent again by the same httpx client only: it shows which share one
+        return httpx.Response(
+            200,
+            json={"name": "someone", "type": "user", "orgs": []},
+            headers={"set-cookie": f"client={len(seen)}; Path=/"},
+        )
 
     mock = httpx.MockTransport(whoami)
     monkeypatch.setattr(transport, "shared_async_transport", lambda verify=True: mock)
@@ -150,21 +155,21 @@ def test_a_triggerers_clients_share_an_http_client_per_token_and_never_mix_token
             AsyncEndpointsClient("hf_token_a", shared=True),
         )
         other = AsyncEndpointsClient("hf_token_b", shared=True)
+        own = AsyncEndpointsClient("hf_token_a", transport=mock)
         await first.whoami()
         await first.aclose()  # leaves the shared client to the second
         await second.whoami()
         await other.whoami()
-        await second.aclose()
-        await other.aclose()
-        options = {"headers": {"user-agent": "test"}}
-        assert transport.shared_async_client(options, True, "a") is transport.shared_async_client(
-            options, True, "a"
-        )
-        assert transport.shared_async_client(options, True, "a") is not transport.shared_async_client(
-            options, True, "b"
-        )
+        await own.whoami()
+        for client in (second, other, own):
+            await client.aclose()
 
     asyncio.run(main())
-    assert seen == ["Bearer hf_token_a", "Bearer hf_token_a", "Bearer hf_token_b"]
+    assert seen == [
+        ("Bearer hf_token_a", None),
+        ("Bearer hf_token_a", "client=1"),  # the first's httpx client, cookie jar and all
+        ("Bearer hf_token_b", None),  # another token: a client of its own
+        ("Bearer hf_token_a", None),  # not shared: its own client
+    ]
     with pytest.raises(InvalidEndpointArgumentError, match="transport"):
         AsyncEndpointsClient("hf_token_a", shared=True, transport=mock)
